@@ -1,0 +1,42 @@
+"""The ``neurongraph`` command: a thin click layer over the library."""
+
+from __future__ import annotations
+
+import click
+
+from neurongraph import __version__
+from neurongraph.cli import db, networks
+from neurongraph.cli.common import Context, Group, configure_logging
+from neurongraph.store.store import STORE_ENV
+
+__all__ = ["cli", "main"]
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--store",
+    "store_location",
+    envvar=STORE_ENV,
+    metavar="DIR|URI",
+    help="Embedded store directory (default ./neurongraph-store) or bolt:// / neo4j:// URI "
+    f"of a Neo4j server (credentials from NEO4J_USERNAME / NEO4J_PASSWORD). Env: {STORE_ENV}.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.version_option(__version__, prog_name="neurongraph")
+@click.pass_context
+def cli(ctx: click.Context, store_location: str | None, debug: bool, verbose: int, quiet: bool):
+    """Explore the neurons of PyTorch networks as a property graph."""
+    configure_logging(verbose, quiet)
+    ctx.obj = Context(store_location, debug)
+    ctx.call_on_close(ctx.obj.close)
+
+
+for command in (*networks.COMMANDS, db.db):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="neurongraph")

@@ -1,0 +1,158 @@
+"""What every command shares: the store, output (text or ``--json``), progress bars, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from neurongraph.errors import NeurongraphError, UsageError
+from neurongraph.store import Store, open_store
+
+__all__ = [
+    "Context",
+    "echo_json",
+    "echo_table",
+    "json_option",
+    "parse_params",
+    "pass_context",
+    "progress_bar",
+]
+
+
+class Context:
+    """Per-invocation state: global options and the store, opened on first use."""
+
+    def __init__(self, store_location: str | None, debug: bool) -> None:
+        self.store_location = store_location
+        self.debug = debug
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.store_location)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+pass_context = click.make_pass_decorator(Context)
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of text."
+)
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities become null so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def echo_json(obj: dict) -> None:
+    """Print one JSON object on stdout."""
+    click.echo(json.dumps(_finite(json.loads(json.dumps(obj, default=_default))), indent=2))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=_default)
+    return "" if value is None else str(value)
+
+
+def echo_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print rows as an aligned text table."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    click.echo("  ".join("-" * w for w in widths))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as JSON when they parse, else kept as strings."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"parameter {pair!r} is not key=value; write it as -p key=value")
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    return params
+
+
+@contextmanager
+def progress_bar(
+    label: str, *, enabled: bool, total: int | None = None
+) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback drawing a bar on stderr when it is a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, file=sys.stderr, leave=False, unit_scale=True)
+
+    def update(done: int, total_now: int) -> None:
+        bar.total = total_now
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+class Group(click.Group):
+    """A click group that turns neurongraph errors into one line and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NeurongraphError as err:
+            obj = ctx.find_object(Context)
+            if obj is not None and obj.debug:
+                raise
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    """``-v`` for info, ``-vv`` for debug, ``-q`` for errors only, on stderr."""
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("neurongraph").setLevel(level)

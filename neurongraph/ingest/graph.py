@@ -1,0 +1,124 @@
+"""The graph a chain is written as: layers, neurons with their biases, and weight blocks.
+
+Pure data built from a :class:`~neurongraph.ingest.chain.Chain`; ``neurongraph.store`` writes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurongraph.ingest.chain import Chain, Stage
+
+__all__ = [
+    "INPUT_LAYER",
+    "KERNEL_NORMS",
+    "LayerInfo",
+    "NetworkGraph",
+    "WeightBlock",
+    "kernel_norm",
+    "network_graph",
+]
+
+#: Name of the input layer of every network.
+INPUT_LAYER = "input"
+#: How a kernel slice (conv) or a channel's flattened weights (conv -> linear) become one weight:
+#: ``l1`` = sum of |w|, ``fro`` = Frobenius norm, ``l2`` = largest singular value of the slice
+#: (for a flattened channel, a vector, ``l2`` and ``fro`` agree).
+KERNEL_NORMS = ("l1", "l2", "fro")
+DEFAULT_KERNEL_NORM = "l1"
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer of neurons."""
+
+    name: str
+    position: int
+    kind: str
+    width: int
+    activation: str = ""
+
+
+@dataclass(frozen=True)
+class WeightBlock:
+    """Weights from layer ``source`` to ``source + 1``, shape ``(target width, source width)``.
+
+    ``weight`` is |w| (or the kernel norm), ``signed`` the signed value (for kernels, the sum of
+    the slice). Zeros in ``weight`` mean no edge.
+    """
+
+    source: int
+    weight: np.ndarray
+    signed: np.ndarray
+
+    @property
+    def n_edges(self) -> int:
+        return int(np.count_nonzero(self.weight))
+
+
+@dataclass
+class NetworkGraph:
+    """Everything about a network that goes into the store."""
+
+    layers: list[LayerInfo]
+    blocks: list[WeightBlock]
+    biases: list[np.ndarray | None]
+    input_shape: tuple[int, ...]
+    kernel_norm: str = DEFAULT_KERNEL_NORM
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(layer.width for layer in self.layers)
+
+    @property
+    def n_edges(self) -> int:
+        return sum(b.n_edges for b in self.blocks)
+
+
+def kernel_norm(slices: np.ndarray, how: str) -> np.ndarray:
+    """Norm of each slice over its trailing axes: ``(out, in, ...) -> (out, in)``.
+
+    Examples
+    --------
+    >>> k = np.array([[[[1.0, -2.0], [0.0, 2.0]]]])
+    >>> float(kernel_norm(k, "l1")[0, 0]), float(kernel_norm(k, "fro")[0, 0])
+    (5.0, 3.0)
+    """
+    if slices.ndim == 2:
+        return np.abs(slices)
+    flat = slices.reshape(*slices.shape[:2], -1)
+    if how == "l1":
+        return np.abs(flat).sum(axis=2)
+    if how == "fro" or slices.ndim == 3:
+        return np.sqrt((flat**2).sum(axis=2))
+    if how == "l2":
+        return np.linalg.norm(slices, ord=2, axis=(2, 3))
+    raise ValueError(f"kernel norm must be one of {KERNEL_NORMS}, not {how!r}")
+
+
+def _block(stage: Stage, source: int, how: str) -> WeightBlock:
+    w = stage.weight.detach().cpu().numpy().astype(np.float64)
+    if stage.kind == "linear" and stage.in_group > 1:
+        out, features = w.shape
+        w = w.reshape(out, features // stage.in_group, stage.in_group)
+    if w.ndim == 2:
+        return WeightBlock(source, np.abs(w), w.copy())
+    signed = w.reshape(*w.shape[:2], -1).sum(axis=2)
+    return WeightBlock(source, kernel_norm(w, how), signed)
+
+
+def network_graph(chain: Chain, *, kernel_norm: str = DEFAULT_KERNEL_NORM) -> NetworkGraph:
+    """Layers, biases and weight blocks of a chain."""
+    if kernel_norm not in KERNEL_NORMS:
+        raise ValueError(f"kernel norm must be one of {KERNEL_NORMS}, not {kernel_norm!r}")
+    layers = [LayerInfo(INPUT_LAYER, 0, "input", chain.input_width)]
+    layers += [
+        LayerInfo(s.name, i + 1, s.kind, s.width, s.activation_name)
+        for i, s in enumerate(chain.stages)
+    ]
+    blocks = [_block(s, i, kernel_norm) for i, s in enumerate(chain.stages)]
+    biases = [None] + [s.bias.detach().cpu().numpy().astype(np.float64) for s in chain.stages]
+    return NetworkGraph(layers, blocks, biases, chain.input_shape, kernel_norm)

@@ -1,0 +1,171 @@
+"""Load a model from a file or a factory, safely: pickles only with the user's consent."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from neurongraph.errors import IngestError
+
+__all__ = ["LoadedModel", "SIDECAR_SUFFIX", "infer_input_shape", "load_model", "sha256_file"]
+
+#: A model file's JSON sidecar (written by ``neurongraph train``) is the file name plus this.
+SIDECAR_SUFFIX = ".json"
+_FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to ingest, with where it came from."""
+
+    module: nn.Module
+    source: str
+    sha256: str
+    kind: str
+    metadata: dict = field(default_factory=dict)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sidecar(path: Path) -> dict:
+    side = path.with_name(path.name + SIDECAR_SUFFIX)
+    if not side.exists():
+        return {}
+    try:
+        return json.loads(side.read_text())
+    except ValueError as err:
+        raise IngestError(f"{side} is not valid JSON ({err}); fix or delete it") from err
+
+
+def _load_state_dict(path: Path) -> dict:
+    if not path.exists():
+        raise IngestError(f"weights file {path} not found; check the path given to --weights")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise IngestError(
+            f"cannot read weights file {path} ({type(err).__name__}); give a .pt state dict "
+            "saved with torch.save(model.state_dict()) or a .safetensors file"
+        ) from err
+    if not isinstance(state, dict):
+        raise IngestError(f"{path} does not hold a state dict; save model.state_dict() instead")
+    return state
+
+
+def _from_factory(spec: str, weights: Path | None) -> LoadedModel:
+    module_name, func_name = spec.split(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as err:
+        raise IngestError(
+            f"cannot import {spec} ({err}); make sure the package is importable "
+            "(installed or on PYTHONPATH)"
+        ) from err
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise IngestError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
+    sha = ""
+    if weights is not None:
+        state = _load_state_dict(weights)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+            raise IngestError(f"weights in {weights} do not fit {spec}: {first}") from err
+        sha = sha256_file(weights)
+    return LoadedModel(model, spec if weights is None else f"{spec}+{weights}", sha, "factory")
+
+
+def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
+    if not path.exists():
+        raise IngestError(f"model file {path} not found; check the path")
+    sha = sha256_file(path)
+    meta = _sidecar(path)
+    try:
+        return LoadedModel(
+            torch.jit.load(str(path), map_location="cpu"), str(path), sha, "torchscript", meta
+        )
+    except Exception:
+        pass
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if not trust_pickle:
+            raise IngestError(
+                f"{path} is a pickled model: loading it runs code from the file; pass "
+                "--trust-pickle if you trust it, or save it with torch.jit.save instead"
+            ) from err
+        state = None
+    except Exception as err:
+        raise IngestError(
+            f"{path} is not a TorchScript, state dict or pickled model file "
+            f"({type(err).__name__}); check that the file is complete"
+        ) from err
+    if state is not None:
+        if isinstance(state, nn.Module):
+            return LoadedModel(state, str(path), sha, "module", meta)
+        raise IngestError(
+            f"{path} holds weights only; give the architecture as package.module:factory "
+            f"with --weights {path}"
+        )
+    try:
+        model = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise IngestError(f"cannot unpickle {path} ({type(err).__name__}: {err})") from err
+    if not isinstance(model, nn.Module):
+        raise IngestError(f"{path} holds a {type(model).__name__}, not a torch.nn.Module")
+    return LoadedModel(model, str(path), sha, "pickle", meta)
+
+
+def load_model(
+    source: str, *, weights: str | Path | None = None, trust_pickle: bool = False
+) -> LoadedModel:
+    """Load a model.
+
+    Parameters
+    ----------
+    source : str
+        A TorchScript file, a pickled module (only with ``trust_pickle``), or
+        ``package.module:factory`` (a callable returning an ``nn.Module``).
+    weights : path, optional
+        With a factory: a ``.pt`` state dict (read with ``weights_only=True``) or ``.safetensors``.
+    trust_pickle : bool, default=False
+        Allow unpickling a whole module, which runs code from the file.
+    """
+    path = Path(source)
+    if not path.exists() and _FACTORY.fullmatch(source):
+        return _from_factory(source, Path(weights) if weights is not None else None)
+    if weights is not None:
+        raise IngestError("--weights goes with a package.module:factory model, not a file")
+    return _from_file(path, trust_pickle)
+
+
+def infer_input_shape(module: nn.Module) -> tuple[int, ...] | None:
+    """The input shape of a model whose first weight layer is Linear, else None."""
+    for sub in module.modules():
+        kind = getattr(sub, "original_name", type(sub).__name__)
+        if kind == "Linear":
+            return (int(sub.weight.shape[1]),)
+        if kind == "Conv2d":
+            return None
+    return None

@@ -1,0 +1,293 @@
+"""The embedded store: an ArcadeDB server started inside this process, reached over Bolt.
+
+A store directory holds ArcadeDB's files plus ``.neurongraph/``:
+
+- ``password``: the random root password, made at creation, mode 0600;
+- ``owner.lock``: an ``fcntl`` lock held by the one process serving the directory (its pid inside);
+- ``serve.json``: the Bolt port, while ``neurongraph db start`` serves the store to other processes.
+
+Within one process, servers are shared: opening a directory that this process already serves
+reuses that server (one JVM can host it only once anyway), and it stops when its last user closes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurongraph.errors import StoreError
+from neurongraph.store.schema import ARCADEDB_SCHEMA, DATABASE
+
+__all__ = ["EmbeddedServer", "ServedStore", "acquire", "find_served", "release", "serve_info_path"]
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = ".neurongraph"
+PASSWORD_FILE = "password"
+LOCK_FILE = "owner.lock"
+SERVE_FILE = "serve.json"
+ROOT_USER = "root"
+LOOPBACK = "127.0.0.1"
+#: Maximum Java heap of the embedded server.
+JVM_HEAP = "2g"
+#: Bytes of randomness in a new store's password.
+PASSWORD_BYTES = 24
+_LOGGING_PROPERTIES = "handlers=java.util.logging.ConsoleHandler\n.level=SEVERE\n"
+
+
+def _state(directory: Path) -> Path:
+    return directory / STATE_DIR
+
+
+def serve_info_path(directory: Path) -> Path:
+    """Where a serving process records its Bolt port."""
+    return _state(directory) / SERVE_FILE
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _init_directory(directory: Path) -> None:
+    state = _state(directory)
+    if directory.exists() and not state.exists() and any(directory.iterdir()):
+        raise StoreError(
+            f"{directory} is not a neurongraph store (it has files but no {STATE_DIR}/); "
+            "choose an empty or new directory with --store"
+        )
+    state.mkdir(parents=True, exist_ok=True)
+    password = state / PASSWORD_FILE
+    if not password.exists():
+        fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(PASSWORD_BYTES))
+
+
+def read_password(directory: Path) -> str:
+    """The store's root password."""
+    return (_state(directory) / PASSWORD_FILE).read_text().strip()
+
+
+@dataclass(frozen=True)
+class ServedStore:
+    """A store served by another process: where to reach it."""
+
+    pid: int
+    bolt_port: int
+    password: str
+
+    @property
+    def uri(self) -> str:
+        return f"bolt://{LOOPBACK}:{self.bolt_port}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_served(directory: Path) -> ServedStore | None:
+    """The process serving ``directory`` with ``db start``, if any is alive."""
+    info = serve_info_path(directory)
+    try:
+        data = json.loads(info.read_text())
+    except (OSError, ValueError):
+        return None
+    if not _pid_alive(int(data["pid"])):
+        return None
+    return ServedStore(int(data["pid"]), int(data["boltPort"]), read_password(directory))
+
+
+def _lock_owner(directory: Path) -> str:
+    try:
+        return (_state(directory) / LOCK_FILE).read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+class EmbeddedServer:
+    """An ArcadeDB server with the Bolt plugin for one store directory, owned by this process."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.password = read_password(directory)
+        self.bolt_port = _free_port()
+        self.http_port = _free_port()
+        self._lock_fd: int | None = None
+        self._server = None
+        self.database = None
+
+    @property
+    def uri(self) -> str:
+        return f"bolt://{LOOPBACK}:{self.bolt_port}"
+
+    def _lock(self) -> None:
+        path = _state(self.directory) / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = _lock_owner(self.directory)
+            raise StoreError(
+                f"store {self.directory} is in use by another process (pid {owner}); "
+                "wait for it to finish, or serve the store with `neurongraph db start` so that "
+                "several commands can share it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def start(self) -> None:
+        """Take the directory's lock, start the server on loopback and ensure the schema."""
+        self._lock()
+        try:
+            self._start_server()
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _start_server(self) -> None:
+        import arcadedb_embedded
+
+        _start_jvm(self.directory)
+        self._server = arcadedb_embedded.ArcadeDBServer(
+            root_path=str(self.directory),
+            root_password=self.password,
+            config={
+                "host": LOOPBACK,
+                "http_port": self.http_port,
+                "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
+                "bolt_port": self.bolt_port,
+            },
+        )
+        try:
+            self._server.start()
+            if (self.directory / "databases" / DATABASE).exists():
+                self.database = self._server.get_database(DATABASE)
+            else:
+                self.database = self._server.create_database(DATABASE)
+        except Exception as err:
+            if "locked" in str(err).lower():
+                raise StoreError(
+                    f"store {self.directory} is locked by another process; "
+                    "stop it or use `neurongraph db start` to share the store"
+                ) from err
+            raise
+        for statement in ARCADEDB_SCHEMA:
+            self.database.command("sql", statement)
+
+    def stop(self) -> None:
+        """Stop the server (every driver must be closed first) and release the lock."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+            self.database = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def graph_batch(self):
+        """ArcadeDB's bulk importer for this store's database."""
+        return self.database.graph_batch()
+
+
+_jvm_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the JVM's start-up notices, which it writes straight to file descriptor 2."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _start_jvm(directory: Path) -> None:
+    from arcadedb_embedded import jvm
+
+    with _jvm_lock:
+        if jvm.jpype.isJVMStarted():
+            return
+        props = _state(directory) / "logging.properties"
+        props.write_text(_LOGGING_PROPERTIES)
+        os.environ.setdefault("ARCADEDB_JVM_ERROR_FILE", str(_state(directory) / "hs_err_%p.log"))
+        with _quiet_stderr():
+            jvm.start_jvm(
+                heap_size=JVM_HEAP,
+                jvm_args=[f"-Djava.util.logging.config.file={props}", "-Xrs"],
+            )
+
+
+_servers: dict[Path, tuple[EmbeddedServer, int]] = {}
+_servers_lock = threading.Lock()
+
+
+def acquire(directory: Path) -> EmbeddedServer:
+    """Start (or reuse, within this process) the embedded server of ``directory``."""
+    directory = directory.resolve()
+    with _servers_lock:
+        if directory in _servers:
+            server, users = _servers[directory]
+            _servers[directory] = (server, users + 1)
+            return server
+        _init_directory(directory)
+        server = EmbeddedServer(directory)
+        server.start()
+        _servers[directory] = (server, 1)
+        return server
+
+
+def release(server: EmbeddedServer) -> None:
+    """Drop one use of a server; the last one stops it."""
+    with _servers_lock:
+        entry = _servers.get(server.directory)
+        if entry is None:
+            return
+        _, users = entry
+        if users > 1:
+            _servers[server.directory] = (server, users - 1)
+            return
+        del _servers[server.directory]
+    server.stop()
+
+
+def init_directory(directory: Path) -> None:
+    """Create the store's state directory and password if they do not exist."""
+    _init_directory(directory.resolve())
+
+
+@atexit.register
+def _stop_all() -> None:
+    with _servers_lock:
+        servers = [s for s, _ in _servers.values()]
+        _servers.clear()
+    for server in servers:
+        with contextlib.suppress(Exception):
+            server.stop()

@@ -1,0 +1,132 @@
+"""Rows the store writes for a network graph, and the embedded store's bulk path.
+
+Pure functions from a :class:`~neurongraph.ingest.graph.NetworkGraph` to property maps, shared by
+the Bolt path (``UNWIND $rows``) and ArcadeDB's bulk importer so both write the same graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from neurongraph.store.schema import Label, Rel
+
+__all__ = ["bulk_write", "layer_rows", "layer_uid", "neuron_rows", "neuron_uid", "weight_batches"]
+
+
+def layer_uid(network: str, layer: str) -> str:
+    """``network/layer``."""
+    return f"{network}/{layer}"
+
+
+def neuron_uid(network: str, layer: str, index: int) -> str:
+    """``network/layer/index``."""
+    return f"{network}/{layer}/{index}"
+
+
+def layer_rows(network: str, graph) -> list[dict]:
+    """One property map per layer."""
+    return [
+        {
+            "uid": layer_uid(network, layer.name),
+            "network": network,
+            "name": layer.name,
+            "position": layer.position,
+            "kind": layer.kind,
+            "width": layer.width,
+            "activation": layer.activation,
+        }
+        for layer in graph.layers
+    ]
+
+
+def neuron_rows(network: str, graph) -> list[tuple[str, list[dict]]]:
+    """Per layer: the layer's uid and one property map per neuron."""
+    out = []
+    for layer, bias in zip(graph.layers, graph.biases, strict=True):
+        rows = []
+        for index in range(layer.width):
+            row = {
+                "uid": neuron_uid(network, layer.name, index),
+                "network": network,
+                "layer": layer.name,
+                "position": layer.position,
+                "index": index,
+            }
+            if bias is not None:
+                row["bias"] = float(bias[index])
+            rows.append(row)
+        out.append((layer_uid(network, layer.name), rows))
+    return out
+
+
+def _edges(graph, position: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices, target indices, weights and signed values of one block's edges,
+    ordered by source."""
+    block = graph.blocks[position]
+    sources, targets = np.nonzero(block.weight.T)
+    return sources, targets, block.weight[targets, sources], block.signed[targets, sources]
+
+
+def weight_batches(network: str, graph, batch_edges: int) -> Iterator[list[dict]]:
+    """WEIGHT edges grouped by source neuron, in batches of about ``batch_edges`` edges."""
+    batch: list[dict] = []
+    size = 0
+    for block in graph.blocks:
+        src_layer = graph.layers[block.source].name
+        dst_layer = graph.layers[block.source + 1].name
+        sources, targets, weights, signed = _edges(graph, block.source)
+        bounds = np.flatnonzero(np.diff(sources)) + 1
+        for lo, hi in zip(
+            np.concatenate(([0], bounds)), np.concatenate((bounds, [len(sources)])), strict=True
+        ):
+            if hi == lo:
+                continue
+            batch.append(
+                {
+                    "s": neuron_uid(network, src_layer, int(sources[lo])),
+                    "t": [neuron_uid(network, dst_layer, int(t)) for t in targets[lo:hi]],
+                    "w": weights[lo:hi].tolist(),
+                    "g": signed[lo:hi].tolist(),
+                }
+            )
+            size += hi - lo
+            if size >= batch_edges:
+                yield batch
+                batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def bulk_write(
+    server,
+    network: str,
+    graph,
+    network_props: dict,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Write the network with ArcadeDB's bulk importer (embedded store owned by this process)."""
+    with server.graph_batch() as batch:
+        (net_rid,) = batch.create_vertices(Label.NETWORK, [network_props])
+        layer_rids = batch.create_vertices(Label.LAYER, layer_rows(network, graph))
+        neuron_rids = [
+            batch.create_vertices(Label.NEURON, rows) for _, rows in neuron_rows(network, graph)
+        ]
+    with server.graph_batch() as batch:
+        batch.new_edges([net_rid] * len(layer_rids), Rel.HAS_LAYER, layer_rids)
+        for layer_rid, rids in zip(layer_rids, neuron_rids, strict=True):
+            batch.new_edges([layer_rid] * len(rids), Rel.HAS_NEURON, rids)
+        done = 0
+        for block in graph.blocks:
+            sources, targets, weights, signed = _edges(graph, block.source)
+            src = np.asarray(neuron_rids[block.source], dtype=object)[sources]
+            dst = np.asarray(neuron_rids[block.source + 1], dtype=object)[targets]
+            props = [
+                {"weight": w, "signed": g}
+                for w, g in zip(weights.tolist(), signed.tolist(), strict=True)
+            ]
+            batch.new_edges(src.tolist(), Rel.WEIGHT, dst.tolist(), props)
+            done += len(props)
+            if progress is not None:
+                progress(done, graph.n_edges)

@@ -1,0 +1,389 @@
+"""The one owner of the database driver: every read and write of neurongraph goes through here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import neo4j
+from neo4j import GraphDatabase
+from neo4j import exceptions as neo4j_errors
+
+from neurongraph import __version__
+from neurongraph.errors import StoreError, UsageError
+from neurongraph.store import cypher, embedded
+from neurongraph.store.schema import (
+    DATABASE,
+    NEO4J_SCHEMA,
+    NETWORK_LABELS,
+    NETWORK_NAME_MAX,
+    NETWORK_NAME_PATTERN,
+    Status,
+)
+
+__all__ = [
+    "DEFAULT_STORE",
+    "CypherResult",
+    "Store",
+    "check_network_name",
+    "open_store",
+]
+
+log = logging.getLogger(__name__)
+
+#: Where the embedded store lives unless ``--store`` / ``NEURONGRAPH_STORE`` say otherwise.
+DEFAULT_STORE = "./neurongraph-store"
+STORE_ENV = "NEURONGRAPH_STORE"
+USER_ENV = "NEO4J_USERNAME"
+PASSWORD_ENV = "NEO4J_PASSWORD"
+DATABASE_ENV = "NEO4J_DATABASE"
+DEFAULT_NEO4J_DATABASE = "neo4j"
+DEFAULT_NEO4J_USER = "neo4j"
+#: Seconds to wait for a Bolt server before saying it cannot be reached.
+CONNECT_TIMEOUT = 5.0
+#: Rows per write transaction.
+NODE_BATCH = 5_000
+#: WEIGHT edges per write transaction on the Bolt path.
+EDGE_BATCH = 20_000
+#: Nodes deleted per transaction when a network is dropped.
+DELETE_BATCH = 2_000
+USER_AGENT = f"neurongraph/{__version__}"
+_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+
+Progress = Callable[[int, int], None]
+
+
+def check_network_name(name: str) -> str:
+    """Return ``name`` if it is a valid network name, else raise UsageError."""
+    if not name:
+        raise UsageError("the network name is empty; give one with --name")
+    if len(name) > NETWORK_NAME_MAX:
+        raise UsageError(
+            f"the network name is {len(name)} characters long; use at most {NETWORK_NAME_MAX}"
+        )
+    if not re.fullmatch(NETWORK_NAME_PATTERN, name):
+        raise UsageError(
+            f"the network name {name!r} has characters outside [A-Za-z0-9_.@-]; "
+            "use only letters, digits and _ . @ -"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class CypherResult:
+    """Rows of a query with their column names and the write counters."""
+
+    keys: list[str]
+    rows: list[dict[str, Any]]
+    counters: dict[str, int]
+
+
+def _plain(value: Any) -> Any:
+    """Driver values (nodes, relationships, temporal types) as JSON-friendly Python values."""
+    if isinstance(value, neo4j.graph.Node):
+        return {"labels": sorted(value.labels), **{k: _plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Relationship):
+        return {"type": value.type, **{k: _plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Path):
+        return [_plain(n) for n in value.nodes]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "iso_format"):
+        return value.iso_format()
+    return value
+
+
+_WRITE_REFUSED = "this query writes to the store; add --write to run it"
+_COUNTERS = (
+    "nodes_created",
+    "nodes_deleted",
+    "relationships_created",
+    "relationships_deleted",
+    "properties_set",
+    "labels_added",
+    "labels_removed",
+    "contains_updates",
+)
+
+
+def _collect_work(query: str, params: dict | None) -> Callable[[Any], CypherResult]:
+    """A transaction function that runs ``query`` and collects rows and counters."""
+
+    def work(tx: Any) -> CypherResult:
+        result = tx.run(query, params or {})
+        keys = list(result.keys())
+        rows = [{k: _plain(v) for k, v in record.items()} for record in result]
+        counters = result.consume().counters
+        stats = {k: getattr(counters, k) for k in _COUNTERS}
+        stats["contains_updates"] = bool(
+            counters.contains_updates or counters.contains_system_updates
+        )
+        return CypherResult(keys, rows, stats)
+
+    return work
+
+
+class Store:
+    """A graph store reached with the official ``neo4j`` driver.
+
+    Build it with :func:`open_store`; close it (or use it as a context manager) when done.
+    """
+
+    def __init__(
+        self,
+        driver: neo4j.Driver,
+        *,
+        database: str | None,
+        location: str,
+        server: embedded.EmbeddedServer | None = None,
+    ) -> None:
+        self._driver = driver
+        self._database = database
+        self.location = location
+        self._server = server
+        agent = driver.get_server_info().agent
+        self.flavour = "arcadedb" if "ArcadeDB" in agent else "neo4j"
+        self.agent = agent
+        if self.flavour == "neo4j":
+            for statement in NEO4J_SCHEMA:
+                self._run(statement, write=True)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the driver, then release the embedded server if this store started it."""
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+        if self._server is not None:
+            embedded.release(self._server)
+            self._server = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def directory(self) -> Path | None:
+        """The embedded store's directory, or None for a Neo4j server."""
+        path = Path(self.location)
+        return path if "://" not in self.location else None
+
+    # -- running Cypher --------------------------------------------------------------------
+    def _session(self) -> neo4j.Session:
+        return self._driver.session(database=self._database)
+
+    def _run(self, query: str, params: dict | None = None, *, write: bool) -> CypherResult:
+        try:
+            with self._session() as session:
+                work = _collect_work(query, params)
+                return session.execute_write(work) if write else session.execute_read(work)
+        except neo4j_errors.ClientError as err:
+            raise StoreError(f"the database refused the query: {err.message}") from err
+        except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
+            raise StoreError(f"lost the connection to the store at {self.location}: {err}") from err
+
+    def read(self, query: str, params: dict | None = None) -> list[dict[str, Any]]:
+        """Run a read query and return its rows."""
+        return self._run(query, params, write=False).rows
+
+    def write(self, query: str, params: dict | None = None) -> CypherResult:
+        """Run a write query in a managed (retried) transaction."""
+        return self._run(query, params, write=True)
+
+    def run_cypher(
+        self, query: str, params: dict | None = None, *, write: bool = False
+    ) -> CypherResult:
+        """Run a user's Cypher in one explicit transaction.
+
+        Without ``write``, a query that changes anything is refused: on Neo4j ``EXPLAIN`` tells
+        before it runs; on any server the transaction is rolled back if its counters show an
+        update (ArcadeDB's ``EXPLAIN`` reports every query as a write, so it cannot tell).
+        """
+        try:
+            with self._session() as session:
+                if not write and self.flavour == "neo4j":
+                    kind = session.run("EXPLAIN " + query, params or {}).consume().query_type
+                    if kind != "r":
+                        raise UsageError(_WRITE_REFUSED)
+                with session.begin_transaction() as tx:
+                    result = _collect_work(query, params)(tx)
+                    if not write and result.counters["contains_updates"]:
+                        tx.rollback()
+                        raise UsageError(_WRITE_REFUSED)
+                    tx.commit()
+                    return result
+        except neo4j_errors.ClientError as err:
+            raise UsageError(f"the query failed: {err.message}") from err
+        except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
+            raise StoreError(f"lost the connection to the store at {self.location}: {err}") from err
+
+    # -- networks --------------------------------------------------------------------------
+    def get_network(self, name: str) -> dict | None:
+        """The network node's properties, or None (query GET_NETWORK, read)."""
+        rows = self.read(cypher.GET_NETWORK, {"name": name})
+        return rows[0]["network"] if rows else None
+
+    def networks(self) -> list[dict]:
+        """Every network node's properties, by name (query LIST_NETWORKS, read)."""
+        return [r["network"] for r in self.read(cypher.LIST_NETWORKS)]
+
+    def require_network(self, name: str) -> dict:
+        """The properties of a complete network; UsageError if it is unknown or partial."""
+        network = self.get_network(name)
+        if network is None:
+            known = ", ".join(n["name"] for n in self.networks()[:10]) or "none"
+            raise UsageError(
+                f"no network named {name!r} in {self.location} (known: {known}); "
+                "ingest it with `neurongraph ingest`"
+            )
+        if network.get("status") != Status.COMPLETE:
+            raise UsageError(
+                f"network {name!r} is partial (its ingest did not finish); "
+                f"re-ingest it with `neurongraph ingest MODEL --name {name} --replace`"
+            )
+        return network
+
+    def layers(self, name: str) -> list[dict]:
+        """The network's layers in order (query LIST_LAYERS, read)."""
+        return [r["layer"] for r in self.read(cypher.LIST_LAYERS, {"name": name})]
+
+    def drop_network(self, name: str) -> int:
+        """Delete a network and everything that belongs to it; returns nodes deleted (writes)."""
+        deleted = 0
+        for label in NETWORK_LABELS:
+            query = cypher.DELETE_NETWORK_NODES.format(label=label)
+            while True:
+                rows = self.write(query, {"name": name, "batch": DELETE_BATCH}).rows
+                count = int(rows[0]["deleted"]) if rows else 0
+                deleted += count
+                if count < DELETE_BATCH:
+                    break
+        deleted += self.write(cypher.DELETE_NETWORK, {"name": name}).counters["nodes_deleted"]
+        return deleted
+
+    def write_network(
+        self,
+        name: str,
+        graph: Any,
+        props: dict,
+        *,
+        progress: Progress | None = None,
+    ) -> None:
+        """Write a network graph (``neurongraph.ingest.graph.NetworkGraph``) in status partial,
+        then mark it complete. The caller has dropped any earlier network of that name."""
+        from neurongraph.store import rows
+
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        network = {
+            **props,
+            "name": name,
+            "status": Status.PARTIAL,
+            "createdAt": created,
+            "nNeurons": graph.n_neurons,
+            "nEdges": graph.n_edges,
+            "nLayers": len(graph.layers),
+        }
+        if self._server is not None:
+            rows.bulk_write(self._server, name, graph, network, progress)
+        else:
+            self.write(cypher.CREATE_NETWORK, {"props": network})
+            self.write(cypher.CREATE_LAYERS, {"name": name, "rows": rows.layer_rows(name, graph)})
+            for layer, neurons in rows.neuron_rows(name, graph):
+                for start in range(0, len(neurons), NODE_BATCH):
+                    self.write(
+                        cypher.CREATE_NEURONS,
+                        {"layer": layer, "rows": neurons[start : start + NODE_BATCH]},
+                    )
+            done = 0
+            for batch in rows.weight_batches(name, graph, EDGE_BATCH):
+                self.write(cypher.CREATE_WEIGHTS, {"rows": batch})
+                done += sum(len(r["t"]) for r in batch)
+                if progress is not None:
+                    progress(done, graph.n_edges)
+        self.write(cypher.SET_NETWORK, {"name": name, "props": {"status": Status.COMPLETE}})
+
+    def count_network(self, name: str) -> dict:
+        """Neurons and WEIGHT edges actually stored for a network (query COUNT_NETWORK, read)."""
+        return self.read(cypher.COUNT_NETWORK, {"name": name})[0]
+
+    def read_weights(self, name: str) -> list[dict]:
+        """WEIGHT edges grouped by source neuron: layer position, source index, targets,
+        weights, signed (query READ_WEIGHTS, read)."""
+        return self.read(cypher.READ_WEIGHTS, {"name": name})
+
+
+def _neo4j_auth() -> tuple[str, str]:
+    return (
+        os.environ.get(USER_ENV, DEFAULT_NEO4J_USER),
+        os.environ.get(PASSWORD_ENV, ""),
+    )
+
+
+def _connect(uri: str, auth: tuple[str, str], location: str) -> neo4j.Driver:
+    driver = GraphDatabase.driver(
+        uri,
+        auth=auth,
+        user_agent=USER_AGENT,
+        connection_timeout=CONNECT_TIMEOUT,
+        connection_acquisition_timeout=CONNECT_TIMEOUT,
+        max_transaction_retry_time=CONNECT_TIMEOUT,
+    )
+    try:
+        driver.verify_connectivity()
+    except neo4j_errors.AuthError as err:
+        driver.close()
+        raise StoreError(
+            f"wrong credentials for {location}; set {USER_ENV} and {PASSWORD_ENV}"
+        ) from err
+    except (neo4j_errors.ServiceUnavailable, neo4j_errors.DriverError, OSError) as err:
+        driver.close()
+        raise StoreError(
+            f"cannot reach a Bolt server at {location} ({type(err).__name__}); "
+            "start it (e.g. `docker compose up -d`) or check --store"
+        ) from err
+    return driver
+
+
+def open_store(location: str | os.PathLike | None = None) -> Store:
+    """Open a store.
+
+    Parameters
+    ----------
+    location : str or path, optional
+        A ``bolt://`` / ``neo4j://`` URI (a Neo4j server; credentials from ``NEO4J_USERNAME`` /
+        ``NEO4J_PASSWORD``) or a directory (the embedded store, created if missing). Defaults to
+        ``NEURONGRAPH_STORE`` or ``./neurongraph-store``.
+    """
+    location = str(location or os.environ.get(STORE_ENV) or DEFAULT_STORE)
+    if location.startswith(_SCHEMES):
+        database = os.environ.get(DATABASE_ENV, DEFAULT_NEO4J_DATABASE)
+        return Store(
+            _connect(location, _neo4j_auth(), location), database=database, location=location
+        )
+    if "://" in location:
+        raise UsageError(
+            f"unknown store address {location!r}; use a directory or a bolt:// or neo4j:// URI"
+        )
+    directory = Path(location).expanduser().resolve()
+    embedded.init_directory(directory)
+    served = embedded.find_served(directory)
+    if served is not None and served.pid != os.getpid():
+        driver = _connect(served.uri, (embedded.ROOT_USER, served.password), str(directory))
+        return Store(driver, database=DATABASE, location=str(directory))
+    server = embedded.acquire(directory)
+    try:
+        driver = _connect(server.uri, (embedded.ROOT_USER, server.password), str(directory))
+        return Store(driver, database=DATABASE, location=str(directory), server=server)
+    except BaseException:
+        embedded.release(server)
+        raise
