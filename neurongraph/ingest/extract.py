@@ -8,6 +8,7 @@ example input and must reproduce the model's output, so a model whose data flow 
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import math
@@ -245,7 +246,7 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
     flattened_from: int | None = None
     with torch.no_grad():
         for path, op in ops:
-            op = op.double().eval()
+            op = copy.deepcopy(op).double().eval()
             if isinstance(op, _WEIGHTED):
                 if isinstance(op, nn.Linear) and x.dim() != 2:
                     raise IngestError(

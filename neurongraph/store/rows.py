@@ -6,11 +6,14 @@ the Bolt path (``UNWIND $rows``) and ArcadeDB's bulk importer so both write the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from neurongraph.store.schema import Label, Rel
+
+log = logging.getLogger(__name__)
 
 __all__ = ["bulk_write", "layer_rows", "layer_uid", "neuron_rows", "neuron_uid", "weight_batches"]
 
@@ -128,5 +131,6 @@ def bulk_write(
             ]
             batch.new_edges(src.tolist(), Rel.WEIGHT, dst.tolist(), props)
             done += len(props)
+            log.info("%d of %d WEIGHT edges written", done, graph.n_edges)
             if progress is not None:
                 progress(done, graph.n_edges)

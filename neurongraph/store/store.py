@@ -308,6 +308,7 @@ class Store:
             for batch in rows.weight_batches(name, graph, EDGE_BATCH):
                 self.write(cypher.CREATE_WEIGHTS, {"rows": batch})
                 done += sum(len(r["t"]) for r in batch)
+                log.info("%d of %d WEIGHT edges written", done, graph.n_edges)
                 if progress is not None:
                     progress(done, graph.n_edges)
         self.write(cypher.SET_NETWORK, {"name": name, "props": {"status": Status.COMPLETE}})

@@ -1,0 +1,201 @@
+"""`neurongraph ingest`, `networks`, `drop` and `cypher` through the CLI, good and bad input."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+
+def snapshot(store):
+    """Everything a refused command must leave alone."""
+    counts = store.read("MATCH (n) RETURN count(n) AS nodes")[0]["nodes"]
+    rels = store.read("MATCH ()-[r]->() RETURN count(r) AS rels")[0]["rels"]
+    return counts, rels, [(n["name"], n["status"]) for n in store.networks()]
+
+
+@pytest.fixture
+def script_file(tmp_path, mlp):
+    path = tmp_path / "mlp.pt"
+    torch.jit.save(torch.jit.script(mlp), str(path))
+    return path
+
+
+@pytest.fixture
+def factory(tmp_path, monkeypatch, mlp):
+    """A package.module:factory on sys.path, with .pt and .safetensors weights."""
+    (tmp_path / "zoo_models.py").write_text(
+        textwrap.dedent("""
+        from torch import nn
+
+        def mlp():
+            return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16), nn.Tanh(),
+                                 nn.Linear(16, 10))
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    torch.save(mlp.state_dict(), tmp_path / "w.pt")
+    save_file({k: v.contiguous() for k, v in mlp.state_dict().items()}, tmp_path / "w.safetensors")
+    return tmp_path
+
+
+def test_ingest_torchscript_file_json(run_cli, store, script_file, name, mlp):
+    result = run_cli("ingest", script_file, "--name", name, "--json")
+    out = json.loads(result.stdout)
+    assert out["network"] == name
+    assert (out["layers"], out["neurons"], out["edges"]) == (4, 122, 64 * 32 + 32 * 16 + 16 * 10)
+    assert out["seconds"] > 0
+    network = store.get_network(name)
+    assert network["status"] == "complete"
+    assert network["source"] == str(script_file)
+    assert len(network["sha256"]) == 64
+    listed = json.loads(run_cli("networks", "--json").stdout)["networks"]
+    assert name in [n["name"] for n in listed]
+    assert name in run_cli("networks").stdout
+
+
+@pytest.mark.parametrize("weights", ["w.pt", "w.safetensors"])
+def test_ingest_factory_with_weights(run_cli, store, factory, name, mlp, weights):
+    run_cli("ingest", "zoo_models:mlp", "--weights", factory / weights, "--name", name)
+    w = mlp[2].weight.detach().double()
+    row = store.read(
+        "MATCH (a:Neuron {uid: $a})-[w:WEIGHT]->(b:Neuron {uid: $b}) RETURN w.signed AS s",
+        {"a": f"{name}/0/4", "b": f"{name}/2/7"},
+    )
+    assert row == [{"s": w[7, 4].item()}]
+
+
+def test_pickle_needs_trust(run_cli, store, tmp_path, mlp, name):
+    path = tmp_path / "whole.pt"
+    torch.save(mlp, path)
+    before = snapshot(store)
+    result = run_cli("ingest", path, "--name", name, expect=2)
+    assert "--trust-pickle" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(store) == before
+    run_cli("ingest", path, "--name", name, "--trust-pickle")
+    assert store.get_network(name)["modelKind"] == "pickle"
+
+
+def test_replace_needed_and_replaces_whole(run_cli, store, script_file, name):
+    run_cli("ingest", script_file, "--name", name)
+    store.write("MATCH (n:Neuron {network: $name}) SET n.mark = 1", {"name": name})
+    before = snapshot(store)
+    result = run_cli("ingest", script_file, "--name", name, expect=2)
+    assert "--replace" in result.stderr
+    assert snapshot(store) == before
+    out = json.loads(run_cli("ingest", script_file, "--name", name, "--replace", "--json").stdout)
+    assert out["replaced"] is True
+    assert store.count_network(name) == {"neurons": 122, "edges": out["edges"]}
+    marked = store.read(
+        "MATCH (n:Neuron {network: $name}) WHERE n.mark = 1 RETURN count(n) AS c", {"name": name}
+    )
+    assert marked == [{"c": 0}]
+    assert len(store.read("MATCH (n:Network {name: $name}) RETURN n", {"name": name})) == 1
+
+
+def bad_models(tmp_path):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 this is not a model")
+    unsupported = tmp_path / "lstm.pt"
+    torch.jit.save(
+        torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1))), str(unsupported)
+    )
+    nan = tmp_path / "nan.pt"
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    with torch.no_grad():
+        model[2].weight[0, 0] = float("nan")
+    torch.jit.save(torch.jit.script(model), str(nan))
+    state = tmp_path / "state.pt"
+    torch.save(model.state_dict(), state)
+    return {
+        "missing": (tmp_path / "nope.pt", "not found"),
+        "corrupt": (corrupt, "not a TorchScript"),
+        "unsupported": (unsupported, "'1' (Softmax)"),
+        "nan": (nan, "NaN or Inf"),
+        "state-dict-only": (state, "package.module:factory"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "unsupported", "nan", "state-dict-only"])
+def test_bad_model_files(run_cli, store, tmp_path, name, case):
+    path, message = bad_models(tmp_path)[case]
+    before = snapshot(store)
+    result = run_cli("ingest", path, "--name", name, expect=2)
+    assert message in result.stderr
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("", "empty"), ("x" * 101, "at most 100"), ("a b", "outside"), ("a/b", "outside")],
+)
+def test_bad_network_names(run_cli, store, script_file, bad, message):
+    before = snapshot(store)
+    result = run_cli("ingest", script_file, "--name", bad, expect=2)
+    assert message in result.stderr
+    assert snapshot(store) == before
+
+
+def test_unknown_network(run_cli, store):
+    before = snapshot(store)
+    assert "no network named" in run_cli("drop", "ghost", expect=2).stderr
+    assert snapshot(store) == before
+
+
+def test_drop(run_cli, store, script_file, name):
+    run_cli("ingest", script_file, "--name", name)
+    out = json.loads(run_cli("drop", name, "--json").stdout)
+    assert out["nodesDeleted"] == 1 + 4 + 122
+    assert store.get_network(name) is None
+    assert store.read("MATCH (n {network: $name}) RETURN count(n) AS c", {"name": name}) == [
+        {"c": 0}
+    ]
+
+
+def test_cypher_is_read_only_unless_write(run_cli, store, script_file, name):
+    run_cli("ingest", script_file, "--name", name)
+    result = run_cli(
+        "cypher",
+        "MATCH (n:Neuron {network: $net, position: $p}) RETURN count(n) AS n",
+        "-p",
+        f"net={name}",
+        "-p",
+        "p=1",
+        "--json",
+    )
+    assert json.loads(result.stdout)["rows"] == [{"n": 32}]
+    before = snapshot(store)
+    for query in (
+        "MATCH (n:Neuron {network: $net}) SET n.x = 1 RETURN count(n) AS c",
+        "CREATE (n:Scratch {a: 1})",
+        "MATCH (n:Neuron {network: $net}) DETACH DELETE n",
+    ):
+        refused = run_cli("cypher", query, "-p", f"net={name}", expect=2)
+        assert "--write" in refused.stderr
+        assert snapshot(store) == before
+    written = run_cli(
+        "cypher",
+        "MATCH (n:Neuron {network: $net}) SET n.x = 1",
+        "-p",
+        f"net={name}",
+        "--write",
+        "--json",
+    )
+    assert json.loads(written.stdout)["counters"]["properties_set"] == 122
+    csv = run_cli(
+        "cypher",
+        "MATCH (n:Layer {network: $net}) RETURN n.name AS layer ORDER BY n.position",
+        "-p",
+        f"net={name}",
+        "--csv",
+    ).stdout
+    assert csv.splitlines() == ["layer", "input", "0", "2", "4"]
+    bad = run_cli("cypher", "MATCH (n RETURN n", expect=2)
+    assert bad.stderr.startswith("error: ")
+    assert "key=value" in run_cli("cypher", "RETURN 1", "-p", "novalue", expect=2).stderr

@@ -1,0 +1,191 @@
+"""The store itself: locking, credentials, serving, crash safety, both write paths."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import torch
+from torch import nn
+
+from neurongraph.errors import StoreError
+from neurongraph.ingest import ingest_model
+from neurongraph.store import open_store
+from neurongraph.store.embedded import ROOT_USER, read_password
+
+
+def ng(store_dir, *args, check=True, **kwargs):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from neurongraph.cli import main; main()",
+            "--store",
+            str(store_dir),
+            *map(str, args),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def big_mlp(width=256, depth=4, inputs=784):
+    layers, prev = [], inputs
+    for _ in range(depth):
+        layers += [nn.Linear(prev, width), nn.ReLU()]
+        prev = width
+    return nn.Sequential(*layers, nn.Linear(prev, 10))
+
+
+def _loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def test_password_file_is_private_and_server_binds_loopback(store, store_dir):
+    mode = stat.S_IMODE(os.stat(store_dir / ".neurongraph" / "password").st_mode)
+    assert mode == 0o600
+    listening = [
+        c.laddr
+        for c in psutil.Process().net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert listening, "the embedded server listens somewhere"
+    assert all(_loopback(addr.ip) for addr in listening), listening
+
+
+def test_unreachable_bolt_server_fails_fast(run_cli):
+    started = time.monotonic()
+    result = run_cli("--store", "bolt://127.0.0.1:1", "networks", expect=2, store="unused")
+    assert time.monotonic() - started < 10
+    assert "cannot reach" in result.stderr
+
+
+def test_unreachable_bolt_fails_fast_via_cli_option(store, run_cli):
+    started = time.monotonic()
+    result = run_cli("networks", expect=2, store="bolt://127.0.0.1:1")
+    assert time.monotonic() - started < 10
+    assert result.stderr.startswith("error: cannot reach a Bolt server")
+
+
+def test_wrong_credentials(store, monkeypatch):
+    uri = f"bolt://127.0.0.1:{store._server.bolt_port}"
+    monkeypatch.setenv("NEO4J_USERNAME", ROOT_USER)
+    monkeypatch.setenv("NEO4J_PASSWORD", "not-the-password")
+    with pytest.raises(StoreError, match="wrong credentials"):
+        open_store(uri)
+
+
+def test_right_credentials_reach_the_embedded_server_as_a_bolt_server(
+    store, store_dir, monkeypatch
+):
+    monkeypatch.setenv("NEO4J_USERNAME", ROOT_USER)
+    monkeypatch.setenv("NEO4J_PASSWORD", read_password(store_dir))
+    monkeypatch.setenv("NEO4J_DATABASE", "neurongraph")
+    with open_store(f"bolt://127.0.0.1:{store._server.bolt_port}") as remote:
+        assert remote.flavour == "arcadedb"
+        assert [n["name"] for n in remote.networks()] == [n["name"] for n in store.networks()]
+
+
+def test_store_open_in_another_process_is_a_clear_error(store, store_dir):
+    result = ng(store_dir, "networks", check=False)
+    assert result.returncode == 2
+    assert f"in use by another process (pid {os.getpid()})" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_not_a_store_directory(tmp_path, run_cli):
+    (tmp_path / "notes.txt").write_text("hello")
+    result = run_cli("networks", expect=2, store=tmp_path)
+    assert "not a neurongraph store" in result.stderr
+
+
+def test_served_store_bolt_path_writes_the_same_graph(tmp_path, mlp):
+    """db start serves the store; another process's ingest goes over Bolt (not the bulk
+    importer) and writes exactly what the bulk path writes."""
+    directory = tmp_path / "served"
+    script = tmp_path / "mlp.pt"
+    torch.jit.save(torch.jit.script(mlp), str(script))
+    status = json.loads(ng(directory, "db", "start", "--json").stdout)
+    try:
+        assert status["serving"] and status["uri"].startswith("bolt://127.0.0.1:")
+        assert json.loads(ng(directory, "db", "status", "--json").stdout)["pid"] == status["pid"]
+        ng(directory, "ingest", script, "--name", "viabolt")
+        with open_store(directory) as served:  # connects to the serving process
+            assert served._server is None
+            assert served.get_network("viabolt")["status"] == "complete"
+            bolt_edges = sorted(
+                (r["layer"], r["source"], t, w)
+                for r in served.read_weights("viabolt")
+                for t, w in zip(r["targets"], r["weights"], strict=True)
+            )
+            bolt_bias = served.read(
+                "MATCH (n:Neuron {network: 'viabolt'}) RETURN n.uid AS u, n.bias AS b ORDER BY u"
+            )
+    finally:
+        ng(directory, "db", "stop")
+    assert not json.loads(ng(directory, "db", "status", "--json").stdout)["serving"]
+    with open_store(tmp_path / "bulk") as bulk:
+        ingest_model(bulk, mlp, "viabolt", torch.zeros(2, 64))
+        bulk_edges = sorted(
+            (r["layer"], r["source"], t, w)
+            for r in bulk.read_weights("viabolt")
+            for t, w in zip(r["targets"], r["weights"], strict=True)
+        )
+        bulk_bias = bulk.read(
+            "MATCH (n:Neuron {network: 'viabolt'}) RETURN n.uid AS u, n.bias AS b ORDER BY u"
+        )
+    assert bolt_edges == bulk_edges
+    assert bolt_bias == bulk_bias
+
+
+def test_killed_ingest_leaves_a_partial_network_that_replace_cleans(tmp_path):
+    directory = tmp_path / "killed"
+    model = big_mlp(width=128, depth=3)  # four blocks of WEIGHT edges, ~134k edges
+    script = tmp_path / "big.pt"
+    torch.jit.save(torch.jit.script(model), str(script))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from neurongraph.cli import main; main()",
+            "--store",
+            str(directory),
+            "-v",
+            "ingest",
+            str(script),
+            "--name",
+            "big",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in process.stderr:  # wait until the first block of WEIGHT edges is written
+        if "WEIGHT edges written" in line:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    networks = json.loads(ng(directory, "networks", "--json").stdout)["networks"]
+    assert [(n["name"], n["status"]) for n in networks] == [("big", "partial")]
+    refused = ng(directory, "ingest", script, "--name", "big", check=False)
+    assert refused.returncode == 2 and "--replace" in refused.stderr
+    out = json.loads(ng(directory, "ingest", script, "--name", "big", "--replace", "--json").stdout)
+    assert out["replaced"] is True
+    with open_store(directory) as again:
+        assert again.get_network("big")["status"] == "complete"
+        assert again.count_network("big") == {"neurons": 784 + 3 * 128 + 10, "edges": out["edges"]}
+        assert len(again.read("MATCH (n:Network) RETURN n")) == 1
