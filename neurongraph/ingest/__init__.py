@@ -1,5 +1,17 @@
-"""Models, data and activations into the graph."""
+"""Models, data and activations into the graph.
 
-from neurongraph.ingest.pipeline import IngestSummary, ingest_model
+``ingest_model`` is imported lazily so that light modules of this package (datasets, chain) do
+not pull in the store and its driver.
+"""
+
+from typing import Any
 
 __all__ = ["IngestSummary", "ingest_model"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from neurongraph.ingest import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,221 @@
+"""Activations: every neuron's post-nonlinearity response to a dataset, streamed to a disk cache.
+
+The matrix has one row per example (the dataset's train and test examples, in that order) and one
+float32 column per neuron, the layers in order (input features or input channels first). It is
+written batch by batch into a ``.npy`` file, so memory holds one batch at a time, never more than
+the matrix itself. Per-neuron summaries and the Spearman correlation graph are computed from it in
+column blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+
+from neurongraph.ingest.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
+from neurongraph.ingest.datasets import Dataset
+
+__all__ = [
+    "ActivationCache",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CORR_TOP_K",
+    "all_labels",
+    "capture_activations",
+    "neuron_summaries",
+    "spearman_top_k",
+]
+
+log = logging.getLogger(__name__)
+
+#: Examples per forward pass when capturing activations.
+DEFAULT_BATCH_SIZE = 1024
+#: CORRELATES edges kept per neuron (its strongest |r|).
+DEFAULT_CORR_TOP_K = 16
+#: Neurons per column block when summarising or ranking the cached matrix.
+COLUMN_BLOCK = 256
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ActivationCache:
+    """Where a network's activations on one dataset live, and how to read them."""
+
+    path: Path
+    widths: tuple[int, ...]
+    n_examples: int
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path.with_suffix(".json")
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Column where each layer starts (and the total at the end)."""
+        return np.concatenate(([0], np.cumsum(self.widths)))
+
+    def matrix(self) -> np.ndarray:
+        """The activation matrix, memory-mapped read-only."""
+        return np.load(self.path, mmap_mode="r")
+
+    def layer(self, position: int) -> np.ndarray:
+        """One layer's activations ``(n_examples, width)`` (read into memory)."""
+        lo, hi = self.offsets[position], self.offsets[position + 1]
+        return np.asarray(self.matrix()[:, lo:hi])
+
+    def exists(self) -> bool:
+        return self.path.exists() and self.meta_path.exists()
+
+    @classmethod
+    def locate(
+        cls, directory: Path, network: dict, dataset: Dataset, channel_reduce: str
+    ) -> ActivationCache:
+        """The cache file for ``network`` (its name, sha256 and creation time) on ``dataset``."""
+        key = hashlib.sha256(
+            json.dumps(
+                [
+                    CACHE_VERSION,
+                    network["name"],
+                    network.get("sha256", ""),
+                    network.get("createdAt", ""),
+                    dataset.fingerprint,
+                    channel_reduce,
+                ]
+            ).encode()
+        ).hexdigest()[:20]
+        widths = tuple(int(w) for w in network["widths"])
+        n = len(dataset.X_train) + len(dataset.X_test)
+        return cls(directory / f"{network['name']}-{key}.npy", widths, n)
+
+
+def all_labels(dataset: Dataset) -> np.ndarray:
+    """Class labels of the rows of the activation matrix (train then test); for a multi-task set,
+    the first task's labels."""
+    y = np.concatenate([dataset.y_train, dataset.y_test])
+    return y[:, 0] if y.ndim > 1 else y
+
+
+def capture_activations(
+    chain: Chain,
+    dataset: Dataset,
+    cache: ActivationCache,
+    *,
+    channel_reduce: str = "mean",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int, int], None] | None = None,
+) -> ActivationCache:
+    """Run the dataset through the chain and stream every neuron's activation to ``cache``.
+
+    Written to a temporary file and renamed at the end, so a half-written cache never exists.
+    """
+    if channel_reduce not in CHANNEL_REDUCTIONS:
+        raise ValueError(f"channel reduction must be one of {CHANNEL_REDUCTIONS}")
+    cache.path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.path.with_name(cache.path.name + ".partial.npy")
+    out = np.lib.format.open_memmap(
+        tmp, mode="w+", dtype=np.float32, shape=(cache.n_examples, sum(cache.widths))
+    )
+    row = 0
+    with torch.no_grad():
+        for X in (dataset.X_train, dataset.X_test):
+            for start in range(0, len(X), batch_size):
+                x = torch.as_tensor(np.asarray(X[start : start + batch_size]))
+                layers, _ = chain.activations(x, channel_reduce=channel_reduce)
+                inputs = reduce_channels(x.to(chain.dtype), channel_reduce).flatten(1)
+                block = torch.cat([inputs, *layers], dim=1)
+                out[row : row + len(x)] = block.numpy().astype(np.float32)
+                row += len(x)
+                if progress is not None:
+                    progress(row, cache.n_examples)
+    out.flush()
+    del out
+    tmp.replace(cache.path)
+    cache.meta_path.write_text(
+        json.dumps({"widths": list(cache.widths), "nExamples": cache.n_examples})
+    )
+    return cache
+
+
+def neuron_summaries(matrix: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Per neuron: ``actMean``, ``actStd``, ``fracActive`` (activation > 0), ``selectivity`` (the
+    largest |Pearson r| between the activation and a one-hot class indicator) and
+    ``preferredClass`` (that class).
+
+    Examples
+    --------
+    >>> m = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 2.0]], dtype=np.float32)
+    >>> s = neuron_summaries(m, np.array([0, 1, 0, 1]))
+    >>> s["preferredClass"].tolist(), s["selectivity"].round(6).tolist(), s["fracActive"].tolist()
+    ([0, 0], [1.0, 1.0], [0.5, 0.5])
+    """
+    classes = np.unique(labels)
+    onehot = (labels[:, None] == classes[None, :]).astype(np.float64)
+    onehot_c = onehot - onehot.mean(axis=0)
+    onehot_norm = np.linalg.norm(onehot_c, axis=0)
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("actMean", "actStd", "fracActive", "selectivity", "preferredClass")
+    }
+    for lo in range(0, matrix.shape[1], COLUMN_BLOCK):
+        block = np.asarray(matrix[:, lo : lo + COLUMN_BLOCK], dtype=np.float64)
+        centred = block - block.mean(axis=0)
+        norms = np.linalg.norm(centred, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = (centred.T @ onehot_c) / np.outer(norms, onehot_norm)
+        corr = np.nan_to_num(np.abs(corr))
+        parts["actMean"].append(block.mean(axis=0))
+        parts["actStd"].append(block.std(axis=0))
+        parts["fracActive"].append((block > 0).mean(axis=0))
+        parts["selectivity"].append(corr.max(axis=1))
+        parts["preferredClass"].append(classes[corr.argmax(axis=1)])
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def _ranks(matrix: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Centred, unit-norm average ranks of the given columns (float32); constant columns are 0."""
+    ranks = np.empty((matrix.shape[0], len(columns)), dtype=np.float32)
+    for lo in range(0, len(columns), COLUMN_BLOCK):
+        cols = columns[lo : lo + COLUMN_BLOCK]
+        r = stats.rankdata(np.asarray(matrix[:, cols]), axis=0)
+        r -= r.mean(axis=0)
+        norms = np.linalg.norm(r, axis=0)
+        norms[norms == 0] = np.inf
+        ranks[:, lo : lo + len(cols)] = r / norms
+    return ranks
+
+
+def spearman_top_k(
+    matrix: np.ndarray, columns: np.ndarray, *, top_k: int = DEFAULT_CORR_TOP_K
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The strongest Spearman correlations among ``columns`` of the activation matrix.
+
+    For each neuron, its ``top_k`` partners by |r| (ties broken by column order); the union of
+    these pairs, each unordered pair once. Constant neurons correlate with nothing.
+
+    Returns
+    -------
+    i, j : ndarray
+        Column indices (into ``columns``) with ``i < j``.
+    r : ndarray
+        Spearman's rho of each pair.
+    """
+    ranks = _ranks(matrix, columns)
+    corr = ranks.T.astype(np.float64) @ ranks.astype(np.float64)
+    np.fill_diagonal(corr, 0.0)
+    k = min(top_k, len(columns) - 1)
+    strength = np.abs(corr)
+    nearest = np.argsort(-strength, axis=1, kind="stable")[:, :k]
+    rows = np.repeat(np.arange(len(columns)), k)
+    cols = nearest.ravel()
+    keep = strength[rows, cols] > 0
+    pairs = np.unique(np.sort(np.stack([rows[keep], cols[keep]], axis=1), axis=1), axis=0)
+    if pairs.size == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0)
+    return pairs[:, 0], pairs[:, 1], corr[pairs[:, 0], pairs[:, 1]]

@@ -1,0 +1,374 @@
+"""Architecture strings, seeded model building and the weight layers of a model.
+
+Grammar
+-------
+MLP: widths joined by ``-``, the input width first and the output width last::
+
+    64-256-256-256-256-10     Linear 64->256, ReLU, ..., Linear 256->10 (no output activation)
+
+CNN: ``cnn:`` then an optional input shape ``CxHxW`` and tokens joined by ``-``::
+
+    cnn:[CxHxW-]TOKEN-...-N
+      cK   3x3 convolution to K channels, stride 1, padding 1 (keeps H x W), then ReLU
+      p    2x2 max pooling, stride 2 (halves H and W, rounding down)
+      fK   dense layer of K units, then ReLU; the first one flattens the feature maps
+      N    the output layer, N units, no activation (always the last token)
+
+At least one ``cK`` comes first; no ``cK`` or ``p`` after an ``fK``. ``cnn:c16-c32-p-f64-10`` on
+``(1, 8, 8)`` images is Conv 1->16, ReLU, Conv 16->32, ReLU, MaxPool 2 (32 x 4 x 4), Flatten,
+Linear 512->64, ReLU, Linear 64->10. Without ``CxHxW`` the input shape comes from the data
+(:meth:`Architecture.with_input_shape`).
+
+Models are plain :class:`torch.nn.Sequential` stacks of Linear, Conv2d, ReLU, MaxPool2d, Dropout
+and Flatten, so :func:`torch.jit.script` and the ingest both take them.
+
+Seeds
+-----
+``random_state`` is an int, a :class:`torch.Generator` (used and advanced as is) or None (a seed
+is drawn from the operating system and logged). Nothing here touches torch's or numpy's global
+generators: weights are drawn from one local generator, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+for weights and biases, the distribution of PyTorch's default initialisation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from neurongraph.errors import IngestError, UsageError
+
+__all__ = [
+    "CNN_EXAMPLE",
+    "CNN_PREFIX",
+    "CONV_KERNEL_SIZE",
+    "MLP_EXAMPLE",
+    "POOL_SIZE",
+    "Architecture",
+    "LayerSpec",
+    "build_model",
+    "input_group_sizes",
+    "make_generator",
+    "model_weights",
+    "parse_architecture",
+    "resolve_seed",
+]
+
+log = logging.getLogger(__name__)
+
+MLP_EXAMPLE = "64-256-256-256-256-10"
+CNN_EXAMPLE = "cnn:c16-c32-p-f64-10"
+CNN_PREFIX = "cnn:"
+CONV_KERNEL_SIZE = 3
+POOL_SIZE = 2
+#: Seeds drawn when ``random_state`` is None lie in ``[0, SEED_RANGE)``.
+SEED_RANGE = 2**31
+
+CONV, POOL, DENSE, OUTPUT = "conv", "pool", "dense", "output"
+_INPUT_SHAPE = re.compile(r"(\d+)x(\d+)x(\d+)")
+_TOKEN = re.compile(r"([cf]?)(\d+)|(p)")
+
+
+class LayerSpec(NamedTuple):
+    """One architecture token: ``kind`` (conv, pool, dense, output) and ``width`` (0 for pool)."""
+
+    kind: str
+    width: int = 0
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A parsed architecture string (see the module docstring for the grammar).
+
+    Parameters
+    ----------
+    kind : {'mlp', 'cnn'}
+    layers : tuple of LayerSpec
+        Hidden layers in order, then one ``output`` layer.
+    input_shape : tuple of int or None
+        ``(features,)`` for an MLP; ``(C, H, W)`` for a CNN, or None until the data fixes it.
+    """
+
+    kind: str
+    layers: tuple[LayerSpec, ...]
+    input_shape: tuple[int, ...] | None = None
+
+    @property
+    def spec(self) -> str:
+        """The canonical architecture string."""
+        if self.kind == "mlp":
+            widths = (*self.input_shape, *(layer.width for layer in self.layers))
+            return "-".join(map(str, widths))
+        tokens = ["x".join(map(str, self.input_shape))] if self.input_shape else []
+        prefix = {CONV: "c", POOL: "p", DENSE: "f", OUTPUT: ""}
+        for layer in self.layers:
+            tokens.append(prefix[layer.kind] + (str(layer.width) if layer.kind != POOL else ""))
+        return CNN_PREFIX + "-".join(tokens)
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the output layer."""
+        return self.layers[-1].width
+
+    def __str__(self) -> str:
+        return self.spec
+
+    def with_input_shape(self, input_shape: tuple[int, ...]) -> Architecture:
+        """This architecture with its input shape fixed.
+
+        Raises
+        ------
+        IngestError
+            When the shape contradicts the one in the string, or pooling shrinks a map to nothing.
+        """
+        shape = tuple(int(s) for s in input_shape)
+        if self.input_shape is not None and shape != self.input_shape:
+            raise IngestError(
+                f"architecture {self.spec!r} takes input of shape {self.input_shape}, not {shape}; "
+                f"change the architecture or the data"
+            )
+        if self.kind == "cnn" and len(shape) != 3:
+            raise IngestError(
+                f"a CNN takes images (C, H, W), not examples of shape {shape}; use image data or "
+                f"an MLP such as {MLP_EXAMPLE!r}"
+            )
+        arch = replace(self, input_shape=shape)
+        if arch.kind == "cnn":
+            _feature_map(arch)
+        return arch
+
+
+def parse_architecture(spec: str) -> Architecture:
+    """Parse an MLP string such as ``64-256-10`` or a CNN string such as ``cnn:c16-p-f64-10``.
+
+    Parameters
+    ----------
+    spec : str
+        See the module docstring for the grammar.
+
+    Returns
+    -------
+    Architecture
+
+    Raises
+    ------
+    IngestError
+        When the string is malformed; the message shows the expected forms.
+
+    Examples
+    --------
+    >>> parse_architecture("64-256-10").layers
+    (LayerSpec(kind='dense', width=256), LayerSpec(kind='output', width=10))
+    >>> parse_architecture("cnn:1x8x8-c16-p-f32-10").spec
+    'cnn:1x8x8-c16-p-f32-10'
+    """
+    text = spec.strip()
+    if text.startswith(CNN_PREFIX):
+        return _parse_cnn(spec, text.removeprefix(CNN_PREFIX).split("-"))
+    tokens = text.split("-")
+    widths = [_positive(spec, token) for token in tokens]
+    if len(widths) < 2:
+        raise _malformed(spec, "an MLP needs at least an input and an output width")
+    layers = tuple(LayerSpec(DENSE, w) for w in widths[1:-1]) + (LayerSpec(OUTPUT, widths[-1]),)
+    return Architecture(kind="mlp", layers=layers, input_shape=(widths[0],))
+
+
+def build_model(
+    arch: str | Architecture,
+    *,
+    dropout: float = 0.0,
+    random_state: int | torch.Generator | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> nn.Sequential:
+    """Build an architecture as a seeded :class:`torch.nn.Sequential`.
+
+    Parameters
+    ----------
+    arch : str or Architecture
+    dropout : float, default=0.0
+        Probability of a Dropout after every hidden ReLU (none when 0).
+    random_state : int, torch.Generator or None, default=None
+        Seed of the weights (see the module docstring).
+    input_shape : tuple of int, optional
+        Shape of one example; needed for a CNN string without ``CxHxW``.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Linear, Conv2d, ReLU, MaxPool2d, Dropout and Flatten modules only, in training mode.
+
+    Raises
+    ------
+    IngestError
+        Malformed architecture, or a CNN without an input shape.
+    UsageError
+        ``dropout`` outside [0, 1).
+    """
+    if isinstance(arch, str):
+        arch = parse_architecture(arch)
+    if input_shape is not None:
+        arch = arch.with_input_shape(input_shape)
+    if arch.input_shape is None:
+        raise IngestError(
+            f"CNN {arch.spec!r} has no input shape: write it as 'cnn:CxHxW-...' (e.g. "
+            f"'cnn:1x8x8-c16-p-f64-10') or train it on image data"
+        )
+    if not 0.0 <= dropout < 1.0:
+        raise UsageError(f"dropout must be in [0, 1), not {dropout}")
+    generator = make_generator(random_state)
+    modules: list[nn.Module] = []
+    channels, features = arch.input_shape[0], math.prod(arch.input_shape)
+    flat = arch.kind == "mlp"
+    for layer in arch.layers:
+        if layer.kind == POOL:
+            modules.append(nn.MaxPool2d(POOL_SIZE))
+            continue
+        if layer.kind == CONV:
+            modules.append(_conv(channels, layer.width, generator))
+            channels = layer.width
+        else:
+            if not flat:
+                modules.append(nn.Flatten())
+                features, flat = math.prod(_feature_map(arch)), True
+            modules.append(_linear(features, layer.width, generator))
+            features = layer.width
+        if layer.kind != OUTPUT:
+            modules.append(nn.ReLU())
+            if dropout > 0:
+                modules.append(nn.Dropout(dropout))
+    return nn.Sequential(*modules)
+
+
+def model_weights(model: nn.Module) -> list[torch.Tensor]:
+    """The weight tensors of every Linear and Conv2d layer, in module order."""
+    return [m.weight for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+
+
+def input_group_sizes(weights: list[torch.Tensor]) -> list[int]:
+    """How many consecutive input features of each layer come from one unit of the layer before.
+
+    1 everywhere except for a Linear layer fed by flattened conv maps, where it is H x W: its
+    ``in_features`` are the previous layer's channels times their positions.
+
+    Raises
+    ------
+    ValueError
+        When a layer's inputs do not fit the previous layer's outputs (not a chain).
+    """
+    sizes = [1]
+    for before, weight in zip(weights[:-1], weights[1:], strict=True):
+        units, inputs = before.shape[0], weight.shape[1]
+        if inputs % units:
+            raise ValueError(
+                f"a layer with {inputs} inputs cannot follow one with {units} units in a chain"
+            )
+        if weight.dim() > 2 and inputs != units:
+            raise ValueError(f"a conv layer with {inputs} channels cannot follow {units} units")
+        sizes.append(inputs // units)
+    return sizes
+
+
+def resolve_seed(random_state: int | None) -> int:
+    """``random_state`` itself, or a seed drawn from the operating system (logged) when None."""
+    if random_state is None:
+        seed = int(np.random.SeedSequence().entropy % SEED_RANGE)
+        log.info("no seed given; drew random_state=%d", seed)
+        return seed
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise UsageError(f"random_state must be an integer seed, not {random_state!r}")
+    return int(random_state)
+
+
+def make_generator(random_state: int | torch.Generator | None) -> torch.Generator:
+    """A local :class:`torch.Generator`: ``random_state`` itself if it is one, else seeded by it."""
+    if isinstance(random_state, torch.Generator):
+        return random_state
+    return torch.Generator().manual_seed(resolve_seed(random_state))
+
+
+def _linear(n_in: int, n_out: int, generator: torch.Generator) -> nn.Linear:
+    layer = nn.utils.skip_init(nn.Linear, n_in, n_out)
+    _default_init(layer, n_in, generator)
+    return layer
+
+
+def _conv(n_in: int, n_out: int, generator: torch.Generator) -> nn.Conv2d:
+    layer = nn.utils.skip_init(
+        nn.Conv2d, n_in, n_out, CONV_KERNEL_SIZE, padding=CONV_KERNEL_SIZE // 2
+    )
+    _default_init(layer, n_in * CONV_KERNEL_SIZE**2, generator)
+    return layer
+
+
+@torch.no_grad()
+def _default_init(layer: nn.Linear | nn.Conv2d, fan_in: int, generator: torch.Generator) -> None:
+    bound = 1.0 / math.sqrt(fan_in)
+    layer.weight.uniform_(-bound, bound, generator=generator)
+    layer.bias.uniform_(-bound, bound, generator=generator)
+
+
+def _feature_map(arch: Architecture) -> tuple[int, int, int]:
+    """``(C, H, W)`` after the conv and pool layers of a CNN with a known input shape."""
+    channels, height, width = arch.input_shape
+    for position, layer in enumerate(arch.layers, start=1):
+        if layer.kind == CONV:
+            channels = layer.width
+        elif layer.kind == POOL:
+            if height < POOL_SIZE or width < POOL_SIZE:
+                raise IngestError(
+                    f"architecture {arch.spec!r}: pooling token {position} gets a "
+                    f"{height}x{width} map, too small to pool; use fewer 'p' tokens"
+                )
+            height, width = height // POOL_SIZE, width // POOL_SIZE
+    return channels, height, width
+
+
+def _malformed(spec: str, problem: str) -> IngestError:
+    return IngestError(
+        f"architecture {spec!r} is malformed: {problem}; expected an MLP like {MLP_EXAMPLE!r} or a "
+        f"CNN like {CNN_EXAMPLE!r} (tokens cK conv, p pool, fK dense, N output; optional 'CxHxW-' "
+        f"input shape first)"
+    )
+
+
+def _positive(spec: str, token: str) -> int:
+    if not token.isdigit() or int(token) == 0:
+        raise _malformed(spec, f"{token!r} is not a positive width")
+    return int(token)
+
+
+def _parse_cnn(spec: str, tokens: list[str]) -> Architecture:
+    input_shape = None
+    match = _INPUT_SHAPE.fullmatch(tokens[0])
+    if match:
+        input_shape = tuple(_positive(spec, group) for group in match.groups())
+        tokens = tokens[1:]
+    if not tokens or not tokens[-1].isdigit():
+        raise _malformed(spec, "a CNN must end with its output width")
+    layers = []
+    for token in tokens:
+        match = _TOKEN.fullmatch(token)
+        if not match:
+            raise _malformed(spec, f"token {token!r} is not cK, p, fK or an output width")
+        prefix, width, pool = match.groups()
+        if pool:
+            layers.append(LayerSpec(POOL))
+            continue
+        kind = {"c": CONV, "f": DENSE, "": OUTPUT}[prefix]
+        layers.append(LayerSpec(kind, _positive(spec, width)))
+    kinds = [layer.kind for layer in layers]
+    if kinds.count(OUTPUT) != 1:
+        raise _malformed(spec, "only the last token may be a bare output width")
+    if kinds[0] != CONV:
+        raise _malformed(spec, "a CNN starts with a conv token cK")
+    first_dense = kinds.index(DENSE) if DENSE in kinds else len(kinds) - 1
+    if any(kind in (CONV, POOL) for kind in kinds[first_dense:]):
+        raise _malformed(spec, "conv and pool tokens must come before the dense ones")
+    arch = Architecture(kind="cnn", layers=tuple(layers))
+    return arch if input_shape is None else arch.with_input_shape(input_shape)
