@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import click
+import torch
 
 from neurongraph import __version__
-from neurongraph.cli import db, networks
+from neurongraph.cli import db, networks, training
 from neurongraph.cli.common import Context, Group, configure_logging
 from neurongraph.store.store import STORE_ENV
 
 __all__ = ["cli", "main"]
+
+DEFAULT_THREADS = 1
+THREADS_ENV = "NEURONGRAPH_THREADS"
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,19 +25,36 @@ __all__ = ["cli", "main"]
     help="Embedded store directory (default ./neurongraph-store) or bolt:// / neo4j:// URI "
     f"of a Neo4j server (credentials from NEO4J_USERNAME / NEO4J_PASSWORD). Env: {STORE_ENV}.",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=DEFAULT_THREADS,
+    envvar=THREADS_ENV,
+    show_default=True,
+    help="PyTorch threads. The models here are small: one thread per process is fastest, and "
+    f"parallel work runs in processes. Env: {THREADS_ENV}.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.version_option(__version__, prog_name="neurongraph")
 @click.pass_context
-def cli(ctx: click.Context, store_location: str | None, debug: bool, verbose: int, quiet: bool):
+def cli(
+    ctx: click.Context,
+    store_location: str | None,
+    threads: int,
+    debug: bool,
+    verbose: int,
+    quiet: bool,
+):
     """Explore the neurons of PyTorch networks as a property graph."""
     configure_logging(verbose, quiet)
+    torch.set_num_threads(threads)
     ctx.obj = Context(store_location, debug)
     ctx.call_on_close(ctx.obj.close)
 
 
-for command in (*networks.COMMANDS, db.db):
+for command in (*networks.COMMANDS, training.train, db.db):
     cli.add_command(command)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import torch
 
@@ -14,10 +16,17 @@ from neurongraph.cli.common import (
     pass_context,
     progress_bar,
 )
+from neurongraph.cli.training import data_option
 from neurongraph.errors import IngestError, UsageError
-from neurongraph.ingest import ingest_model
+from neurongraph.ingest.activations import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
+from neurongraph.ingest.chain import CHANNEL_REDUCTIONS
+from neurongraph.ingest.datasets import check_input_shape, load_dataset
+from neurongraph.ingest.extract import extract_chain
 from neurongraph.ingest.graph import DEFAULT_KERNEL_NORM, KERNEL_NORMS
-from neurongraph.ingest.loading import infer_input_shape, load_model
+from neurongraph.ingest.loading import infer_input_shape, load_model, load_recorded_model
+from neurongraph.ingest.pipeline import ingest_model, record_activations
+from neurongraph.store import check_network_name
+from neurongraph.training.train import find_checkpoints
 
 NETWORK_COLUMNS = ("name", "status", "nLayers", "nNeurons", "nEdges", "createdAt", "source")
 
@@ -39,6 +48,50 @@ class ShapeType(click.ParamType):
         return shape
 
 
+trust_pickle_option = click.option(
+    "--trust-pickle", is_flag=True, help="Allow loading a pickled module (runs its code)."
+)
+
+
+def activation_options(command):
+    """--data and the options of recording activations."""
+    for option in reversed(
+        [
+            data_option(required=False),
+            click.option(
+                "--channel-reduce",
+                type=click.Choice(CHANNEL_REDUCTIONS),
+                default="mean",
+                show_default=True,
+                help="How a conv channel's H x W map becomes a number.",
+            ),
+            click.option(
+                "--corr-top-k",
+                type=click.IntRange(min=1),
+                default=DEFAULT_CORR_TOP_K,
+                show_default=True,
+                help="CORRELATES edges kept per hidden neuron.",
+            ),
+            click.option(
+                "--batch-size",
+                type=click.IntRange(min=1),
+                default=DEFAULT_BATCH_SIZE,
+                show_default=True,
+                help="Examples per forward pass.",
+            ),
+            click.option(
+                "--seed",
+                type=int,
+                default=0,
+                show_default=True,
+                help="Seed of the dataset's train/test split.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @click.command()
 @click.argument("model")
 @click.option("--name", help="Network name, [A-Za-z0-9_.@-] (default: the model file's stem).")
@@ -55,6 +108,12 @@ class ShapeType(click.ParamType):
     help="Conv kernel slice -> edge weight: l1 sum|w|, l2 spectral norm, fro Frobenius.",
 )
 @click.option("--input-shape", type=ShapeType(), help="One example's shape, e.g. 1,8,8.")
+@click.option(
+    "--series",
+    is_flag=True,
+    help="MODEL is a checkpoint directory (epoch-NNN.pt): ingest NAME@epoch for each.",
+)
+@activation_options
 @json_option
 @pass_context
 def ingest(
@@ -66,49 +125,138 @@ def ingest(
     replace: bool,
     kernel_norm: str,
     input_shape: tuple[int, ...] | None,
+    series: bool,
+    data: str | None,
+    channel_reduce: str,
+    corr_top_k: int,
+    batch_size: int,
+    seed: int,
     as_json: bool,
 ):
-    """Write a model's neurons and weights into the store."""
-    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
-    shape = (
-        input_shape
-        or tuple(loaded.metadata.get("input_shape") or ())
-        or infer_input_shape(loaded.module)
-    )
-    if not shape:
-        raise IngestError(
-            "cannot tell the model's input shape (its first layer is a Conv2d); "
-            "pass --input-shape C,H,W"
+    """Write a model's neurons and weights (and, with --data, activations) into the store."""
+    dataset = load_dataset(data, random_state=seed) if data else None
+    if series:
+        checkpoints = find_checkpoints(model)
+        base = name if name is not None else Path(model).resolve().name
+        check_network_name(f"{base}@0")
+        jobs = [(str(path), f"{base}@{epoch}") for epoch, path in checkpoints]
+    else:
+        jobs = [(model, name if name is not None else _default_name(model))]
+    results = []
+    for source, network in jobs:
+        loaded = load_model(source, weights=weights, trust_pickle=trust_pickle)
+        shape = (
+            input_shape
+            or tuple(loaded.metadata.get("input_shape") or ())
+            or infer_input_shape(loaded.module)
         )
-    name = name if name is not None else _default_name(model)
-    props = {"source": loaded.source, "sha256": loaded.sha256, "modelKind": loaded.kind}
-    for key in ("dataset", "accuracy", "epoch", "arch"):
-        if loaded.metadata.get(key) is not None:
-            props[key] = loaded.metadata[key]
-    with progress_bar("WEIGHT edges", enabled=not as_json) as progress:
-        summary = ingest_model(
-            obj.store,
-            loaded.module,
-            name,
-            torch.zeros((2, *shape)),
-            replace=replace,
-            kernel_norm=kernel_norm,
-            properties=props,
-            progress=progress,
-        )
-    result = summary.as_dict()
+        if not shape:
+            raise IngestError(
+                "cannot tell the model's input shape (its first layer is a Conv2d); "
+                "pass --input-shape C,H,W"
+            )
+        if dataset is not None:
+            check_input_shape(dataset, shape)
+        with progress_bar(f"{network}: WEIGHT edges", enabled=not as_json) as progress:
+            summary = ingest_model(
+                obj.store,
+                loaded.module,
+                network,
+                torch.zeros((2, *shape)),
+                replace=replace,
+                kernel_norm=kernel_norm,
+                properties=loaded.properties(),
+                progress=progress,
+            )
+        result = summary.as_dict()
+        if dataset is not None:
+            result["activations"] = _record(
+                obj,
+                network,
+                loaded.module,
+                shape,
+                dataset,
+                channel_reduce,
+                corr_top_k,
+                batch_size,
+                as_json,
+            )
+        results.append(result)
+        if not as_json:
+            click.echo(
+                f"ingested {summary.network}: {summary.layers} layers, {summary.neurons} "
+                f"neurons, {summary.edges} WEIGHT edges in {summary.seconds:.1f} s"
+            )
+            if dataset is not None:
+                _echo_activations(result["activations"])
     if as_json:
-        echo_json(result)
-        return
+        echo_json({"networks": results} if series else results[0])
+
+
+def _record(
+    obj, network, module, shape, dataset, channel_reduce, corr_top_k, batch_size, as_json
+) -> dict:
+    chain = extract_chain(module, torch.zeros((2, *shape)))
+    with progress_bar(f"{network}: activations", enabled=not as_json) as progress:
+        return record_activations(
+            obj.store,
+            network,
+            chain,
+            dataset,
+            channel_reduce=channel_reduce,
+            corr_top_k=corr_top_k,
+            batch_size=batch_size,
+            progress=progress,
+        ).as_dict()
+
+
+def _echo_activations(summary: dict) -> None:
     click.echo(
-        f"ingested {summary.network}: {summary.layers} layers, {summary.neurons} neurons, "
-        f"{summary.edges} WEIGHT edges in {summary.seconds:.1f} s"
+        f"activations of {summary['network']} on {summary['dataset']}: {summary['examples']} "
+        f"examples, {summary['correlates']} CORRELATES edges, test accuracy "
+        f"{summary['accuracy']:.4f}{' (cached)' if summary['cached'] else ''}"
     )
+
+
+@click.command()
+@click.argument("name")
+@click.option("--model", "model_override", help="The model file, if it moved since the ingest.")
+@click.option(
+    "--trust-pickle", is_flag=True, help="Allow loading a pickled module (runs its code)."
+)
+@activation_options
+@json_option
+@pass_context
+def activations(
+    obj: Context,
+    name: str,
+    model_override: str | None,
+    trust_pickle: bool,
+    data: str | None,
+    channel_reduce: str,
+    corr_top_k: int,
+    batch_size: int,
+    seed: int,
+    as_json: bool,
+):
+    """Record an ingested network's activations on a dataset (properties, CORRELATES, cache)."""
+    if not data:
+        raise UsageError("--data is required: the dataset to run through the network")
+    network = obj.store.require_network(name)
+    loaded = load_recorded_model(network, override=model_override, trust_pickle=trust_pickle)
+    dataset = load_dataset(data, random_state=seed)
+    shape = tuple(network["inputShape"])
+    check_input_shape(dataset, shape)
+    summary = _record(
+        obj, name, loaded.module, shape, dataset, channel_reduce, corr_top_k, batch_size, as_json
+    )
+    if as_json:
+        echo_json(summary)
+    else:
+        _echo_activations(summary)
 
 
 def _default_name(model: str) -> str:
-    from pathlib import Path
-
     path = Path(model)
     return path.stem if path.suffix else model.replace(":", ".").replace("+", ".")
 
@@ -190,4 +338,4 @@ def emit_rows(keys, rows, counters, *, as_json: bool, as_csv: bool) -> None:
         click.echo(", ".join(f"{k}: {v}" for k, v in changed.items()) or "no changes")
 
 
-COMMANDS = (ingest, networks_command, drop, cypher)
+COMMANDS = (ingest, activations, networks_command, drop, cypher)

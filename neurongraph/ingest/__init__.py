@@ -6,7 +6,7 @@ not pull in the store and its driver.
 
 from typing import Any
 
-__all__ = ["IngestSummary", "ingest_model"]
+__all__ = ["ActivationSummary", "IngestSummary", "ingest_model", "record_activations"]
 
 
 def __getattr__(name: str) -> Any:

@@ -75,7 +75,12 @@ class ActivationCache:
 
     @classmethod
     def locate(
-        cls, directory: Path, network: dict, dataset: Dataset, channel_reduce: str
+        cls,
+        directory: Path,
+        network: dict,
+        widths: tuple[int, ...],
+        dataset: Dataset,
+        channel_reduce: str,
     ) -> ActivationCache:
         """The cache file for ``network`` (its name, sha256 and creation time) on ``dataset``."""
         key = hashlib.sha256(
@@ -90,9 +95,15 @@ class ActivationCache:
                 ]
             ).encode()
         ).hexdigest()[:20]
-        widths = tuple(int(w) for w in network["widths"])
         n = len(dataset.X_train) + len(dataset.X_test)
-        return cls(directory / f"{network['name']}-{key}.npy", widths, n)
+        return cls(directory / f"{network['name']}-{key}.npy", tuple(widths), n)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ActivationCache:
+        """A cache written earlier, from its ``.npy`` path."""
+        path = Path(path)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        return cls(path, tuple(meta["widths"]), int(meta["nExamples"]))
 
 
 def all_labels(dataset: Dataset) -> np.ndarray:

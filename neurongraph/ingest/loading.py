@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -15,7 +16,16 @@ from torch import nn
 
 from neurongraph.errors import IngestError
 
-__all__ = ["LoadedModel", "SIDECAR_SUFFIX", "infer_input_shape", "load_model", "sha256_file"]
+__all__ = [
+    "SIDECAR_SUFFIX",
+    "LoadedModel",
+    "infer_input_shape",
+    "load_model",
+    "load_recorded_model",
+    "sha256_file",
+]
+
+log = logging.getLogger(__name__)
 
 #: A model file's JSON sidecar (written by ``neurongraph train``) is the file name plus this.
 SIDECAR_SUFFIX = ".json"
@@ -32,6 +42,19 @@ class LoadedModel:
     sha256: str
     kind: str
     metadata: dict = field(default_factory=dict)
+    weights: str | None = None
+
+    def properties(self) -> dict:
+        """Network node properties recording where the model came from."""
+        props = {"modelFile": self.source, "sha256": self.sha256, "modelKind": self.kind}
+        if self.weights:
+            props["weightsFile"] = self.weights
+        for key in ("dataset", "architecture", "epoch", "seed"):
+            if self.metadata.get(key) is not None:
+                props[key] = self.metadata[key]
+        if self.metadata.get("test_accuracy") is not None:
+            props["trainedAccuracy"] = self.metadata["test_accuracy"]
+        return props
 
 
 def sha256_file(path: Path) -> str:
@@ -93,7 +116,10 @@ def _from_factory(spec: str, weights: Path | None) -> LoadedModel:
             first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
             raise IngestError(f"weights in {weights} do not fit {spec}: {first}") from err
         sha = sha256_file(weights)
-    return LoadedModel(model, spec if weights is None else f"{spec}+{weights}", sha, "factory")
+    loaded = LoadedModel(model, spec, sha, "factory")
+    if weights is not None:
+        loaded.weights = str(weights.resolve())
+    return loaded
 
 
 def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
@@ -123,7 +149,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         ) from err
     if state is not None:
         if isinstance(state, nn.Module):
-            return LoadedModel(state, str(path), sha, "module", meta)
+            return LoadedModel(state, str(path.resolve()), sha, "module", meta)
         raise IngestError(
             f"{path} holds weights only; give the architecture as package.module:factory "
             f"with --weights {path}"
@@ -134,7 +160,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         raise IngestError(f"cannot unpickle {path} ({type(err).__name__}: {err})") from err
     if not isinstance(model, nn.Module):
         raise IngestError(f"{path} holds a {type(model).__name__}, not a torch.nn.Module")
-    return LoadedModel(model, str(path), sha, "pickle", meta)
+    return LoadedModel(model, str(path.resolve()), sha, "pickle", meta)
 
 
 def load_model(
@@ -169,3 +195,35 @@ def infer_input_shape(module: nn.Module) -> tuple[int, ...] | None:
         if kind == "Conv2d":
             return None
     return None
+
+
+def load_recorded_model(
+    network: dict, *, override: str | None = None, trust_pickle: bool = False
+) -> LoadedModel:
+    """Load the model a network was ingested from (or ``override``), checking its sha256.
+
+    Raises
+    ------
+    IngestError
+        When the file is gone or its content changed since the ingest.
+    """
+    source = override or network.get("modelFile")
+    if not source:
+        raise IngestError(
+            f"network {network['name']!r} was ingested from Python, not a file; "
+            "pass the model file with --model"
+        )
+    weights = network.get("weightsFile") if override is None else None
+    if override is None and not Path(source).exists() and not _FACTORY.fullmatch(source):
+        raise IngestError(
+            f"the model file of network {network['name']!r} ({source}) is gone; "
+            "pass it with --model, or re-ingest the network"
+        )
+    loaded = load_model(source, weights=weights, trust_pickle=trust_pickle)
+    recorded = network.get("sha256")
+    if recorded and loaded.sha256 and loaded.sha256 != recorded:
+        raise IngestError(
+            f"{source} changed since network {network['name']!r} was ingested (sha256 differs); "
+            f"re-ingest it with `neurongraph ingest {source} --name {network['name']} --replace`"
+        )
+    return loaded

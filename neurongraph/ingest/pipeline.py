@@ -6,16 +6,43 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from neurongraph.errors import UsageError
+from neurongraph.ingest.activations import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CORR_TOP_K,
+    ActivationCache,
+    all_labels,
+    capture_activations,
+    neuron_summaries,
+    spearman_top_k,
+)
+from neurongraph.ingest.chain import Chain
+from neurongraph.ingest.datasets import Dataset, check_input_shape
 from neurongraph.ingest.extract import extract_chain
 from neurongraph.ingest.graph import DEFAULT_KERNEL_NORM, KERNEL_NORMS, network_graph
 from neurongraph.store import Store, check_network_name
+from neurongraph.store.rows import neuron_uid
+from neurongraph.training.train import evaluate_model
 
-__all__ = ["IngestSummary", "ingest_model"]
+__all__ = [
+    "ActivationSummary",
+    "IngestSummary",
+    "activation_cache",
+    "cache_directory",
+    "ingest_model",
+    "record_activations",
+]
+
+#: Derived data of an embedded store lives in this sub-directory of it.
+CACHE_DIR = "cache"
+#: Derived data of a Neo4j server's networks lives here (relative to the working directory).
+FALLBACK_CACHE = "neurongraph-cache"
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +124,136 @@ def ingest_model(
     )
     log.info("ingested %s: %s", name, summary)
     return summary
+
+
+@dataclass(frozen=True)
+class ActivationSummary:
+    """What recording activations wrote."""
+
+    network: str
+    dataset: str
+    examples: int
+    neurons: int
+    correlates: int
+    accuracy: float
+    task_accuracy: dict
+    cache: str
+    cached: bool
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def cache_directory(store: Store) -> Path:
+    """Where derived arrays live: beside the embedded store, or ``./neurongraph-cache``."""
+    base = store.directory / CACHE_DIR if store.directory is not None else Path(FALLBACK_CACHE)
+    return base / "activations"
+
+
+def record_activations(
+    store: Store,
+    name: str,
+    chain: Chain,
+    dataset: Dataset,
+    *,
+    channel_reduce: str = "mean",
+    corr_top_k: int = DEFAULT_CORR_TOP_K,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int, int], None] | None = None,
+) -> ActivationSummary:
+    """Run ``dataset`` through a stored network and write what its neurons do.
+
+    Neuron properties ``actMean``, ``actStd``, ``fracActive``, ``preferredClass``,
+    ``selectivity``; CORRELATES edges (Spearman, the ``corr_top_k`` strongest per hidden neuron,
+    with ``r`` and ``r2``); on the Network node the dataset, its fingerprint, the test accuracy
+    and the cache path. The activation matrix is cached on disk, keyed by network and dataset.
+    """
+    if corr_top_k < 1:
+        raise UsageError("--corr-top-k must be at least 1")
+    started = time.perf_counter()
+    network = store.require_network(name)
+    layers = store.layers(name)
+    dataset = check_input_shape(dataset, chain.input_shape)
+    if dataset.n_outputs > chain.stages[-1].width:
+        raise UsageError(
+            f"dataset {dataset.name!r} needs {dataset.n_outputs} outputs but network {name!r} "
+            f"has {chain.stages[-1].width}; use the dataset the model was trained on"
+        )
+    widths = tuple(int(layer["width"]) for layer in layers)
+    cache = ActivationCache.locate(cache_directory(store), network, widths, dataset, channel_reduce)
+    cached = cache.exists()
+    if not cached:
+        capture_activations(
+            chain,
+            dataset,
+            cache,
+            channel_reduce=channel_reduce,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    matrix = cache.matrix()
+    summaries = neuron_summaries(matrix, all_labels(dataset))
+    uids = [
+        neuron_uid(name, layer["name"], i) for layer in layers for i in range(int(layer["width"]))
+    ]
+    store.set_neuron_properties(
+        [
+            {"uid": uid, "props": {k: v[j].item() for k, v in summaries.items()}}
+            for j, uid in enumerate(uids)
+        ]
+    )
+    hidden = np.arange(cache.offsets[1], cache.offsets[-2])
+    edges = 0
+    if len(hidden) > 1:
+        i, j, r = spearman_top_k(matrix, hidden, top_k=corr_top_k)
+        store.replace_correlations(name, _correlation_rows(uids, hidden, i, j, r))
+        edges = len(r)
+    evaluation = evaluate_model(chain, dataset)
+    store.set_network_properties(
+        name,
+        {
+            "dataset": dataset.name,
+            "datasetFingerprint": dataset.fingerprint,
+            "activationsCache": str(cache.path),
+            "channelReduce": channel_reduce,
+            "nExamples": cache.n_examples,
+            "accuracy": evaluation.accuracy,
+            "taskAccuracy": [float(evaluation.task_accuracy[t.name]) for t in dataset.tasks],
+            "nCorrelates": edges,
+        },
+    )
+    return ActivationSummary(
+        network=name,
+        dataset=dataset.name,
+        examples=cache.n_examples,
+        neurons=len(uids),
+        correlates=edges,
+        accuracy=evaluation.accuracy,
+        task_accuracy=dict(evaluation.task_accuracy),
+        cache=str(cache.path),
+        cached=cached,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _correlation_rows(uids, columns, i, j, r) -> list[dict]:
+    rows: dict[int, dict] = {}
+    for a, b, rho in zip(i.tolist(), j.tolist(), r.tolist(), strict=True):
+        row = rows.setdefault(a, {"s": uids[columns[a]], "t": [], "r": []})
+        row["t"].append(uids[columns[b]])
+        row["r"].append(rho)
+    return list(rows.values())
+
+
+def activation_cache(store: Store, name: str) -> ActivationCache:
+    """The cached activations of a complete network; UsageError naming the command that makes
+    them when there are none."""
+    network = store.require_network(name)
+    path = network.get("activationsCache")
+    if not path or not Path(path).exists():
+        raise UsageError(
+            f"no activations cached for network {name!r}; record them with "
+            f"`neurongraph activations {name} --data DATASET`"
+        )
+    return ActivationCache.load(path)

@@ -6,11 +6,21 @@ values are always parameters. Every query here runs on Neo4j 5 and on ArcadeDB.
 
 from __future__ import annotations
 
-from neurongraph.store.schema import Label, Rel
+import re
+
+from neurongraph.store.schema import PROPERTY_KEY_PATTERN, Label, Rel
 
 NETWORK = Label.NETWORK
 LAYER = Label.LAYER
 NEURON = Label.NEURON
+
+
+def with_key(query: str, key: str) -> str:
+    """``query`` with its property-key placeholder replaced by ``key`` (a plain identifier)."""
+    if not re.fullmatch(PROPERTY_KEY_PATTERN, key):
+        raise ValueError(f"{key!r} is not a property key")
+    return query.replace(KEY, key)
+
 
 #: Read one network's node: ``$name``.
 GET_NETWORK = f"MATCH (n:`{NETWORK}` {{name: $name}}) RETURN properties(n) AS network"
@@ -73,3 +83,84 @@ COUNT_NETWORK = (
     f"OPTIONAL MATCH (n)-[w:`{Rel.WEIGHT}`]->() "
     "RETURN count(DISTINCT n) AS neurons, count(w) AS edges"
 )
+
+#: Set properties on neurons: ``$rows`` = [{uid, props}].
+SET_NEURONS = f"UNWIND $rows AS r MATCH (n:`{NEURON}` {{uid: r.uid}}) SET n += r.props"
+
+#: Set properties on layers: ``$rows`` = [{uid, props}].
+SET_LAYERS = f"UNWIND $rows AS r MATCH (l:`{LAYER}` {{uid: r.uid}}) SET l += r.props"
+
+#: Placeholder for a property key in the queries below (checked by ``with_key``).
+KEY = "__KEY__"
+
+#: Remove one analysis property from every neuron of ``$name`` (``with_key``).
+REMOVE_NEURON_PROPERTY = f"MATCH (n:`{NEURON}` {{network: $name}}) REMOVE n.`{KEY}`"
+
+#: Read one property of every neuron of ``$name`` (``with_key``).
+READ_NEURON_PROPERTY = (
+    f"MATCH (n:`{NEURON}` {{network: $name}}) "
+    f"RETURN n.position AS layer, n.index AS index, n.`{KEY}` AS value"
+)
+
+#: Delete the CORRELATES edges of ``$name``, up to ``$batch`` at a time.
+DELETE_CORRELATES = (
+    f"MATCH (:`{NEURON}` {{network: $name}})-[c:`{Rel.CORRELATES}`]->() "
+    "WITH c LIMIT $batch DELETE c RETURN count(*) AS deleted"
+)
+
+#: Create CORRELATES edges grouped by source neuron: ``$rows`` = [{s, t: [uid], r: [rho]}].
+CREATE_CORRELATES = (
+    f"UNWIND $rows AS row MATCH (a:`{NEURON}` {{uid: row.s}}) "
+    "UNWIND range(0, size(row.t) - 1) AS i "
+    f"MATCH (b:`{NEURON}` {{uid: row.t[i]}}) "
+    f"CREATE (a)-[:`{Rel.CORRELATES}` {{r: row.r[i], r2: row.r[i] * row.r[i]}}]->(b)"
+)
+
+#: CORRELATES edges of ``$name``.
+READ_CORRELATES = (
+    f"MATCH (a:`{NEURON}` {{network: $name}})-[c:`{Rel.CORRELATES}`]->(b:`{NEURON}`) "
+    "RETURN a.uid AS source, b.uid AS target, c.r AS r"
+)
+
+#: Delete a partition and its clusters: ``$uid``.
+DELETE_PARTITION = (
+    f"MATCH (p:`{Label.PARTITION}` {{uid: $uid}}) "
+    f"OPTIONAL MATCH (p)-[:`{Rel.HAS_CLUSTER}`]->(c:`{Label.CLUSTER}`) "
+    "DETACH DELETE c, p"
+)
+
+#: Create a partition under its network: ``$name``, ``$props``.
+CREATE_PARTITION = (
+    f"MATCH (net:`{NETWORK}` {{name: $name}}) "
+    f"CREATE (net)-[:`{Rel.HAS_PARTITION}`]->(p:`{Label.PARTITION}`) SET p += $props"
+)
+
+#: Create clusters of a partition: ``$uid`` (partition uid), ``$rows`` = [cluster props].
+CREATE_CLUSTERS = (
+    f"MATCH (p:`{Label.PARTITION}` {{uid: $uid}}) UNWIND $rows AS r "
+    f"CREATE (p)-[:`{Rel.HAS_CLUSTER}`]->(c:`{Label.CLUSTER}`) SET c += r"
+)
+
+#: Link neurons to their clusters: ``$rows`` = [{cluster: uid, neurons: [uid]}].
+CREATE_MEMBERSHIP = (
+    f"UNWIND $rows AS r MATCH (c:`{Label.CLUSTER}` {{uid: r.cluster}}) "
+    f"UNWIND r.neurons AS u MATCH (n:`{NEURON}` {{uid: u}}) "
+    f"CREATE (n)-[:`{Rel.IN_CLUSTER}`]->(c)"
+)
+
+#: A partition's properties: ``$uid``.
+GET_PARTITION = f"MATCH (p:`{Label.PARTITION}` {{uid: $uid}}) RETURN properties(p) AS partition"
+
+#: A partition's clusters with their member neurons: ``$uid``.
+READ_CLUSTERS = (
+    f"MATCH (:`{Label.PARTITION}` {{uid: $uid}})-[:`{Rel.HAS_CLUSTER}`]->(c:`{Label.CLUSTER}`) "
+    f"OPTIONAL MATCH (n:`{NEURON}`)-[:`{Rel.IN_CLUSTER}`]->(c) "
+    "RETURN properties(c) AS cluster, collect([n.position, n.index]) AS members "
+    "ORDER BY c.label"
+)
+
+#: Set properties on clusters: ``$rows`` = [{uid, props}].
+SET_CLUSTERS = f"UNWIND $rows AS r MATCH (c:`{Label.CLUSTER}` {{uid: r.uid}}) SET c += r.props"
+
+#: Set properties on a partition: ``$uid``, ``$props``.
+SET_PARTITION = f"MATCH (p:`{Label.PARTITION}` {{uid: $uid}}) SET p += $props"

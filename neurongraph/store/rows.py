@@ -15,7 +15,16 @@ from neurongraph.store.schema import Label, Rel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["bulk_write", "layer_rows", "layer_uid", "neuron_rows", "neuron_uid", "weight_batches"]
+__all__ = [
+    "bulk_write",
+    "cluster_uid",
+    "layer_rows",
+    "layer_uid",
+    "neuron_rows",
+    "neuron_uid",
+    "partition_uid",
+    "weight_batches",
+]
 
 
 def layer_uid(network: str, layer: str) -> str:
@@ -26,6 +35,16 @@ def layer_uid(network: str, layer: str) -> str:
 def neuron_uid(network: str, layer: str, index: int) -> str:
     """``network/layer/index``."""
     return f"{network}/{layer}/{index}"
+
+
+def partition_uid(network: str, method: str) -> str:
+    """``network/method``: one partition per method and network."""
+    return f"{network}/{method}"
+
+
+def cluster_uid(network: str, method: str, label: str | int) -> str:
+    """``network/method/label``."""
+    return f"{network}/{method}/{label}"
 
 
 def layer_rows(network: str, graph) -> list[dict]:

@@ -9,6 +9,7 @@ __all__ = [
     "NETWORK_LABELS",
     "NETWORK_NAME_PATTERN",
     "NETWORK_NAME_MAX",
+    "PROPERTY_KEY_PATTERN",
     "Label",
     "Rel",
     "Status",
@@ -19,6 +20,8 @@ DATABASE = "neurongraph"
 #: Network names: letters, digits and ``_ . @ -``; ``@`` separates a series from its epoch.
 NETWORK_NAME_PATTERN = r"[A-Za-z0-9_.@-]+"
 NETWORK_NAME_MAX = 100
+#: Property keys that may be named by users (e.g. ``--labels-from``): camelCase identifiers.
+PROPERTY_KEY_PATTERN = r"[A-Za-z][A-Za-z0-9_]*"
 
 
 class Label:
@@ -31,6 +34,7 @@ class Label:
 
 class Rel:
     HAS_LAYER = "HAS_LAYER"
+    HAS_PARTITION = "HAS_PARTITION"
     HAS_NEURON = "HAS_NEURON"
     WEIGHT = "WEIGHT"
     CORRELATES = "CORRELATES"
@@ -51,6 +55,7 @@ NETWORK_LABELS = (Label.CLUSTER, Label.PARTITION, Label.NEURON, Label.LAYER)
 _VERTICES = (Label.NETWORK, Label.LAYER, Label.NEURON, Label.PARTITION, Label.CLUSTER)
 _EDGES = (
     Rel.HAS_LAYER,
+    Rel.HAS_PARTITION,
     Rel.HAS_NEURON,
     Rel.WEIGHT,
     Rel.CORRELATES,

@@ -317,10 +317,109 @@ class Store:
         """Neurons and WEIGHT edges actually stored for a network (query COUNT_NETWORK, read)."""
         return self.read(cypher.COUNT_NETWORK, {"name": name})[0]
 
+    # -- analysis results ------------------------------------------------------------------
+    def write_all(self, statements: list[tuple[str, dict]]) -> None:
+        """Run several write statements in ONE transaction: all of them happen or none."""
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            for query, params in statements:
+                tx.run(query, params).consume()
+
+        try:
+            with self._session() as session:
+                session.execute_write(work)
+        except neo4j_errors.ClientError as err:
+            raise StoreError(f"the database refused the write: {err.message}") from err
+
+    def set_neuron_properties(self, rows: list[dict]) -> None:
+        """``rows`` = [{uid, props}] (query SET_NEURONS, writes; one transaction)."""
+        self.write_all([(cypher.SET_NEURONS, {"rows": b}) for b in _batches(rows)])
+
+    def set_layer_properties(self, rows: list[dict]) -> None:
+        """``rows`` = [{uid, props}] (query SET_LAYERS, writes)."""
+        self.write(cypher.SET_LAYERS, {"rows": rows})
+
+    def set_network_properties(self, name: str, props: dict) -> None:
+        """Merge ``props`` into the network node (query SET_NETWORK, writes)."""
+        self.write(cypher.SET_NETWORK, {"name": name, "props": props})
+
+    def neuron_property(self, name: str, key: str) -> list[dict]:
+        """``layer``, ``index`` and ``value`` of one property on every neuron of a network
+        (query READ_NEURON_PROPERTY, read)."""
+        return self.read(cypher.with_key(cypher.READ_NEURON_PROPERTY, key), {"name": name})
+
+    def replace_correlations(self, name: str, rows: list[dict]) -> None:
+        """Replace the network's CORRELATES edges; ``rows`` = [{s, t: [uid], r: [rho]}]
+        (queries DELETE_CORRELATES, CREATE_CORRELATES, writes)."""
+        while True:
+            deleted = self.write(cypher.DELETE_CORRELATES, {"name": name, "batch": EDGE_BATCH})
+            if int(deleted.rows[0]["deleted"]) < EDGE_BATCH:
+                break
+        for batch in _batches(rows, NODE_BATCH // 5):
+            self.write(cypher.CREATE_CORRELATES, {"rows": batch})
+
+    def correlations(self, name: str) -> list[dict]:
+        """``source``, ``target`` and ``r`` of every CORRELATES edge (query READ_CORRELATES)."""
+        return self.read(cypher.READ_CORRELATES, {"name": name})
+
+    def replace_partition(
+        self,
+        name: str,
+        partition: dict,
+        clusters: list[dict],
+        members: list[dict],
+        neuron_key: str | None = None,
+        neuron_rows: list[dict] | None = None,
+    ) -> None:
+        """Replace a partition (same ``uid``) with its clusters, IN_CLUSTER edges and neuron
+        properties, in one transaction.
+
+        ``partition`` and each of ``clusters`` are property maps with ``uid``; ``members`` =
+        [{cluster: uid, neurons: [uid]}]; ``neuron_key`` is removed from every neuron first;
+        ``neuron_rows`` = [{uid, props}] are then set (queries DELETE_PARTITION,
+        REMOVE_NEURON_PROPERTY, CREATE_PARTITION, CREATE_CLUSTERS, CREATE_MEMBERSHIP,
+        SET_NEURONS; writes).
+        """
+        uid = partition["uid"]
+        statements = [(cypher.DELETE_PARTITION, {"uid": uid})]
+        if neuron_key is not None:
+            statements.append(
+                (cypher.with_key(cypher.REMOVE_NEURON_PROPERTY, neuron_key), {"name": name})
+            )
+        statements.append((cypher.CREATE_PARTITION, {"name": name, "props": partition}))
+        statements += [
+            (cypher.CREATE_CLUSTERS, {"uid": uid, "rows": b}) for b in _batches(clusters)
+        ]
+        statements += [(cypher.CREATE_MEMBERSHIP, {"rows": b}) for b in _batches(members, 50)]
+        statements += [(cypher.SET_NEURONS, {"rows": b}) for b in _batches(neuron_rows or [])]
+        self.write_all(statements)
+
+    def partition(self, uid: str) -> dict | None:
+        """A partition's properties, or None (query GET_PARTITION, read)."""
+        rows = self.read(cypher.GET_PARTITION, {"uid": uid})
+        return rows[0]["partition"] if rows else None
+
+    def clusters(self, uid: str) -> list[dict]:
+        """A partition's clusters: ``cluster`` (properties) and ``members`` ([layer position,
+        index] pairs) (query READ_CLUSTERS, read)."""
+        return self.read(cypher.READ_CLUSTERS, {"uid": uid})
+
+    def set_cluster_properties(self, rows: list[dict]) -> None:
+        """``rows`` = [{uid, props}] (query SET_CLUSTERS, writes)."""
+        self.write_all([(cypher.SET_CLUSTERS, {"rows": b}) for b in _batches(rows)])
+
+    def set_partition_properties(self, uid: str, props: dict) -> None:
+        """Merge ``props`` into a partition (query SET_PARTITION, writes)."""
+        self.write(cypher.SET_PARTITION, {"uid": uid, "props": props})
+
     def read_weights(self, name: str) -> list[dict]:
         """WEIGHT edges grouped by source neuron: layer position, source index, targets,
         weights, signed (query READ_WEIGHTS, read)."""
         return self.read(cypher.READ_WEIGHTS, {"name": name})
+
+
+def _batches(rows: list, size: int = NODE_BATCH) -> list[list]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)] or [[]]
 
 
 def _neo4j_auth() -> tuple[str, str]:

@@ -51,7 +51,7 @@ def test_ingest_torchscript_file_json(run_cli, store, script_file, name, mlp):
     assert out["seconds"] > 0
     network = store.get_network(name)
     assert network["status"] == "complete"
-    assert network["source"] == str(script_file)
+    assert network["modelFile"] == str(script_file)
     assert len(network["sha256"]) == 64
     listed = json.loads(run_cli("networks", "--json").stdout)["networks"]
     assert name in [n["name"] for n in listed]
