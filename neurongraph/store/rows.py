@@ -83,11 +83,16 @@ def neuron_rows(network: str, graph) -> list[tuple[str, list[dict]]]:
     return out
 
 
-def _edges(graph, position: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _edges(
+    graph, position: int, *, by_source: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Source indices, target indices, weights and signed values of one block's edges,
-    ordered by source."""
+    ordered by source (else by target)."""
     block = graph.blocks[position]
-    sources, targets = np.nonzero(block.weight.T)
+    if by_source:
+        sources, targets = np.nonzero(block.weight.T)
+    else:
+        targets, sources = np.nonzero(block.weight)
     return sources, targets, block.weight[targets, sources], block.signed[targets, sources]
 
 
@@ -141,7 +146,7 @@ def bulk_write(
             batch.new_edges([layer_rid] * len(rids), Rel.HAS_NEURON, rids)
         done = 0
         for block in graph.blocks:
-            sources, targets, weights, signed = _edges(graph, block.source)
+            sources, targets, weights, signed = _edges(graph, block.source, by_source=False)
             src = np.asarray(neuron_rids[block.source], dtype=object)[sources]
             dst = np.asarray(neuron_rids[block.source + 1], dtype=object)[targets]
             props = [

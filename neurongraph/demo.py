@@ -1,0 +1,87 @@
+"""The demo pipeline: train a digits MLP, ingest it with activations, analyse it, report."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from neurongraph.ingest.datasets import load_dataset
+from neurongraph.ingest.extract import extract_chain
+from neurongraph.ingest.pipeline import ingest_model, record_activations
+from neurongraph.store import Store
+from neurongraph.training import parse_architecture
+from neurongraph.training.train import train_model
+
+__all__ = ["DEMO_ARCH", "DEMO_DATA", "DEMO_NETWORK", "EXAMPLE_QUERIES", "run_demo"]
+
+log = logging.getLogger(__name__)
+
+DEMO_ARCH = "64-256-256-256-256-10"
+DEMO_DATA = "digits"
+DEMO_NETWORK = "digits-mlp"
+DEMO_SEED = 0
+
+#: Queries the demo suggests trying, with what they show.
+EXAMPLE_QUERIES = (
+    (
+        "the layers of the demo network",
+        "MATCH (:Network {name: 'digits-mlp'})-[:HAS_LAYER]->(l:Layer) "
+        "RETURN l.name AS layer, l.kind AS kind, l.width AS width ORDER BY l.position",
+    ),
+    (
+        "the ten strongest weights into the output layer",
+        "MATCH (a:Neuron)-[w:WEIGHT]->(b:Neuron {network: 'digits-mlp', position: 5}) "
+        "RETURN a.uid AS source, b.uid AS target, w.signed AS weight "
+        "ORDER BY w.weight DESC LIMIT 10",
+    ),
+    (
+        "the most class-selective hidden neurons",
+        "MATCH (n:Neuron {network: 'digits-mlp'}) WHERE n.position IN [1, 2, 3, 4] "
+        "RETURN n.uid AS neuron, n.preferredClass AS class, n.selectivity AS selectivity "
+        "ORDER BY n.selectivity DESC LIMIT 10",
+    ),
+)
+
+
+def run_demo(
+    store: Store,
+    out_dir: Path,
+    *,
+    step: Callable[[str], None] | None = None,
+) -> dict:
+    """Train, ingest (replacing an earlier demo network) and record activations.
+
+    Returns a summary of each stage. ``step`` is called with the name of each stage as it starts.
+    """
+    step = step or (lambda name: None)
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(DEMO_DATA, random_state=DEMO_SEED)
+    step("train")
+    result = train_model(parse_architecture(DEMO_ARCH), dataset, random_state=DEMO_SEED)
+    model_path, _ = result.save(out_dir / f"{DEMO_NETWORK}.pt")
+    step("ingest")
+    from neurongraph.ingest.loading import load_model
+
+    loaded = load_model(str(model_path))
+    example = torch.zeros(2, *dataset.input_shape)
+    ingest = ingest_model(
+        store, loaded.module, DEMO_NETWORK, example, replace=True, properties=loaded.properties()
+    )
+    step("activations")
+    activations = record_activations(
+        store, DEMO_NETWORK, extract_chain(loaded.module, example), dataset
+    )
+    return {
+        "network": DEMO_NETWORK,
+        "model": str(model_path),
+        "testAccuracy": result.test_accuracy,
+        "ingest": ingest.as_dict(),
+        "activations": activations.as_dict(),
+        "seconds": round(time.perf_counter() - started, 1),
+        "queries": [{"shows": what, "cypher": query} for what, query in EXAMPLE_QUERIES],
+    }
