@@ -57,6 +57,14 @@ class ActivationCache:
         return self.path.with_suffix(".json")
 
     @property
+    def labels_path(self) -> Path:
+        return self.path.with_suffix(".labels.npy")
+
+    def labels(self) -> np.ndarray:
+        """Class label of each row (the first task's, for multi-task data)."""
+        return np.load(self.labels_path)
+
+    @property
     def offsets(self) -> np.ndarray:
         """Column where each layer starts (and the total at the end)."""
         return np.concatenate(([0], np.cumsum(self.widths)))
@@ -71,7 +79,7 @@ class ActivationCache:
         return np.asarray(self.matrix()[:, lo:hi])
 
     def exists(self) -> bool:
-        return self.path.exists() and self.meta_path.exists()
+        return all(p.exists() for p in (self.path, self.meta_path, self.labels_path))
 
     @classmethod
     def locate(
@@ -147,6 +155,7 @@ def capture_activations(
                     progress(row, cache.n_examples)
     out.flush()
     del out
+    np.save(cache.labels_path, all_labels(dataset))
     tmp.replace(cache.path)
     cache.meta_path.write_text(
         json.dumps({"widths": list(cache.widths), "nExamples": cache.n_examples})
