@@ -6,7 +6,7 @@ import click
 import torch
 
 from neurongraph import __version__
-from neurongraph.cli import analyze, db, demo, networks, training
+from neurongraph.cli import analyze, db, demo, experiment, networks, training
 from neurongraph.cli.common import Context, Group, configure_logging
 from neurongraph.store.store import STORE_ENV
 
@@ -54,7 +54,14 @@ def cli(
     ctx.call_on_close(ctx.obj.close)
 
 
-for command in (demo.demo, *networks.COMMANDS, analyze.analyze, training.train, db.db):
+for command in (
+    demo.demo,
+    *networks.COMMANDS,
+    analyze.analyze,
+    experiment.experiment,
+    training.train,
+    db.db,
+):
     cli.add_command(command)
 
 

@@ -1,0 +1,1 @@
+"""Experiments from the papers: many models trained, ingested and analysed, one table or plot."""
