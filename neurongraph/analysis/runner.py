@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -21,12 +22,21 @@ from neurongraph.analysis.communities import (
     network_modularity,
 )
 from neurongraph.analysis.entropy import entropy_summary
-from neurongraph.errors import NeurongraphWarning
+from neurongraph.analysis.graphs import activation_graph, weight_blocks
+from neurongraph.analysis.nulls import (
+    DEFAULT_N_SHUFFLES,
+    GRAPH_SHUFFLE_METHODS,
+    LAYER_SHUFFLE_METHODS,
+    adjacency_clusterability,
+    clusterability,
+)
+from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
+from neurongraph.errors import AnalysisError, NeurongraphWarning
 from neurongraph.ingest.pipeline import activation_cache
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
 
-__all__ = ["hidden_layers", "resolve_seed", "run_entropy", "run_louvain"]
+__all__ = ["hidden_layers", "resolve_seed", "run_entropy", "run_louvain", "run_spectral"]
 
 log = logging.getLogger(__name__)
 
@@ -228,3 +238,180 @@ def run_entropy(store: Store, name: str) -> dict:
     store.set_layer_properties(layer_rows)
     store.set_network_properties(name, network)
     return {"network": name, **network, "layers": per_layer}
+
+
+SPECTRAL_GRAPHS = ("weights", "activations")
+#: Partition method and neuron property of each spectral graph.
+SPECTRAL_METHOD = {"weights": "spectral-weights", "activations": "spectral-activations"}
+SPECTRAL_KEY = {"weights": "spectralWeightsCluster", "activations": "spectralActivationsCluster"}
+NULL_METHODS = {"weights": LAYER_SHUFFLE_METHODS, "activations": GRAPH_SHUFFLE_METHODS}
+
+
+def _labels_from(store: Store, name: str, key: str, nodes: list[tuple[int, int]]) -> np.ndarray:
+    """An existing integer labelling of ``nodes`` ((layer position, index) pairs); -1 where a
+    neuron has none."""
+    try:
+        values = store.neuron_property(name, key)
+    except ValueError as err:
+        raise AnalysisError(f"--labels-from {key!r} is not a property name") from err
+    found = {(r["layer"], r["index"]): r["value"] for r in values if r["value"] is not None}
+    if not found:
+        raise AnalysisError(
+            f"no neuron of network {name!r} has a {key!r} property; run the analysis that "
+            "writes it first (e.g. `neurongraph analyze louvain`)"
+        )
+    try:
+        raw = [found.get(node, -1) for node in nodes]
+        return np.asarray([int(v) for v in raw])
+    except (TypeError, ValueError) as err:
+        raise AnalysisError(f"property {key!r} does not hold integer labels") from err
+
+
+def run_spectral(
+    store: Store,
+    name: str,
+    *,
+    graph: str = "weights",
+    k: int = DEFAULT_N_CLUSTERS,
+    n_shuffles: int = DEFAULT_N_SHUFFLES,
+    shuffle_method: str | None = None,
+    labels_from: str | None = None,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Spectral partition of the weight or activation graph, its n-cut and its clusterability
+    against shuffled null networks (Filan et al.), written to the store.
+
+    Writes a ``spectral-weights`` / ``spectral-activations`` Partition (k, ncut, nullMean,
+    nullStd, zScore, percentile, nShuffles, seed, params), one Cluster per label (size, sizes per
+    layer), IN_CLUSTER edges and the label on every neuron (``spectralWeightsCluster`` /
+    ``spectralActivationsCluster``; -1 for isolated neurons). With ``labels_from``, an existing
+    labelling is scored instead (partition method ``<property>-<graph>``; neurons unchanged).
+    """
+    if graph not in SPECTRAL_GRAPHS:
+        raise AnalysisError(f"--graph must be one of {', '.join(SPECTRAL_GRAPHS)}")
+    if n_shuffles < 0:
+        raise AnalysisError("--shuffles must be 0 (no nulls) or more")
+    shuffle_method = shuffle_method or NULL_METHODS[graph][0]
+    if shuffle_method not in NULL_METHODS[graph]:
+        raise AnalysisError(
+            f"--shuffle-method for the {graph} graph must be one of "
+            f"{', '.join(NULL_METHODS[graph])}"
+        )
+    seed = resolve_seed(seed)
+    store.require_network(name)
+    layers = store.layers(name)
+    if graph == "weights":
+        widths, blocks = weight_blocks(store, name)
+        nodes = [(p, i) for p, w in enumerate(widths) for i in range(w)]
+    else:
+        adjacency, columns = activation_graph(store, name)
+        hidden = layers[1:-1]
+        nodes = [(int(la["position"]), i) for la in hidden for i in range(int(la["width"]))]
+    labels = _labels_from(store, name, labels_from, nodes) if labels_from else None
+    if labels is not None:
+        k = int(labels.max()) + 1 if labels.max() >= 0 else 0
+    n_nodes = len(nodes)
+    if not 2 <= k <= n_nodes:
+        raise AnalysisError(
+            f"k must be between 2 and the number of neurons ({n_nodes}), not {k}; choose -k"
+        )
+    common = dict(
+        labels=labels,
+        n_shuffles=n_shuffles,
+        method=shuffle_method,
+        random_state=seed,
+        n_jobs=n_jobs,
+        progress=progress,
+    )
+    if graph == "weights":
+        result = clusterability(widths, blocks, None if labels is not None else k, **common)
+    else:
+        result = adjacency_clusterability(adjacency, None if labels is not None else k, **common)
+    method = f"{labels_from}-{graph}" if labels_from else SPECTRAL_METHOD[graph]
+    key = None if labels_from else SPECTRAL_KEY[graph]
+    puid = partition_uid(name, method)
+    layer_names = [la["name"] for la in layers if int(la["position"]) in {p for p, _ in nodes}]
+    positions = sorted({p for p, _ in nodes})
+    node_layer = np.asarray([positions.index(p) for p, _ in nodes])
+    label_values = np.asarray(result.labels)
+    clusters, members = [], []
+    for c in range(result.k):
+        inside = np.flatnonzero(label_values == c)
+        uid = cluster_uid(name, method, c)
+        clusters.append(
+            {
+                "uid": uid,
+                "network": name,
+                "partition": puid,
+                "method": method,
+                "label": c,
+                "size": int(inside.size),
+                "layerSizes": np.bincount(node_layer[inside], minlength=len(positions)).tolist(),
+            }
+        )
+        members.append(
+            {
+                "cluster": uid,
+                "neurons": [
+                    neuron_uid(name, layers[nodes[j][0]]["name"], nodes[j][1]) for j in inside
+                ],
+            }
+        )
+    neuron_rows = (
+        []
+        if key is None
+        else [
+            {"uid": neuron_uid(name, layers[p]["name"], i), "props": {key: int(label_values[j])}}
+            for j, (p, i) in enumerate(nodes)
+        ]
+    )
+    params = {"graph": graph, "shuffleMethod": shuffle_method, "labelsFrom": labels_from}
+    partition = {
+        "uid": puid,
+        "network": name,
+        "method": method,
+        "graph": graph,
+        "k": result.k,
+        "ncut": float(result.ncut),
+        "nShuffles": result.n_shuffles,
+        "seed": seed,
+        "layers": layer_names,
+        "params": json.dumps(params, sort_keys=True),
+        "createdAt": _now(),
+    }
+    if result.n_shuffles:
+        partition.update(
+            nullMean=float(result.null_mean),
+            nullStd=_finite(result.null_std),
+            zScore=_finite(result.z_score),
+            percentile=float(result.percentile),
+            minPercentile=float(result.min_percentile),
+            nullNcuts=[float(v) for v in result.null_ncuts],
+        )
+    partition = {k_: v for k_, v in partition.items() if v is not None}
+    store.replace_partition(name, partition, clusters, members, key, neuron_rows)
+    return {
+        "network": name,
+        "method": method,
+        "graph": graph,
+        "k": result.k,
+        "ncut": float(result.ncut),
+        "nullMean": partition.get("nullMean"),
+        "nullStd": partition.get("nullStd"),
+        "zScore": partition.get("zScore"),
+        "percentile": partition.get("percentile"),
+        "minPercentile": partition.get("minPercentile"),
+        "clusterable": bool(result.n_shuffles) and result.percentile <= result.min_percentile,
+        "nShuffles": result.n_shuffles,
+        "shuffleMethod": shuffle_method,
+        "clusterSizes": [c["size"] for c in clusters],
+        "layers": layer_names,
+        "layerSizes": [c["layerSizes"] for c in clusters],
+        "seed": seed,
+    }
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None

@@ -6,7 +6,20 @@ import click
 
 from neurongraph.analysis import runner
 from neurongraph.analysis.communities import DEFAULT_EDGE, DEFAULT_RESOLUTION, EDGE_KINDS
-from neurongraph.cli.common import Context, echo_json, echo_table, json_option, pass_context
+from neurongraph.analysis.nulls import (
+    DEFAULT_N_SHUFFLES,
+    GRAPH_SHUFFLE_METHODS,
+    LAYER_SHUFFLE_METHODS,
+)
+from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
+from neurongraph.cli.common import (
+    Context,
+    echo_json,
+    echo_table,
+    json_option,
+    pass_context,
+    progress_bar,
+)
 
 seed_option = click.option(
     "--seed", type=int, default=None, help="Random seed (drawn, logged and recorded if omitted)."
@@ -93,6 +106,99 @@ def entropy(obj: Context, network: str, as_json: bool):
     echo_table(
         ("layer", "entropy", "class entropy"),
         [(r["layer"], r["entropyMean"], r["classEntropyMean"]) for r in result["layers"]],
+    )
+
+
+@analyze.command()
+@click.argument("network")
+@click.option(
+    "--graph",
+    type=click.Choice(runner.SPECTRAL_GRAPHS),
+    default="weights",
+    show_default=True,
+    help="The weight graph (|w|) or the activation graph (r²).",
+)
+@click.option(
+    "-k", "k", type=int, default=DEFAULT_N_CLUSTERS, show_default=True, help="Number of clusters."
+)
+@click.option(
+    "--shuffles",
+    type=click.IntRange(min=0),
+    default=DEFAULT_N_SHUFFLES,
+    show_default=True,
+    help="Null networks to compare with.",
+)
+@click.option("--no-null", is_flag=True, help="Skip the null models (same as --shuffles 0).")
+@click.option(
+    "--shuffle-method",
+    type=click.Choice(LAYER_SHUFFLE_METHODS + GRAPH_SHUFFLE_METHODS),
+    default=None,
+    help="Null model: layer / layer_nonzero (weights; default layer), upper_triangle / "
+    "upper_triangle_nonzero (activations; default upper_triangle).",
+)
+@click.option(
+    "--labels-from",
+    metavar="PROPERTY",
+    help="Score this existing neuron labelling instead of computing a partition.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes for the null models (default: all cores).",
+)
+@seed_option
+@json_option
+@pass_context
+def spectral(
+    obj: Context,
+    network: str,
+    graph: str,
+    k: int,
+    shuffles: int,
+    no_null: bool,
+    shuffle_method: str | None,
+    labels_from: str | None,
+    jobs: int | None,
+    seed: int | None,
+    as_json: bool,
+):
+    """Spectral partition, n-cut and clusterability against shuffles (Filan et al.)."""
+    with progress_bar("null networks", enabled=not as_json) as progress:
+        result = runner.run_spectral(
+            obj.store,
+            network,
+            graph=graph,
+            k=k,
+            n_shuffles=0 if no_null else shuffles,
+            shuffle_method=shuffle_method,
+            labels_from=labels_from,
+            seed=seed,
+            n_jobs=jobs,
+            progress=progress,
+        )
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(
+        f"{result['method']} partition of {network} (k={result['k']}, seed "
+        f"{result['seed']}): n-cut {result['ncut']:.4f}"
+    )
+    if result["nShuffles"]:
+        verdict = "clusterable" if result["clusterable"] else "not clusterable"
+        click.echo(
+            f"null ({result['shuffleMethod']}, {result['nShuffles']} shuffles): mean "
+            f"{result['nullMean']:.4f}, std {_fmt(result['nullStd'])}, z {_fmt(result['zScore'])}"
+            f", percentile {result['percentile']:.4f} -> {verdict}"
+        )
+    echo_table(
+        ("cluster", "size", *result["layers"]),
+        [
+            (c, size, *sizes)
+            for c, (size, sizes) in enumerate(
+                zip(result["clusterSizes"], result["layerSizes"], strict=True)
+            )
+        ],
     )
 
 

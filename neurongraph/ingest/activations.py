@@ -30,6 +30,7 @@ __all__ = [
     "all_labels",
     "capture_activations",
     "neuron_summaries",
+    "spearman_matrix",
     "spearman_top_k",
 ]
 
@@ -210,6 +211,19 @@ def _ranks(matrix: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def spearman_matrix(matrix: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Spearman's rho between every pair of ``columns`` (float64; 0 for constant columns).
+
+    Examples
+    --------
+    >>> m = np.array([[1.0, 2.0, 5.0], [2.0, 1.0, 5.0], [3.0, 0.0, 5.0]])
+    >>> spearman_matrix(m, np.arange(3)).round(6).tolist()
+    [[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    ranks = _ranks(matrix, columns).astype(np.float64)
+    return ranks.T @ ranks
+
+
 def spearman_top_k(
     matrix: np.ndarray, columns: np.ndarray, *, top_k: int = DEFAULT_CORR_TOP_K
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -225,8 +239,7 @@ def spearman_top_k(
     r : ndarray
         Spearman's rho of each pair.
     """
-    ranks = _ranks(matrix, columns)
-    corr = ranks.T.astype(np.float64) @ ranks.astype(np.float64)
+    corr = spearman_matrix(matrix, columns)
     np.fill_diagonal(corr, 0.0)
     k = min(top_k, len(columns) - 1)
     strength = np.abs(corr)
