@@ -114,6 +114,20 @@ def test_not_a_store_directory(tmp_path, run_cli):
     assert "not a neurongraph store" in result.stderr
 
 
+def stored_graph(store, name):
+    """Every WEIGHT edge and every neuron's bias, sorted."""
+    edges = sorted(
+        (r["layer"], r["source"], t, w, g)
+        for r in store.read_weights(name)
+        for t, w, g in zip(r["targets"], r["weights"], r["signed"], strict=True)
+    )
+    biases = store.read(
+        "MATCH (n:Neuron {network: $name}) RETURN n.uid AS u, n.bias AS b ORDER BY u",
+        {"name": name},
+    )
+    return edges, biases
+
+
 def test_served_store_bolt_path_writes_the_same_graph(tmp_path, mlp):
     """db start serves the store; another process's ingest goes over Bolt (not the bulk
     importer) and writes exactly what the bulk path writes."""
@@ -128,29 +142,15 @@ def test_served_store_bolt_path_writes_the_same_graph(tmp_path, mlp):
         with open_store(directory) as served:  # connects to the serving process
             assert served._server is None
             assert served.get_network("viabolt")["status"] == "complete"
-            bolt_edges = sorted(
-                (r["layer"], r["source"], t, w)
-                for r in served.read_weights("viabolt")
-                for t, w in zip(r["targets"], r["weights"], strict=True)
-            )
-            bolt_bias = served.read(
-                "MATCH (n:Neuron {network: 'viabolt'}) RETURN n.uid AS u, n.bias AS b ORDER BY u"
-            )
+            via_bolt = stored_graph(served, "viabolt")
     finally:
         ng(directory, "db", "stop")
     assert not json.loads(ng(directory, "db", "status", "--json").stdout)["serving"]
     with open_store(tmp_path / "bulk") as bulk:
         ingest_model(bulk, mlp, "viabolt", torch.zeros(2, 64))
-        bulk_edges = sorted(
-            (r["layer"], r["source"], t, w)
-            for r in bulk.read_weights("viabolt")
-            for t, w in zip(r["targets"], r["weights"], strict=True)
-        )
-        bulk_bias = bulk.read(
-            "MATCH (n:Neuron {network: 'viabolt'}) RETURN n.uid AS u, n.bias AS b ORDER BY u"
-        )
-    assert bolt_edges == bulk_edges
-    assert bolt_bias == bulk_bias
+        via_bulk = stored_graph(bulk, "viabolt")
+    assert via_bolt == via_bulk
+    assert len(via_bulk[0]) == 64 * 32 + 32 * 16 + 16 * 10
 
 
 def test_killed_ingest_leaves_a_partial_network_that_replace_cleans(tmp_path):
