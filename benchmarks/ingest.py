@@ -65,8 +65,14 @@ def naive(store, net: nn.Module) -> tuple[int, float]:
     for block in graph.blocks:
         src, dst = graph.layers[block.source].name, graph.layers[block.source + 1].name
         for o, i in zip(*block.weight.nonzero(), strict=True):
-            rows.append({"s": neuron_uid(name, src, int(i)), "t": neuron_uid(name, dst, int(o)),
-                         "w": float(block.weight[o, i]), "g": float(block.signed[o, i])})
+            rows.append(
+                {
+                    "s": neuron_uid(name, src, int(i)),
+                    "t": neuron_uid(name, dst, int(o)),
+                    "w": float(block.weight[o, i]),
+                    "g": float(block.signed[o, i]),
+                }
+            )
             if len(rows) == NAIVE_BATCH:
                 store.write(NAIVE_QUERY, {"rows": rows})
                 rows = []

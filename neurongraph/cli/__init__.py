@@ -6,7 +6,7 @@ import click
 import torch
 
 from neurongraph import __version__
-from neurongraph.cli import analyze, db, demo, experiment, networks, training
+from neurongraph.cli import analyze, db, demo, experiment, networks, report, training
 from neurongraph.cli.common import Context, Group, configure_logging
 from neurongraph.store.store import STORE_ENV
 
@@ -60,6 +60,7 @@ for command in (
     analyze.analyze,
     experiment.experiment,
     training.train,
+    report.report,
     db.db,
 ):
     cli.add_command(command)

@@ -155,8 +155,8 @@ GET_PARTITION = f"MATCH (p:`{Label.PARTITION}` {{uid: $uid}}) RETURN properties(
 READ_CLUSTERS = (
     f"MATCH (:`{Label.PARTITION}` {{uid: $uid}})-[:`{Rel.HAS_CLUSTER}`]->(c:`{Label.CLUSTER}`) "
     f"OPTIONAL MATCH (n:`{NEURON}`)-[:`{Rel.IN_CLUSTER}`]->(c) "
-    "RETURN properties(c) AS cluster, collect([n.position, n.index]) AS members "
-    "ORDER BY c.label"
+    "WITH c, collect([n.position, n.index]) AS members ORDER BY c.label "
+    "RETURN properties(c) AS cluster, members"
 )
 
 #: Set properties on clusters: ``$rows`` = [{uid, props}].

@@ -1,0 +1,681 @@
+"""Shuffled null networks and the clusterability test of Filan et al. (2021).
+
+A network is *clusterable* when its spectral partition has a lower normalised cut than
+the partitions of null networks that keep its weights but not their arrangement:
+
+- ``layer``: every entry of each weight matrix is permuted, zeros included
+  (:func:`shuffle_layer`), which keeps each matrix's multiset of values;
+- ``layer_nonzero``: the non-zero values of each matrix are permuted among its
+  non-zero positions (:func:`shuffle_layer_nonzero`), which keeps the zero pattern;
+- for a general symmetric graph such as the activation graph, the upper-triangle edge
+  values are permuted (:func:`shuffle_upper_triangle`).
+
+Every null network is re-partitioned with
+:func:`~neurongraph.analysis.spectral.spectral_partition` at the same k, and the real
+n-cut is compared with the null n-cuts (:class:`ClusterabilityResult`).
+
+Nulls run in parallel worker processes (joblib) with one BLAS thread each. One child
+seed per null is derived up front from the resolved ``random_state``
+(:class:`numpy.random.SeedSequence`), so results do not depend on ``n_jobs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike
+from threadpoolctl import threadpool_limits
+
+from neurongraph.analysis.cuts import _check_adjacency, _check_labels, ncut
+from neurongraph.analysis.spectral import (
+    DEFAULT_EIGEN_TOL,
+    DEFAULT_N_CLUSTERS,
+    DEFAULT_N_INIT,
+    _as_int,
+    _check_k,
+    _check_layers,
+    _check_options,
+    _check_random_state,
+    _layered_adjacency,
+    _layered_labels,
+    _n_components,
+    _spectral_labels,
+    _warn_disconnected,
+)
+from neurongraph.errors import AnalysisError, NeurongraphWarning
+
+__all__ = [
+    "DEFAULT_N_SHUFFLES",
+    "GRAPH_SHUFFLE_METHODS",
+    "LAYER_SHUFFLE_METHODS",
+    "ClusterabilityResult",
+    "adjacency_clusterability",
+    "clusterability",
+    "shuffle_layer",
+    "shuffle_layer_nonzero",
+    "shuffle_upper_triangle",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Number of null networks per clusterability test (Filan et al. use 50 in places).
+DEFAULT_N_SHUFFLES = 50
+#: Null models of a layered network's weight graph.
+LAYER_SHUFFLE_METHODS = ("layer", "layer_nonzero")
+#: Null models of a general symmetric graph (the activation graph).
+GRAPH_SHUFFLE_METHODS = ("upper_triangle", "upper_triangle_nonzero")
+
+RandomLike = int | np.random.RandomState | np.random.Generator | None
+Matrix = ArrayLike | sp.sparray | sp.spmatrix
+ProgressCallback = Callable[[int, int], None]
+
+
+# --------------------------------------------------------------------------------------
+# Shuffles
+# --------------------------------------------------------------------------------------
+
+
+def _check_rng(rng: RandomLike) -> np.random.RandomState | np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return _check_random_state(rng)
+
+
+def _check_matrix(weights: Any, name: str) -> Any:
+    if sp.issparse(weights):
+        if weights.ndim != 2:
+            raise AnalysisError(f"{name} must be a 2-D matrix")
+        return weights
+    array = np.asarray(weights)
+    if array.ndim != 2:
+        raise AnalysisError(f"{name} must be a 2-D matrix, got {array.ndim} dimension(s)")
+    return array
+
+
+def shuffle_layer(weights: Matrix, rng: RandomLike = None) -> np.ndarray | sp.sparray:
+    """Permute every entry of a weight matrix, zeros included.
+
+    Parameters
+    ----------
+    weights : array-like or scipy sparse matrix of shape (m, n)
+        A weight matrix, e.g. ``|W|`` of one layer.
+    rng : int, RandomState, Generator or None, default=None
+        Source of randomness.
+
+    Returns
+    -------
+    ndarray or scipy sparse matrix of shape (m, n)
+        The same multiset of values at uniformly random positions, of the same kind
+        (dense or sparse, same sparse format) as ``weights``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[0.0, 1.0], [2.0, 3.0]])
+    >>> sorted(shuffle_layer(W, 0).ravel().tolist())
+    [0.0, 1.0, 2.0, 3.0]
+    """
+    rng = _check_rng(rng)
+    matrix = _check_matrix(weights, "weights")
+    dense = matrix.toarray() if sp.issparse(matrix) else matrix
+    shuffled = rng.permutation(dense.ravel()).reshape(dense.shape)
+    if sp.issparse(matrix):
+        return type(matrix)(shuffled)
+    return shuffled
+
+
+def shuffle_layer_nonzero(weights: Matrix, rng: RandomLike = None) -> np.ndarray | sp.sparray:
+    """Permute the non-zero values of a weight matrix among its non-zero positions.
+
+    Parameters
+    ----------
+    weights : array-like or scipy sparse matrix of shape (m, n)
+        A weight matrix, e.g. ``|W|`` of a pruned layer.
+    rng : int, RandomState, Generator or None, default=None
+        Source of randomness.
+
+    Returns
+    -------
+    ndarray or scipy sparse matrix of shape (m, n)
+        A matrix with the same zero pattern and the same multiset of non-zero values, of
+        the same kind as ``weights``. Explicitly stored zeros of a sparse matrix count
+        as zeros.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[0.0, 1.0], [2.0, 0.0]])
+    >>> (shuffle_layer_nonzero(W, 0) != 0).tolist()
+    [[False, True], [True, False]]
+    """
+    rng = _check_rng(rng)
+    matrix = _check_matrix(weights, "weights")
+    if sp.issparse(matrix):
+        coo = matrix.tocoo(copy=True)
+        coo.eliminate_zeros()
+        coo.data = rng.permutation(coo.data)
+        return coo.asformat(matrix.format)
+    shuffled = matrix.copy()
+    nonzero = matrix != 0
+    shuffled[nonzero] = rng.permutation(matrix[nonzero])
+    return shuffled
+
+
+def shuffle_upper_triangle(
+    adjacency: Matrix, rng: RandomLike = None, *, nonzero: bool = False
+) -> np.ndarray | sp.sparray:
+    """Permute the edge values of a symmetric matrix, keeping it symmetric.
+
+    The values strictly above the diagonal are permuted among the positions strictly
+    above the diagonal and mirrored below it; the diagonal is kept.
+
+    Parameters
+    ----------
+    adjacency : array-like or scipy sparse matrix of shape (n, n)
+        A symmetric matrix, e.g. the activation graph. Only its upper triangle is read.
+    rng : int, RandomState, Generator or None, default=None
+        Source of randomness.
+    nonzero : bool, default=False
+        If False, all n(n-1)/2 upper-triangle entries are permuted, zeros included (the
+        multiset of values is kept). If True, only the non-zero values are permuted
+        among the non-zero positions (the edge set is kept).
+
+    Returns
+    -------
+    ndarray or scipy sparse matrix of shape (n, n)
+        Symmetric, of the same kind as ``adjacency``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    >>> S = shuffle_upper_triangle(A, 0)
+    >>> bool((S == S.T).all()), sorted(S[np.triu_indices(3, 1)].tolist())
+    (True, [0.0, 1.0, 2.0])
+    """
+    rng = _check_rng(rng)
+    matrix = _check_matrix(adjacency, "adjacency")
+    n_rows, n_cols = matrix.shape
+    if n_rows != n_cols:
+        raise AnalysisError(f"adjacency must be square, got shape {n_rows}x{n_cols}")
+    if sp.issparse(matrix):
+        upper = sp.triu(matrix, k=1, format="coo")
+        upper.eliminate_zeros()
+        diagonal = matrix.diagonal()
+        if nonzero:
+            row, col, value = upper.row, upper.col, rng.permutation(upper.data)
+        else:
+            positions = rng.permutation(n_rows * (n_rows - 1) // 2)[: upper.nnz]
+            row, col = _upper_index(positions, n_rows)
+            value = upper.data
+        keep = diagonal != 0
+        index = np.flatnonzero(keep)
+        shuffled = sp.coo_matrix(
+            (
+                np.concatenate([value, value, diagonal[keep]]),
+                (np.concatenate([row, col, index]), np.concatenate([col, row, index])),
+            ),
+            shape=matrix.shape,
+        )
+        return shuffled.asformat(matrix.format)
+    row, col = np.triu_indices(n_rows, k=1)
+    values = matrix[row, col]
+    shuffled = matrix.copy()
+    if nonzero:
+        present = values != 0
+        values = values.copy()
+        values[present] = rng.permutation(values[present])
+    else:
+        values = rng.permutation(values)
+    shuffled[row, col] = values
+    shuffled[col, row] = values
+    return shuffled
+
+
+def _upper_index(positions: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of positions in the row-major order of the strict upper triangle."""
+    row, col = np.triu_indices(n, k=1)
+    return row[positions], col[positions]
+
+
+# --------------------------------------------------------------------------------------
+# Clusterability
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterabilityResult:
+    """A partition's n-cut compared with the n-cuts of shuffled null networks.
+
+    Attributes
+    ----------
+    ncut : float
+        N-cut of the real network's partition.
+    labels : ndarray of int64 of shape (n,)
+        Cluster of every node of the real network (-1 for isolated nodes).
+    k : int
+        Number of clusters asked of every partition.
+    method : str
+        The null model: ``layer``, ``layer_nonzero``, ``upper_triangle`` or
+        ``upper_triangle_nonzero``.
+    null_ncuts : ndarray of float of shape (n_shuffles,)
+        N-cut of each null network's own spectral partition, in seed order.
+    null_mean, null_std : float
+        Mean and sample standard deviation (ddof=1) of ``null_ncuts``; NaN without
+        nulls (std also with a single null).
+    z_score : float
+        ``(ncut - null_mean) / null_std``; negative means more clusterable than chance.
+        NaN when it is undefined, +-inf when the nulls have no spread.
+    percentile : float
+        One-sided ``(#{null < ncut} + 1) / (n_shuffles + 1)``. Its minimum,
+        ``1 / (n_shuffles + 1)``, means that no null network was as clusterable as the
+        real one. NaN without nulls.
+    n_shuffles : int
+        Number of null networks.
+    """
+
+    ncut: float
+    labels: np.ndarray = field(repr=False)
+    k: int
+    method: str
+    null_ncuts: np.ndarray = field(repr=False)
+    null_mean: float
+    null_std: float
+    z_score: float
+    percentile: float
+    n_shuffles: int
+
+    @property
+    def cluster_sizes(self) -> np.ndarray:
+        """Number of nodes in each cluster, indexed by label (isolated nodes left out)."""
+        labels = self.labels[self.labels >= 0]
+        return np.bincount(labels, minlength=self.k if labels.size else 0)
+
+    @property
+    def min_percentile(self) -> float:
+        """The smallest percentile the test can give, ``1 / (n_shuffles + 1)``."""
+        return 1.0 / (self.n_shuffles + 1)
+
+
+def _summarise(
+    ncut: float, labels: np.ndarray, k: int, method: str, null_ncuts: np.ndarray
+) -> ClusterabilityResult:
+    n = null_ncuts.size
+    if n:
+        mean = float(null_ncuts.mean())
+        std = float(null_ncuts.std(ddof=1)) if n > 1 else float("nan")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z_score = float(np.float64(ncut - mean) / np.float64(std))
+        percentile = (int(np.count_nonzero(null_ncuts < ncut)) + 1) / (n + 1)
+    else:
+        mean = std = z_score = percentile = float("nan")
+    return ClusterabilityResult(
+        ncut=float(ncut),
+        labels=labels,
+        k=k,
+        method=method,
+        null_ncuts=null_ncuts,
+        null_mean=mean,
+        null_std=std,
+        z_score=z_score,
+        percentile=float(percentile),
+        n_shuffles=n,
+    )
+
+
+def _check_run_options(n_shuffles: Any, n_jobs: Any, progress: Any) -> tuple[int, int | None]:
+    try:
+        n_shuffles = _as_int(n_shuffles)
+    except TypeError as err:
+        raise AnalysisError(f"n_shuffles must be an integer, got {n_shuffles!r}") from err
+    if n_shuffles < 0:
+        raise AnalysisError(f"n_shuffles must be 0 or more, got {n_shuffles}")
+    if n_jobs is not None:
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+            raise AnalysisError(
+                f"n_jobs must be a non-zero integer or None (all cores), got {n_jobs!r}"
+            )
+        n_jobs = int(n_jobs)
+    if progress is not None and not callable(progress):
+        raise AnalysisError("progress must be a callable progress(done, total) or None")
+    return n_shuffles, n_jobs
+
+
+def _n_workers(n_jobs: int | None, n_tasks: int) -> int:
+    """Worker processes for n_tasks: None and -1 mean all cores, -2 all but one, ..."""
+    cores = joblib.cpu_count()
+    if n_jobs is None:
+        n_jobs = -1
+    workers = n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)
+    return max(1, min(workers, n_tasks))
+
+
+def _null_seeds(
+    random_state: np.random.RandomState, n_shuffles: int
+) -> list[tuple[np.random.SeedSequence, np.random.SeedSequence]]:
+    """One (shuffle, partition) pair of seed sequences per null network."""
+    entropy = [int(x) for x in random_state.randint(0, 2**31 - 1, size=4)]
+    return [tuple(child.spawn(2)) for child in np.random.SeedSequence(entropy).spawn(n_shuffles)]
+
+
+def _check_partition_args(
+    k: Any, labels: Any, matrix: sp.csr_matrix
+) -> tuple[int, np.ndarray | None]:
+    """Resolve (k, labels) for the real network; labels given means score, not partition."""
+    n_active = int(np.count_nonzero(np.diff(matrix.indptr)))
+    if labels is None:
+        return _check_k(DEFAULT_N_CLUSTERS if k is None else k, n_active), None
+    labels = _check_labels(labels, matrix.shape[0])
+    n_clusters = int(np.unique(labels[labels >= 0]).size)
+    if k is None:
+        k = n_clusters
+    elif k != n_clusters:
+        raise AnalysisError(
+            f"k={k} but the labels hold {n_clusters} clusters: leave k out when passing labels"
+        )
+    return _check_k(k, n_active), labels
+
+
+class _LayerNull:
+    """A layered network and its shuffle: makes and partitions null networks.
+
+    Picklable, so that worker processes receive it with their tasks.
+    """
+
+    def __init__(self, widths: list[int], blocks: list[Any], nonzero: bool) -> None:
+        self.widths = widths
+        self.blocks = blocks
+        self.nonzero = nonzero
+
+    def shuffled(self, rng: np.random.Generator) -> list[Any]:
+        shuffle = shuffle_layer_nonzero if self.nonzero else shuffle_layer
+        return [shuffle(block, rng) for block in self.blocks]
+
+    def adjacency(self, rng: np.random.Generator) -> sp.csr_matrix:
+        """The null network's weight graph (what :meth:`partition` partitions)."""
+        return _layered_adjacency(self.widths, self.shuffled(rng))
+
+    def partition(
+        self, rng: np.random.Generator, k: int, random_state: np.random.RandomState, **options
+    ) -> tuple[float, int]:
+        _, value, n_components = _layered_labels(
+            self.widths, self.shuffled(rng), k, random_state, **options
+        )
+        return value, n_components
+
+
+class _GraphNull:
+    """A symmetric graph and its upper-triangle shuffle (picklable)."""
+
+    def __init__(self, matrix: sp.csr_matrix, nonzero: bool) -> None:
+        self.matrix = matrix
+        self.nonzero = nonzero
+
+    def adjacency(self, rng: np.random.Generator) -> sp.csr_matrix:
+        shuffled = shuffle_upper_triangle(self.matrix, rng, nonzero=self.nonzero).tocsr()
+        shuffled.eliminate_zeros()
+        return shuffled
+
+    def partition(
+        self, rng: np.random.Generator, k: int, random_state: np.random.RandomState, **options
+    ) -> tuple[float, int]:
+        _, value, n_components = _spectral_labels(self.adjacency(rng), k, random_state, **options)
+        return value, n_components
+
+
+def _null_ncut(
+    null: _LayerNull | _GraphNull,
+    k: int,
+    seeds: tuple[np.random.SeedSequence, np.random.SeedSequence],
+    n_init: int,
+    eigen_tol: float,
+) -> tuple[float, int]:
+    """Shuffle, re-partition and score one null network (runs in a worker)."""
+    shuffle_seed, partition_seed = seeds
+    random_state = np.random.RandomState(np.random.MT19937(partition_seed))
+    with threadpool_limits(limits=1):
+        try:
+            return null.partition(
+                np.random.default_rng(shuffle_seed),
+                k,
+                random_state,
+                n_init=n_init,
+                eigen_tol=eigen_tol,
+            )
+        except AnalysisError as err:
+            raise AnalysisError(f"a null network cannot be partitioned: {err}") from err
+
+
+def _run(
+    matrix: sp.csr_matrix,
+    null: _LayerNull | _GraphNull,
+    method: str,
+    k: Any,
+    labels: Any,
+    n_shuffles: Any,
+    random_state: Any,
+    n_jobs: Any,
+    progress: ProgressCallback | None,
+    n_init: Any,
+    eigen_tol: Any,
+) -> ClusterabilityResult:
+    k, given = _check_partition_args(k, labels, matrix)
+    n_init, eigen_tol = _check_options(n_init, eigen_tol)
+    n_shuffles, n_jobs = _check_run_options(n_shuffles, n_jobs, progress)
+    random_state = _check_random_state(random_state)
+    # Null seeds are drawn first, so they are the same whether or not labels are given.
+    seeds = _null_seeds(random_state, n_shuffles)
+
+    if given is None:
+        if isinstance(null, _LayerNull):
+            labels, real_ncut, _ = _layered_labels(
+                null.widths, null.blocks, k, random_state, n_init=n_init, eigen_tol=eigen_tol
+            )
+            n_components = _n_components(matrix)  # exact; _layered_labels counts up to k
+        else:
+            labels, real_ncut, n_components = _spectral_labels(
+                matrix, k, random_state, n_init=n_init, eigen_tol=eigen_tol
+            )
+        _warn_disconnected(n_components, "the network's graph")
+    else:
+        labels, real_ncut = given, ncut(matrix, given)
+
+    null_ncuts = np.empty(n_shuffles)
+    disconnected = 0
+    tasks = (joblib.delayed(_null_ncut)(null, k, pair, n_init, eigen_tol) for pair in seeds)
+    workers = _n_workers(n_jobs, n_shuffles)
+    logger.info("clusterability: %d %s nulls on %d worker(s)", n_shuffles, method, workers)
+    if workers == 1:
+        results = (function(*args, **kwargs) for function, args, kwargs in tasks)
+    else:
+        results = joblib.Parallel(n_jobs=workers, return_as="generator")(tasks)
+    for i, (value, n_components) in enumerate(results):
+        null_ncuts[i] = value
+        disconnected += n_components > 1
+        if progress is not None:
+            progress(i + 1, n_shuffles)
+    if disconnected:
+        warnings.warn(
+            f"{disconnected} of {n_shuffles} null networks are disconnected; "
+            "their partitions may follow components",
+            NeurongraphWarning,
+            stacklevel=3,
+        )
+    return _summarise(real_ncut, labels, k, method, null_ncuts)
+
+
+def clusterability(
+    widths: Sequence[int],
+    blocks: Sequence[Matrix],
+    k: int | None = None,
+    *,
+    labels: ArrayLike | None = None,
+    n_shuffles: int = DEFAULT_N_SHUFFLES,
+    method: Literal["layer", "layer_nonzero"] = "layer",
+    random_state: int | np.random.RandomState | None = None,
+    n_jobs: int | None = None,
+    progress: ProgressCallback | None = None,
+    n_init: int = DEFAULT_N_INIT,
+    eigen_tol: float = DEFAULT_EIGEN_TOL,
+) -> ClusterabilityResult:
+    """Is a layered network's weight graph more clusterable than its shuffles?
+
+    Partitions the network's weight graph (:func:`~neurongraph.analysis.spectral.layered_adjacency`)
+    with :func:`~neurongraph.analysis.spectral.spectral_partition`, then shuffles every
+    weight matrix ``n_shuffles`` times, re-partitions each null network at the same k
+    and compares the n-cuts.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Number of neurons of every layer, input layer first.
+    blocks : sequence of array-like or scipy sparse matrices
+        Non-negative weights between consecutive layers, ``blocks[i]`` of shape
+        ``(widths[i + 1], widths[i])`` (target x source).
+    k : int, default=None
+        Number of clusters: 12 when ``labels`` is not given, else the number of clusters
+        in ``labels``.
+    labels : array-like of int of shape (sum(widths),), default=None
+        Score this labelling of the real network (labels < 0 are ignored) instead of
+        computing a spectral partition. Nulls are still partitioned spectrally.
+    n_shuffles : int, default=50
+        Number of null networks; 0 skips the null models (the statistics are then NaN).
+    method : {"layer", "layer_nonzero"}, default="layer"
+        ``layer`` permutes every entry of each weight matrix (zeros included);
+        ``layer_nonzero`` permutes the non-zero values among the non-zero positions.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the real partition and, through one child seed per null, every null.
+    n_jobs : int, default=None
+        Worker processes for the nulls. None or -1: all cores; -2: all but one; 1: run
+        in this process. Results do not depend on it.
+    progress : callable, default=None
+        Called as ``progress(done, total)`` after every null network.
+    n_init, eigen_tol
+        Passed to every spectral partition; see
+        :func:`~neurongraph.analysis.spectral.spectral_partition`.
+
+    Returns
+    -------
+    ClusterabilityResult
+
+    Raises
+    ------
+    AnalysisError
+        On malformed widths or blocks, negative weights, k outside
+        [2, connected neurons], labels of the wrong length, or an unknown method.
+
+    References
+    ----------
+    D. Filan, S. Casper, S. Hod, C. Wild, A. Critch and S. Russell, "Clusterability in
+    neural networks", arXiv:2103.03386, 2021.
+
+    Examples
+    --------
+    Two modules of two neurons per layer, joined by weak weights:
+
+    >>> import numpy as np
+    >>> W = np.array([[1.0, 1.0, 0.01, 0.01], [1.0, 1.0, 0.01, 0.01],
+    ...               [0.01, 0.01, 1.0, 1.0], [0.01, 0.01, 1.0, 1.0]])
+    >>> result = clusterability([4, 4, 4], [W, W], 2, n_shuffles=9, random_state=0, n_jobs=1)
+    >>> result.labels.tolist()
+    [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1]
+    >>> result.percentile == result.min_percentile
+    True
+    """
+    if method not in LAYER_SHUFFLE_METHODS:
+        raise AnalysisError(
+            f"unknown shuffle method {method!r}: use one of {', '.join(LAYER_SHUFFLE_METHODS)}"
+        )
+    widths, checked = _check_layers(widths, blocks)
+    matrix = _layered_adjacency(widths, checked)
+    null = _LayerNull(widths, checked, nonzero=method == "layer_nonzero")
+    return _run(
+        matrix,
+        null,
+        method,
+        k,
+        labels,
+        n_shuffles,
+        random_state,
+        n_jobs,
+        progress,
+        n_init,
+        eigen_tol,
+    )
+
+
+def adjacency_clusterability(
+    adjacency: Matrix,
+    k: int | None = None,
+    *,
+    labels: ArrayLike | None = None,
+    n_shuffles: int = DEFAULT_N_SHUFFLES,
+    method: Literal["upper_triangle", "upper_triangle_nonzero"] = "upper_triangle",
+    random_state: int | np.random.RandomState | None = None,
+    n_jobs: int | None = None,
+    progress: ProgressCallback | None = None,
+    n_init: int = DEFAULT_N_INIT,
+    eigen_tol: float = DEFAULT_EIGEN_TOL,
+) -> ClusterabilityResult:
+    """Is a symmetric graph (e.g. the activation graph) more clusterable than chance?
+
+    Like :func:`clusterability`, with null graphs made by
+    :func:`shuffle_upper_triangle`.
+
+    Parameters
+    ----------
+    adjacency : array-like or scipy sparse matrix of shape (n, n)
+        Symmetric, non-negative weighted adjacency, e.g. r^2 of activation correlations.
+    k : int, default=None
+        Number of clusters: 12 when ``labels`` is not given, else the number of clusters
+        in ``labels``.
+    labels : array-like of int of shape (n,), default=None
+        Score this labelling instead of computing a spectral partition.
+    n_shuffles : int, default=50
+        Number of null graphs; 0 skips the null models.
+    method : {"upper_triangle", "upper_triangle_nonzero"}, default="upper_triangle"
+        Permute all upper-triangle entries (zeros included), or only the non-zero edge
+        values among the existing edges.
+    random_state, n_jobs, progress, n_init, eigen_tol
+        As in :func:`clusterability`.
+
+    Returns
+    -------
+    ClusterabilityResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.kron(np.eye(2), np.ones((4, 4))) + 0.01
+    >>> np.fill_diagonal(A, 0)
+    >>> result = adjacency_clusterability(A, 2, n_shuffles=9, random_state=0, n_jobs=1)
+    >>> result.labels.tolist(), result.percentile == result.min_percentile
+    ([0, 0, 0, 0, 1, 1, 1, 1], True)
+    """
+    if method not in GRAPH_SHUFFLE_METHODS:
+        raise AnalysisError(
+            f"unknown shuffle method {method!r}: use one of {', '.join(GRAPH_SHUFFLE_METHODS)}"
+        )
+    matrix = _check_adjacency(adjacency)
+    null = _GraphNull(matrix, nonzero=method == "upper_triangle_nonzero")
+    return _run(
+        matrix,
+        null,
+        method,
+        k,
+        labels,
+        n_shuffles,
+        random_state,
+        n_jobs,
+        progress,
+        n_init,
+        eigen_tol,
+    )

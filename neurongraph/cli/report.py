@@ -1,0 +1,26 @@
+"""``neurongraph report``: one self-contained HTML page of a network's analyses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from neurongraph.cli.common import Context, echo_json, json_option, pass_context
+from neurongraph.report.html import write_report
+
+DEFAULT_OUT = "report.html"
+
+
+@click.command()
+@click.argument("network")
+@click.option("--out", type=click.Path(dir_okay=False), default=DEFAULT_OUT, show_default=True)
+@json_option
+@pass_context
+def report(obj: Context, network: str, out: str, as_json: bool):
+    """Write an HTML report with plots of every analysis run on a network."""
+    path = write_report(obj.store, network, Path(out))
+    if as_json:
+        echo_json({"network": network, "report": str(path.resolve())})
+    else:
+        click.echo(f"report of {network}: {path.resolve()}")
