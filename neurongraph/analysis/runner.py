@@ -23,6 +23,7 @@ from neurongraph.analysis.communities import (
 )
 from neurongraph.analysis.entropy import entropy_summary
 from neurongraph.analysis.graphs import activation_graph, weight_blocks
+from neurongraph.analysis.lesion import DEFAULT_N_RANDOM, importance
 from neurongraph.analysis.nulls import (
     DEFAULT_N_SHUFFLES,
     GRAPH_SHUFFLE_METHODS,
@@ -30,13 +31,21 @@ from neurongraph.analysis.nulls import (
     adjacency_clusterability,
     clusterability,
 )
+from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 from neurongraph.ingest.pipeline import activation_cache
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
 
-__all__ = ["hidden_layers", "resolve_seed", "run_entropy", "run_louvain", "run_spectral"]
+__all__ = [
+    "hidden_layers",
+    "resolve_seed",
+    "run_entropy",
+    "run_importance",
+    "run_louvain",
+    "run_spectral",
+]
 
 log = logging.getLogger(__name__)
 
@@ -415,3 +424,178 @@ def run_spectral(
 
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
+
+
+#: Neuron properties written by the importance analysis.
+IMPORTANCE_NEURON_KEYS = [
+    "importance",
+    "importanceDelta",
+    "importanceP",
+    "important",
+    "importancePartition",
+]
+
+
+def run_importance(
+    store: Store,
+    name: str,
+    *,
+    partition: str = "spectral-weights",
+    data: str | None = None,
+    model: str | None = None,
+    trust_pickle: bool = False,
+    n_random: int = DEFAULT_N_RANDOM,
+    double: bool = False,
+    seed: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Lesion every (layer, cluster) group of a partition and compare with random same-size
+    groups of its layer (Hod et al.'s importance), written to the store.
+
+    On each Cluster: per tested layer part ``importanceLayers``, ``importanceLayerDelta``
+    (accuracy change, points), ``importanceLayerP``, ``importanceLayerImportant``; and for its
+    most significant part ``importanceDelta``, ``importanceP``, ``important``,
+    ``importanceClassDeltas``. On the Partition: ``importanceFisherP`` and the run's settings.
+    On each hidden Neuron: its own single-neuron lesion ``importance`` (points of accuracy lost)
+    and its group's ``importanceDelta``, ``importanceP``, ``important``. With ``double``,
+    ``INTERACTS {delta, interaction, p}`` edges between clusters.
+    """
+    if n_random < 1:
+        raise AnalysisError("--random-sets must be at least 1")
+    seed = resolve_seed(seed)
+    inputs = load_scoring_inputs(
+        store, name, partition, data=data, model=model, trust_pickle=trust_pickle
+    )
+    dataset = inputs.dataset
+    result = importance(
+        inputs.chain,
+        inputs.groups,
+        (dataset.X_test, dataset.y_test),
+        n_random=n_random,
+        random_state=seed,
+        double=double,
+        tasks=dataset.tasks,
+        progress=progress,
+    )
+    by_cluster: dict = {}
+    for g in result.groups:
+        by_cluster.setdefault(g.label, []).append(g)
+    cluster_rows = []
+    for label, parts in by_cluster.items():
+        best = min(parts, key=lambda g: (g.p, g.delta))
+        cluster_rows.append(
+            {
+                "uid": inputs.cluster_uids[label],
+                "props": {
+                    "importanceLayers": [inputs.layer_name(g.layer) for g in parts],
+                    "importanceLayerDelta": [float(g.delta) for g in parts],
+                    "importanceLayerP": [float(g.p) for g in parts],
+                    "importanceLayerImportant": [bool(g.important) for g in parts],
+                    "importanceDelta": float(best.delta),
+                    "importanceP": float(best.p),
+                    "important": any(bool(g.important) for g in parts),
+                    "importanceClassDeltas": [float(v) for v in best.class_deltas],
+                },
+            }
+        )
+    neuron_rows = {}
+    for position, single in result.neurons.items():
+        for index, value in enumerate(single.importance.tolist()):
+            neuron_rows[(position, index)] = {
+                "importance": float(value),
+                "importancePartition": partition,
+            }
+    for g in result.groups:
+        for index in g.units.tolist():
+            neuron_rows.setdefault((g.layer, index), {"importancePartition": partition}).update(
+                importanceDelta=float(g.delta),
+                importanceP=float(g.p),
+                important=bool(g.important),
+            )
+    store.set_cluster_properties(cluster_rows)
+    store.replace_neuron_properties(
+        name,
+        IMPORTANCE_NEURON_KEYS,
+        [
+            {"uid": neuron_uid(name, inputs.layer_name(p), i), "props": props}
+            for (p, i), props in neuron_rows.items()
+        ],
+    )
+    store.set_partition_properties(
+        inputs.partition_uid,
+        {
+            "importanceFisherP": _finite(result.fisher_p),
+            "importanceRandomSets": n_random,
+            "importanceSeed": seed,
+            "importanceDataset": dataset.name,
+            "importanceBaseline": float(result.baseline_accuracy),
+            "importanceSkipped": [
+                f"{inputs.layer_name(s.layer)}:{s.label}" for s in result.skipped
+            ],
+        },
+    )
+    pairs = [
+        {
+            "first": _group_name(inputs, result.groups[pair.first]),
+            "second": _group_name(inputs, result.groups[pair.second]),
+            "delta": float(pair.delta),
+            "interaction": float(pair.interaction),
+            "p": float(pair.p),
+        }
+        for pair in result.pairs
+    ]
+    if double:
+        store.replace_interactions(
+            inputs.partition_uid,
+            [
+                {
+                    "a": inputs.cluster_uids[result.groups[pair.first].label],
+                    "b": inputs.cluster_uids[result.groups[pair.second].label],
+                    "props": {
+                        "delta": float(pair.delta),
+                        "interaction": float(pair.interaction),
+                        "p": float(pair.p),
+                        "firstLayer": inputs.layer_name(result.groups[pair.first].layer),
+                        "secondLayer": inputs.layer_name(result.groups[pair.second].layer),
+                    },
+                }
+                for pair in result.pairs
+            ],
+        )
+    return {
+        "network": name,
+        "partition": partition,
+        "dataset": dataset.name,
+        "baselineAccuracy": float(result.baseline_accuracy),
+        "fisherP": _finite(result.fisher_p),
+        "randomSets": n_random,
+        "minP": 1.0 / (n_random + 1),
+        "seed": seed,
+        "groups": [
+            {
+                "layer": inputs.layer_name(g.layer),
+                "cluster": g.label,
+                "size": g.size,
+                "delta": float(g.delta),
+                "p": float(g.p),
+                "important": bool(g.important),
+                "taskDeltas": dict(zip(result.tasks, map(float, g.task_deltas), strict=True)),
+            }
+            for g in result.groups
+        ],
+        "skipped": [
+            {
+                "layer": inputs.layer_name(s.layer),
+                "cluster": s.label,
+                "size": s.size,
+                "reason": s.reason,
+            }
+            for s in result.skipped
+        ],
+        "pairs": pairs,
+        "lesions": result.n_lesions,
+    }
+
+
+def _group_name(inputs: ScoringInputs, group) -> str:
+    return f"{inputs.layer_name(group.layer)}:{group.label}"

@@ -6,11 +6,13 @@ import click
 
 from neurongraph.analysis import runner
 from neurongraph.analysis.communities import DEFAULT_EDGE, DEFAULT_RESOLUTION, EDGE_KINDS
+from neurongraph.analysis.lesion import DEFAULT_N_RANDOM
 from neurongraph.analysis.nulls import (
     DEFAULT_N_SHUFFLES,
     GRAPH_SHUFFLE_METHODS,
     LAYER_SHUFFLE_METHODS,
 )
+from neurongraph.analysis.scoring import PARTITION_COMMANDS
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
 from neurongraph.cli.common import (
     Context,
@@ -200,6 +202,95 @@ def spectral(
             )
         ],
     )
+
+
+partition_option = click.option(
+    "--partition",
+    type=click.Choice(list(PARTITION_COMMANDS)),
+    default="spectral-weights",
+    show_default=True,
+    help="Which partition's clusters to score.",
+)
+scoring_data_option = click.option(
+    "--data",
+    default=None,
+    metavar="DATASET",
+    help="Dataset to test on (default: the one the network's activations were recorded on).",
+)
+model_option = click.option(
+    "--model", default=None, help="The model file, if it moved since the ingest (sha256 checked)."
+)
+
+
+@analyze.command()
+@click.argument("network")
+@partition_option
+@scoring_data_option
+@model_option
+@click.option(
+    "--random-sets",
+    type=int,
+    default=DEFAULT_N_RANDOM,
+    show_default=True,
+    help="Random same-size groups per cluster.",
+)
+@click.option("--double", is_flag=True, help="Also lesion every pair of groups (INTERACTS).")
+@seed_option
+@json_option
+@pass_context
+def importance(
+    obj: Context,
+    network: str,
+    partition: str,
+    data: str | None,
+    model: str | None,
+    random_sets: int,
+    double: bool,
+    seed: int | None,
+    as_json: bool,
+):
+    """Lesion each cluster and compare with random groups (Hod et al.'s importance)."""
+    with progress_bar("lesions", enabled=not as_json) as progress:
+        result = runner.run_importance(
+            obj.store,
+            network,
+            partition=partition,
+            data=data,
+            model=model,
+            n_random=random_sets,
+            double=double,
+            seed=seed,
+            progress=progress,
+        )
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(
+        f"importance of {partition} clusters of {network} on {result['dataset']} "
+        f"(baseline accuracy {result['baselineAccuracy']:.4f}, {random_sets} random sets, "
+        f"seed {result['seed']}): Fisher p {_fmt(result['fisherP'])}"
+    )
+    echo_table(
+        ("layer", "cluster", "size", "delta (points)", "p", "important"),
+        [
+            (
+                g["layer"],
+                g["cluster"],
+                g["size"],
+                g["delta"],
+                g["p"],
+                "yes" if g["important"] else "",
+            )
+            for g in result["groups"]
+        ],
+    )
+    for s in result["skipped"]:
+        click.echo(f"skipped {s['layer']}:{s['cluster']} (size {s['size']}): {s['reason']}")
+    for pair in result["pairs"]:
+        click.echo(
+            f"pair {pair['first']} + {pair['second']}: delta {pair['delta']:.3g}, "
+            f"interaction {pair['interaction']:.3g}, p {pair['p']:.3g}"
+        )
 
 
 def _fmt(value: float | None) -> str:

@@ -164,3 +164,16 @@ SET_CLUSTERS = f"UNWIND $rows AS r MATCH (c:`{Label.CLUSTER}` {{uid: r.uid}}) SE
 
 #: Set properties on a partition: ``$uid``, ``$props``.
 SET_PARTITION = f"MATCH (p:`{Label.PARTITION}` {{uid: $uid}}) SET p += $props"
+
+#: Delete the INTERACTS edges among the clusters of partition ``$uid``.
+DELETE_INTERACTS = (
+    f"MATCH (:`{Label.PARTITION}` {{uid: $uid}})-[:`{Rel.HAS_CLUSTER}`]->(:`{Label.CLUSTER}`)"
+    f"-[i:`{Rel.INTERACTS}`]->() DELETE i"
+)
+
+#: Create INTERACTS edges between clusters: ``$rows`` = [{a, b (cluster uids), props}].
+CREATE_INTERACTS = (
+    f"UNWIND $rows AS r MATCH (a:`{Label.CLUSTER}` {{uid: r.a}}) "
+    f"MATCH (b:`{Label.CLUSTER}` {{uid: r.b}}) "
+    f"CREATE (a)-[i:`{Rel.INTERACTS}`]->(b) SET i += r.props"
+)

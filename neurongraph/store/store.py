@@ -404,6 +404,22 @@ class Store:
         index] pairs) (query READ_CLUSTERS, read)."""
         return self.read(cypher.READ_CLUSTERS, {"uid": uid})
 
+    def replace_neuron_properties(self, name: str, keys: list[str], rows: list[dict]) -> None:
+        """Remove ``keys`` from every neuron of a network, then set ``rows`` = [{uid, props}],
+        in one transaction (queries REMOVE_NEURON_PROPERTY, SET_NEURONS; writes)."""
+        statements = [
+            (cypher.with_key(cypher.REMOVE_NEURON_PROPERTY, key), {"name": name}) for key in keys
+        ]
+        statements += [(cypher.SET_NEURONS, {"rows": b}) for b in _batches(rows)]
+        self.write_all(statements)
+
+    def replace_interactions(self, uid: str, rows: list[dict]) -> None:
+        """Replace the INTERACTS edges among a partition's clusters; ``rows`` = [{a, b, props}]
+        (queries DELETE_INTERACTS, CREATE_INTERACTS; writes, one transaction)."""
+        statements = [(cypher.DELETE_INTERACTS, {"uid": uid})]
+        statements += [(cypher.CREATE_INTERACTS, {"rows": b}) for b in _batches(rows) if b]
+        self.write_all(statements)
+
     def set_cluster_properties(self, rows: list[dict]) -> None:
         """``rows`` = [{uid, props}] (query SET_CLUSTERS, writes)."""
         self.write_all([(cypher.SET_CLUSTERS, {"rows": b}) for b in _batches(rows)])

@@ -1,0 +1,98 @@
+"""What importance and coherence share: a stored partition's groups, the model and the data."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+
+from neurongraph.errors import AnalysisError
+from neurongraph.ingest.chain import Chain
+from neurongraph.ingest.datasets import Dataset, check_input_shape, load_dataset
+from neurongraph.ingest.extract import extract_chain
+from neurongraph.ingest.loading import load_recorded_model
+from neurongraph.store import Store
+from neurongraph.store.rows import cluster_uid, partition_uid
+
+__all__ = ["PARTITION_COMMANDS", "ScoringInputs", "load_scoring_inputs"]
+
+#: The command that makes each partition method.
+PARTITION_COMMANDS = {
+    "spectral-weights": "neurongraph analyze spectral {net}",
+    "spectral-activations": "neurongraph analyze spectral {net} --graph activations",
+    "louvain": "neurongraph analyze louvain {net}",
+}
+
+
+@dataclass
+class ScoringInputs:
+    """A partition's (layer, cluster) groups with the network's chain and data."""
+
+    network: dict
+    layers: list[dict]
+    partition: dict
+    partition_uid: str
+    groups: list[tuple[int, object, list[int]]]
+    cluster_uids: dict
+    chain: Chain
+    dataset: Dataset
+
+    def layer_name(self, position: int) -> str:
+        return self.layers[position]["name"]
+
+
+def load_scoring_inputs(
+    store: Store,
+    name: str,
+    method: str,
+    *,
+    data: str | None = None,
+    model: str | None = None,
+    trust_pickle: bool = False,
+) -> ScoringInputs:
+    """Read a partition's groups and load the network's model and dataset.
+
+    Raises
+    ------
+    AnalysisError
+        Unknown partition (naming the command that makes it), no dataset known.
+    IngestError
+        Model file missing or changed since the ingest; data that does not fit the model.
+    """
+    network = store.require_network(name)
+    uid = partition_uid(name, method)
+    partition = store.partition(uid)
+    if partition is None:
+        command = PARTITION_COMMANDS.get(method, "neurongraph analyze spectral {net}")
+        raise AnalysisError(
+            f"network {name!r} has no {method!r} partition; make it with "
+            f"`{command.format(net=name)}`"
+        )
+    spec = data or network.get("dataset")
+    if not spec:
+        raise AnalysisError(f"no dataset recorded for network {name!r}; pass --data")
+    loaded = load_recorded_model(network, override=model, trust_pickle=trust_pickle)
+    shape = tuple(network["inputShape"])
+    chain = extract_chain(loaded.module, torch.zeros((2, *shape)))
+    dataset = check_input_shape(load_dataset(spec), shape)
+    if dataset.n_outputs > chain.stages[-1].width:
+        raise AnalysisError(
+            f"dataset {spec!r} needs {dataset.n_outputs} outputs but network {name!r} has "
+            f"{chain.stages[-1].width}; pass the dataset the model was trained on with --data"
+        )
+    parts: dict = defaultdict(list)
+    uids = {}
+    for row in store.clusters(uid):
+        label = row["cluster"]["label"]
+        uids[label] = cluster_uid(name, method, label)
+        for position, index in row["members"]:
+            if position is not None:
+                parts[(int(position), label)].append(int(index))
+    groups = [
+        (p, label, sorted(units))
+        for (p, label), units in sorted(
+            parts.items(), key=lambda item: (item[0][0], str(item[0][1]))
+        )
+    ]
+    return ScoringInputs(network, store.layers(name), partition, uid, groups, uids, chain, dataset)
