@@ -11,10 +11,18 @@ import logging
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from sklearn.utils import check_random_state
 
+from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE_RANDOM
+from neurongraph.analysis.coherence import (
+    DEFAULT_STEPS,
+    DEFAULT_TOP_K,
+    coherence,
+    save_visualisation_png,
+)
 from neurongraph.analysis.communities import (
     DEFAULT_EDGE,
     DEFAULT_RESOLUTION,
@@ -34,13 +42,14 @@ from neurongraph.analysis.nulls import (
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
 from neurongraph.errors import AnalysisError, NeurongraphWarning
-from neurongraph.ingest.pipeline import activation_cache
+from neurongraph.ingest.pipeline import activation_cache, cache_directory
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
 
 __all__ = [
     "hidden_layers",
     "resolve_seed",
+    "run_coherence",
     "run_entropy",
     "run_importance",
     "run_louvain",
@@ -599,3 +608,195 @@ def run_importance(
 
 def _group_name(inputs: ScoringInputs, group) -> str:
     return f"{inputs.layer_name(group.layer)}:{group.label}"
+
+
+#: Neuron properties copied down from their cluster by the coherence analysis.
+COHERENCE_NEURON_KEYS = [
+    "visObjectiveP",
+    "visEntropyP",
+    "exampleEntropyP",
+    "classConsistency",
+    "coherencePartition",
+]
+VIS_DIR = "vis"
+
+
+def _fisher_key(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest) + "FisherP"
+
+
+def run_coherence(
+    store: Store,
+    name: str,
+    *,
+    partition: str = "spectral-weights",
+    data: str | None = None,
+    model: str | None = None,
+    trust_pickle: bool = False,
+    n_random: int = DEFAULT_COHERENCE_RANDOM,
+    steps: int = DEFAULT_STEPS,
+    parameterisation: str = "pixel",
+    jitter: int = 0,
+    image_shape: tuple[int, ...] | None = None,
+    top_k: int = DEFAULT_TOP_K,
+    seed: int | None = None,
+    vis_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Coherence of every (layer, cluster) group of a partition against random same-size groups
+    (Hod et al.): feature visualisation, dataset examples and class selectivity.
+
+    On each Cluster (for its most coherent layer part, named by ``coherenceLayer``):
+    ``visObjective``, ``visEntropy``, ``visObjectiveP``, ``visEntropyP``, ``visPath`` (a PNG),
+    ``exampleEntropy``, ``exampleEntropyP``, ``exampleIndices``, ``classConsistency``,
+    ``classConsistencyP``; copied to member neurons with ``selectivity`` and ``preferredClass``;
+    Fisher-combined p per score on the Partition.
+    """
+    if steps < 1:
+        raise AnalysisError("--steps must be at least 1")
+    if n_random < 1:
+        raise AnalysisError("--random-sets must be at least 1")
+    seed = resolve_seed(seed)
+    inputs = load_scoring_inputs(
+        store, name, partition, data=data, model=model, trust_pickle=trust_pickle
+    )
+    dataset = inputs.dataset
+    shape = (
+        image_shape
+        or dataset.image_shape
+        or (tuple(inputs.chain.input_shape) if len(inputs.chain.input_shape) == 3 else None)
+    )
+    if shape is None:
+        raise AnalysisError(
+            f"the image shape of network {name!r}'s input is unknown (dataset "
+            f"{dataset.name!r} has no image layout); pass --image-shape C,H,W"
+        )
+    X = np.concatenate([dataset.X_train, dataset.X_test])
+    y = np.concatenate([dataset.y_train, dataset.y_test])
+    result = coherence(
+        inputs.chain,
+        inputs.groups,
+        (X, y),
+        n_random=n_random,
+        random_state=seed,
+        tasks=dataset.tasks,
+        steps=steps,
+        parameterisation=parameterisation,
+        image_shape=shape,
+        jitter=jitter,
+        top_k=top_k,
+        progress=progress,
+    )
+    out_dir = (vis_dir or _vis_directory(store)) / name / partition
+    by_cluster: dict = {}
+    for g in result.groups:
+        by_cluster.setdefault(g.label, []).append(g)
+    cluster_rows, copied, groups_out = [], {}, []
+    for label, parts in by_cluster.items():
+        paths = []
+        for g in parts:
+            path = out_dir / f"{label}-{inputs.layer_name(g.layer)}.png"
+            if g.vis_input is not None:
+                save_visualisation_png(g.vis_input, path, shape)
+                paths.append(str(path))
+            groups_out.append(
+                _coherence_row(inputs, g, str(path) if g.vis_input is not None else None)
+            )
+        best = min(parts, key=lambda g: (g.example_entropy_p, -g.size))
+        row = _coherence_row(inputs, best, paths[parts.index(best)] if paths else None)
+        cluster_rows.append(
+            {
+                "uid": inputs.cluster_uids[label],
+                "props": {
+                    "coherenceLayer": row["layer"],
+                    **{k: v for k, v in row.items() if k not in ("layer", "cluster", "size")},
+                    "visPaths": paths,
+                },
+            }
+        )
+        for g in parts:
+            for index in g.units.tolist():
+                copied[(g.layer, index)] = {
+                    "visObjectiveP": _finite(g.vis_objective_p),
+                    "visEntropyP": _finite(g.vis_entropy_p),
+                    "exampleEntropyP": _finite(g.example_entropy_p),
+                    "classConsistency": _finite(g.class_consistency),
+                    "coherencePartition": partition,
+                }
+    for position, sel in result.neurons.items():
+        for index in range(len(sel.selectivity)):
+            copied.setdefault((position, index), {}).update(
+                selectivity=float(sel.selectivity[index]),
+                preferredClass=int(sel.preferred_class[index]),
+            )
+    store.set_cluster_properties(
+        [
+            {"uid": r["uid"], "props": {k: v for k, v in r["props"].items() if v is not None}}
+            for r in cluster_rows
+        ]
+    )
+    store.replace_neuron_properties(
+        name,
+        COHERENCE_NEURON_KEYS,
+        [
+            {
+                "uid": neuron_uid(name, inputs.layer_name(p), i),
+                "props": {k: v for k, v in props.items() if v is not None},
+            }
+            for (p, i), props in copied.items()
+        ],
+    )
+    fisher = {_fisher_key(k): _finite(v) for k, v in result.fisher_p.items()}
+    store.set_partition_properties(
+        inputs.partition_uid,
+        {
+            **{k: v for k, v in fisher.items() if v is not None},
+            "coherenceRandomSets": n_random,
+            "coherenceSeed": seed,
+            "coherenceSteps": steps,
+            "coherenceDataset": dataset.name,
+        },
+    )
+    return {
+        "network": name,
+        "partition": partition,
+        "dataset": dataset.name,
+        "randomSets": n_random,
+        "steps": steps,
+        "seed": seed,
+        "fisherP": fisher,
+        "groups": groups_out,
+        "skipped": [
+            {
+                "layer": inputs.layer_name(s.layer),
+                "cluster": s.label,
+                "size": s.size,
+                "reason": s.reason,
+            }
+            for s in result.skipped
+        ],
+        "visualisations": str(out_dir),
+    }
+
+
+def _coherence_row(inputs: ScoringInputs, g, path: str | None) -> dict:
+    return {
+        "layer": inputs.layer_name(g.layer),
+        "cluster": g.label,
+        "size": g.size,
+        "visObjective": _finite(g.vis_objective),
+        "visEntropy": _finite(g.vis_entropy),
+        "visObjectiveP": _finite(g.vis_objective_p),
+        "visEntropyP": _finite(g.vis_entropy_p),
+        "visPath": path,
+        "exampleEntropy": _finite(g.example_entropy),
+        "exampleEntropyP": _finite(g.example_entropy_p),
+        "exampleIndices": [int(i) for i in g.example_indices],
+        "classConsistency": _finite(g.class_consistency),
+        "classConsistencyP": _finite(g.class_consistency_p),
+    }
+
+
+def _vis_directory(store: Store) -> Path:
+    return cache_directory(store).parent / VIS_DIR

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from neurongraph.analysis import runner
+from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE_RANDOM
+from neurongraph.analysis.coherence import DEFAULT_STEPS, DEFAULT_TOP_K, PARAMETERISATIONS
 from neurongraph.analysis.communities import DEFAULT_EDGE, DEFAULT_RESOLUTION, EDGE_KINDS
 from neurongraph.analysis.lesion import DEFAULT_N_RANDOM
 from neurongraph.analysis.nulls import (
@@ -16,6 +18,7 @@ from neurongraph.analysis.scoring import PARTITION_COMMANDS
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
 from neurongraph.cli.common import (
     Context,
+    ShapeType,
     echo_json,
     echo_table,
     json_option,
@@ -291,6 +294,125 @@ def importance(
             f"pair {pair['first']} + {pair['second']}: delta {pair['delta']:.3g}, "
             f"interaction {pair['interaction']:.3g}, p {pair['p']:.3g}"
         )
+
+
+@analyze.command()
+@click.argument("network")
+@partition_option
+@scoring_data_option
+@model_option
+@click.option(
+    "--random-sets",
+    type=int,
+    default=DEFAULT_COHERENCE_RANDOM,
+    show_default=True,
+    help="Random same-size groups per cluster.",
+)
+@click.option(
+    "--steps",
+    type=int,
+    default=DEFAULT_STEPS,
+    show_default=True,
+    help="Adam steps of feature visualisation.",
+)
+@click.option(
+    "--parameterisation",
+    type=click.Choice(PARAMETERISATIONS),
+    default="pixel",
+    show_default=True,
+    help="Optimise pixels, or a decorrelated Fourier basis.",
+)
+@click.option(
+    "--jitter",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random translation (pixels) at each step.",
+)
+@click.option(
+    "--image-shape",
+    type=ShapeType(),
+    default=None,
+    help="C,H,W of the input, when neither the data nor the model says.",
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=DEFAULT_TOP_K,
+    show_default=True,
+    help="Dataset examples per group.",
+)
+@seed_option
+@json_option
+@pass_context
+def coherence(
+    obj: Context,
+    network: str,
+    partition: str,
+    data: str | None,
+    model: str | None,
+    random_sets: int,
+    steps: int,
+    parameterisation: str,
+    jitter: int,
+    image_shape: tuple[int, ...] | None,
+    top_k: int,
+    seed: int | None,
+    as_json: bool,
+):
+    """Feature visualisation, dataset examples and selectivity of each cluster (Hod et al.)."""
+    with progress_bar("coherence", enabled=not as_json) as progress:
+        result = runner.run_coherence(
+            obj.store,
+            network,
+            partition=partition,
+            data=data,
+            model=model,
+            n_random=random_sets,
+            steps=steps,
+            parameterisation=parameterisation,
+            jitter=jitter,
+            image_shape=image_shape,
+            top_k=top_k,
+            seed=seed,
+            progress=progress,
+        )
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(
+        f"coherence of {partition} clusters of {network} ({random_sets} random sets, "
+        f"{steps} steps, seed {result['seed']}); visualisations in "
+        f"{result['visualisations']}"
+    )
+    echo_table(
+        (
+            "layer",
+            "cluster",
+            "size",
+            "visObjectiveP",
+            "visEntropyP",
+            "exampleEntropy",
+            "exampleEntropyP",
+            "classConsistency",
+        ),
+        [
+            (
+                g["layer"],
+                g["cluster"],
+                g["size"],
+                g["visObjectiveP"],
+                g["visEntropyP"],
+                g["exampleEntropy"],
+                g["exampleEntropyP"],
+                g["classConsistency"],
+            )
+            for g in result["groups"]
+        ],
+    )
+    click.echo(
+        "Fisher-combined p: " + ", ".join(f"{k} {_fmt(v)}" for k, v in result["fisherP"].items())
+    )
 
 
 def _fmt(value: float | None) -> str:

@@ -17,6 +17,7 @@ from neurongraph.store import Store, open_store
 
 __all__ = [
     "Context",
+    "ShapeType",
     "echo_json",
     "echo_table",
     "json_option",
@@ -130,6 +131,23 @@ def progress_bar(
         yield update
     finally:
         bar.close()
+
+
+class ShapeType(click.ParamType):
+    """An input shape such as ``64`` or ``1,8,8``."""
+
+    name = "shape"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            shape = tuple(int(v) for v in str(value).replace("x", ",").split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not a shape like 64 or 1,8,8", param, ctx)
+        if not shape or min(shape) < 1:
+            self.fail(f"{value!r} is not a shape of positive sizes", param, ctx)
+        return shape
 
 
 class Group(click.Group):

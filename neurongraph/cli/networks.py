@@ -9,6 +9,7 @@ import torch
 
 from neurongraph.cli.common import (
     Context,
+    ShapeType,
     echo_json,
     echo_table,
     json_option,
@@ -29,23 +30,6 @@ from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
 
 NETWORK_COLUMNS = ("name", "status", "nLayers", "nNeurons", "nEdges", "createdAt", "source")
-
-
-class ShapeType(click.ParamType):
-    """An input shape such as ``64`` or ``1,8,8``."""
-
-    name = "shape"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        try:
-            shape = tuple(int(v) for v in str(value).replace("x", ",").split(","))
-        except ValueError:
-            self.fail(f"{value!r} is not a shape like 64 or 1,8,8", param, ctx)
-        if not shape or min(shape) < 1:
-            self.fail(f"{value!r} is not a shape of positive sizes", param, ctx)
-        return shape
 
 
 trust_pickle_option = click.option(
