@@ -9,9 +9,12 @@ from pathlib import Path
 
 import torch
 
+from neurongraph.analysis import runner
 from neurongraph.ingest.datasets import load_dataset
 from neurongraph.ingest.extract import extract_chain
+from neurongraph.ingest.loading import load_model
 from neurongraph.ingest.pipeline import ingest_model, record_activations
+from neurongraph.report.html import write_report
 from neurongraph.store import Store
 from neurongraph.training import parse_architecture
 from neurongraph.training.train import train_model
@@ -24,6 +27,8 @@ DEMO_ARCH = "64-256-256-256-256-10"
 DEMO_DATA = "digits"
 DEMO_NETWORK = "digits-mlp"
 DEMO_SEED = 0
+#: Null networks of each spectral analysis in the demo.
+DEMO_SHUFFLES = 50
 
 #: Queries the demo suggests trying, with what they show.
 EXAMPLE_QUERIES = (
@@ -53,7 +58,8 @@ def run_demo(
     *,
     step: Callable[[str], None] | None = None,
 ) -> dict:
-    """Train, ingest (replacing an earlier demo network) and record activations.
+    """Train, ingest (replacing an earlier demo network), record activations, run every
+    analysis and write the report.
 
     Returns a summary of each stage. ``step`` is called with the name of each stage as it starts.
     """
@@ -65,8 +71,6 @@ def run_demo(
     result = train_model(parse_architecture(DEMO_ARCH), dataset, random_state=DEMO_SEED)
     model_path, _ = result.save(out_dir / f"{DEMO_NETWORK}.pt")
     step("ingest")
-    from neurongraph.ingest.loading import load_model
-
     loaded = load_model(str(model_path))
     example = torch.zeros(2, *dataset.input_shape)
     ingest = ingest_model(
@@ -76,12 +80,30 @@ def run_demo(
     activations = record_activations(
         store, DEMO_NETWORK, extract_chain(loaded.module, example), dataset
     )
+    analyses = {}
+    for graph in ("weights", "activations"):
+        step(f"spectral partition of the {graph} graph with {DEMO_SHUFFLES} null networks")
+        analyses[f"spectral-{graph}"] = runner.run_spectral(
+            store, DEMO_NETWORK, graph=graph, n_shuffles=DEMO_SHUFFLES, seed=DEMO_SEED
+        )
+    step("Louvain communities")
+    analyses["louvain"] = runner.run_louvain(store, DEMO_NETWORK, seed=DEMO_SEED)
+    step("entropy")
+    analyses["entropy"] = runner.run_entropy(store, DEMO_NETWORK)
+    step("importance (lesions)")
+    analyses["importance"] = runner.run_importance(store, DEMO_NETWORK, seed=DEMO_SEED)
+    step("coherence (feature visualisation, dataset examples)")
+    analyses["coherence"] = runner.run_coherence(store, DEMO_NETWORK, seed=DEMO_SEED)
+    step("report")
+    report = write_report(store, DEMO_NETWORK, out_dir / "report.html")
     return {
         "network": DEMO_NETWORK,
         "model": str(model_path),
         "testAccuracy": result.test_accuracy,
         "ingest": ingest.as_dict(),
         "activations": activations.as_dict(),
+        "analyses": analyses,
+        "report": str(report.resolve()),
         "seconds": round(time.perf_counter() - started, 1),
         "queries": [{"shows": what, "cypher": query} for what, query in EXAMPLE_QUERIES],
     }

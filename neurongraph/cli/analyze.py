@@ -90,8 +90,7 @@ def louvain(
             for r in result["layers"]
         ],
     )
-    for message in result["warnings"]:
-        click.echo(f"warning: {message}", err=True)
+    # skipped layers: run_louvain has logged a warning for each (on stderr, in both modes)
 
 
 @analyze.command()

@@ -6,10 +6,61 @@ from pathlib import Path
 
 import click
 
-from neurongraph.cli.common import Context, echo_json, json_option, pass_context
+from neurongraph.cli.common import Context, echo_json, echo_table, json_option, pass_context
 from neurongraph.demo import run_demo
 
 DEFAULT_OUT = "demo-output"
+
+
+def _summary_table(analyses: dict) -> None:
+    rows = []
+    for method in ("spectral-weights", "spectral-activations"):
+        a = analyses[method]
+        verdict = "clusterable" if a["clusterable"] else "not clusterable"
+        rows.append(
+            (
+                method,
+                f"n-cut {a['ncut']:.3f} vs null {a['nullMean']:.3f} "
+                f"(z {a['zScore']:.1f}, percentile {a['percentile']:.3f}): {verdict}",
+            )
+        )
+    louvain = analyses["louvain"]
+    rows.append(
+        (
+            "louvain",
+            "modularity per layer "
+            + ", ".join(
+                f"{r['modularity']:.3f}" if r["modularity"] is not None else "skipped"
+                for r in louvain["layers"]
+            ),
+        )
+    )
+    rows.append(
+        (
+            "entropy",
+            f"mean {analyses['entropy']['entropy']:.3f} bits, class mean "
+            f"{analyses['entropy']['classEntropy']:.3f} bits",
+        )
+    )
+    imp = analyses["importance"]
+    important = sum(g["important"] for g in imp["groups"])
+    rows.append(
+        (
+            "importance",
+            f"{important} of {len(imp['groups'])} (layer, cluster) groups "
+            f"important; Fisher p {imp['fisherP']:.3g}",
+        )
+    )
+    coh = analyses["coherence"]
+    coherent = sum((g["exampleEntropyP"] or 1) <= 0.1 for g in coh["groups"])
+    rows.append(
+        (
+            "coherence",
+            f"{coherent} of {len(coh['groups'])} groups with example-entropy percentile <= 0.1",
+        )
+    )
+    click.echo("")
+    echo_table(("analysis", "result"), rows)
 
 
 @click.command()
@@ -23,7 +74,7 @@ DEFAULT_OUT = "demo-output"
 @json_option
 @pass_context
 def demo(obj: Context, out: str, as_json: bool):
-    """Train a digits MLP, put it in the store and show what to ask of it."""
+    """Train a digits MLP, ingest it, run every analysis, write the report."""
 
     def step(name: str) -> None:
         if not as_json:
@@ -46,6 +97,8 @@ def demo(obj: Context, out: str, as_json: bool):
         f"recorded activations on {acts['examples']} examples: "
         f"{acts['correlates']} CORRELATES edges in {acts['seconds']:.1f} s"
     )
+    _summary_table(summary["analyses"])
+    click.echo(f"\nreport: {summary['report']}")
     click.echo(f"store: {obj.store.location}   total {summary['seconds']:.0f} s\n")
     click.echo("Try these:")
     for query in summary["queries"]:

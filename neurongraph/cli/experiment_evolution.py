@@ -24,6 +24,10 @@ from neurongraph.experiments.evolution import (
 
 __all__ = ["evolution"]
 
+#: How the text output writes values and p-values.
+VALUE = ".4f"
+P_VALUE = ".2g"
+
 
 @click.command()
 @data_option()
@@ -94,7 +98,14 @@ def evolution(
     echo_table(
         ("epoch", "accuracy", "modularity", "entropy", "class entropy", "communities"),
         [
-            (r.epoch, r.test_accuracy, r.modularity, r.entropy, r.class_entropy, r.communities)
+            (
+                r.epoch,
+                _fmt(r.test_accuracy),
+                _fmt(r.modularity),
+                _fmt(r.entropy),
+                _fmt(r.class_entropy),
+                r.communities,
+            )
             for r in result.rows
         ],
     )
@@ -105,15 +116,21 @@ def evolution(
         [
             (
                 metric,
-                result.correlations[metric]["pearson"],
-                result.correlations[metric]["pearsonP"],
-                result.correlations[metric]["spearman"],
-                result.correlations[metric]["spearmanP"],
-                result.correlations[metric]["n"],
+                _fmt(c["pearson"]),
+                _fmt(c["pearsonP"], P_VALUE),
+                _fmt(c["spearman"]),
+                _fmt(c["spearmanP"], P_VALUE),
+                c["n"],
             )
-            for metric in METRICS
+            for metric, c in ((m, result.correlations[m]) for m in METRICS)
         ],
     )
     click.echo(f"table: {result.csv}\nplot: {result.plot}\ncheckpoints: {result.checkpoints}/")
     if result.dropped:
         click.echo(f"dropped from an earlier, longer run: {', '.join(result.dropped)}")
+
+
+def _fmt(value: float | None, spec: str = VALUE) -> str:
+    """A number for the text tables; ``n/a`` where it is undefined (a skipped layer, a
+    correlation over too few epochs or of a constant metric)."""
+    return "n/a" if value is None else format(value, spec)

@@ -1,0 +1,121 @@
+"""`neurongraph experiment evolution`: a short real run, its outputs and the series in the store."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from neurongraph.experiments.evolution import METRICS
+
+ARCH = "64-16-16-10"
+EPOCHS = 3
+COLUMNS = ("epoch", "network", "testAccuracy", "modularity", "entropy", "classEntropy")
+#: One neuron of every network of a series, in epoch order.
+FOLLOW_NEURON = (
+    "MATCH (net:Network {series: $series})-[:HAS_LAYER]->(:Layer {name: '0'})"
+    "-[:HAS_NEURON]->(n:Neuron {index: 3}) "
+    "RETURN net.name AS network, net.epoch AS epoch, n.entropy AS entropy, "
+    "n.louvainCommunity AS community ORDER BY epoch"
+)
+
+CLUSTERS = "MATCH (c:Cluster {network: $name}) RETURN c.uid AS uid"
+
+
+def evolution(run_cli, out, name, epochs, *extra, expect=0):
+    return run_cli(
+        "experiment",
+        "evolution",
+        "--data",
+        "digits",
+        "--arch",
+        ARCH,
+        "--epochs",
+        epochs,
+        "--lr",
+        "0.01",
+        "--seed",
+        "0",
+        "--out",
+        out,
+        "--name",
+        name,
+        *extra,
+        expect=expect,
+    )
+
+
+def test_evolution_run_outputs_and_series(run_cli, store, tmp_path, name):
+    out = tmp_path / "evo"
+    result = json.loads(evolution(run_cli, out, name, EPOCHS, "--json").stdout)
+    networks = [f"{name}@{epoch}" for epoch in range(1, EPOCHS + 1)]
+    assert result["networks"] == networks and result["series"] == name
+    # the CSV: one row per epoch with the metrics, and the plot
+    with open(out / "evolution.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, EPOCHS + 1))
+    assert set(COLUMNS) <= set(rows[0])
+    assert {"modularity:0", "modularity:2", "entropy:0", "entropy:2"} <= set(rows[0])
+    for row, epoch in zip(rows, result["epochs"], strict=True):
+        assert row["network"] == epoch["network"]
+        assert float(row["testAccuracy"]) == pytest.approx(epoch["testAccuracy"])
+        assert float(row["entropy"]) == pytest.approx(epoch["entropy"])
+        assert 0 <= epoch["entropy"] <= 1 and 0 <= epoch["classEntropy"] <= 1
+    assert [r["testAccuracy"] for r in result["epochs"]][-1] > 0.5
+    png = out / "evolution.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert result["csv"] == str(out / "evolution.csv") and result["plot"] == str(png)
+    # correlations of every metric with the accuracy
+    assert set(result["correlations"]) == set(METRICS)
+    for metric in METRICS:
+        c = result["correlations"][metric]
+        assert set(c) == {"n", "pearson", "pearsonP", "spearman", "spearmanP"}
+        for key in ("pearson", "spearman"):
+            assert c[key] is None or -1 <= c[key] <= 1
+    assert result["correlations"]["entropy"]["n"] == EPOCHS
+    # the series in the store: complete networks with series, epoch and the analyses
+    for epoch, network in enumerate(networks, start=1):
+        props = store.get_network(network)
+        assert props["status"] == "complete"
+        assert (props["series"], props["epoch"]) == (name, epoch)
+        assert props["accuracy"] == pytest.approx(result["epochs"][epoch - 1]["testAccuracy"])
+        assert store.partition(f"{network}/louvain") is not None
+        assert props["entropy"] == pytest.approx(result["epochs"][epoch - 1]["entropy"])
+    followed = store.read(FOLLOW_NEURON, {"series": name})
+    assert [r["epoch"] for r in followed] == list(range(1, EPOCHS + 1))
+    assert all(r["entropy"] is not None and r["community"] is not None for r in followed)
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == [
+        f"epoch-{e:03d}.pt" for e in range(1, EPOCHS + 1)
+    ]
+    # a shorter rerun replaces the series: same names, no left-over networks or checkpoints
+    first_created = store.get_network(networks[0])["createdAt"]
+    text = evolution(run_cli, out, name, EPOCHS - 1).stdout
+    assert "correlation with test accuracy" in text and "pearson" in text
+    assert store.get_network(networks[-1]) is None
+    assert store.get_network(networks[0])["createdAt"] >= first_created
+    assert store.count_network(networks[0]) == {"neurons": 106, "edges": 64 * 16 + 16 * 16 + 160}
+    assert len(store.read(CLUSTERS, {"name": networks[0]})) == len(
+        {tuple(c.values()) for c in store.read(CLUSTERS, {"name": networks[0]})}
+    )
+    assert [n["name"] for n in store.networks() if n.get("series") == name] == networks[:-1]
+    assert not (out / "checkpoints" / f"epoch-{EPOCHS:03d}.pt").exists()
+    with open(out / "evolution.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == EPOCHS - 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "digits", "--epochs", "0"], "--epochs"),
+        (["--data", "nosuchset", "--epochs", "2"], "nosuchset"),
+        (["--data", "digits", "--epochs", "2", "--name", "bad@name"], "@"),
+        (["--data", "digits", "--epochs", "2", "--arch", "64-x-10"], "64-x-10"),
+    ],
+)
+def test_bad_input(run_cli, store, tmp_path, args, message):
+    before = [n["name"] for n in store.networks()]
+    result = run_cli("experiment", "evolution", *args, "--out", tmp_path / "evo", expect=2)
+    assert message in result.stderr
+    assert not (tmp_path / "evo").exists()
+    assert [n["name"] for n in store.networks()] == before
