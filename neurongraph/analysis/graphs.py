@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from neurongraph.analysis.spectral import layered_adjacency
 from neurongraph.errors import AnalysisError
 from neurongraph.ingest.activations import spearman_matrix
 from neurongraph.ingest.pipeline import activation_cache
 from neurongraph.store import Store
 
-__all__ = ["activation_graph", "weight_blocks"]
+__all__ = ["activation_graph", "weight_adjacency", "weight_blocks"]
 
 
 def weight_blocks(store: Store, network: str) -> tuple[list[int], list[sp.csr_matrix]]:
@@ -44,6 +45,33 @@ def weight_blocks(store: Store, network: str) -> tuple[list[int], list[sp.csr_ma
         for p, (t, s, v) in enumerate(parts)
     ]
     return widths, blocks
+
+
+def weight_adjacency(store: Store, network: str) -> sp.csr_matrix:
+    """The undirected weight graph of a stored network, read from its WEIGHT edges.
+
+    Parameters
+    ----------
+    store : Store
+    network : str
+        Name of a complete network.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (n_neurons, n_neurons)
+        ``layered_adjacency(*weight_blocks(store, network))``: symmetric, ``A[i, j] = |w|``
+        between neurons of consecutive layers. Neurons are numbered layer by layer in the
+        order of their layers' positions, then by index, the order in which
+        :func:`~neurongraph.analysis.runner.run_spectral` labels them.
+
+    Raises
+    ------
+    UsageError
+        When the network is unknown or partial.
+    AnalysisError
+        When it has no WEIGHT edges.
+    """
+    return layered_adjacency(*weight_blocks(store, network))
 
 
 def activation_graph(store: Store, network: str) -> tuple[np.ndarray, np.ndarray]:

@@ -329,7 +329,12 @@ def run_spectral(
         nodes = [(int(la["position"]), i) for la in hidden for i in range(int(la["width"]))]
     labels = _labels_from(store, name, labels_from, nodes) if labels_from else None
     if labels is not None:
-        k = int(labels.max()) + 1 if labels.max() >= 0 else 0
+        k = int(np.unique(labels[labels >= 0]).size)
+        if k < 2:
+            raise AnalysisError(
+                f"property {labels_from!r} gives the {graph} graph's neurons {k} cluster(s); "
+                "scoring needs at least 2"
+            )
     n_nodes = len(nodes)
     if not 2 <= k <= n_nodes:
         raise AnalysisError(
@@ -343,10 +348,22 @@ def run_spectral(
         n_jobs=n_jobs,
         progress=progress,
     )
-    if graph == "weights":
-        result = clusterability(widths, blocks, None if labels is not None else k, **common)
-    else:
-        result = adjacency_clusterability(adjacency, None if labels is not None else k, **common)
+    # Numerical warnings (disconnected graphs) are logged and returned, as in run_louvain,
+    # rather than printed with a source line by the warnings module.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NeurongraphWarning)
+        if graph == "weights":
+            result = clusterability(widths, blocks, None if labels is not None else k, **common)
+        else:
+            result = adjacency_clusterability(
+                adjacency, None if labels is not None else k, **common
+            )
+    notes = [str(w.message) for w in caught if issubclass(w.category, NeurongraphWarning)]
+    for message in notes:
+        log.warning("%s: %s", name, message)
+    for other in caught:
+        if not issubclass(other.category, NeurongraphWarning):
+            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
     method = f"{labels_from}-{graph}" if labels_from else SPECTRAL_METHOD[graph]
     key = None if labels_from else SPECTRAL_KEY[graph]
     puid = partition_uid(name, method)
@@ -355,7 +372,8 @@ def run_spectral(
     node_layer = np.asarray([positions.index(p) for p, _ in nodes])
     label_values = np.asarray(result.labels)
     clusters, members = [], []
-    for c in range(result.k):
+    # labels from a property need not be 0..k-1: one cluster per label present
+    for c in np.unique(label_values[label_values >= 0]).tolist():
         inside = np.flatnonzero(label_values == c)
         uid = cluster_uid(name, method, c)
         clusters.append(
@@ -428,6 +446,7 @@ def run_spectral(
         "layers": layer_names,
         "layerSizes": [c["layerSizes"] for c in clusters],
         "seed": seed,
+        "warnings": notes,
     }
 
 
@@ -689,6 +708,7 @@ def run_coherence(
         progress=progress,
     )
     out_dir = (vis_dir or _vis_directory(store)) / name / partition
+    out_dir.mkdir(parents=True, exist_ok=True)
     by_cluster: dict = {}
     for g in result.groups:
         by_cluster.setdefault(g.label, []).append(g)

@@ -27,7 +27,7 @@ PARTITION_COMMANDS = {
 
 @dataclass
 class ScoringInputs:
-    """A partition's (layer, cluster) groups with the network's chain and data."""
+    """A partition's (hidden layer, cluster) groups with the network's chain and data."""
 
     network: dict
     layers: list[dict]
@@ -81,13 +81,15 @@ def load_scoring_inputs(
             f"dataset {spec!r} needs {dataset.n_outputs} outputs but network {name!r} has "
             f"{chain.stages[-1].width}; pass the dataset the model was trained on with --data"
         )
+    layers = store.layers(name)
+    hidden = range(1, len(layers) - 1)
     parts: dict = defaultdict(list)
     uids = {}
     for row in store.clusters(uid):
         label = row["cluster"]["label"]
         uids[label] = cluster_uid(name, method, label)
         for position, index in row["members"]:
-            if position is not None:
+            if position is not None and int(position) in hidden:
                 parts[(int(position), label)].append(int(index))
     groups = [
         (p, label, sorted(units))
