@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -30,6 +32,7 @@ def stored_biases(store, name):
 
 
 def test_mlp_nodes_edges_and_values_are_exact(store, mlp, name):
+    mlp = copy.deepcopy(mlp)  # the session's model stays as trained
     with torch.no_grad():
         mlp[0].weight[3, 5] = 0.0  # a zero weight is no edge
     summary = ingest_model(store, mlp, name, torch.zeros(2, 64))
