@@ -6,7 +6,18 @@ import click
 import torch
 
 from neurongraph import __version__
-from neurongraph.cli import analyze, db, demo, experiment, networks, report, training
+from neurongraph.cli import (
+    analyze,
+    bloom,
+    db,
+    demo,
+    experiment,
+    networks,
+    query,
+    report,
+    training,
+    view,
+)
 from neurongraph.cli.common import Context, Group, configure_logging
 from neurongraph.store.store import STORE_ENV
 
@@ -61,6 +72,9 @@ for command in (
     experiment.experiment,
     training.train,
     report.report,
+    query.query,
+    bloom.bloom,
+    view.view,
     db.db,
 ):
     cli.add_command(command)

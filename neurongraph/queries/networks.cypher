@@ -1,0 +1,15 @@
+// Networks in the store and their status.
+//
+// One row per network: whether its ingest finished (`complete`) or not (`partial`), its size,
+// the dataset its activations came from, its test accuracy, its mean firing entropy and the
+// partitions computed for it so far (`neurongraph analyze ...`).
+//
+// No parameters: runs as-is in Neo4j Browser.
+MATCH (net:Network)
+OPTIONAL MATCH (net)-[:HAS_PARTITION]->(p:Partition)
+WITH net, p ORDER BY p.method
+WITH net, collect(p.method) AS partitions
+RETURN net.name AS network, net.status AS status, net.nLayers AS layers,
+       net.nNeurons AS neurons, net.nEdges AS edges, net.dataset AS dataset,
+       net.accuracy AS accuracy, net.entropy AS entropy, partitions
+ORDER BY network

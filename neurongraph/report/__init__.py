@@ -1,0 +1,1 @@
+"""Rendering results: the HTML report, graph views and the Bloom perspective."""
