@@ -129,11 +129,15 @@ def clusterability(
     jobs: int | None,
     as_json: bool,
 ):
-    """Train plain, dropout, L1, pruned, modular, spectral and random MLPs; n-cut vs shuffles.
+    """Clusterability of trained MLPs against their shuffles (Filan et al.).
 
-    Every model is ingested as PREFIX-VARIANT-sSEED and partitioned (spectral-weights Partition
-    in the store). Defaults (7 variants x 5 runs of the 64-256x4-10 MLP, 20 epochs, 50 shuffles)
-    take half an hour or more on 2 cores; reruns reuse the models and networks.
+    Trains RUNS seeds of plain, dropout, L1, pruned, modular-init and spectral-regularised MLPs
+    and random (untrained) ones, ingests each as PREFIX-VARIANT-sSEED, partitions its weight
+    graph (a spectral-weights Partition in the store) and compares its n-cut with shuffled
+    null networks. Prints one row per variant and writes OUT/clusterability.csv and
+    OUT/clusterability-runs.csv. Defaults (7 variants x 5 runs of the 64-256x4-10 MLP, 20
+    epochs, 50 shuffles) take 1-3 minutes per model on 2 cores, an hour or more in all;
+    reruns reuse the models and networks that match.
     """
     with progress_bar("clusterability", enabled=not as_json) as progress:
         result = run_clusterability_experiment(
