@@ -611,18 +611,23 @@ def run_importance(
             }
             for g in result.groups
         ],
-        "skipped": [
-            {
-                "layer": inputs.layer_name(s.layer),
-                "cluster": s.label,
-                "size": s.size,
-                "reason": s.reason,
-            }
-            for s in result.skipped
-        ],
+        "skipped": _skipped_rows(inputs, result.skipped),
         "pairs": pairs,
         "lesions": result.n_lesions,
     }
+
+
+def _skipped_rows(inputs: ScoringInputs, skipped: list) -> list[dict]:
+    """Groups an analysis did not test, and why."""
+    return [
+        {
+            "layer": inputs.layer_name(s.layer),
+            "cluster": s.label,
+            "size": s.size,
+            "reason": s.reason,
+        }
+        for s in skipped
+    ]
 
 
 def _group_name(inputs: ScoringInputs, group) -> str:
@@ -787,15 +792,7 @@ def run_coherence(
         "seed": seed,
         "fisherP": fisher,
         "groups": groups_out,
-        "skipped": [
-            {
-                "layer": inputs.layer_name(s.layer),
-                "cluster": s.label,
-                "size": s.size,
-                "reason": s.reason,
-            }
-            for s in result.skipped
-        ],
+        "skipped": _skipped_rows(inputs, result.skipped),
         "visualisations": str(out_dir),
     }
 

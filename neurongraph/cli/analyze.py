@@ -24,6 +24,7 @@ from neurongraph.cli.common import (
     json_option,
     pass_context,
     progress_bar,
+    trust_pickle_option,
 )
 
 seed_option = click.option(
@@ -219,9 +220,14 @@ scoring_data_option = click.option(
     metavar="DATASET",
     help="Dataset to test on (default: the one the network's activations were recorded on).",
 )
-model_option = click.option(
+_model_file = click.option(
     "--model", default=None, help="The model file, if it moved since the ingest (sha256 checked)."
 )
+
+
+def model_option(command):
+    """--model and --trust-pickle."""
+    return _model_file(trust_pickle_option(command))
 
 
 @analyze.command()
@@ -246,6 +252,7 @@ def importance(
     partition: str,
     data: str | None,
     model: str | None,
+    trust_pickle: bool,
     random_sets: int,
     double: bool,
     seed: int | None,
@@ -259,6 +266,7 @@ def importance(
             partition=partition,
             data=data,
             model=model,
+            trust_pickle=trust_pickle,
             n_random=random_sets,
             double=double,
             seed=seed,
@@ -350,6 +358,7 @@ def coherence(
     partition: str,
     data: str | None,
     model: str | None,
+    trust_pickle: bool,
     random_sets: int,
     steps: int,
     parameterisation: str,
@@ -367,6 +376,7 @@ def coherence(
             partition=partition,
             data=data,
             model=model,
+            trust_pickle=trust_pickle,
             n_random=random_sets,
             steps=steps,
             parameterisation=parameterisation,

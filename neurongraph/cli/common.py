@@ -21,6 +21,8 @@ __all__ = [
     "echo_json",
     "echo_table",
     "json_option",
+    "params_option",
+    "trust_pickle_option",
     "parse_params",
     "pass_context",
     "progress_bar",
@@ -48,6 +50,20 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+params_option = click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Query parameter; the value is read as JSON if it parses. Repeatable.",
+)
+
+trust_pickle_option = click.option(
+    "--trust-pickle", is_flag=True, help="Allow loading a pickled module (runs its code)."
+)
+
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of text."

@@ -136,7 +136,7 @@ def clusterability(
     graph (a spectral-weights Partition in the store) and compares its n-cut with shuffled
     null networks. Prints one row per variant and writes OUT/clusterability.csv and
     OUT/clusterability-runs.csv. Defaults (7 variants x 5 runs of the 64-256x4-10 MLP, 20
-    epochs, 50 shuffles) take 1-3 minutes per model on 2 cores, an hour or more in all;
+    epochs, 50 shuffles) take about a minute per model on 2 cores, about 35 minutes in all;
     reruns reuse the models and networks that match.
     """
     with progress_bar("clusterability", enabled=not as_json) as progress:

@@ -13,6 +13,7 @@ from neurongraph.cli.common import (
     echo_json,
     echo_table,
     json_option,
+    params_option,
     parse_params,
     pass_context,
     progress_bar,
@@ -30,11 +31,6 @@ from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
 
 NETWORK_COLUMNS = ("name", "status", "nLayers", "nNeurons", "nEdges", "createdAt", "source")
-
-
-trust_pickle_option = click.option(
-    "--trust-pickle", is_flag=True, help="Allow loading a pickled module (runs its code)."
-)
 
 
 def activation_options(command):
@@ -277,14 +273,7 @@ def drop(obj: Context, name: str, as_json: bool):
 
 @click.command()
 @click.argument("query")
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Query parameter; the value is read as JSON if it parses. Repeatable.",
-)
+@params_option
 @click.option("--write", is_flag=True, help="Allow a query that writes.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @json_option

@@ -9,6 +9,7 @@ from neurongraph.cli.common import (
     echo_json,
     echo_table,
     json_option,
+    params_option,
     parse_params,
     pass_context,
 )
@@ -47,14 +48,7 @@ def _as_dict(named: NamedQuery) -> dict:
 
 @click.command()
 @click.argument("name", required=False)
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Query parameter; the value is read as JSON if it parses. Repeatable.",
-)
+@params_option
 @click.option("--list", "list_", is_flag=True, help="List the named queries and their parameters.")
 @click.option("--show", is_flag=True, help="Print the query's .cypher file instead of running it.")
 @click.option("--write", is_flag=True, help="Allow a query that writes.")

@@ -38,11 +38,11 @@ is new. The spectral analysis always runs again (and replaces its earlier result
 
 Cost
 ----
-On 2 CPU cores the default 64-256-256-256-256-10 MLP (1,098 neurons, about 215,000 WEIGHT edges)
-takes about 12 s to train for 20 epochs (about 50 s with the spectral regulariser), 10-30 s to
-ingest and as long to read back, and about 0.3 s per null network: about a minute per model, so
-half an hour or more for the 35 models of the default 7 variants x 5 runs. A rerun that reuses
-the models and networks costs only the analyses.
+On 2 shared CPU cores the default 64-256-256-256-256-10 MLP (1,098 neurons, about 215,000 WEIGHT
+edges) takes about 12 s to train for 20 epochs (about 50 s with the spectral regulariser), 10-30 s
+to ingest and as long to read back, and about 0.3 s per null network: about a minute per model,
+so about 35 minutes for the 35 models of the default 7 variants x 5 runs. A rerun that reuses the
+models and networks costs only the analyses (about 20 s per model).
 """
 
 from __future__ import annotations
