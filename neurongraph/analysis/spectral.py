@@ -58,6 +58,7 @@ __all__ = [
     "shuffle_layer_nonzero",  # noqa: F822 (lazy, see __getattr__)
     "shuffle_upper_triangle",  # noqa: F822 (lazy, see __getattr__)
     "spectral_partition",
+    "weight_adjacency",  # noqa: F822 (lazy, see __getattr__)
 ]
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,11 @@ def __getattr__(name: str) -> Any:
         from neurongraph.analysis import nulls
 
         return getattr(nulls, name)
+    if name == "weight_adjacency":
+        # reads the store, which this pure module does not import at load time
+        from neurongraph.analysis import graphs
+
+        return graphs.weight_adjacency
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
