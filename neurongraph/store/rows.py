@@ -149,12 +149,9 @@ def bulk_write(
             sources, targets, weights, signed = _edges(graph, block.source, by_source=False)
             src = np.asarray(neuron_rids[block.source], dtype=object)[sources]
             dst = np.asarray(neuron_rids[block.source + 1], dtype=object)[targets]
-            props = [
-                {"weight": w, "signed": g}
-                for w, g in zip(weights.tolist(), signed.tolist(), strict=True)
-            ]
-            batch.new_edges(src.tolist(), Rel.WEIGHT, dst.tolist(), props)
-            done += len(props)
+            columns = {"weight": weights.tolist(), "signed": signed.tolist()}
+            server.add_edges(batch, Rel.WEIGHT, src.tolist(), dst.tolist(), columns)
+            done += len(sources)
             log.info("%d of %d WEIGHT edges written", done, graph.n_edges)
             if progress is not None:
                 progress(done, graph.n_edges)
