@@ -22,7 +22,6 @@ import secrets
 import socket
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +43,7 @@ JVM_HEAP = "2g"
 #: Bytes of randomness in a new store's password.
 PASSWORD_BYTES = 24
 #: Edges per JSON document handed to ArcadeDB's bulk edge bridge.
-EDGE_JSON_CHUNK = 25_000
+EDGE_JSON_CHUNK = 100_000
 _EDGE_BATCHER = "com.arcadedb.python.EdgeBatcher"
 _LOGGING_PROPERTIES = "handlers=java.util.logging.ConsoleHandler\n.level=SEVERE\n"
 
@@ -254,13 +253,8 @@ class EmbeddedServer:
             rows = zip(sources[lo:hi], targets[lo:hi], *values, strict=True)
             return "[" + ",".join([row % r for r in rows]) + "]"
 
-        # The next document is encoded while Java (which releases the GIL) parses this one.
-        with ThreadPoolExecutor(max_workers=1) as encoder:
-            documents = [
-                encoder.submit(document, lo) for lo in range(0, len(sources), EDGE_JSON_CHUNK)
-            ]
-            for doc in documents:
-                bridge.newEdgesJson(java_batch, edge_type, doc.result())
+        for lo in range(0, len(sources), EDGE_JSON_CHUNK):
+            bridge.newEdgesJson(java_batch, edge_type, document(lo))
 
 
 _jvm_lock = threading.Lock()
