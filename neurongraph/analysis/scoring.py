@@ -9,9 +9,10 @@ import torch
 
 from neurongraph.errors import AnalysisError
 from neurongraph.ingest.chain import Chain
-from neurongraph.ingest.datasets import Dataset, check_input_shape, load_dataset
+from neurongraph.ingest.datasets import Dataset, load_dataset
 from neurongraph.ingest.extract import extract_chain
 from neurongraph.ingest.loading import load_recorded_model
+from neurongraph.ingest.pipeline import fit_dataset
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
 
@@ -75,12 +76,7 @@ def load_scoring_inputs(
     loaded = load_recorded_model(network, override=model, trust_pickle=trust_pickle)
     shape = tuple(network["inputShape"])
     chain = extract_chain(loaded.module, torch.zeros((2, *shape)))
-    dataset = check_input_shape(load_dataset(spec), shape)
-    if dataset.n_outputs > chain.stages[-1].width:
-        raise AnalysisError(
-            f"dataset {spec!r} needs {dataset.n_outputs} outputs but network {name!r} has "
-            f"{chain.stages[-1].width}; pass the dataset the model was trained on with --data"
-        )
+    dataset = fit_dataset(load_dataset(spec), chain, name)
     layers = store.layers(name)
     hidden = range(1, len(layers) - 1)
     parts: dict = defaultdict(list)

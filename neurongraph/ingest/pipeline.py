@@ -35,6 +35,7 @@ __all__ = [
     "IngestSummary",
     "activation_cache",
     "cache_directory",
+    "fit_dataset",
     "ingest_model",
     "record_activations",
 ]
@@ -145,6 +146,18 @@ class ActivationSummary:
         return asdict(self)
 
 
+def fit_dataset(dataset: Dataset, chain: Chain, name: str) -> Dataset:
+    """``dataset`` in the layout the network takes; UsageError when its inputs or its tasks'
+    outputs do not fit the network."""
+    dataset = check_input_shape(dataset, chain.input_shape)
+    if dataset.n_outputs > chain.stages[-1].width:
+        raise UsageError(
+            f"dataset {dataset.name!r} needs {dataset.n_outputs} outputs but network {name!r} "
+            f"has {chain.stages[-1].width}; use the dataset the model was trained on (--data)"
+        )
+    return dataset
+
+
 def cache_directory(store: Store) -> Path:
     """Where derived arrays live: beside the embedded store, or ``./neurongraph-cache``."""
     base = store.directory / CACHE_DIR if store.directory is not None else Path(FALLBACK_CACHE)
@@ -174,12 +187,7 @@ def record_activations(
     started = time.perf_counter()
     network = store.require_network(name)
     layers = store.layers(name)
-    dataset = check_input_shape(dataset, chain.input_shape)
-    if dataset.n_outputs > chain.stages[-1].width:
-        raise UsageError(
-            f"dataset {dataset.name!r} needs {dataset.n_outputs} outputs but network {name!r} "
-            f"has {chain.stages[-1].width}; use the dataset the model was trained on"
-        )
+    dataset = fit_dataset(dataset, chain, name)
     widths = tuple(int(layer["width"]) for layer in layers)
     cache = ActivationCache.locate(cache_directory(store), network, widths, dataset, channel_reduce)
     cached = cache.exists()
