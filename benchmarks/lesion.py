@@ -10,7 +10,11 @@ biases of the lesioned units, run the test set, count correct answers overall an
 such loops: on the float32 ``nn.Module`` (what a user has) and on float64 copies of the extracted
 chain (the chain's own arithmetic, so its accuracies must agree with the batched ones to 1e-6).
 
-Run: ``.venv/bin/python benchmarks/lesion.py [--threads T] [--naive-limit N]``.
+Both sides run in this process under the same settings: torch's default threads (one per core)
+and, as the CLI does, :func:`neurongraph.runtime.retain_freed_memory` (``--system-malloc`` leaves
+glibc's allocator as it is; ``--threads 1`` pins one thread).
+
+Run: ``.venv/bin/python benchmarks/lesion.py [--threads T] [--system-malloc] [--naive-limit N]``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from neurongraph.analysis.lesion import importance, lesion_accuracies
 from neurongraph.analysis.spectral import layered_adjacency, spectral_partition
 from neurongraph.ingest.datasets import load_dataset
 from neurongraph.ingest.extract import extract_chain
+from neurongraph.runtime import retain_freed_memory
 from neurongraph.training.architectures import build_model
 
 ARCH = "64-256-256-256-256-10"
@@ -115,16 +120,25 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="torch threads (default 1: on a small shared CPU, two threads make small operations "
-        "erratic; 0 keeps torch's default)",
+        default=0,
+        help="torch threads for both sides (default 0: torch's default, one per core)",
+    )
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc's allocator as it is (default: retain_freed_memory(), as the CLI does; "
+        "it applies to both sides)",
     )
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    retained = not args.system_malloc and retain_freed_memory()
     model, chain, X, y, groups = digits_mlp(args.epochs)
     widths = chain.widths
-    print(f"model {ARCH}: {args.epochs} epochs, torch threads {torch.get_num_threads()}")
+    print(
+        f"model {ARCH}: {args.epochs} epochs, torch threads {torch.get_num_threads()}, "
+        f"freed memory {'retained' if retained else 'returned to the system'} (both sides)"
+    )
 
     times = []
     for _ in range(max(1, args.repeats)):

@@ -64,7 +64,7 @@ import logging
 import math
 import numbers
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -616,22 +616,25 @@ def _normalise_lesion(chain: Chain, lesion: Any, index: int) -> tuple[tuple[int,
                 f"(the input layer 0 has no incoming weights)"
             )
         u = np.asarray(units if not isinstance(units, range) else list(units)).reshape(-1)
-        if u.size and not np.issubdtype(u.dtype, np.integer):
+        if u.size and u.dtype.kind not in "iu":
             raise AnalysisError(f"lesion {index}: unit indices must be integers")
-        width = chain.stages[layer - 1].width
-        if u.size and (u.min() < 0 or u.max() >= width):
-            raise AnalysisError(
-                f"lesion {index}: layer {layer} has units 0..{width - 1}, got {u.min()}..{u.max()}"
-            )
-        merged.setdefault(int(layer), []).append(u.astype(np.int64))
+        merged.setdefault(int(layer), []).append(u)
     out = []
     for layer in sorted(merged):
         parts = merged[layer]
         units = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        if units.size > 1:
+        units = units.astype(np.int64, copy=False)
+        if units.size > 1 and not (units[1:] > units[:-1]).all():
             units = np.unique(units)
-        if units.size:
-            out.append((layer, units))
+        if not units.size:
+            continue
+        width = chain.stages[layer - 1].width
+        if units[0] < 0 or units[-1] >= width:
+            raise AnalysisError(
+                f"lesion {index}: layer {layer} has units 0..{width - 1}, "
+                f"got {units[0]}..{units[-1]}"
+            )
+        out.append((layer, units))
     return tuple(out)
 
 
@@ -689,6 +692,8 @@ class _Baseline:
     class_columns: torch.Tensor  # (n, n_tasks) int64
     allowed: torch.Tensor | None  # (n,): a change of the last hidden layer smaller than this
     # (L2 norm) cannot change any task's answer; None when the chain cannot be certified
+    silenced: dict[int, torch.Tensor] = field(default_factory=dict)  # stage -> (width, n):
+    # the change act(0) - h of each unit's output when it is silenced (filled when first used)
 
 
 @dataclass
@@ -718,6 +723,12 @@ def _lipschitz(s: Stage) -> float | None:
         else:
             return None
     return lip
+
+
+def _spectral_norm(w: torch.Tensor) -> float:
+    """Largest singular value of a matrix, from the eigenvalues of its smaller Gram matrix."""
+    gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+    return float(torch.linalg.eigvalsh(gram)[-1].clamp(min=0.0).sqrt())
 
 
 class _Engine:
@@ -778,8 +789,7 @@ class _Engine:
             self.cert_from[i] = ok
             self.gain_after[i] = gain
             if ok:
-                w = self.exact.weight[i]
-                gain *= float(torch.linalg.matrix_norm(w, ord=2)) * lips[i]
+                gain *= _spectral_norm(self.exact.weight[i]) * lips[i]
         self.lip = lips
         self.gram = {
             i: self.exact.weight[i].T @ self.exact.weight[i]
@@ -957,16 +967,18 @@ class _Engine:
         """
         first = batch.first
         nxt = first + 1
-        coeff = self.exact.act0[first] - base.H[first]  # (n, width)
+        if first not in base.silenced:
+            base.silenced[first] = (self.exact.act0[first] - base.H[first]).T.contiguous()
+        coeff = base.silenced[first]  # (width, n)
         units, valid = batch.units, batch.valid
         m, s_max = units.shape
-        n = coeff.shape[0]
+        n = coeff.shape[1]
         out = torch.empty((m, n), dtype=torch.bool)
         step = max(1, LESION_BATCH_ELEMENTS // (2 * s_max * n))
         gram = self.gram.get(nxt)
         for a in range(0, m, step):
             u, v = units[a : a + step], valid[a : a + step]
-            c = coeff.T[u] * v[:, :, None]  # (m', s, n)
+            c = coeff.index_select(0, u.reshape(-1)).view(*u.shape, n).mul_(v[:, :, None])
             if gram is not None and nxt <= len(self.stages) - 2:
                 g = gram[u[:, :, None], u[:, None, :]]
                 norm = (torch.bmm(g, c) * c).sum(1).clamp_(min=0.0).sqrt_() * self.lip[nxt]

@@ -19,6 +19,7 @@ from neurongraph.cli import (
     view,
 )
 from neurongraph.cli.common import Context, Group, configure_logging
+from neurongraph.runtime import retain_freed_memory
 from neurongraph.store.store import STORE_ENV
 
 __all__ = ["cli", "main"]
@@ -61,6 +62,7 @@ def cli(
     """Explore the neurons of PyTorch networks as a property graph."""
     configure_logging(verbose, quiet)
     torch.set_num_threads(threads)
+    retain_freed_memory()
     ctx.obj = Context(store_location, debug)
     ctx.call_on_close(ctx.obj.close)
 

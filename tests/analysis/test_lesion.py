@@ -554,12 +554,32 @@ def test_data_that_does_not_fit_the_model_is_refused(digits_chain):
         lesion_accuracies(chain, [[]], (X, y), tasks=[Task("r", slice(0, 10), 0, 0, "regression")])
 
 
+def test_unsorted_repeated_and_split_unit_lists_are_the_same_lesion(digits_chain):
+    chain, X, y = digits_chain
+    same = [
+        [(1, [3, 7, 11])],
+        [(1, np.array([11, 3, 7, 3], dtype=np.int32))],
+        [(1, [7]), (1, (11, 3))],
+        {1: range(3, 12, 4)},
+    ]
+    res = lesion_accuracies(chain, [*same, [(1, [3, 7])]], (X, y))
+    assert_array_equal(res.accuracy[:4], np.full(4, res.accuracy[0]))
+    assert_array_equal(res.class_accuracy[1:4], np.tile(res.class_accuracy[0], (3, 1)))
+    assert (
+        res.accuracy[0] != res.accuracy[4] or (res.class_accuracy[0] != res.class_accuracy[4]).any()
+    )
+
+
 def test_malformed_lesions_and_partitions_are_refused(digits_chain):
     chain, X, y = digits_chain
     with pytest.raises(AnalysisError, match="lesionable layers are 1..3"):
         lesion_accuracies(chain, [[(0, [1])]], (X, y))
     with pytest.raises(AnalysisError, match="units 0..23"):
         lesion_accuracies(chain, [[(1, [24])]], (X, y))
+    with pytest.raises(AnalysisError, match=r"units 0..23, got -1..2"):
+        lesion_accuracies(chain, [[(1, [2, -1])]], (X, y))
+    with pytest.raises(AnalysisError, match="must be integers"):
+        lesion_accuracies(chain, [[(1, [0.5])]], (X, y))
     with pytest.raises(AnalysisError, match="batch_size"):
         lesion_accuracies(chain, [[]], (X, y), batch_size=0)
     with pytest.raises(AnalysisError, match="24 units but 3 cluster labels"):
