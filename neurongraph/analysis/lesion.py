@@ -725,9 +725,9 @@ def _lipschitz(s: Stage) -> float | None:
     return lip
 
 
-def _spectral_norm(w: torch.Tensor) -> float:
-    """Largest singular value of a matrix, from the eigenvalues of its smaller Gram matrix."""
-    gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+def _spectral_norm(gram: torch.Tensor) -> float:
+    """Largest singular value of ``w``, from the eigenvalues of its Gram matrix ``w'w`` (or
+    ``ww'``)."""
     return float(torch.linalg.eigvalsh(gram)[-1].clamp(min=0.0).sqrt())
 
 
@@ -784,18 +784,19 @@ class _Engine:
         self.gain_after = [1.0] * L
         gain = 1.0
         ok = last_ok
+        grams: dict[int, torch.Tensor] = {}
         for i in range(L - 2, -1, -1):
             ok = ok and simple[i] and lips[i] is not None
             self.cert_from[i] = ok
             self.gain_after[i] = gain
             if ok:
-                gain *= _spectral_norm(self.exact.weight[i]) * lips[i]
+                w = self.exact.weight[i]
+                # w'w, kept for the certificates below; the smaller ww' for a wide first stage
+                grams[i] = w.T @ w if i > 0 or w.shape[0] >= w.shape[1] else w @ w.T
+                gain *= _spectral_norm(grams[i]) * lips[i]
         self.lip = lips
-        self.gram = {
-            i: self.exact.weight[i].T @ self.exact.weight[i]
-            for i in range(1, L)
-            if self.cert_from[i - 1] and i <= L - 2
-        }
+        # cert_from[i - 1] implies cert_from[i], so each of these was computed above
+        self.gram = {i: grams[i] for i in range(1, L - 1) if self.cert_from[i - 1]}
         if any(self.cert_from):
             w = self.exact.weight[-1]
             # the direct formula: the matrix-product one loses precision for close rows
