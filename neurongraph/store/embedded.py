@@ -21,9 +21,11 @@ import os
 import secrets
 import socket
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from neurongraph.errors import StoreError
 from neurongraph.store.schema import ARCADEDB_SCHEMA, DATABASE
@@ -125,6 +127,12 @@ def _lock_owner(directory: Path) -> str:
         return "unknown"
 
 
+class Client(Protocol):
+    """Something connected to a server that must be closed before the server stops."""
+
+    def close(self) -> None: ...
+
+
 class EmbeddedServer:
     """An ArcadeDB server with the Bolt plugin for one store directory, owned by this process."""
 
@@ -136,6 +144,7 @@ class EmbeddedServer:
         self._lock_fd: int | None = None
         self._server = None
         self.database = None
+        self._clients: weakref.WeakSet[Client] = weakref.WeakSet()
 
     @property
     def uri(self) -> str:
@@ -196,6 +205,14 @@ class EmbeddedServer:
             raise
         for statement in ARCADEDB_SCHEMA:
             self.database.command("sql", statement)
+
+    def attach(self, client: Client) -> None:
+        """Record a client to close at exit if it is still open then.
+
+        An open Bolt connection keeps a server thread alive, and the JVM does not end while it
+        runs: a process that exits with a store still open would hang.
+        """
+        self._clients.add(client)
 
     def stop(self) -> None:
         """Stop the server (every driver must be closed first) and release the lock."""
@@ -287,6 +304,9 @@ def _start_jvm(directory: Path) -> None:
                 heap_size=JVM_HEAP,
                 jvm_args=[f"-Djava.util.logging.config.file={props}", "-Xrs"],
             )
+        # Exit handlers run last-registered first; JPype's destroys the JVM, which waits for
+        # every running server's threads, so servers must be stopped before it runs.
+        atexit.register(_stop_all)
 
 
 _servers: dict[Path, tuple[EmbeddedServer, int]] = {}
@@ -327,11 +347,14 @@ def init_directory(directory: Path) -> None:
     _init_directory(directory.resolve())
 
 
-@atexit.register
 def _stop_all() -> None:
+    """At exit, close the clients of servers still running, then stop the servers."""
     with _servers_lock:
         servers = [s for s, _ in _servers.values()]
         _servers.clear()
     for server in servers:
+        for client in list(server._clients):
+            with contextlib.suppress(Exception):
+                client.close()
         with contextlib.suppress(Exception):
             server.stop()

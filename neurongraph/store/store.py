@@ -149,6 +149,8 @@ class Store:
         self._database = database
         self.location = location
         self._server = server
+        if server is not None:
+            server.attach(self)
         agent = driver.get_server_info().agent
         self.flavour = "arcadedb" if "ArcadeDB" in agent else "neo4j"
         self.agent = agent
