@@ -439,6 +439,9 @@ def test_importance_p_values_follow_the_formula_and_the_rule(digits_chain):
         acc, task_acc, class_acc = reference(chain, [(g.layer, g.units)], X, y)
         assert g.delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-6)
         assert_allclose(g.class_deltas, class_acc - res.baseline_class_accuracy, atol=1e-6)
+        for units, delta in zip(g.random_units[:3], g.random_deltas, strict=False):
+            acc, _, _ = reference(chain, [(g.layer, units)], X, y)
+            assert delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-6)
     assert res.fisher_p == pytest.approx(fisher_combined([g.p for g in res.groups]))
     for layer in (1, 2):
         for u in (0, 5):
