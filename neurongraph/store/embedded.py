@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -294,19 +295,26 @@ def _start_jvm(directory: Path) -> None:
     from arcadedb_embedded import jvm
 
     with _jvm_lock:
-        if jvm.jpype.isJVMStarted():
-            return
-        props = _state(directory) / "logging.properties"
-        props.write_text(_LOGGING_PROPERTIES)
-        os.environ.setdefault("ARCADEDB_JVM_ERROR_FILE", str(_state(directory) / "hs_err_%p.log"))
-        with _quiet_stderr():
-            jvm.start_jvm(
-                heap_size=JVM_HEAP,
-                jvm_args=[f"-Djava.util.logging.config.file={props}", "-Xrs"],
+        if not jvm.jpype.isJVMStarted():
+            props = _state(directory) / "logging.properties"
+            props.write_text(_LOGGING_PROPERTIES)
+            os.environ.setdefault(
+                "ARCADEDB_JVM_ERROR_FILE", str(_state(directory) / "hs_err_%p.log")
             )
-        # Exit handlers run last-registered first; JPype's destroys the JVM, which waits for
-        # every running server's threads, so servers must be stopped before it runs.
-        atexit.register(_stop_all)
+            with _quiet_stderr():
+                jvm.start_jvm(
+                    heap_size=JVM_HEAP,
+                    jvm_args=[f"-Djava.util.logging.config.file={props}", "-Xrs"],
+                )
+        _stop_all_at_exit()
+
+
+@functools.cache
+def _stop_all_at_exit() -> None:
+    """Register :func:`_stop_all` once, after ``import jpype`` registered JPype's own exit
+    handler: handlers run last-registered first, and JPype's destroys the JVM, which waits for
+    every running server's threads."""
+    atexit.register(_stop_all)
 
 
 _servers: dict[Path, tuple[EmbeddedServer, int]] = {}

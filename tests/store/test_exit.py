@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from neurongraph.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,32 +16,40 @@ ROOT = Path(__file__).resolve().parents[2]
 EXIT_TIMEOUT = 120
 
 
-def python(code: str, *args: str) -> subprocess.CompletedProcess:
+def python(code: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
         capture_output=True,
         text=True,
         timeout=EXIT_TIMEOUT,
+        cwd=cwd,
     )
 
 
-def test_a_script_that_never_closes_its_store_exits_and_keeps_what_it_wrote(tmp_path):
+@pytest.mark.parametrize("jvm_started_by", ["neurongraph", "the script"])
+def test_a_script_that_never_closes_its_store_exits_and_keeps_what_it_wrote(
+    tmp_path, jvm_started_by
+):
     """An open Bolt connection keeps a server thread, and so the JVM, alive: without closing
     the store's clients at exit the interpreter waited for it forever."""
     directory = tmp_path / "left-open"
+    start = "jvm.start_jvm()" if jvm_started_by == "the script" else ""
     result = python(
-        """
+        f"""
         import sys
         import torch
+        from arcadedb_embedded import jvm
         from torch import nn
         from neurongraph.ingest import ingest_model
         from neurongraph.store import open_store
 
+        {start}
         store = open_store(sys.argv[1])
         model = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
         ingest_model(store, model, "open", torch.zeros(2, 8))
         """,
         str(directory),
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     with open_store(directory) as again:  # the lock was released
@@ -96,6 +106,7 @@ def test_the_jvm_keeps_its_fault_handler_through_a_pytest_session_of_this_projec
         capture_output=True,
         text=True,
         timeout=EXIT_TIMEOUT,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert seen.read_text() == "True"
