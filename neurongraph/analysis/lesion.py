@@ -594,11 +594,7 @@ def _draw_seed(rng: np.random.RandomState | np.random.Generator) -> int:
     return int(rng.randint(0, SEED_RANGE))
 
 
-#: A lesion as the engine takes it: (layer, sorted distinct int64 units) pairs in layer order.
-_Normalised = tuple[tuple[int, np.ndarray], ...]
-
-
-def _normalise_lesion(chain: Chain, lesion: Any, index: int) -> _Normalised:
+def _normalise_lesion(chain: Chain, lesion: Any, index: int) -> tuple[tuple[int, np.ndarray], ...]:
     items = lesion.items() if isinstance(lesion, Mapping) else lesion
     try:
         pairs = list(items)
@@ -1100,11 +1096,13 @@ class _Run:
     """A checked, ready-to-evaluate list of lesions and the unlesioned network's answers."""
 
     def __init__(
-        self, chain: Chain, data: _Data, lesions: list[_Normalised], batch_size: int | None
+        self, chain: Chain, data: _Data, lesions: Sequence[Lesion], batch_size: int | None
     ) -> None:
         self.chunk_size = _check_batch_size(batch_size)
+        if isinstance(lesions, Mapping) or not isinstance(lesions, Sequence):
+            raise AnalysisError("lesions must be a list of lesions, each a list of (layer, units)")
         self.chain = chain
-        self.lesions = lesions
+        self.lesions = [_normalise_lesion(chain, lesion, k) for k, lesion in enumerate(lesions)]
         self.engine = _Engine(chain, data)
         with torch.no_grad():
             self.base_task, self.base_class = self.engine.baseline_counts()
@@ -1120,10 +1118,7 @@ class _Run:
     ) -> _Run:
         _check_batch_size(batch_size)
         chain, checked = _check_model_and_data(model, data, tasks)
-        if isinstance(lesions, Mapping) or not isinstance(lesions, Sequence):
-            raise AnalysisError("lesions must be a list of lesions, each a list of (layer, units)")
-        normalised = [_normalise_lesion(chain, lesion, k) for k, lesion in enumerate(lesions)]
-        return cls(chain, checked, normalised, batch_size)
+        return cls(chain, checked, lesions, batch_size)
 
     def baseline(self) -> tuple[float, np.ndarray, np.ndarray]:
         acc, task, cls = _accuracies(self.engine, self.base_task, self.base_class)
@@ -1507,33 +1502,29 @@ def importance(
     tested, skipped = partition_groups(chain, groups, min_size=2)
     rng = _resolve_random_state(random_state)
     widths = chain.widths
-    # built normalised (sorted distinct units, layers in order): groups' units are, and random
-    # rows are sorted here
-    lesions: list[_Normalised] = [((g.layer, g.units),) for g in tested]
+    lesions: list[list[tuple[int, np.ndarray]]] = [[(g.layer, g.units)] for g in tested]
     random_sets = []
     for g in tested:
-        r = np.sort(random_groups(widths[g.layer], g.size, n_random, rng), axis=1)
-        random_sets.append(r)
-        lesions.extend(((g.layer, row),) for row in r)
+        r = random_groups(widths[g.layer], g.size, n_random, rng)
+        random_sets.append(np.sort(r, axis=1))
+        lesions.extend([(g.layer, row)] for row in r)
     hidden = range(1, len(chain.stages))
     single_start = len(lesions)
     if single_neurons:
-        for layer in hidden:
-            units = np.arange(widths[layer], dtype=np.int64)[:, None]
-            lesions.extend(((layer, row),) for row in units)
+        lesions.extend([(layer, [u])] for layer in hidden for u in range(widths[layer]))
     pair_start = len(lesions)
     pair_index = list(itertools.combinations(range(len(tested)), 2)) if double else []
     for i, j in pair_index:
         a, b = tested[i], tested[j]
+        lesions.append([(a.layer, a.units), (b.layer, b.units)])
         if a.layer == b.layer:
-            lesions.append(((a.layer, np.union1d(a.units, b.units)),))
-            rows = random_groups(widths[a.layer], lesions[-1][0][1].size, n_random, rng)
-            lesions.extend(((a.layer, row),) for row in np.sort(rows, axis=1))
+            size = np.union1d(a.units, b.units).size
+            rows = random_groups(widths[a.layer], size, n_random, rng)
+            lesions.extend([(a.layer, row)] for row in rows)
         else:
-            lesions.append(((a.layer, a.units), (b.layer, b.units)))
-            ra = np.sort(random_groups(widths[a.layer], a.size, n_random, rng), axis=1)
-            rb = np.sort(random_groups(widths[b.layer], b.size, n_random, rng), axis=1)
-            lesions.extend(((a.layer, x), (b.layer, y)) for x, y in zip(ra, rb, strict=True))
+            ra = random_groups(widths[a.layer], a.size, n_random, rng)
+            rb = random_groups(widths[b.layer], b.size, n_random, rng)
+            lesions.extend([(a.layer, x), (b.layer, y)] for x, y in zip(ra, rb, strict=True))
     log.info(
         "importance: %d groups (%d skipped), %d random sets each, %d lesions in all",
         len(tested),
