@@ -11,9 +11,8 @@ import torch
 
 from neurongraph.analysis import runner
 from neurongraph.ingest.datasets import load_dataset
-from neurongraph.ingest.extract import extract_chain
 from neurongraph.ingest.loading import load_model
-from neurongraph.ingest.pipeline import ingest_model, record_activations
+from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.report.html import write_report
 from neurongraph.store import Store
 from neurongraph.training import parse_architecture
@@ -70,16 +69,20 @@ def run_demo(
     step("train")
     result = train_model(parse_architecture(DEMO_ARCH), dataset, random_state=DEMO_SEED)
     model_path, _ = result.save(out_dir / f"{DEMO_NETWORK}.pt")
-    step("ingest")
+    step("ingest with activations")
     loaded = load_model(str(model_path))
     example = torch.zeros(2, *dataset.input_shape)
     ingest = ingest_model(
-        store, loaded.module, DEMO_NETWORK, example, replace=True, properties=loaded.properties()
+        store,
+        loaded.module,
+        DEMO_NETWORK,
+        example,
+        replace=True,
+        properties=loaded.properties(),
+        model_file=loaded.file,
+        dataset=dataset,
     )
-    step("activations")
-    activations = record_activations(
-        store, DEMO_NETWORK, extract_chain(loaded.module, example), dataset
-    )
+    activations = ingest.activations
     analyses = {}
     for graph in ("weights", "activations"):
         step(f"spectral partition of the {graph} graph with {DEMO_SHUFFLES} null networks")
@@ -100,7 +103,7 @@ def run_demo(
         "network": DEMO_NETWORK,
         "model": str(model_path),
         "testAccuracy": result.test_accuracy,
-        "ingest": ingest.as_dict(),
+        "ingest": {k: v for k, v in ingest.as_dict().items() if k != "activations"},
         "activations": activations.as_dict(),
         "analyses": analyses,
         "report": str(report.resolve()),

@@ -11,7 +11,6 @@ import logging
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -42,7 +41,7 @@ from neurongraph.analysis.nulls import (
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
 from neurongraph.errors import AnalysisError, NeurongraphWarning
-from neurongraph.ingest.pipeline import activation_cache, cache_directory
+from neurongraph.ingest.pipeline import activation_cache
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
 
@@ -642,7 +641,6 @@ COHERENCE_NEURON_KEYS = [
     "classConsistency",
     "coherencePartition",
 ]
-VIS_DIR = "vis"
 
 
 def _fisher_key(name: str) -> str:
@@ -665,14 +663,14 @@ def run_coherence(
     image_shape: tuple[int, ...] | None = None,
     top_k: int = DEFAULT_TOP_K,
     seed: int | None = None,
-    vis_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Coherence of every (layer, cluster) group of a partition against random same-size groups
     (Hod et al.): feature visualisation, dataset examples and class selectivity.
 
     On each Cluster (for its most coherent layer part, named by ``coherenceLayer``):
-    ``visObjective``, ``visEntropy``, ``visObjectiveP``, ``visEntropyP``, ``visPath`` (a PNG),
+    ``visObjective``, ``visEntropy``, ``visObjectiveP``, ``visEntropyP``, ``visPath`` (a PNG in
+    the store's files, recorded relative to them),
     ``exampleEntropy``, ``exampleEntropyP``, ``exampleIndices``, ``classConsistency``,
     ``classConsistencyP``; copied to member neurons with ``selectivity`` and ``preferredClass``;
     Fisher-combined p per score on the Partition.
@@ -712,7 +710,8 @@ def run_coherence(
         top_k=top_k,
         progress=progress,
     )
-    out_dir = (vis_dir or _vis_directory(store)) / name / partition
+    store.files.remove_visualisations(name, partition)
+    out_dir = store.files.visualisations(name, partition)
     out_dir.mkdir(parents=True, exist_ok=True)
     by_cluster: dict = {}
     for g in result.groups:
@@ -724,7 +723,7 @@ def run_coherence(
             path = out_dir / f"{label}-{inputs.layer_name(g.layer)}.png"
             if g.vis_input is not None:
                 save_visualisation_png(g.vis_input, path, shape)
-                paths.append(str(path))
+                paths.append(store.files.relative(path))
             groups_out.append(
                 _coherence_row(inputs, g, str(path) if g.vis_input is not None else None)
             )
@@ -813,7 +812,3 @@ def _coherence_row(inputs: ScoringInputs, g, path: str | None) -> dict:
         "classConsistency": _finite(g.class_consistency),
         "classConsistencyP": _finite(g.class_consistency_p),
     }
-
-
-def _vis_directory(store: Store) -> Path:
-    return cache_directory(store).parent / VIS_DIR

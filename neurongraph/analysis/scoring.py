@@ -73,7 +73,7 @@ def load_scoring_inputs(
     spec = data or network.get("dataset")
     if not spec:
         raise AnalysisError(f"no dataset recorded for network {name!r}; pass --data")
-    loaded = load_recorded_model(network, override=model, trust_pickle=trust_pickle)
+    loaded = load_recorded_model(network, store.files, override=model, trust_pickle=trust_pickle)
     shape = tuple(network["inputShape"])
     chain = extract_chain(loaded.module, torch.zeros((2, *shape)))
     dataset = fit_dataset(load_dataset(spec), chain, name)

@@ -22,9 +22,9 @@ from neurongraph.cli.common import (
     echo_json,
     echo_table,
     json_option,
+    model_option,
     pass_context,
     progress_bar,
-    trust_pickle_option,
 )
 
 seed_option = click.option(
@@ -220,14 +220,6 @@ scoring_data_option = click.option(
     metavar="DATASET",
     help="Dataset to test on (default: the one the network's activations were recorded on).",
 )
-_model_file = click.option(
-    "--model", default=None, help="The model file, if it moved since the ingest (sha256 checked)."
-)
-
-
-def model_option(command):
-    """--model and --trust-pickle."""
-    return _model_file(trust_pickle_option(command))
 
 
 @analyze.command()

@@ -21,6 +21,7 @@ __all__ = [
     "echo_json",
     "echo_table",
     "json_option",
+    "model_option",
     "params_option",
     "trust_pickle_option",
     "parse_params",
@@ -63,6 +64,18 @@ params_option = click.option(
 trust_pickle_option = click.option(
     "--trust-pickle", is_flag=True, help="Allow loading a pickled module (runs its code)."
 )
+
+_model_file = click.option(
+    "--model",
+    default=None,
+    help="The model, when the store does not hold it: a file (checked against the ingest's "
+    "sha256) or, for a network built by a factory, package.module:factory.",
+)
+
+
+def model_option(command):
+    """--model and --trust-pickle."""
+    return _model_file(trust_pickle_option(command))
 
 
 json_option = click.option(

@@ -13,6 +13,7 @@ from neurongraph.cli.common import (
     echo_json,
     echo_table,
     json_option,
+    model_option,
     params_option,
     parse_params,
     pass_context,
@@ -137,7 +138,10 @@ def ingest(
             )
         if dataset is not None:
             check_input_shape(dataset, shape)
-        with progress_bar(f"{network}: WEIGHT edges", enabled=not as_json) as progress:
+        with (
+            progress_bar(f"{network}: WEIGHT edges", enabled=not as_json) as progress,
+            progress_bar(f"{network}: activations", enabled=not as_json) as recording,
+        ):
             summary = ingest_model(
                 obj.store,
                 loaded.module,
@@ -146,48 +150,24 @@ def ingest(
                 replace=replace,
                 kernel_norm=kernel_norm,
                 properties=loaded.properties(),
+                model_file=loaded.file,
+                dataset=dataset,
+                channel_reduce=channel_reduce,
+                corr_top_k=corr_top_k,
+                batch_size=batch_size,
                 progress=progress,
+                activation_progress=recording,
             )
-        result = summary.as_dict()
-        if dataset is not None:
-            result["activations"] = _record(
-                obj,
-                network,
-                loaded.module,
-                shape,
-                dataset,
-                channel_reduce,
-                corr_top_k,
-                batch_size,
-                as_json,
-            )
-        results.append(result)
+        results.append(summary.as_dict())
         if not as_json:
             click.echo(
                 f"ingested {summary.network}: {summary.layers} layers, {summary.neurons} "
                 f"neurons, {summary.edges} WEIGHT edges in {summary.seconds:.1f} s"
             )
-            if dataset is not None:
-                _echo_activations(result["activations"])
+            if summary.activations is not None:
+                _echo_activations(summary.activations.as_dict())
     if as_json:
         echo_json({"networks": results} if series else results[0])
-
-
-def _record(
-    obj, network, module, shape, dataset, channel_reduce, corr_top_k, batch_size, as_json
-) -> dict:
-    chain = extract_chain(module, torch.zeros((2, *shape)))
-    with progress_bar(f"{network}: activations", enabled=not as_json) as progress:
-        return record_activations(
-            obj.store,
-            network,
-            chain,
-            dataset,
-            channel_reduce=channel_reduce,
-            corr_top_k=corr_top_k,
-            batch_size=batch_size,
-            progress=progress,
-        ).as_dict()
 
 
 def _echo_activations(summary: dict) -> None:
@@ -200,17 +180,14 @@ def _echo_activations(summary: dict) -> None:
 
 @click.command()
 @click.argument("name")
-@click.option("--model", "model_override", help="The model file, if it moved since the ingest.")
-@click.option(
-    "--trust-pickle", is_flag=True, help="Allow loading a pickled module (runs its code)."
-)
+@model_option
 @activation_options
 @json_option
 @pass_context
 def activations(
     obj: Context,
     name: str,
-    model_override: str | None,
+    model: str | None,
     trust_pickle: bool,
     data: str | None,
     channel_reduce: str,
@@ -223,13 +200,24 @@ def activations(
     if not data:
         raise UsageError("--data is required: the dataset to run through the network")
     network = obj.store.require_network(name)
-    loaded = load_recorded_model(network, override=model_override, trust_pickle=trust_pickle)
+    loaded = load_recorded_model(
+        network, obj.store.files, override=model, trust_pickle=trust_pickle
+    )
     dataset = load_dataset(data, random_state=seed)
     shape = tuple(network["inputShape"])
     check_input_shape(dataset, shape)
-    summary = _record(
-        obj, name, loaded.module, shape, dataset, channel_reduce, corr_top_k, batch_size, as_json
-    )
+    chain = extract_chain(loaded.module, torch.zeros((2, *shape)))
+    with progress_bar(f"{name}: activations", enabled=not as_json) as progress:
+        summary = record_activations(
+            obj.store,
+            name,
+            chain,
+            dataset,
+            channel_reduce=channel_reduce,
+            corr_top_k=corr_top_k,
+            batch_size=batch_size,
+            progress=progress,
+        ).as_dict()
     if as_json:
         echo_json(summary)
     else:

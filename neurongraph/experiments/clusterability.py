@@ -669,6 +669,7 @@ def _ingest_or_reuse(
             VARIANT_KEY: variant,
             ACCURACY_KEY: float(metadata["test_accuracy"]),
         },
+        model_file=loaded.file,
     )
     return True
 

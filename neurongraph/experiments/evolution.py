@@ -51,9 +51,8 @@ from scipy import stats
 from neurongraph.analysis.runner import run_entropy, run_louvain
 from neurongraph.errors import UsageError
 from neurongraph.ingest.datasets import load_dataset
-from neurongraph.ingest.extract import extract_chain
 from neurongraph.ingest.loading import load_model
-from neurongraph.ingest.pipeline import cache_directory, ingest_model, record_activations
+from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.store import Store, check_network_name
 from neurongraph.training.architectures import CNN_PREFIX, MLP_EXAMPLE, parse_architecture
 from neurongraph.training.train import (
@@ -103,8 +102,8 @@ EPOCH_KEY = "epoch"
 ACCURACY = "testAccuracy"
 #: Per-epoch metrics correlated with the test accuracy.
 METRICS = ("modularity", "entropy", "classEntropy")
-#: Steps of the progress callback per checkpoint (ingest, activations, Louvain, entropy).
-STEPS_PER_CHECKPOINT = 4
+#: Steps of the progress callback per checkpoint (ingest with activations, Louvain, entropy).
+STEPS_PER_CHECKPOINT = 3
 #: Fewest epochs with a value for which a correlation is reported.
 MIN_CORRELATION_POINTS = 3
 #: Metrics (or accuracies) that vary by no more than this over the epochs count as constant:
@@ -306,20 +305,17 @@ def run_evolution(
         network = series_member(name, epoch)
         clock = _Clock()
         loaded = load_model(str(path))
-        _drop_cache(store, store.get_network(network))
-        ingest_model(
+        recorded = ingest_model(
             store,
             loaded.module,
             network,
             example,
             replace=True,
             properties={**loaded.properties(), SERIES_KEY: name, EPOCH_KEY: epoch},
-        )
-        clock.lap("ingest")
-        step()
-        chain = extract_chain(loaded.module, example)
-        recorded = record_activations(store, network, chain, dataset)
-        clock.lap("activations")
+            model_file=loaded.file,
+            dataset=dataset,
+        ).activations
+        clock.lap("ingest and activations")
         step()
         louvain = run_louvain(store, network, seed=seed)
         clock.lap("louvain")
@@ -402,23 +398,10 @@ def _drop_stale_members(store: Store, series: str, epochs: int) -> list[str]:
     for network in store.networks():
         match = member.fullmatch(network["name"])
         if match and int(match.group(1)) > epochs:
-            _drop_cache(store, network)
             store.drop_network(network["name"])
             dropped.append(network["name"])
             log.info("dropped %s, left from an earlier run of the series", network["name"])
     return dropped
-
-
-def _drop_cache(store: Store, network: dict | None) -> None:
-    """Delete the cached activations of a network about to be replaced, if the store owns them."""
-    path = (network or {}).get("activationsCache")
-    if not path:
-        return
-    path = Path(path)
-    if path.parent.resolve() != cache_directory(store).resolve():
-        return
-    for p in (path, path.with_suffix(".json"), path.with_suffix(".labels.npy")):
-        p.unlink(missing_ok=True)
 
 
 def _row(

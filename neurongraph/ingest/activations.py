@@ -42,7 +42,7 @@ DEFAULT_BATCH_SIZE = 1024
 DEFAULT_CORR_TOP_K = 16
 #: Neurons per column block when summarising or ranking the cached matrix.
 COLUMN_BLOCK = 256
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,14 @@ class ActivationCache:
         dataset: Dataset,
         channel_reduce: str,
     ) -> ActivationCache:
-        """The cache file for ``network`` (its name, sha256 and creation time) on ``dataset``."""
+        """The cache file for ``network`` (its ingest, sha256 and creation time) on ``dataset``.
+
+        The key does not hold the network's name, which an ingest changes at its end."""
         key = hashlib.sha256(
             json.dumps(
                 [
                     CACHE_VERSION,
-                    network["name"],
+                    network.get("ingestId") or network["name"],
                     network.get("sha256", ""),
                     network.get("createdAt", ""),
                     dataset.fingerprint,
@@ -105,7 +107,7 @@ class ActivationCache:
             ).encode()
         ).hexdigest()[:20]
         n = len(dataset.X_train) + len(dataset.X_test)
-        return cls(directory / f"{network['name']}-{key}.npy", tuple(widths), n)
+        return cls(directory / f"{key}.npy", tuple(widths), n)
 
     @classmethod
     def load(cls, path: str | Path) -> ActivationCache:

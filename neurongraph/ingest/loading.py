@@ -1,4 +1,5 @@
-"""Load a model from a file or a factory, safely: pickles only with the user's consent."""
+"""Load a model from a file or a factory, safely: pickles only with the user's consent, code
+only where the user names it, and a recorded model only from the store's own verified copy."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import torch
 from torch import nn
 
 from neurongraph.errors import IngestError
+from neurongraph.store.files import StoreFiles, sha256_file
 
 __all__ = [
     "SIDECAR_SUFFIX",
     "LoadedModel",
+    "ModelFile",
     "infer_input_shape",
     "load_model",
     "load_recorded_model",
@@ -30,7 +33,23 @@ log = logging.getLogger(__name__)
 #: A model file's JSON sidecar (written by ``neurongraph train``) is the file name plus this.
 SIDECAR_SUFFIX = ".json"
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
-_HASH_CHUNK = 1 << 20
+#: ``modelKind`` of a model built by a factory (its file holds weights, not code).
+FACTORY = "factory"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """The bytes a network's ``sha256`` names: a model file, a factory's weights file, or a
+    factory's own weights serialised (``content``)."""
+
+    sha256: str
+    suffix: str
+    path: Path | None = None
+    content: bytes | None = None
+
+    def keep(self, files: StoreFiles) -> Path:
+        """Copy it into the store's models (content-addressed); returns the stored copy."""
+        return files.add_model(self.sha256, self.suffix, path=self.path, content=self.content)
 
 
 @dataclass
@@ -43,9 +62,12 @@ class LoadedModel:
     kind: str
     metadata: dict = field(default_factory=dict)
     weights: str | None = None
+    file: ModelFile | None = None
 
     def properties(self) -> dict:
-        """Network node properties recording where the model came from."""
+        """Network node properties recording where the model came from. ``modelFile`` and
+        ``weightsFile`` say what the user named, for people to read; neurongraph itself finds
+        the model by its ``sha256`` in the store."""
         props = {"modelFile": self.source, "sha256": self.sha256, "modelKind": self.kind}
         if self.weights:
             props["weightsFile"] = self.weights
@@ -55,15 +77,6 @@ class LoadedModel:
         if self.metadata.get("test_accuracy") is not None:
             props["trainedAccuracy"] = self.metadata["test_accuracy"]
         return props
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sidecar(path: Path) -> dict:
@@ -107,19 +120,23 @@ def _from_factory(spec: str, weights: Path | None) -> LoadedModel:
     model = factory()
     if not isinstance(model, nn.Module):
         raise IngestError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
-    sha = ""
-    if weights is not None:
-        state = _load_state_dict(weights)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as err:
-            first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
-            raise IngestError(f"weights in {weights} do not fit {spec}: {first}") from err
-        sha = sha256_file(weights)
-    loaded = LoadedModel(model, spec, sha, "factory")
-    if weights is not None:
-        loaded.weights = str(weights.resolve())
-    return loaded
+    if weights is None:
+        from safetensors.torch import save
+
+        state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+        content = save(state)
+        sha = hashlib.sha256(content).hexdigest()
+        file = ModelFile(sha, ".safetensors", content=content)
+        return LoadedModel(model, spec, sha, FACTORY, file=file)
+    state = _load_state_dict(weights)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise IngestError(f"weights in {weights} do not fit {spec}: {first}") from err
+    sha = sha256_file(weights)
+    file = ModelFile(sha, weights.suffix, path=weights)
+    return LoadedModel(model, spec, sha, FACTORY, weights=str(weights), file=file)
 
 
 def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
@@ -127,12 +144,13 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         raise IngestError(f"model file {path} not found; check the path")
     sha = sha256_file(path)
     meta = _sidecar(path)
+    file = ModelFile(sha, path.suffix, path=path)
     try:
-        return LoadedModel(
-            torch.jit.load(str(path), map_location="cpu"), str(path), sha, "torchscript", meta
-        )
+        module = torch.jit.load(str(path), map_location="cpu")
     except Exception:
         pass
+    else:
+        return LoadedModel(module, str(path), sha, "torchscript", meta, file=file)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -149,7 +167,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         ) from err
     if state is not None:
         if isinstance(state, nn.Module):
-            return LoadedModel(state, str(path.resolve()), sha, "module", meta)
+            return LoadedModel(state, str(path.resolve()), sha, "module", meta, file=file)
         raise IngestError(
             f"{path} holds weights only; give the architecture as package.module:factory "
             f"with --weights {path}"
@@ -160,7 +178,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         raise IngestError(f"cannot unpickle {path} ({type(err).__name__}: {err})") from err
     if not isinstance(model, nn.Module):
         raise IngestError(f"{path} holds a {type(model).__name__}, not a torch.nn.Module")
-    return LoadedModel(model, str(path.resolve()), sha, "pickle", meta)
+    return LoadedModel(model, str(path.resolve()), sha, "pickle", meta, file=file)
 
 
 def load_model(
@@ -198,32 +216,59 @@ def infer_input_shape(module: nn.Module) -> tuple[int, ...] | None:
 
 
 def load_recorded_model(
-    network: dict, *, override: str | None = None, trust_pickle: bool = False
+    network: dict,
+    files: StoreFiles,
+    *,
+    override: str | None = None,
+    trust_pickle: bool = False,
 ) -> LoadedModel:
-    """Load the model a network was ingested from (or ``override``), checking its sha256.
+    """Load the model a network was ingested from, checked against its recorded sha256.
+
+    The model comes from the store's own copy (found by sha256), or from ``override``, which
+    the user names: a file (checked, then kept in the store for next time) or, for a network
+    built by a factory, ``package.module:factory`` with the weights from the store. Code is
+    never imported and no file is opened because the store names it.
 
     Raises
     ------
     IngestError
-        When the file is gone or its content changed since the ingest.
+        When the model is not in the store, ``override`` differs from what was ingested, or the
+        network was built by a factory that the user did not name.
     """
-    source = override or network.get("modelFile")
-    if not source:
+    name = network["name"]
+    recorded = network.get("sha256") or ""
+    if override is not None and _FACTORY.fullmatch(override) and not Path(override).exists():
+        weights = files.model(recorded)
+        if weights is None:
+            raise IngestError(
+                f"the weights of network {name!r} are not in the store; re-ingest it with "
+                f"`neurongraph ingest {override} --weights FILE --name {name} --replace`"
+            )
+        return _from_factory(override, weights)
+    if override is not None:
+        loaded = load_model(override, trust_pickle=trust_pickle)
+        if recorded and loaded.sha256 != recorded:
+            raise IngestError(
+                f"{override} is not the model network {name!r} was ingested from (sha256 "
+                f"differs); re-ingest it with `neurongraph ingest {override} --name {name} "
+                "--replace`"
+            )
+        if recorded and loaded.file is not None:
+            loaded.file.keep(files)
+        return loaded
+    if not recorded:
         raise IngestError(
-            f"network {network['name']!r} was ingested from Python, not a file; "
-            "pass the model file with --model"
+            f"network {name!r} was ingested from Python, not a file; pass the model with --model"
         )
-    weights = network.get("weightsFile") if override is None else None
-    if override is None and not Path(source).exists() and not _FACTORY.fullmatch(source):
+    if network.get("modelKind") == FACTORY:
         raise IngestError(
-            f"the model file of network {network['name']!r} ({source}) is gone; "
-            "pass it with --model, or re-ingest the network"
+            f"network {name!r} was built by a factory ({network.get('modelFile')}); neurongraph "
+            "imports only code you name: pass --model package.module:factory"
         )
-    loaded = load_model(source, weights=weights, trust_pickle=trust_pickle)
-    recorded = network.get("sha256")
-    if recorded and loaded.sha256 and loaded.sha256 != recorded:
+    path = files.model(recorded)
+    if path is None:
         raise IngestError(
-            f"{source} changed since network {network['name']!r} was ingested (sha256 differs); "
-            f"re-ingest it with `neurongraph ingest {source} --name {network['name']} --replace`"
+            f"the model file of network {name!r} (sha256 {recorded[:12]}...) is not in the "
+            "store; pass it with --model FILE"
         )
-    return loaded
+    return _from_file(path, trust_pickle)

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import replace as replace_dataclass
 
 import numpy as np
 import torch
@@ -22,109 +22,28 @@ from neurongraph.ingest.activations import (
     neuron_summaries,
     spearman_top_k,
 )
-from neurongraph.ingest.chain import Chain
+from neurongraph.ingest.chain import CHANNEL_REDUCTIONS, Chain
 from neurongraph.ingest.datasets import Dataset, check_input_shape
 from neurongraph.ingest.extract import extract_chain
 from neurongraph.ingest.graph import DEFAULT_KERNEL_NORM, KERNEL_NORMS, network_graph
+from neurongraph.ingest.loading import ModelFile
 from neurongraph.store import Store, check_network_name
+from neurongraph.store.files import ACTIVATIONS
 from neurongraph.store.rows import neuron_uid
+from neurongraph.store.schema import STAGING_MARK
 from neurongraph.training.train import evaluate_model
 
 __all__ = [
     "ActivationSummary",
     "IngestSummary",
     "activation_cache",
-    "cache_directory",
+    "check_recording_options",
     "fit_dataset",
     "ingest_model",
     "record_activations",
 ]
 
-#: Derived data of an embedded store lives in this sub-directory of it.
-CACHE_DIR = "cache"
-#: Derived data of a Neo4j server's networks lives here (relative to the working directory).
-FALLBACK_CACHE = "neurongraph-cache"
-
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IngestSummary:
-    """What an ingest wrote."""
-
-    network: str
-    layers: int
-    neurons: int
-    edges: int
-    seconds: float
-    replaced: bool
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def ingest_model(
-    store: Store,
-    module: nn.Module,
-    name: str,
-    example_input: torch.Tensor,
-    *,
-    replace: bool = False,
-    kernel_norm: str = DEFAULT_KERNEL_NORM,
-    properties: dict | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> IngestSummary:
-    """Write a model's neurons and weights into the store as network ``name``.
-
-    Everything is checked before anything is written (name, layers, weights). The network is
-    ``status: 'partial'`` until the last write, then ``complete``.
-
-    Parameters
-    ----------
-    store : Store
-    module : nn.Module
-        An eager or TorchScript model of supported layers.
-    name : str
-        Network name, ``[A-Za-z0-9_.@-]``, at most 100 characters.
-    example_input : torch.Tensor
-        One batch of inputs (``(N, *input_shape)``), used to trace shapes.
-    replace : bool, default=False
-        Replace an existing network of that name (dropping it and its analyses).
-    kernel_norm : {'l1', 'l2', 'fro'}, default='l1'
-        How a conv kernel slice becomes one edge weight.
-    properties : dict, optional
-        Extra Network node properties (``source``, ``sha256``, ``dataset``, ``accuracy``...).
-    """
-    check_network_name(name)
-    if kernel_norm not in KERNEL_NORMS:
-        raise UsageError(f"--kernel-norm must be one of {', '.join(KERNEL_NORMS)}")
-    started = time.perf_counter()
-    chain = extract_chain(module, example_input)
-    graph = network_graph(chain, kernel_norm=kernel_norm)
-    existing = store.get_network(name)
-    if existing is not None and not replace:
-        raise UsageError(
-            f"network {name!r} already exists ({existing.get('status')}); "
-            "pass --replace to replace it"
-        )
-    if existing is not None:
-        store.drop_network(name)
-    props = {
-        **(properties or {}),
-        "inputShape": list(chain.input_shape),
-        "kernelNorm": kernel_norm,
-    }
-    store.write_network(name, graph, props, progress=progress)
-    summary = IngestSummary(
-        network=name,
-        layers=len(graph.layers),
-        neurons=graph.n_neurons,
-        edges=graph.n_edges,
-        seconds=round(time.perf_counter() - started, 3),
-        replaced=existing is not None,
-    )
-    log.info("ingested %s: %s", name, summary)
-    return summary
 
 
 @dataclass(frozen=True)
@@ -146,6 +65,129 @@ class ActivationSummary:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class IngestSummary:
+    """What an ingest wrote."""
+
+    network: str
+    layers: int
+    neurons: int
+    edges: int
+    seconds: float
+    replaced: bool
+    activations: ActivationSummary | None = None
+
+    def as_dict(self) -> dict:
+        summary = asdict(self)
+        if self.activations is None:
+            del summary["activations"]
+        return summary
+
+
+def ingest_model(
+    store: Store,
+    module: nn.Module,
+    name: str,
+    example_input: torch.Tensor,
+    *,
+    replace: bool = False,
+    kernel_norm: str = DEFAULT_KERNEL_NORM,
+    properties: dict | None = None,
+    model_file: ModelFile | None = None,
+    dataset: Dataset | None = None,
+    channel_reduce: str = "mean",
+    corr_top_k: int = DEFAULT_CORR_TOP_K,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int, int], None] | None = None,
+    activation_progress: Callable[[int, int], None] | None = None,
+) -> IngestSummary:
+    """Write a model's neurons and weights (and, given a dataset, its activations) into the
+    store as network ``name``, whole or not at all.
+
+    Everything is checked before anything is written (name, layers, weights, the dataset's fit).
+    The network is written under a hidden name, with its activations, and takes the name
+    ``name`` in one transaction at the end, replacing an earlier network of that name: at every
+    instant the store holds the old complete network or the new complete one. What an
+    interrupted ingest left behind is dropped by the next ingest of that name.
+
+    Parameters
+    ----------
+    store : Store
+    module : nn.Module
+        An eager or TorchScript model of supported layers.
+    name : str
+        Network name, ``[A-Za-z0-9_.@-]``, at most 100 characters.
+    example_input : torch.Tensor
+        One batch of inputs (``(N, *input_shape)``), used to trace shapes.
+    replace : bool, default=False
+        Replace an existing network of that name (and its analyses and files).
+    kernel_norm : {'l1', 'l2', 'fro'}, default='l1'
+        How a conv kernel slice becomes one edge weight.
+    properties : dict, optional
+        Extra Network node properties (``source``, ``sha256``, ``dataset``, ``accuracy``...).
+    model_file : ModelFile, optional
+        The file ``properties['sha256']`` names, kept in the store so later analyses find it.
+    dataset : Dataset, optional
+        Also record activations on it (see :func:`record_activations`).
+    """
+    check_network_name(name)
+    if kernel_norm not in KERNEL_NORMS:
+        raise UsageError(f"--kernel-norm must be one of {', '.join(KERNEL_NORMS)}")
+    started = time.perf_counter()
+    chain = extract_chain(module, example_input)
+    graph = network_graph(chain, kernel_norm=kernel_norm)
+    if dataset is not None:
+        dataset = fit_dataset(dataset, chain, name)
+        check_recording_options(channel_reduce, corr_top_k)
+    existing = store.get_network(name)
+    if existing is not None and not replace:
+        raise UsageError(
+            f"network {name!r} already exists ({existing.get('status')}); "
+            "pass --replace to replace it"
+        )
+    store.drop_staged(name)
+    if model_file is not None:
+        model_file.keep(store.files)
+    staged = store.stage_name(name)
+    props = {
+        **(properties or {}),
+        "inputShape": list(chain.input_shape),
+        "kernelNorm": kernel_norm,
+        "ingestId": staged.rsplit(STAGING_MARK, 1)[1],
+    }
+    store.write_network(staged, graph, props, progress=progress, complete=False)
+    log.info("wrote %s as %s", name, staged)
+    activations = None
+    if dataset is not None:
+        activations = _record(
+            store,
+            store.get_network(staged),
+            dataset,
+            chain,
+            channel_reduce=channel_reduce,
+            corr_top_k=corr_top_k,
+            batch_size=batch_size,
+            progress=activation_progress,
+        )
+        activations = replace_dataclass(activations, network=name)
+    replaced = store.swap_network(staged, name)
+    log.info("%s is the new %s", staged, name)
+    if replaced is not None:
+        store.drop_network(replaced)
+        log.info("dropped the replaced %s", name)
+    summary = IngestSummary(
+        network=name,
+        layers=len(graph.layers),
+        neurons=graph.n_neurons,
+        edges=graph.n_edges,
+        seconds=round(time.perf_counter() - started, 3),
+        replaced=existing is not None,
+        activations=activations,
+    )
+    log.info("ingested %s: %s", name, summary)
+    return summary
+
+
 def fit_dataset(dataset: Dataset, chain: Chain, name: str) -> Dataset:
     """``dataset`` in the layout the network takes; UsageError when its inputs or its tasks'
     outputs do not fit the network."""
@@ -158,10 +200,12 @@ def fit_dataset(dataset: Dataset, chain: Chain, name: str) -> Dataset:
     return dataset
 
 
-def cache_directory(store: Store) -> Path:
-    """Where derived arrays live: beside the embedded store, or ``./neurongraph-cache``."""
-    base = store.directory / CACHE_DIR if store.directory is not None else Path(FALLBACK_CACHE)
-    return base / "activations"
+def check_recording_options(channel_reduce: str, corr_top_k: int) -> None:
+    """UsageError for options of recording activations that cannot work."""
+    if channel_reduce not in CHANNEL_REDUCTIONS:
+        raise UsageError(f"--channel-reduce must be one of {', '.join(CHANNEL_REDUCTIONS)}")
+    if corr_top_k < 1:
+        raise UsageError("--corr-top-k must be at least 1")
 
 
 def record_activations(
@@ -180,16 +224,39 @@ def record_activations(
     Neuron properties ``actMean``, ``actStd``, ``fracActive``, ``preferredClass``,
     ``selectivity``; CORRELATES edges (Spearman, the ``corr_top_k`` strongest per hidden neuron,
     with ``r`` and ``r2``); on the Network node the dataset, its fingerprint, the test accuracy
-    and the cache path. The activation matrix is cached on disk, keyed by network and dataset.
+    and the cache (a path relative to the store's files). The activation matrix is cached in
+    the store, keyed by the ingest and the dataset; the cache it replaces is deleted.
     """
-    if corr_top_k < 1:
-        raise UsageError("--corr-top-k must be at least 1")
+    check_recording_options(channel_reduce, corr_top_k)
+    return _record(
+        store,
+        store.require_network(name),
+        fit_dataset(dataset, chain, name),
+        chain,
+        channel_reduce=channel_reduce,
+        corr_top_k=corr_top_k,
+        batch_size=batch_size,
+        progress=progress,
+    )
+
+
+def _record(
+    store: Store,
+    network: dict,
+    dataset: Dataset,
+    chain: Chain,
+    *,
+    channel_reduce: str,
+    corr_top_k: int,
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> ActivationSummary:
     started = time.perf_counter()
-    network = store.require_network(name)
+    name = network["name"]
     layers = store.layers(name)
-    dataset = fit_dataset(dataset, chain, name)
     widths = tuple(int(layer["width"]) for layer in layers)
-    cache = ActivationCache.locate(cache_directory(store), network, widths, dataset, channel_reduce)
+    directory = store.files.directory(ACTIVATIONS)
+    cache = ActivationCache.locate(directory, network, widths, dataset, channel_reduce)
     cached = cache.exists()
     if not cached:
         capture_activations(
@@ -218,12 +285,13 @@ def record_activations(
         store.replace_correlations(name, _correlation_rows(uids, hidden, i, j, r))
         edges = len(r)
     evaluation = evaluate_model(chain, dataset)
+    recorded = store.files.relative(cache.path)
     store.set_network_properties(
         name,
         {
             "dataset": dataset.name,
             "datasetFingerprint": dataset.fingerprint,
-            "activationsCache": str(cache.path),
+            "activationsCache": recorded,
             "channelReduce": channel_reduce,
             "nExamples": cache.n_examples,
             "accuracy": evaluation.accuracy,
@@ -231,6 +299,8 @@ def record_activations(
             "nCorrelates": edges,
         },
     )
+    if network.get("activationsCache") not in (None, recorded):
+        store.files.remove_activations(network["activationsCache"])
     return ActivationSummary(
         network=name,
         dataset=dataset.name,
@@ -258,8 +328,9 @@ def activation_cache(store: Store, name: str) -> ActivationCache:
     """The cached activations of a complete network; UsageError naming the command that makes
     them when there are none."""
     network = store.require_network(name)
-    path = network.get("activationsCache")
-    if not path or not Path(path).exists():
+    recorded = network.get("activationsCache")
+    path = store.files.resolve(recorded, ACTIVATIONS, ".npy") if recorded else None
+    if path is None or not path.exists():
         raise UsageError(
             f"no activations cached for network {name!r}; record them with "
             f"`neurongraph activations {name} --data DATASET`"

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 
 from neurongraph.analysis.graphs import weight_blocks  # noqa: E402
 from neurongraph.store import Store  # noqa: E402
+from neurongraph.store.files import VISUALISATIONS  # noqa: E402
 from neurongraph.store.rows import partition_uid  # noqa: E402
 
 __all__ = ["build_report", "write_report"]
@@ -214,11 +215,15 @@ def _coherence_section(store: Store, name: str) -> str:
         ax.set_xticks(x, [str(c["label"]) for c in scored], fontsize=7, rotation=90)
         ax.set_ylabel("percentile vs random groups (low = coherent)")
         ax.legend(fontsize=8)
-        vis = [c["visPath"] for c in scored if c.get("visPath")][:MAX_VISUALISATIONS]
+        vis = [
+            store.files.resolve(c["visPath"], VISUALISATIONS, ".png")
+            for c in scored
+            if c.get("visPath")
+        ][:MAX_VISUALISATIONS]
         gallery = "".join(
             f'<img alt="cluster visualisation" src="{_file_uri(path)}">'
             for path in vis
-            if Path(path).exists()
+            if path.exists()
         )
         parts.append(
             f"<h3>{method}</h3>{_img(fig, f'coherence of {method}')}"
@@ -227,7 +232,7 @@ def _coherence_section(store: Store, name: str) -> str:
     return "".join(parts) or _missing("partition to score", f"neurongraph analyze spectral {name}")
 
 
-def _file_uri(path: str) -> str:
+def _file_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 

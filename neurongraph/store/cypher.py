@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from neurongraph.store.schema import PROPERTY_KEY_PATTERN, Label, Rel
+from neurongraph.store.schema import PROPERTY_KEY_PATTERN, STAGING_MARK, Label, Rel
 
 NETWORK = Label.NETWORK
 LAYER = Label.LAYER
@@ -25,8 +25,41 @@ def with_key(query: str, key: str) -> str:
 #: Read one network's node: ``$name``.
 GET_NETWORK = f"MATCH (n:`{NETWORK}` {{name: $name}}) RETURN properties(n) AS network"
 
-#: Read every network's node.
-LIST_NETWORKS = f"MATCH (n:`{NETWORK}`) RETURN properties(n) AS network ORDER BY n.name"
+#: Read every network's node, except networks being staged or dropped by a replace.
+LIST_NETWORKS = (
+    f"MATCH (n:`{NETWORK}`) WHERE NOT n.name CONTAINS '{STAGING_MARK}' "
+    "RETURN properties(n) AS network ORDER BY n.name"
+)
+
+#: Names of the staged or replaced copies of network ``$name`` (``name~...``).
+LIST_STAGED = (
+    f"MATCH (n:`{NETWORK}`) WHERE n.name STARTS WITH $name + '{STAGING_MARK}' RETURN n.name AS name"
+)
+
+#: Rename a network node and set its status: ``$old``, ``$new``, ``$status``.
+RENAME_NETWORK = f"MATCH (n:`{NETWORK}` {{name: $old}}) SET n.name = $new, n.status = $status"
+
+#: Move the nodes of one label from network ``$old`` to ``$new``: their ``network`` and the
+#: network part of their ``uid``. Format with ``label``.
+RENAME_NETWORK_NODES = (
+    "MATCH (n:`{label}` {{network: $old}}) "
+    "SET n.network = $new, n.uid = $new + substring(n.uid, size($old))"
+)
+
+#: Point clusters of network ``$old`` at their renamed partitions (``$new``).
+RENAME_CLUSTER_PARTITIONS = (
+    f"MATCH (c:`{Label.CLUSTER}` {{network: $old}}) "
+    "SET c.partition = $new + substring(c.partition, size($old))"
+)
+
+#: Images recorded by a network's clusters: ``$name``.
+NETWORK_IMAGES = (
+    f"MATCH (c:`{Label.CLUSTER}` {{network: $name}}) WHERE c.visPaths IS NOT NULL "
+    "UNWIND c.visPaths AS path RETURN DISTINCT path"
+)
+
+#: How many networks record model sha256 ``$sha``.
+COUNT_MODEL_USERS = f"MATCH (n:`{NETWORK}` {{sha256: $sha}}) RETURN count(n) AS users"
 
 #: Create a network node in status 'partial': ``$props`` (must include name and status).
 CREATE_NETWORK = f"CREATE (n:`{NETWORK}`) SET n += $props"

@@ -9,6 +9,7 @@ __all__ = [
     "NETWORK_LABELS",
     "NETWORK_NAME_PATTERN",
     "NETWORK_NAME_MAX",
+    "STAGING_MARK",
     "PROPERTY_KEY_PATTERN",
     "Label",
     "Rel",
@@ -20,6 +21,8 @@ DATABASE = "neurongraph"
 #: Network names: letters, digits and ``_ . @ -``; ``@`` separates a series from its epoch.
 NETWORK_NAME_PATTERN = r"[A-Za-z0-9_.@-]+"
 NETWORK_NAME_MAX = 100
+#: Marks the hidden copies a replace works on (``name~<token>``): never part of a valid name.
+STAGING_MARK = "~"
 #: Property keys that may be named by users (e.g. ``--labels-from``): camelCase identifiers.
 PROPERTY_KEY_PATTERN = r"[A-Za-z][A-Za-z0-9_]*"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,12 +19,14 @@ from neo4j import exceptions as neo4j_errors
 from neurongraph import __version__
 from neurongraph.errors import StoreError, UsageError
 from neurongraph.store import cypher, embedded
+from neurongraph.store.files import StoreFiles
 from neurongraph.store.schema import (
     DATABASE,
     NEO4J_SCHEMA,
     NETWORK_LABELS,
     NETWORK_NAME_MAX,
     NETWORK_NAME_PATTERN,
+    STAGING_MARK,
     Status,
 )
 
@@ -154,6 +157,7 @@ class Store:
         agent = driver.get_server_info().agent
         self.flavour = "arcadedb" if "ArcadeDB" in agent else "neo4j"
         self.agent = agent
+        self.files = StoreFiles.for_store(location, database, self.directory)
         if self.flavour == "neo4j":
             for statement in NEO4J_SCHEMA:
                 self._run(statement, write=True)
@@ -260,7 +264,11 @@ class Store:
         return [r["layer"] for r in self.read(cypher.LIST_LAYERS, {"name": name})]
 
     def drop_network(self, name: str) -> int:
-        """Delete a network and everything that belongs to it; returns nodes deleted (writes)."""
+        """Delete a network, everything that belongs to it and the files it owns (activation
+        caches, images, and its model file unless another network uses it); returns nodes
+        deleted (writes)."""
+        network = self.get_network(name) or {}
+        images = [r["path"] for r in self.read(cypher.NETWORK_IMAGES, {"name": name})]
         deleted = 0
         for label in NETWORK_LABELS:
             query = cypher.DELETE_NETWORK_NODES.format(label=label)
@@ -271,7 +279,46 @@ class Store:
                 if count < DELETE_BATCH:
                     break
         deleted += self.write(cypher.DELETE_NETWORK, {"name": name}).counters["nodes_deleted"]
+        self.files.remove_activations(network.get("activationsCache"))
+        self.files.remove_images(images)
+        sha = network.get("sha256")
+        if sha and not self.read(cypher.COUNT_MODEL_USERS, {"sha": sha})[0]["users"]:
+            self.files.remove_model(sha)
         return deleted
+
+    # -- replacing a network whole -----------------------------------------------------------
+    def stage_name(self, name: str) -> str:
+        """A fresh hidden name to write network ``name``'s replacement under."""
+        return f"{name}{STAGING_MARK}{secrets.token_hex(6)}"
+
+    def drop_staged(self, name: str) -> list[str]:
+        """Drop what killed ingests of ``name`` left: its hidden staged or replaced copies."""
+        staged = [r["name"] for r in self.read(cypher.LIST_STAGED, {"name": name})]
+        for hidden in staged:
+            log.info("dropping %s, left by an interrupted ingest", hidden)
+            self.drop_network(hidden)
+        return staged
+
+    def swap_network(self, staged: str, name: str) -> str | None:
+        """Make the complete staged network ``staged`` the network ``name``, in ONE transaction:
+        a network already called ``name`` is renamed to a hidden name (returned, for the caller
+        to drop) and ``staged`` takes its place with status complete. At every instant the
+        store holds the old network or the new one under ``name``, each complete (writes)."""
+        old = self.get_network(name)
+        replaced = self.stage_name(name) if old is not None else None
+        statements = []
+        for src, dst, status in ((name, replaced, Status.PARTIAL), (staged, name, Status.COMPLETE)):
+            if dst is None:
+                continue
+            rename = {"old": src, "new": dst}
+            statements += [
+                (cypher.RENAME_NETWORK_NODES.format(label=label), rename)
+                for label in NETWORK_LABELS
+            ]
+            statements.append((cypher.RENAME_CLUSTER_PARTITIONS, rename))
+            statements.append((cypher.RENAME_NETWORK, {**rename, "status": status}))
+        self.write_all(statements)
+        return replaced
 
     def write_network(
         self,
@@ -280,9 +327,10 @@ class Store:
         props: dict,
         *,
         progress: Progress | None = None,
+        complete: bool = True,
     ) -> None:
         """Write a network graph (``neurongraph.ingest.graph.NetworkGraph``) in status partial,
-        then mark it complete. The caller has dropped any earlier network of that name."""
+        then (``complete``) mark it complete. No network of that name may exist yet."""
         from neurongraph.store import rows
 
         created = datetime.now(UTC).isoformat(timespec="seconds")
@@ -313,7 +361,8 @@ class Store:
                 log.info("%d of %d WEIGHT edges written", done, graph.n_edges)
                 if progress is not None:
                     progress(done, graph.n_edges)
-        self.write(cypher.SET_NETWORK, {"name": name, "props": {"status": Status.COMPLETE}})
+        if complete:
+            self.write(cypher.SET_NETWORK, {"name": name, "props": {"status": Status.COMPLETE}})
 
     def count_network(self, name: str) -> dict:
         """Neurons and WEIGHT edges actually stored for a network (query COUNT_NETWORK, read)."""

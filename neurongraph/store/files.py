@@ -1,0 +1,183 @@
+"""The files a store owns: model files, activation caches and images.
+
+An embedded store keeps them inside its directory (``DIR/files``); a Neo4j store in a local cache
+directory keyed by the server (``$NEURONGRAPH_CACHE`` or ``~/.cache/neurongraph``, then one
+sub-directory per server and database). Either way the graph records paths **relative** to that
+root, so a copied store reads its own files, never the original's.
+
+- ``models/<sha256><suffix>``: model and weights files, content-addressed. A model is looked up by
+  the sha256 recorded at ingest and its content is checked against it before use.
+- ``activations/<key>.npy`` (+ ``.json``, ``.labels.npy``): activation matrices.
+- ``visualisations/<network>/<partition>/*.png``: feature visualisations.
+
+neurongraph never opens a file whose name comes only from the graph: a recorded path is resolved
+inside its sub-directory of the root and refused if it points anywhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from neurongraph.errors import StoreError
+
+__all__ = [
+    "ACTIVATIONS",
+    "CACHE_ENV",
+    "MODELS",
+    "VISUALISATIONS",
+    "StoreFiles",
+    "sha256_file",
+]
+
+log = logging.getLogger(__name__)
+
+#: Sub-directory of an embedded store that holds its files.
+FILES_DIR = "files"
+#: Where a Neo4j store's files live on this machine (overrides the user cache directory).
+CACHE_ENV = "NEURONGRAPH_CACHE"
+MODELS = "models"
+ACTIVATIONS = "activations"
+VISUALISATIONS = "visualisations"
+#: The files of one activation cache, by suffix of its key.
+ACTIVATION_SUFFIXES = (".npy", ".json", ".labels.npy")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_HASH_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _user_cache() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "neurongraph"
+
+
+def _server_key(location: str, database: str | None) -> str:
+    readable = re.sub(r"[^A-Za-z0-9.-]+", "-", location.split("://", 1)[-1]).strip("-")
+    digest = hashlib.sha256(f"{location}|{database}".encode()).hexdigest()[:12]
+    return f"{readable}-{database or 'default'}-{digest}"
+
+
+class StoreFiles:
+    """The directory of a store's files, and the one place that names paths inside it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def for_store(cls, location: str, database: str | None, directory: Path | None) -> StoreFiles:
+        """Inside an embedded store's ``directory``; else in this machine's cache for the
+        server at ``location``."""
+        if directory is not None:
+            return cls(directory / FILES_DIR)
+        return cls(_user_cache() / _server_key(location, database))
+
+    def directory(self, kind: str) -> Path:
+        """The sub-directory for one kind of file (``MODELS``, ``ACTIVATIONS``...), created."""
+        path = self.root / kind
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    def relative(self, path: Path) -> str:
+        """``path`` (inside the root) as the string the graph records."""
+        return path.relative_to(self.root).as_posix()
+
+    def resolve(self, recorded: str, kind: str, suffix: str) -> Path:
+        """The file a recorded relative path names, refused unless it lies in ``kind``'s
+        sub-directory and ends with ``suffix``."""
+        base = (self.root / kind).resolve()
+        path = (self.root / recorded).resolve()
+        if Path(recorded).is_absolute() or not path.is_relative_to(base) or path.suffix != suffix:
+            raise StoreError(
+                f"the store records {recorded!r} where a {kind} file belongs; neurongraph only "
+                f"opens files inside {base}: record the analysis again"
+            )
+        return path
+
+    # -- models ------------------------------------------------------------------------------
+    def add_model(
+        self, sha256: str, suffix: str, *, path: Path | None = None, content: bytes | None = None
+    ) -> Path:
+        """Keep a model or weights file (copied from ``path``, or its ``content``) under its
+        sha256, once; returns the stored copy."""
+        target = self.directory(MODELS) / f"{sha256}{suffix}"
+        if not target.exists():
+            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+                if path is not None:
+                    shutil.copyfile(path, tmp.name)
+                else:
+                    tmp.write(content or b"")
+            os.replace(tmp.name, target)
+            log.info("kept %s in the store as %s", path or "the model's weights", target.name)
+        return target
+
+    def model(self, sha256: str) -> Path | None:
+        """The stored model file with this sha256, checked against it; None when it is not
+        here."""
+        if not _SHA256.fullmatch(sha256 or ""):
+            return None
+        directory = self.root / MODELS
+        found = sorted(directory.glob(f"{sha256}*")) if directory.exists() else []
+        for path in found:
+            if sha256_file(path) == sha256:
+                return path
+            raise StoreError(
+                f"the stored model file {path} does not match its sha256 any more; delete it "
+                "and pass the model with --model"
+            )
+        return None
+
+    def remove_model(self, sha256: str) -> None:
+        """Delete the stored model file with this sha256."""
+        if _SHA256.fullmatch(sha256 or "") and (self.root / MODELS).exists():
+            for path in (self.root / MODELS).glob(f"{sha256}*"):
+                path.unlink(missing_ok=True)
+
+    # -- activation caches ---------------------------------------------------------------------
+    def remove_activations(self, recorded: str | None) -> None:
+        """Delete the activation cache a network records (its relative ``.npy`` path)."""
+        if not recorded:
+            return
+        path = self.resolve(recorded, ACTIVATIONS, ".npy")
+        stem = path.name.removesuffix(".npy")
+        for suffix in ACTIVATION_SUFFIXES:
+            path.with_name(stem + suffix).unlink(missing_ok=True)
+
+    # -- images --------------------------------------------------------------------------------
+    def visualisations(self, network: str, partition: str | None = None) -> Path:
+        """The directory of a network's (or one of its partitions') visualisations."""
+        base = self.root / VISUALISATIONS
+        path = base / network / partition if partition else base / network
+        if not path.resolve().is_relative_to(base.resolve()) or path == base:
+            raise StoreError(f"{network!r} cannot name a directory of visualisations")
+        return path
+
+    def remove_images(self, recorded: list[str]) -> None:
+        """Delete the images a network records (relative ``.png`` paths) and the directories
+        they leave empty."""
+        base = (self.root / VISUALISATIONS).resolve()
+        for path in {self.resolve(r, VISUALISATIONS, ".png") for r in recorded}:
+            path.unlink(missing_ok=True)
+            for parent in path.parents:
+                if parent == base or not parent.is_relative_to(base) or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+
+    def remove_visualisations(self, network: str, partition: str | None = None) -> None:
+        """Delete a network's (or one partition's) visualisations."""
+        shutil.rmtree(self.visualisations(network, partition), ignore_errors=True)
