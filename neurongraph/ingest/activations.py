@@ -22,6 +22,7 @@ from scipy import stats
 
 from neurongraph.ingest.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
 from neurongraph.ingest.datasets import Dataset
+from neurongraph.store.files import network_key
 
 __all__ = [
     "ActivationCache",
@@ -93,12 +94,15 @@ class ActivationCache:
     ) -> ActivationCache:
         """The cache file for ``network`` (its ingest, sha256 and creation time) on ``dataset``.
 
-        The key does not hold the network's name, which an ingest changes at its end."""
+        Its name starts with the network's :func:`~neurongraph.store.files.network_key` (not
+        its name, which an ingest changes at its end), so the store finds every cache of a
+        network it drops."""
+        prefix = network_key(network)
         key = hashlib.sha256(
             json.dumps(
                 [
                     CACHE_VERSION,
-                    network.get("ingestId") or network["name"],
+                    prefix,
                     network.get("sha256", ""),
                     network.get("createdAt", ""),
                     dataset.fingerprint,
@@ -107,7 +111,7 @@ class ActivationCache:
             ).encode()
         ).hexdigest()[:20]
         n = len(dataset.X_train) + len(dataset.X_test)
-        return cls(directory / f"{key}.npy", tuple(widths), n)
+        return cls(directory / f"{prefix}-{key}.npy", tuple(widths), n)
 
     @classmethod
     def load(cls, path: str | Path) -> ActivationCache:

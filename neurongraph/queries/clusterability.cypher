@@ -7,7 +7,7 @@
 //
 // No parameters: runs as-is in Neo4j Browser.
 MATCH (net:Network)-[:HAS_PARTITION]->(p:Partition)
-WHERE p.ncut IS NOT NULL
+WHERE p.ncut IS NOT NULL AND NOT net.name CONTAINS '~'
 RETURN net.name AS network, p.method AS method, p.k AS k, p.ncut AS ncut,
        p.nullMean AS nullMean, p.nullStd AS nullStd, p.zScore AS zScore,
        p.percentile AS percentile, p.nShuffles AS nShuffles,

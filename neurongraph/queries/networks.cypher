@@ -4,8 +4,9 @@
 // the dataset its activations came from, its test accuracy, its mean firing entropy and the
 // partitions computed for it so far (`neurongraph analyze ...`).
 //
-// No parameters: runs as-is in Neo4j Browser.
-MATCH (net:Network)
+// No parameters: runs as-is in Neo4j Browser. Names with `~` are the hidden copies an ingest
+// works on while it replaces a network; they are not listed.
+MATCH (net:Network) WHERE NOT net.name CONTAINS '~'
 OPTIONAL MATCH (net)-[:HAS_PARTITION]->(p:Partition)
 WITH net, p ORDER BY p.method
 WITH net, collect(p.method) AS partitions

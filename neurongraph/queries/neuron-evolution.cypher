@@ -11,7 +11,8 @@
 //
 // In Neo4j Browser: :params {series: 'digits-mlp', layer: '0', index: 0}
 MATCH (net:Network)
-WHERE net.series = $series OR net.name STARTS WITH $series + '@'
+WHERE (net.series = $series OR net.name STARTS WITH $series + '@')
+  AND NOT net.name CONTAINS '~'
 MATCH (n:Neuron {uid: net.name + '/' + toString($layer) + '/' + toString($index)})
 RETURN net.name AS network, coalesce(net.epoch, toInteger(split(net.name, '@')[1])) AS epoch,
        net.accuracy AS accuracy, n.spectralWeightsCluster AS spectralWeightsCluster,

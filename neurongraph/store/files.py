@@ -32,6 +32,7 @@ __all__ = [
     "MODELS",
     "VISUALISATIONS",
     "StoreFiles",
+    "network_key",
     "sha256_file",
 ]
 
@@ -47,6 +48,7 @@ VISUALISATIONS = "visualisations"
 #: The files of one activation cache, by suffix of its key.
 ACTIVATION_SUFFIXES = (".npy", ".json", ".labels.npy")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_HEX = re.compile(r"[0-9a-f]+")
 _HASH_CHUNK = 1 << 20
 
 
@@ -57,6 +59,16 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def network_key(network: dict) -> str:
+    """A hex key of one ingest of a network, stable when the network is renamed: its
+    ``ingestId``, or for networks ingested before there were ids, a hash of name and time."""
+    ingest = network.get("ingestId") or ""
+    if _HEX.fullmatch(ingest):
+        return ingest
+    stamp = f"{network.get('name')}|{network.get('createdAt')}"
+    return hashlib.sha256(stamp.encode()).hexdigest()[:12]
 
 
 def _user_cache() -> Path:
@@ -97,15 +109,23 @@ class StoreFiles:
         """``path`` (inside the root) as the string the graph records."""
         return path.relative_to(self.root).as_posix()
 
-    def resolve(self, recorded: str, kind: str, suffix: str) -> Path:
-        """The file a recorded relative path names, refused unless it lies in ``kind``'s
-        sub-directory and ends with ``suffix``."""
+    def _owned(self, recorded: str, kind: str, suffix: str) -> Path | None:
+        """The file a recorded relative path names if it lies in ``kind``'s sub-directory and
+        ends with ``suffix``, else None."""
         base = (self.root / kind).resolve()
         path = (self.root / recorded).resolve()
         if Path(recorded).is_absolute() or not path.is_relative_to(base) or path.suffix != suffix:
+            return None
+        return path
+
+    def resolve(self, recorded: str, kind: str, suffix: str) -> Path:
+        """The file a recorded relative path names; StoreError unless it lies in ``kind``'s
+        sub-directory and ends with ``suffix``."""
+        path = self._owned(recorded, kind, suffix)
+        if path is None:
             raise StoreError(
                 f"the store records {recorded!r} where a {kind} file belongs; neurongraph only "
-                f"opens files inside {base}: record the analysis again"
+                f"opens files inside {self.root / kind}: record the analysis again"
             )
         return path
 
@@ -149,11 +169,19 @@ class StoreFiles:
                 path.unlink(missing_ok=True)
 
     # -- activation caches ---------------------------------------------------------------------
+    def remove_network_activations(self, network: dict) -> None:
+        """Delete every activation cache of a network (see :func:`network_key`), including
+        one an interrupted recording left half-written."""
+        directory = self.root / ACTIVATIONS
+        if directory.exists():
+            for path in directory.glob(f"{network_key(network)}-*"):
+                path.unlink(missing_ok=True)
+
     def remove_activations(self, recorded: str | None) -> None:
         """Delete the activation cache a network records (its relative ``.npy`` path)."""
-        if not recorded:
+        path = self._owned(recorded, ACTIVATIONS, ".npy") if recorded else None
+        if path is None:
             return
-        path = self.resolve(recorded, ACTIVATIONS, ".npy")
         stem = path.name.removesuffix(".npy")
         for suffix in ACTIVATION_SUFFIXES:
             path.with_name(stem + suffix).unlink(missing_ok=True)
@@ -171,7 +199,8 @@ class StoreFiles:
         """Delete the images a network records (relative ``.png`` paths) and the directories
         they leave empty."""
         base = (self.root / VISUALISATIONS).resolve()
-        for path in {self.resolve(r, VISUALISATIONS, ".png") for r in recorded}:
+        owned = {self._owned(r, VISUALISATIONS, ".png") for r in recorded} - {None}
+        for path in owned:
             path.unlink(missing_ok=True)
             for parent in path.parents:
                 if parent == base or not parent.is_relative_to(base) or any(parent.iterdir()):

@@ -279,7 +279,9 @@ class Store:
                 if count < DELETE_BATCH:
                     break
         deleted += self.write(cypher.DELETE_NETWORK, {"name": name}).counters["nodes_deleted"]
-        self.files.remove_activations(network.get("activationsCache"))
+        if network:
+            self.files.remove_network_activations(network)
+            self.files.remove_activations(network.get("activationsCache"))
         self.files.remove_images(images)
         sha = network.get("sha256")
         if sha and not self.read(cypher.COUNT_MODEL_USERS, {"sha": sha})[0]["users"]:

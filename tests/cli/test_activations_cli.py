@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from neurongraph.ingest.activations import ActivationCache
+from neurongraph.ingest.pipeline import activation_cache
 from neurongraph.ingest.datasets import load_dataset
 
 
@@ -77,7 +77,7 @@ def test_activation_properties_and_correlates_match_direct_computation(
     X = torch.as_tensor(np.concatenate([data.X_train, data.X_test]))
     state = torch.jit.load(str(out)).state_dict()
     hidden = torch.relu(X @ state["0.weight"].T + state["0.bias"])
-    cache = ActivationCache.load(network["activationsCache"])
+    cache = activation_cache(store, name)
     np.testing.assert_allclose(cache.layer(1), hidden.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(cache.layer(0), X.numpy())
     # neuron properties equal a direct computation

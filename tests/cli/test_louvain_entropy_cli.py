@@ -16,7 +16,7 @@ from torch import nn
 from neurongraph.analysis.communities import coactivation_graph, firing
 from neurongraph.analysis.entropy import binary_entropy
 from neurongraph.cli import cli
-from neurongraph.ingest.activations import ActivationCache
+from neurongraph.ingest.pipeline import activation_cache
 
 ARCH = "64-32-32-10"
 #: Layer positions of the hidden layers of ARCH (input 0, output 3).
@@ -73,7 +73,7 @@ def network(store, store_dir, model_file):
 
 @pytest.fixture(scope="module")
 def cache(store, network):
-    return ActivationCache.load(store.get_network(network)["activationsCache"])
+    return activation_cache(store, network)
 
 
 def louvain(run_cli, name, *args):
