@@ -330,7 +330,8 @@ def test_coherence_writes_clusters_neurons_and_partition(run_cli, store, network
     for label in {g["cluster"] for g in out["groups"]}:
         p = props[str(label)]
         assert all(key in p for key in COHERENCE_CLUSTER_KEYS), p
-        png = Path(p["visPath"])
+        assert not Path(p["visPath"]).is_absolute()  # relative to the store's files
+        png = store.files.root / p["visPath"]
         assert png.exists() and png.read_bytes()[:8] == PNG_MAGIC
         for key in ("visObjectiveP", "visEntropyP", "exampleEntropyP"):
             assert 0 < p[key] <= 1
@@ -406,19 +407,21 @@ def test_missing_or_changed_model_file_is_refused(
     run_cli("ingest", copy, "--name", name, "--input-shape", 64)  # no activations: faster
     run_cli("analyze", "spectral", name, "-k", 4, "--no-null", "--seed", 0)
     importance_args = ("analyze", "importance", name, "--data", "digits")
-    away = tmp_path / "away.pt"
-    copy.rename(away)
-    line = assert_refused(run_cli, store, name, *importance_args, match=str(copy))
-    assert "gone" in line and "--model" in line
-    # another TorchScript in its place
+    copy.unlink()  # the store keeps its own copy
+    importance(run_cli, name, "--data", "digits", "--seed", 0)
+    kept = store.files.root / "models" / f"{store.get_network(name)['sha256']}.pt"
+    # another TorchScript in the store's copy's place
     other = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU())
     other.append(nn.Linear(32, 10))
-    torch.jit.save(torch.jit.script(other.eval()), str(copy))
+    torch.jit.save(torch.jit.script(other.eval()), str(kept))
     assert_refused(run_cli, store, name, *importance_args, match="sha256")
     args = ("analyze", "coherence", name, "--data", "digits")
     assert_refused(run_cli, store, name, *args, match="sha256")
+    kept.unlink()
+    line = assert_refused(run_cli, store, name, *importance_args, match="not in the store")
+    assert "--model" in line
     # --model with the original file passes the check
-    out = importance(run_cli, name, "--data", "digits", "--model", away, "--seed", 0)
+    out = importance(run_cli, name, "--data", "digits", "--model", model_file, "--seed", 0)
     assert out["groups"]
 
 
