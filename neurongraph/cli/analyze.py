@@ -19,6 +19,7 @@ from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
 from neurongraph.cli.common import (
     Context,
     ShapeType,
+    check_model_source,
     echo_json,
     echo_table,
     json_option,
@@ -259,6 +260,7 @@ def importance(
     as_json: bool,
 ):
     """Lesion each cluster and compare with random groups (Hod et al.'s importance)."""
+    check_model_source(model)
     with progress_bar("lesions", enabled=not as_json) as progress:
         result = runner.run_importance(
             obj.store,
@@ -369,6 +371,7 @@ def coherence(
     as_json: bool,
 ):
     """Feature visualisation, dataset examples and selectivity of each cluster (Hod et al.)."""
+    check_model_source(model)
     with progress_bar("coherence", enabled=not as_json) as progress:
         result = runner.run_coherence(
             obj.store,

@@ -8,16 +8,18 @@ import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 
-from neurongraph.errors import NeurongraphError, UsageError
+from neurongraph.errors import IngestError, NeurongraphError, UsageError
 from neurongraph.store import Store, open_store
 
 __all__ = [
     "Context",
     "ShapeType",
+    "check_model_source",
     "echo_json",
     "echo_table",
     "json_option",
@@ -147,6 +149,16 @@ def progress_bar(
         yield update
     finally:
         bar.close()
+
+
+def check_model_source(source: str | None) -> str | None:
+    """``source`` unless it names a directory: a model is one file or a ``module:factory``."""
+    if source is not None and Path(source).is_dir():
+        raise IngestError(
+            f"{source} is a directory, not a model file; give a TorchScript or .pt file "
+            "(ingest --series takes a directory of epoch-NNN.pt checkpoints)"
+        )
+    return source
 
 
 class ShapeType(click.ParamType):

@@ -10,6 +10,7 @@ import torch
 from neurongraph.cli.common import (
     Context,
     ShapeType,
+    check_model_source,
     echo_json,
     echo_table,
     json_option,
@@ -121,6 +122,7 @@ def ingest(
         check_network_name(f"{base}@0")
         jobs = [(str(path), f"{base}@{epoch}") for epoch, path in checkpoints]
     else:
+        check_model_source(model)
         jobs = [(model, name if name is not None else _default_name(model))]
     results = []
     for source, network in jobs:
@@ -229,6 +231,7 @@ def activations(
     if not data:
         raise UsageError("--data is required: the dataset to run through the network")
     network = obj.store.require_network(name)
+    check_model_source(model_override)
     loaded = load_recorded_model(network, override=model_override, trust_pickle=trust_pickle)
     dataset = load_dataset(data, random_state=seed)
     shape = tuple(network["inputShape"])

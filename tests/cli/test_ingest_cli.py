@@ -201,6 +201,23 @@ def test_scripted_models_that_are_not_chains_are_refused(
     assert store.get_network(name) is None
 
 
+def test_a_directory_as_model_is_one_line(run_cli, store, tmp_path, script_file, name):
+    before = snapshot(store)
+    message = one_line_error(run_cli("ingest", tmp_path, "--name", name, expect=2))
+    assert "is a directory" in message and "--series" in message
+    assert snapshot(store) == before
+    run_cli("ingest", script_file, "--name", name)
+    run_cli("analyze", "spectral", name, "-k", 3, "--no-null", "--seed", 0)
+    before = snapshot(store)
+    for command in (
+        ["activations", name, "--data", "digits"],
+        ["analyze", "importance", name, "--data", "digits"],
+    ):
+        refused = run_cli(*command, "--model", tmp_path, expect=2)
+        assert "is a directory" in one_line_error(refused)
+    assert snapshot(store) == before
+
+
 def test_a_wrong_input_shape_is_one_short_line(run_cli, store, script_file, name):
     """The TorchScript interpreter's error carries two tracebacks; only what went wrong is kept."""
     before = snapshot(store)
