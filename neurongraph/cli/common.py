@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ __all__ = [
     "Context",
     "ShapeType",
     "check_model_source",
+    "check_out_path",
     "echo_json",
     "echo_table",
     "json_option",
@@ -159,6 +161,26 @@ def check_model_source(source: str | None) -> str | None:
             "(ingest --series takes a directory of epoch-NNN.pt checkpoints)"
         )
     return source
+
+
+def check_out_path(out: str | os.PathLike) -> Path:
+    """The file a command will write to, checked before the command computes anything.
+
+    Missing parent directories are fine (the writers make them); a parent that is a file, an
+    ``out`` that is a directory, or a place this process may not write is a UsageError.
+    """
+    path = Path(out)
+    if path.is_dir():
+        raise UsageError(f"--out {out} is a directory; give the file to write")
+    ancestor = path.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"cannot write --out {out}: {ancestor} is a file, not a directory")
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(ancestor, os.W_OK)
+    if not writable:
+        raise UsageError(f"cannot write --out {out}: permission denied; choose another path")
+    return path
 
 
 class ShapeType(click.ParamType):
