@@ -320,6 +320,10 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
         chain (for TorchScript, the first operation the chain does not account for is named), or
         an example input the model cannot take.
     """
+    if example_input.is_floating_point() and not bool(torch.isfinite(example_input).all()):
+        raise IngestError(
+            "the example input holds NaN or infinite values; give finite inputs (clean the data)"
+        )
     model = model.eval()
     ops = module_ops(model)
     x = example_input.detach().double()
@@ -384,38 +388,44 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
         found = _script_diagnosis(model) if isinstance(model, torch.jit.ScriptModule) else None
         if found:
             raise IngestError(
-                f"the model's data flow is not a chain of supported modules: {found}; the layers "
-                f"found miss it by {mismatch} on {what}; write the model as an nn.Sequential of "
-                "supported layers"
+                f"the model's data flow is not a chain of supported modules: {found}; on {what} "
+                f"{mismatch}; write the model as an nn.Sequential of supported layers"
             )
         raise IngestError(
-            f"the layers found do not reproduce the model's output: they miss it by {mismatch} "
-            f"on {what}, so its data flow is not a plain chain of supported modules; write the "
-            "model as an nn.Sequential of supported layers"
+            f"the layers found do not reproduce the model's output: on {what} {mismatch}, so its "
+            "data flow is not a plain chain of supported modules; write the model as an "
+            "nn.Sequential of supported layers"
         )
     return chain
 
 
 def _mismatch(model: nn.Module, chain: Chain, batch: torch.Tensor) -> str | None:
-    """How the chain's output differs from the model's on ``batch``, or None when it agrees."""
+    """How the chain's output differs from the model's on ``batch`` (a clause such as "they
+    differ by up to 1.5 ..."), or None when it agrees."""
     with torch.no_grad():
         try:
             expected = model(batch)
         except Exception as err:
-            return f"an error ({_one_line(err)})"
+            return f"the model fails ({_one_line(err)})"
         got = chain(batch.double())
     if not isinstance(expected, torch.Tensor):
-        return f"returning a {type(expected).__name__}, not one tensor"
+        return f"the model returns a {type(expected).__name__}, not one tensor"
     if got.shape != expected.shape:
-        return f"the output's shape ({tuple(got.shape)}, not {tuple(expected.shape)})"
+        shapes = f"{tuple(got.shape)} and {tuple(expected.shape)}"
+        return f"the layers' and the model's outputs have different shapes ({shapes})"
     expected = expected.double()
+    if not bool(torch.isfinite(expected).all()):
+        return "the model's output is NaN or infinite"
     scale = float(expected.abs().max()) if expected.numel() else 0.0
     tolerance = OUTPUT_RTOL * scale + OUTPUT_ATOL
     diff = (got - expected).abs()
     if diff.numel() == 0 or bool(diff.max() <= tolerance):
         return None
     flat = int(diff.flatten(1).max(dim=0).values.argmax()) if diff.dim() > 1 else 0
-    return f"up to {float(diff.max()):.3g} (output {flat}; tolerance {tolerance:.2g})"
+    return (
+        f"the layers and the model differ by up to {float(diff.max()):.3g} "
+        f"(output {flat}; tolerance {tolerance:.2g})"
+    )
 
 
 class _Unexplained(Exception):
