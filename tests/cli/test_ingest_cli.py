@@ -6,6 +6,7 @@ import json
 import textwrap
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -242,6 +243,20 @@ def test_a_zero_width_layer_is_refused(run_cli, store, tmp_path, name, where):
     before = snapshot(store)
     message = one_line_error(run_cli("ingest", path, "--name", name, expect=2))
     assert "zero-width" in message
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_dataset_with_non_finite_inputs_is_refused(run_cli, store, tmp_path, script_file, bad):
+    X = np.random.default_rng(0).random((40, 64), dtype=np.float32)
+    X[7, 3] = bad
+    path = tmp_path / "bad.npz"
+    np.savez(path, X=X, y=np.arange(40) % 10)
+    before = snapshot(store)
+    message = one_line_error(
+        run_cli("ingest", script_file, "--name", "nonfinite", "--data", f"npz:{path}", expect=2)
+    )
+    assert f"dataset 'npz:{path}'" in message and "NaN or infinite" in message
     assert snapshot(store) == before
 
 
