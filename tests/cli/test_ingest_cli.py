@@ -136,7 +136,17 @@ def test_bad_model_files(run_cli, store, tmp_path, name, case):
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [("", "empty"), ("x" * 101, "at most 100"), ("a b", "outside"), ("a/b", "outside")],
+    [
+        ("", "empty"),
+        ("x" * 101, "at most 100"),
+        ("a b", "outside"),
+        ("a/b", "outside"),
+        ("..", "'..'"),
+        (".", "dot"),
+        ("...", "dot"),
+        (".hidden", "dot"),
+        ("a..b", "'..'"),
+    ],
 )
 def test_bad_network_names(run_cli, store, script_file, bad, message):
     before = snapshot(store)
