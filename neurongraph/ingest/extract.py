@@ -370,7 +370,13 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
                 if isinstance(op, nn.Flatten) and x.dim() > 2:
                     flattened_from = math.prod(x.shape[2:])
                 pending.append(op)
-            x = op(x)
+            try:
+                x = op(x)
+            except RuntimeError as err:  # the modules are not in data-flow order, or not a chain
+                raise _not_a_chain(
+                    model,
+                    f"layer {path!r} cannot take what the layers before it give ({_one_line(err)})",
+                ) from err
     if not stages:
         raise IngestError("the model has no Linear or Conv2d layer to ingest")
     chain = Chain(
@@ -385,18 +391,24 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
         mismatch = _mismatch(model, chain, batch)
         if mismatch is None:
             continue
-        found = _script_diagnosis(model) if isinstance(model, torch.jit.ScriptModule) else None
-        if found:
-            raise IngestError(
-                f"the model's data flow is not a chain of supported modules: {found}; on {what} "
-                f"{mismatch}; write the model as an nn.Sequential of supported layers"
-            )
-        raise IngestError(
-            f"the layers found do not reproduce the model's output: on {what} {mismatch}, so its "
-            "data flow is not a plain chain of supported modules; write the model as an "
-            "nn.Sequential of supported layers"
-        )
+        raise _not_a_chain(model, f"on {what} {mismatch}")
     return chain
+
+
+def _not_a_chain(model: nn.Module, failure: str) -> IngestError:
+    """The error for a model whose layers, taken as a chain, fail with ``failure``; for
+    TorchScript it names the first operation the chain does not account for."""
+    found = _script_diagnosis(model) if isinstance(model, torch.jit.ScriptModule) else None
+    if found:
+        return IngestError(
+            f"the model's data flow is not a chain of supported modules: {found}; {failure}; "
+            "write the model as an nn.Sequential of supported layers"
+        )
+    return IngestError(
+        f"the layers found do not reproduce the model's output: {failure}, so its data flow is "
+        "not a plain chain of supported modules; write the model as an nn.Sequential of "
+        "supported layers"
+    )
 
 
 def _mismatch(model: nn.Module, chain: Chain, batch: torch.Tensor) -> str | None:

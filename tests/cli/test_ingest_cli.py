@@ -180,6 +180,19 @@ class FunctionalRelu(nn.Module):
         return self.fc2(F.relu(self.fc1(x)))
 
 
+class DefinedOutOfOrder(nn.Module):
+    """A chain whose modules are defined in another order than they are called."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc2 = nn.Linear(32, 10)
+        self.fc1 = nn.Linear(64, 32)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
 def one_line_error(result) -> str:
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
@@ -191,6 +204,7 @@ def one_line_error(result) -> str:
     [
         (ResidualOnInput, ["aten::add", "'act'", "the model's input", "residual"]),
         (FunctionalRelu, ["relu()", "'fc1'", "outside any module"]),
+        (DefinedOutOfOrder, ["order fc1, act, fc2", "layer 'fc2' cannot take"]),
     ],
 )
 @pytest.mark.parametrize("data", [None, "digits"])
@@ -203,7 +217,8 @@ def test_scripted_models_that_are_not_chains_are_refused(
     path = tmp_path / "model.pt"
     torch.jit.save(torch.jit.script(model()), str(path))
     before = snapshot(store)
-    args = ["ingest", path, "--name", name] + (["--data", data] if data else [])
+    args = ["ingest", path, "--name", name, "--input-shape", 64]
+    args += ["--data", data] if data else []
     message = one_line_error(run_cli(*args, expect=2))
     assert "not a chain" in message
     for part in named:
