@@ -1,5 +1,5 @@
-"""``--out`` of `report`, `view` and `bloom`: a place that cannot be written is a one-line error
-(exit 2) found before anything is computed; missing parent directories are made."""
+"""``--out`` of `report`, `view`, `bloom` and `train`: a place that cannot be written is a
+one-line error (exit 2) found before anything is computed; missing parent directories are made."""
 
 from __future__ import annotations
 
@@ -51,3 +51,10 @@ def test_bloom_out(run_cli, a_file, tmp_path):
     made = tmp_path / "new" / "dir" / "p.json"
     run_cli("bloom", "--out", made)
     assert made.is_file()
+
+
+def test_train_out_is_checked_before_training(run_cli, a_file):
+    """A path under a file failed only when the trained model was saved, after the training."""
+    args = ["train", "--arch", "64-8-10", "--data", "digits", "--epochs", 200, "--seed", 0]
+    message = refused(run_cli(*args, "--out", a_file / "m.pt", expect=2))
+    assert "a-file.txt is a file" in message
