@@ -271,6 +271,28 @@ def test_a_zero_width_layer_is_refused(run_cli, store, tmp_path, name, where):
     assert snapshot(store) == before
 
 
+def test_a_misread_seen_only_on_the_data_is_refused(run_cli, store, tmp_path, name):
+    """A functional ReLU that is inactive on the random check inputs but not on the dataset:
+    only the check on the dataset's examples finds that the chain misses it."""
+    model = FunctionalRelu()
+    with torch.no_grad():
+        model.fc1.weight.zero_()
+        model.fc1.weight[:, 0] = -1.0  # pre-activation 5 - x0: negative only where x0 > 5
+        model.fc1.bias = nn.Parameter(torch.full((32,), 5.0))
+    path = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.script(model), str(path))
+    X = np.random.default_rng(0).random((40, 64), dtype=np.float32)
+    X[:, 0] = 16.0  # raw pixel values
+    data = tmp_path / "raw.npz"
+    np.savez(data, X=X, y=np.arange(40) % 10)
+    run_cli("ingest", path, "--name", name)  # without data the misread cannot be seen
+    before = snapshot(store)
+    refused = run_cli("ingest", path, "--name", f"{name}-data", "--data", f"npz:{data}", expect=2)
+    message = one_line_error(refused)
+    assert "relu()" in message and "on the example input" in message
+    assert snapshot(store) == before
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_a_dataset_with_non_finite_inputs_is_refused(run_cli, store, tmp_path, script_file, bad):
     X = np.random.default_rng(0).random((40, 64), dtype=np.float32)
