@@ -9,8 +9,8 @@ import torch
 
 from neurongraph.errors import AnalysisError
 from neurongraph.ingest.chain import Chain
-from neurongraph.ingest.datasets import Dataset, load_dataset
-from neurongraph.ingest.extract import extract_chain
+from neurongraph.ingest.datasets import Dataset, check_input_shape, load_dataset
+from neurongraph.ingest.extract import example_batch, extract_chain
 from neurongraph.ingest.loading import load_recorded_model
 from neurongraph.ingest.pipeline import fit_dataset
 from neurongraph.store import Store
@@ -75,8 +75,9 @@ def load_scoring_inputs(
         raise AnalysisError(f"no dataset recorded for network {name!r}; pass --data")
     loaded = load_recorded_model(network, store.files, override=model, trust_pickle=trust_pickle)
     shape = tuple(network["inputShape"])
-    chain = extract_chain(loaded.module, torch.zeros((2, *shape)))
-    dataset = fit_dataset(load_dataset(spec), chain, name)
+    dataset = check_input_shape(load_dataset(spec), shape)
+    chain = extract_chain(loaded.module, example_batch(shape, torch.from_numpy(dataset.X_train)))
+    dataset = fit_dataset(dataset, chain, name)
     layers = store.layers(name)
     hidden = range(1, len(layers) - 1)
     parts: dict = defaultdict(list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from neurongraph.cli.common import echo_json, json_option
+from neurongraph.cli.common import check_out_path, echo_json, json_option
 from neurongraph.report.bloom import DEFAULT_OUT, DEFAULT_PERSPECTIVE_NAME, write_perspective
 
 __all__ = ["bloom"]
@@ -24,7 +24,7 @@ __all__ = ["bloom"]
 @json_option
 def bloom(out: str, name: str, as_json: bool):
     """Write a Neo4j Bloom perspective: categories, styling rules, search phrases."""
-    perspective = write_perspective(out, name=name)
+    perspective = write_perspective(check_out_path(out), name=name)
     summary = {
         "out": out,
         "name": perspective["name"],

@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 
-from neurongraph.errors import NeurongraphError, UsageError
+from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError
 from neurongraph.store import Store, open_store
 
 __all__ = [
     "Context",
     "ShapeType",
+    "check_out_path",
     "echo_json",
     "echo_table",
     "json_option",
@@ -162,6 +166,26 @@ def progress_bar(
         bar.close()
 
 
+def check_out_path(out: str | os.PathLike) -> Path:
+    """The file a command will write to, checked before the command computes anything.
+
+    Missing parent directories are fine (the writers make them); a parent that is a file, an
+    ``out`` that is a directory, or a place this process may not write is a UsageError.
+    """
+    path = Path(out)
+    if path.is_dir():
+        raise UsageError(f"--out {out} is a directory; give the file to write")
+    ancestor = path.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"cannot write --out {out}: {ancestor} is a file, not a directory")
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(ancestor, os.W_OK)
+    if not writable:
+        raise UsageError(f"cannot write --out {out}: permission denied; choose another path")
+    return path
+
+
 class ShapeType(click.ParamType):
     """An input shape such as ``64`` or ``1,8,8``."""
 
@@ -179,10 +203,29 @@ class ShapeType(click.ParamType):
         return shape
 
 
+#: Where the warnings of a command go: the libraries' (torch, neo4j-viz) at INFO, shown with
+#: ``-v``; neurongraph's own (:class:`~neurongraph.errors.NeurongraphWarning`) at WARNING.
+warnings_log = logging.getLogger("neurongraph.warnings")
+
+
+def log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A ``warnings.showwarning`` that logs instead of printing a source line on stderr."""
+    if issubclass(category, NeurongraphWarning):
+        warnings_log.warning("%s", message)
+    else:
+        warnings_log.info("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
+
+
 class Group(click.Group):
-    """A click group that turns neurongraph errors into one line and an exit status."""
+    """A click group that turns neurongraph errors into one line and an exit status, and the
+    warnings raised while a command runs into log records (see :func:`log_warning`)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        with warnings.catch_warnings():
+            warnings.showwarning = log_warning
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except NeurongraphError as err:
@@ -197,9 +240,15 @@ class Group(click.Group):
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:
-    """``-v`` for info, ``-vv`` for debug, ``-q`` for errors only, on stderr."""
+    """``-v`` for info, ``-vv`` for debug, ``-q`` for errors only, on stderr.
+
+    With ``-v`` every warning is logged once per place, deprecations included (the filters are
+    changed inside :class:`Group`'s ``catch_warnings``, which restores them).
+    """
     level = (
         logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     )
+    if verbose and not quiet:
+        warnings.simplefilter("default")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("neurongraph").setLevel(level)

@@ -23,8 +23,8 @@ from neurongraph.cli.training import data_option
 from neurongraph.errors import IngestError, UsageError
 from neurongraph.ingest.activations import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
 from neurongraph.ingest.chain import CHANNEL_REDUCTIONS
-from neurongraph.ingest.datasets import check_input_shape, load_dataset
-from neurongraph.ingest.extract import extract_chain
+from neurongraph.ingest.datasets import Dataset, check_input_shape, load_dataset
+from neurongraph.ingest.extract import example_batch, extract_chain
 from neurongraph.ingest.graph import DEFAULT_KERNEL_NORM, KERNEL_NORMS
 from neurongraph.ingest.loading import infer_input_shape, load_model, load_recorded_model
 from neurongraph.ingest.pipeline import ingest_model, record_activations
@@ -136,8 +136,6 @@ def ingest(
                 "cannot tell the model's input shape (its first layer is a Conv2d); "
                 "pass --input-shape C,H,W"
             )
-        if dataset is not None:
-            check_input_shape(dataset, shape)
         with (
             progress_bar(f"{network}: WEIGHT edges", enabled=not as_json) as progress,
             progress_bar(f"{network}: activations", enabled=not as_json) as recording,
@@ -146,7 +144,7 @@ def ingest(
                 obj.store,
                 loaded.module,
                 network,
-                torch.zeros((2, *shape)),
+                _example(shape, dataset),
                 replace=replace,
                 kernel_norm=kernel_norm,
                 properties=loaded.properties(),
@@ -168,6 +166,14 @@ def ingest(
                 _echo_activations(summary.activations.as_dict())
     if as_json:
         echo_json({"networks": results} if series else results[0])
+
+
+def _example(shape: tuple[int, ...], dataset: Dataset | None) -> torch.Tensor:
+    """The batch a model's chain is checked on: zeros, random inputs and the dataset's examples
+    (which must fit the model's input)."""
+    if dataset is None:
+        return example_batch(shape)
+    return example_batch(shape, torch.from_numpy(check_input_shape(dataset, shape).X_train))
 
 
 def _echo_activations(summary: dict) -> None:
@@ -205,8 +211,7 @@ def activations(
     )
     dataset = load_dataset(data, random_state=seed)
     shape = tuple(network["inputShape"])
-    check_input_shape(dataset, shape)
-    chain = extract_chain(loaded.module, torch.zeros((2, *shape)))
+    chain = extract_chain(loaded.module, _example(shape, dataset))
     with progress_bar(f"{name}: activations", enabled=not as_json) as progress:
         summary = record_activations(
             obj.store,

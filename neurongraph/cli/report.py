@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from neurongraph.cli.common import Context, echo_json, json_option, pass_context
+from neurongraph.cli.common import Context, check_out_path, echo_json, json_option, pass_context
 from neurongraph.report.html import write_report
 
 DEFAULT_OUT = "report.html"
@@ -19,7 +17,8 @@ DEFAULT_OUT = "report.html"
 @pass_context
 def report(obj: Context, network: str, out: str, as_json: bool):
     """Write an HTML report with plots of every analysis run on a network."""
-    path = write_report(obj.store, network, Path(out))
+    path = check_out_path(out)  # before the store is opened or anything computed
+    path = write_report(obj.store, network, path)
     if as_json:
         echo_json({"network": network, "report": str(path.resolve())})
     else:

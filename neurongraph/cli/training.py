@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from neurongraph.cli.common import Context, echo_json, json_option, pass_context, progress_bar
+from neurongraph.cli.common import (
+    Context,
+    check_out_path,
+    echo_json,
+    json_option,
+    pass_context,
+    progress_bar,
+)
 from neurongraph.ingest.datasets import load_dataset
 from neurongraph.training import parse_architecture
 from neurongraph.training.train import (
@@ -121,8 +126,8 @@ def train(
 ):
     """Train a small MLP or CNN on a built-in dataset and save it as TorchScript."""
     architecture = parse_architecture(arch)
+    out_path = check_out_path(out)  # before hours of training, not after
     dataset = load_dataset(data, random_state=seed, image=arch.startswith("cnn:"))
-    out_path = Path(out)
     checkpoints = out_path.with_name(out_path.stem + "-checkpoints") if checkpoint_every else None
     with progress_bar("epochs", enabled=not as_json, total=epochs) as progress:
         result = train_model(

@@ -254,7 +254,8 @@ def load_dataset(spec: str, *, random_state: int = 0, image: bool = False) -> Da
     ------
     IngestError
         Unknown name, missing or unreadable file, corrupt IDX file, npz without ``X``/``y``,
-        ``X`` and ``y`` of different lengths, or ``image=True`` for a set without images.
+        ``X`` and ``y`` of different lengths, NaN or infinite inputs (or regression targets),
+        or ``image=True`` for a set without images.
 
     Examples
     --------
@@ -281,6 +282,7 @@ def load_dataset(spec: str, *, random_state: int = 0, image: bool = False) -> Da
         dataset = _mnist(spec, Path(spec.removeprefix(MNIST_PREFIX)), random_state)
     else:
         raise IngestError(f"unknown dataset {spec!r}: use one of {', '.join(DATASET_SPECS)}")
+    _check_finite(dataset)
     log.debug(
         "dataset %s: %d train, %d test examples of shape %s",
         dataset.name,
@@ -289,6 +291,26 @@ def load_dataset(spec: str, *, random_state: int = 0, image: bool = False) -> Da
         dataset.input_shape,
     )
     return dataset.as_images() if image else dataset
+
+
+def _check_finite(dataset: Dataset) -> None:
+    """Refuse NaN or infinite inputs (or regression targets): every activation, correlation and
+    accuracy computed from them would be NaN."""
+    for part, array in (
+        ("training inputs", dataset.X_train),
+        ("test inputs", dataset.X_test),
+        ("training targets", dataset.y_train),
+        ("test targets", dataset.y_test),
+    ):
+        if array.dtype.kind != "f":
+            continue
+        bad = ~np.isfinite(array)
+        if bad.any():
+            example = int(np.argwhere(bad)[0][0])
+            raise IngestError(
+                f"dataset {dataset.name!r} has {int(bad.sum())} NaN or infinite value(s) in its "
+                f"{part} (the first in example {example}); clean or impute the data first"
+            )
 
 
 def check_input_shape(dataset: Dataset, input_shape: tuple[int, ...]) -> Dataset:

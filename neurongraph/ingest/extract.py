@@ -1,9 +1,12 @@
 """Turn a PyTorch module into a :class:`~neurongraph.ingest.chain.Chain`.
 
 The data flow comes from ``torch.fx`` tracing; ``nn.Sequential`` order is the fallback, and a
-TorchScript module is rebuilt from its submodules. Whatever the route, the chain is run on the
-example input and must reproduce the model's output, so a model whose data flow is not a chain
-(residual connections, branches) is refused instead of being misread.
+TorchScript module is rebuilt from its submodules. Whatever the route, the chain must reproduce
+the model's output on the example input and on seeded random batches (standard normal and
+uniform), so a model whose data flow is not a chain (residual connections, branches, functional
+nonlinearities that no module accounts for) is refused instead of being misread. For a
+TorchScript model the refusal names the first operation of its graph that the chain does not
+account for.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import copy
 import inspect
 import logging
 import math
+import re
 
 import torch
 from torch import fx, nn
@@ -20,7 +24,16 @@ from torch.nn import functional as F
 from neurongraph.errors import IngestError
 from neurongraph.ingest.chain import Chain, Stage
 
-__all__ = ["ACTIVATIONS", "PASS_THROUGH", "extract_chain", "module_ops"]
+__all__ = [
+    "ACTIVATIONS",
+    "CHECK_DATA_EXAMPLES",
+    "CHECK_EXAMPLES",
+    "CHECK_SEED",
+    "PASS_THROUGH",
+    "example_batch",
+    "extract_chain",
+    "module_ops",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +55,20 @@ _WEIGHTED = (nn.Linear, nn.Conv2d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _SUPPORTED = (*_WEIGHTED, *_NORMS, *ACTIVATIONS, *PASS_THROUGH)
 _BY_NAME = {cls.__name__: cls for cls in _SUPPORTED}
-#: Relative tolerance between the model's output and the extracted chain's output.
+#: Largest difference allowed between the model's output and the extracted chain's output,
+#: relative to the largest absolute output of the batch (the chain runs in float64, the model
+#: usually in float32) ...
 OUTPUT_RTOL = 1e-4
+#: ... plus this absolute floor, for outputs that are all near zero.
 OUTPUT_ATOL = 1e-5
+#: Examples in each random batch the chain is checked on (standard normal, uniform on [0, 1)).
+CHECK_EXAMPLES = 16
+#: Seed of those batches: a model is always judged on the same inputs.
+CHECK_SEED = 0
+#: Dataset examples added to the check batch by :func:`example_batch`.
+CHECK_DATA_EXAMPLES = 256
+#: Longest error text of a failed forward pass quoted in a message.
+ERROR_QUOTE_CHARS = 200
 
 _FUNCTIONS = {
     F.relu: nn.ReLU,
@@ -209,6 +233,69 @@ def _check_finite(stage: Stage) -> None:
         )
 
 
+def _check_width(path: str, module: nn.Module) -> None:
+    """A weight layer with no units (or no inputs) has nothing to ingest and no data flow."""
+    shape = tuple(module.weight.shape)
+    if min(shape) == 0:
+        raise IngestError(
+            f"layer {path!r} ({type(module).__name__}) has a zero-width weight {shape}; "
+            "every Linear/Conv2d layer needs at least one input and one output unit"
+        )
+
+
+def _one_line(err: BaseException) -> str:
+    """``Type: message`` on one line, at most ``ERROR_QUOTE_CHARS`` long.
+
+    A TorchScript interpreter error carries both tracebacks of the failed call; its last
+    ``SomethingError: ...`` line is what went wrong.
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+    if len(lines) > 1:
+        for line in reversed(lines):
+            if re.match(r"[A-Za-z_][\w.]*(Error|Exception): \S", line):
+                text = line
+                break
+    if len(text) > ERROR_QUOTE_CHARS:
+        text = text[: ERROR_QUOTE_CHARS - 3].rstrip() + "..."
+    return text
+
+
+def _check_batches(example_input: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """The inputs the chain must reproduce the model on: the caller's batch and seeded random
+    batches of the same example shape (zeros alone would hide residuals and bias-free
+    nonlinearities)."""
+    dtype = example_input.dtype if example_input.is_floating_point() else torch.float32
+    shape = (CHECK_EXAMPLES, *example_input.shape[1:])
+    generator = torch.Generator().manual_seed(CHECK_SEED)
+    return [
+        ("the example input", example_input),
+        ("standard-normal inputs", torch.randn(shape, generator=generator, dtype=dtype)),
+        ("uniform [0, 1) inputs", torch.rand(shape, generator=generator, dtype=dtype)),
+    ]
+
+
+def example_batch(
+    input_shape: tuple[int, ...], examples: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The example input to extract a chain with: two zero examples, then up to
+    ``CHECK_DATA_EXAMPLES`` of ``examples`` (a dataset's, in the model's layout), so that the
+    chain is also checked on the data the model is meant for.
+
+    Examples
+    --------
+    >>> example_batch((3,)).shape
+    torch.Size([2, 3])
+    >>> example_batch((3,), torch.ones(500, 3)).shape
+    torch.Size([258, 3])
+    """
+    zeros = torch.zeros((2, *input_shape))
+    if examples is None:
+        return zeros
+    data = torch.as_tensor(examples[:CHECK_DATA_EXAMPLES], dtype=zeros.dtype)
+    return torch.cat([zeros, data.reshape(len(data), *input_shape)])
+
+
 def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
     """Extract the chain of weight stages of ``model``.
 
@@ -217,29 +304,36 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
     model : nn.Module
         An eager module or a TorchScript module made of supported layers.
     example_input : torch.Tensor
-        A batch of at least one example, ``(N, *input_shape)``.
+        A batch of at least one example, ``(N, *input_shape)`` (see :func:`example_batch`).
 
     Returns
     -------
     Chain
-        Float64 stages that reproduce ``model(example_input)``.
+        Float64 stages that reproduce the model's output on ``example_input`` and on seeded
+        random batches of its example shape (``CHECK_EXAMPLES`` standard-normal and as many
+        uniform examples), within ``OUTPUT_RTOL`` of the output's scale plus ``OUTPUT_ATOL``.
 
     Raises
     ------
     IngestError
-        Unsupported layer (named), NaN/Inf weights, a data flow that is not a chain, or an example
-        input the model cannot take.
+        Unsupported layer (named), a zero-width layer, NaN/Inf weights, a data flow that is not a
+        chain (for TorchScript, the first operation the chain does not account for is named), or
+        an example input the model cannot take.
     """
+    if example_input.is_floating_point() and not bool(torch.isfinite(example_input).all()):
+        raise IngestError(
+            "the example input holds NaN or infinite values; give finite inputs (clean the data)"
+        )
     model = model.eval()
     ops = module_ops(model)
     x = example_input.detach().double()
     try:
         with torch.no_grad():
-            expected = model(example_input)
+            model(example_input)
     except Exception as err:
         raise IngestError(
             f"the model cannot run on an input of shape {tuple(example_input.shape)} "
-            f"({type(err).__name__}: {err}); pass the model's input shape"
+            f"({_one_line(err)}); pass the model's input shape"
         ) from err
     stages: list[Stage] = []
     pending: list[nn.Module] = []
@@ -248,6 +342,7 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
         for path, op in ops:
             op = copy.deepcopy(op).double().eval()
             if isinstance(op, _WEIGHTED):
+                _check_width(path, op)
                 if isinstance(op, nn.Linear) and x.dim() != 2:
                     raise IngestError(
                         f"layer {path!r} (Linear) receives a {x.dim()}-D input; "
@@ -275,7 +370,13 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
                 if isinstance(op, nn.Flatten) and x.dim() > 2:
                     flattened_from = math.prod(x.shape[2:])
                 pending.append(op)
-            x = op(x)
+            try:
+                x = op(x)
+            except RuntimeError as err:  # the modules are not in data-flow order, or not a chain
+                raise _not_a_chain(
+                    model,
+                    f"layer {path!r} cannot take what the layers before it give ({_one_line(err)})",
+                ) from err
     if not stages:
         raise IngestError("the model has no Linear or Conv2d layer to ingest")
     chain = Chain(
@@ -286,13 +387,170 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
     )
     for s in stages:
         _check_finite(s)
-    with torch.no_grad():
-        got = chain(example_input.double())
-    if got.shape != expected.shape or not torch.allclose(
-        got, expected.double(), rtol=OUTPUT_RTOL, atol=OUTPUT_ATOL
-    ):
-        raise IngestError(
-            "the layers found do not reproduce the model's output (its data flow is not a plain "
-            "chain of supported layers); write the model as an nn.Sequential"
-        )
+    for what, batch in _check_batches(example_input):
+        mismatch = _mismatch(model, chain, batch)
+        if mismatch is None:
+            continue
+        raise _not_a_chain(model, f"on {what} {mismatch}")
     return chain
+
+
+def _not_a_chain(model: nn.Module, failure: str) -> IngestError:
+    """The error for a model whose layers, taken as a chain, fail with ``failure``; for
+    TorchScript it names the first operation the chain does not account for."""
+    found = _script_diagnosis(model) if isinstance(model, torch.jit.ScriptModule) else None
+    if found:
+        return IngestError(
+            f"the model's data flow is not a chain of supported modules: {found}; {failure}; "
+            "write the model as an nn.Sequential of supported layers"
+        )
+    return IngestError(
+        f"the layers found do not reproduce the model's output: {failure}, so its data flow is "
+        "not a plain chain of supported modules; write the model as an nn.Sequential of "
+        "supported layers"
+    )
+
+
+def _mismatch(model: nn.Module, chain: Chain, batch: torch.Tensor) -> str | None:
+    """How the chain's output differs from the model's on ``batch`` (a clause such as "they
+    differ by up to 1.5 ..."), or None when it agrees."""
+    with torch.no_grad():
+        try:
+            expected = model(batch)
+        except Exception as err:
+            return f"the model fails ({_one_line(err)})"
+        got = chain(batch.double())
+    if not isinstance(expected, torch.Tensor):
+        return f"the model returns a {type(expected).__name__}, not one tensor"
+    if got.shape != expected.shape:
+        shapes = f"{tuple(got.shape)} and {tuple(expected.shape)}"
+        return f"the layers' and the model's outputs have different shapes ({shapes})"
+    expected = expected.double()
+    if not bool(torch.isfinite(expected).all()):
+        return "the model's output is NaN or infinite"
+    scale = float(expected.abs().max()) if expected.numel() else 0.0
+    tolerance = OUTPUT_RTOL * scale + OUTPUT_ATOL
+    diff = (got - expected).abs()
+    if diff.numel() == 0 or bool(diff.max() <= tolerance):
+        return None
+    flat = int(diff.flatten(1).max(dim=0).values.argmax()) if diff.dim() > 1 else 0
+    return (
+        f"the layers and the model differ by up to {float(diff.max()):.3g} "
+        f"(output {flat}; tolerance {tolerance:.2g})"
+    )
+
+
+class _Unexplained(Exception):
+    """An operation of a TorchScript graph that the chain of leaf modules does not account for."""
+
+
+#: Graph nodes that read a tensor's metadata, not its values.
+_METADATA_OPS = frozenset(
+    {"aten::size", "aten::dim", "aten::len", "aten::numel", "prim::shape", "prim::device"}
+    | {"prim::dtype", "prim::is_cuda", "aten::__isnot__", "aten::__is__"}
+)
+
+
+def _script_diagnosis(model: torch.jit.ScriptModule) -> str | None:
+    """The first operation in a TorchScript model's data flow that its chain of leaf modules
+    does not account for, as a phrase; None when there is none or the graph cannot be read."""
+    try:
+        graph = model.graph
+        inputs = list(graph.inputs())[1:]
+        labels = ["the model's input"] + [None] * (len(inputs) - 1)
+        calls: list[str] = []
+        _walk_script(model, "", labels, calls)
+    except _Unexplained as found:
+        return str(found)
+    except Exception as err:  # a graph this walk does not know how to read
+        log.debug("cannot read the TorchScript graph (%s)", _one_line(err))
+        return None
+    leaves = [path for path, _ in module_ops(model)]
+    called = [path for path in calls if path in leaves]
+    if called != leaves:
+        unused = [path for path in leaves if path not in called]
+        if unused:
+            return f"module {unused[0]!r} is never called on the data flow"
+        return (
+            f"the model calls its modules in the order {', '.join(called)}, not in the order "
+            "they are defined"
+        )
+    return None
+
+
+def _source(node) -> str:
+    """`` (file, line N)`` of a graph node's source, when TorchScript kept it."""
+    text = node.sourceRange() or ""
+    found = re.match(r'\s*File "([^"]+)", line (\d+)', text)
+    return f" ({found[1]}, line {found[2]})" if found else ""
+
+
+def _walk_script(module, path: str, input_labels: list[str | None], calls: list[str]) -> str | None:
+    """Follow the values derived from the input through ``module``'s forward graph.
+
+    Leaf-module calls carry them along (their paths are appended to ``calls``); a composite
+    submodule is followed into; metadata reads are ignored. Anything else that touches them
+    raises :class:`_Unexplained`. Returns the label of the value the forward returns.
+    """
+    graph = module.graph
+    values = list(graph.inputs())
+    modules = {values[0]: (path, module)}
+    derived = {v: label for v, label in zip(values[1:], input_labels, strict=True) if label}
+    consumer: dict = {}
+    where = f"the forward of {path!r}" if path else "the model's forward"
+
+    def uses(node) -> list:
+        found = [v for v in node.inputs() if v in derived]
+        for block in node.blocks():
+            for inner in block.nodes():
+                found += uses(inner)
+            found += [v for v in block.returnNode().inputs() if v in derived]
+        return list(dict.fromkeys(found))
+
+    for node in graph.nodes():
+        kind = node.kind()
+        if kind == "prim::GetAttr" and node.input() in modules:
+            owner_path, owner = modules[node.input()]
+            attr = getattr(owner, node.s("name"), None)
+            if isinstance(attr, torch.jit.ScriptModule):
+                sub_path = f"{owner_path}.{node.s('name')}" if owner_path else node.s("name")
+                modules[node.output()] = (sub_path, attr)
+            continue
+        used = uses(node)
+        if not used or kind in _METADATA_OPS:
+            continue
+        labels = [derived[v] for v in used]
+        if kind == "prim::CallMethod" and node.inputsAt(0) in modules and len(used) == 1:
+            sub_path, sub = modules[node.inputsAt(0)]
+            value = used[0]
+            if value in consumer:
+                raise _Unexplained(
+                    f"{labels[0]} goes both into {consumer[value]!r} and into {sub_path!r} in "
+                    f"{where}{_source(node)} (a branch)"
+                )
+            consumer[value] = sub_path
+            if list(sub.children()):
+                args = [derived.get(v) for v in list(node.inputs())[1:]]
+                label = _walk_script(sub, sub_path, args, calls)
+            else:
+                calls.append(sub_path)
+                label = f"the output of {sub_path!r}"
+            if label is not None:
+                derived[node.output()] = label
+            continue
+        op = kind
+        if kind == "prim::CallFunction":
+            op = f"functional {node.inputsAt(0).node().s('name')}()"
+        elif kind == "prim::CallMethod":
+            op = f"method {node.s('name')}()"
+        if len(used) > 1:
+            raise _Unexplained(
+                f"{op} in {where}{_source(node)} combines {labels[0]} with {labels[1]} "
+                "(a residual connection or a branch)"
+            )
+        raise _Unexplained(
+            f"{op} in {where}{_source(node)} acts on {labels[0]} outside any module "
+            "(use a module such as nn.ReLU or nn.Flatten for it)"
+        )
+    returned = [v for v in graph.return_node().inputs() if v in derived]
+    return derived[returned[0]] if len(returned) == 1 else None

@@ -197,6 +197,11 @@ def load_model(
         Allow unpickling a whole module, which runs code from the file.
     """
     path = Path(source)
+    if path.is_dir():
+        raise IngestError(
+            f"{source} is a directory, not a model file; give a TorchScript or .pt file "
+            "(ingest --series takes a directory of epoch-NNN.pt checkpoints)"
+        )
     if not path.exists() and _FACTORY.fullmatch(source):
         return _from_factory(source, Path(weights) if weights is not None else None)
     if weights is not None:

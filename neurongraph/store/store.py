@@ -75,6 +75,11 @@ def check_network_name(name: str) -> str:
             f"the network name {name!r} has characters outside [A-Za-z0-9_.@-]; "
             "use only letters, digits and _ . @ -"
         )
+    if name.startswith(".") or ".." in name:
+        raise UsageError(
+            f"the network name {name!r} starts with a dot or contains '..'; names can end up in "
+            "file paths: start with a letter, digit, _ or - and use single dots"
+        )
     return name
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import textwrap
+import warnings
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 from torch import nn
+from torch.nn import functional as F
 
 
 def snapshot(store):
@@ -133,12 +136,174 @@ def test_bad_model_files(run_cli, store, tmp_path, name, case):
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [("", "empty"), ("x" * 101, "at most 100"), ("a b", "outside"), ("a/b", "outside")],
+    [
+        ("", "empty"),
+        ("x" * 101, "at most 100"),
+        ("a b", "outside"),
+        ("a/b", "outside"),
+        ("..", "'..'"),
+        (".", "dot"),
+        ("...", "dot"),
+        (".hidden", "dot"),
+        ("a..b", "'..'"),
+    ],
 )
 def test_bad_network_names(run_cli, store, script_file, bad, message):
     before = snapshot(store)
     result = run_cli("ingest", script_file, "--name", bad, expect=2)
     assert message in result.stderr
+    assert snapshot(store) == before
+
+
+class ResidualOnInput(nn.Module):
+    """``fc2(relu(fc1(x)) + x)``: on zeros it looks like the chain fc1 > relu > fc2."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 64)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)) + x)
+
+
+class FunctionalRelu(nn.Module):
+    """Bias-free, with a functional ReLU that no module accounts for (zeros in, zeros out)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 32, bias=False)
+        self.fc2 = nn.Linear(32, 10, bias=False)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class DefinedOutOfOrder(nn.Module):
+    """A chain whose modules are defined in another order than they are called."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc2 = nn.Linear(32, 10)
+        self.fc1 = nn.Linear(64, 32)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def one_line_error(result) -> str:
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    ("model", "named"),
+    [
+        (ResidualOnInput, ["aten::add", "'act'", "the model's input", "residual"]),
+        (FunctionalRelu, ["relu()", "'fc1'", "outside any module"]),
+        (DefinedOutOfOrder, ["order fc1, act, fc2", "layer 'fc2' cannot take"]),
+    ],
+)
+@pytest.mark.parametrize("data", [None, "digits"])
+def test_scripted_models_that_are_not_chains_are_refused(
+    run_cli, store, tmp_path, name, model, named, data
+):
+    """Zeros as the only check input made both misreads pass: they must fail on random inputs,
+    name the op that breaks the chain, and write nothing."""
+    torch.manual_seed(0)
+    path = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.script(model()), str(path))
+    before = snapshot(store)
+    args = ["ingest", path, "--name", name, "--input-shape", 64]
+    args += ["--data", data] if data else []
+    message = one_line_error(run_cli(*args, expect=2))
+    assert "not a chain" in message
+    for part in named:
+        assert part in message
+    assert snapshot(store) == before
+    assert store.get_network(name) is None
+
+
+def test_a_directory_as_model_is_one_line(run_cli, store, tmp_path, script_file, name):
+    before = snapshot(store)
+    message = one_line_error(run_cli("ingest", tmp_path, "--name", name, expect=2))
+    assert "is a directory" in message and "--series" in message
+    assert snapshot(store) == before
+    run_cli("ingest", script_file, "--name", name)
+    run_cli("analyze", "spectral", name, "-k", 3, "--no-null", "--seed", 0)
+    before = snapshot(store)
+    for command in (
+        ["activations", name, "--data", "digits"],
+        ["analyze", "importance", name, "--data", "digits"],
+    ):
+        refused = run_cli(*command, "--model", tmp_path, expect=2)
+        assert "is a directory" in one_line_error(refused)
+    assert snapshot(store) == before
+
+
+def test_a_wrong_input_shape_is_one_short_line(run_cli, store, script_file, name):
+    """The TorchScript interpreter's error carries two tracebacks; only what went wrong is kept."""
+    before = snapshot(store)
+    message = one_line_error(
+        run_cli("ingest", script_file, "--name", name, "--input-shape", "3", expect=2)
+    )
+    assert "shape (2, 3)" in message and "mat1 and mat2 shapes cannot be multiplied" in message
+    assert "HERE" not in message and len(message) < 300
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("where", ["first", "hidden"])
+def test_a_zero_width_layer_is_refused(run_cli, store, tmp_path, name, where):
+    widths = (64, 0, 10) if where == "first" else (64, 16, 0, 10)
+    layers = []
+    path = tmp_path / "zero.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: "Initializing zero-element tensors is a no-op"
+        for a, b in zip(widths, widths[1:], strict=False):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        torch.jit.save(torch.jit.script(nn.Sequential(*layers[:-1])), str(path))
+    before = snapshot(store)
+    message = one_line_error(run_cli("ingest", path, "--name", name, expect=2))
+    assert "zero-width" in message
+    assert snapshot(store) == before
+
+
+def test_a_misread_seen_only_on_the_data_is_refused(run_cli, store, tmp_path, name):
+    """A functional ReLU that is inactive on the random check inputs but not on the dataset:
+    only the check on the dataset's examples finds that the chain misses it."""
+    model = FunctionalRelu()
+    with torch.no_grad():
+        model.fc1.weight.zero_()
+        model.fc1.weight[:, 0] = -1.0  # pre-activation 5 - x0: negative only where x0 > 5
+        model.fc1.bias = nn.Parameter(torch.full((32,), 5.0))
+    path = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.script(model), str(path))
+    X = np.random.default_rng(0).random((40, 64), dtype=np.float32)
+    X[:, 0] = 16.0  # raw pixel values
+    data = tmp_path / "raw.npz"
+    np.savez(data, X=X, y=np.arange(40) % 10)
+    run_cli("ingest", path, "--name", name)  # without data the misread cannot be seen
+    before = snapshot(store)
+    refused = run_cli("ingest", path, "--name", f"{name}-data", "--data", f"npz:{data}", expect=2)
+    message = one_line_error(refused)
+    assert "relu()" in message and "on the example input" in message
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_dataset_with_non_finite_inputs_is_refused(run_cli, store, tmp_path, script_file, bad):
+    X = np.random.default_rng(0).random((40, 64), dtype=np.float32)
+    X[7, 3] = bad
+    path = tmp_path / "bad.npz"
+    np.savez(path, X=X, y=np.arange(40) % 10)
+    before = snapshot(store)
+    message = one_line_error(
+        run_cli("ingest", script_file, "--name", "nonfinite", "--data", f"npz:{path}", expect=2)
+    )
+    assert f"dataset 'npz:{path}'" in message and "NaN or infinite" in message
     assert snapshot(store) == before
 
 
