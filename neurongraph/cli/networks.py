@@ -258,6 +258,7 @@ def drop(obj: Context, name: str, as_json: bool):
     if obj.store.get_network(name) is None:
         raise UsageError(f"no network named {name!r}; see `neurongraph networks`")
     deleted = obj.store.drop_network(name)
+    obj.store.drop_staged(name)  # and what interrupted ingests of that name left
     if as_json:
         echo_json({"network": name, "nodesDeleted": deleted})
     else:

@@ -36,8 +36,11 @@ LIST_STAGED = (
     f"MATCH (n:`{NETWORK}`) WHERE n.name STARTS WITH $name + '{STAGING_MARK}' RETURN n.name AS name"
 )
 
-#: Rename a network node and set its status: ``$old``, ``$new``, ``$status``.
-RENAME_NETWORK = f"MATCH (n:`{NETWORK}` {{name: $old}}) SET n.name = $new, n.status = $status"
+#: Rename a network node and set its status: ``$old``, ``$new``, ``$status``; returns how many.
+RENAME_NETWORK = (
+    f"MATCH (n:`{NETWORK}` {{name: $old}}) SET n.name = $new, n.status = $status "
+    "RETURN count(n) AS renamed"
+)
 
 #: Move the nodes of one label from network ``$old`` to ``$new``: their ``network`` and the
 #: network part of their ``uid``. Format with ``label``.

@@ -324,7 +324,15 @@ class Store:
             ]
             statements.append((cypher.RENAME_CLUSTER_PARTITIONS, rename))
             statements.append((cypher.RENAME_NETWORK, {**rename, "status": status}))
-        self.write_all(statements)
+
+        def check(rows: list[list[dict]]) -> None:
+            if rows[-1] != [{"renamed": 1}]:
+                raise StoreError(
+                    f"the new network {name!r} went missing while it was written (another "
+                    "process dropped it); nothing changed: run the ingest again"
+                )
+
+        self.write_all(statements, check)
         return replaced
 
     def write_network(
@@ -376,12 +384,20 @@ class Store:
         return self.read(cypher.COUNT_NETWORK, {"name": name})[0]
 
     # -- analysis results ------------------------------------------------------------------
-    def write_all(self, statements: list[tuple[str, dict]]) -> None:
-        """Run several write statements in ONE transaction: all of them happen or none."""
+    def write_all(
+        self,
+        statements: list[tuple[str, dict]],
+        check: Callable[[list[list[dict]]], None] | None = None,
+    ) -> None:
+        """Run several write statements in ONE transaction: all of them happen or none.
+
+        ``check`` gets every statement's rows before the commit; what it raises rolls the
+        transaction back and reaches the caller."""
 
         def work(tx: neo4j.ManagedTransaction) -> None:
-            for query, params in statements:
-                tx.run(query, params).consume()
+            rows = [tx.run(query, params).data() for query, params in statements]
+            if check is not None:
+                check(rows)
 
         try:
             with self._session() as session:

@@ -13,6 +13,10 @@ import torch
 from test_store import ng
 from torch import nn
 
+from neurongraph.errors import StoreError
+from neurongraph.ingest import ingest_model
+from neurongraph.ingest.extract import extract_chain
+from neurongraph.ingest.graph import network_graph
 from neurongraph.store import open_store
 from neurongraph.store.files import FILES_DIR
 
@@ -143,3 +147,18 @@ def test_sigkill_during_replace_leaves_old_or_new_whole(tmp_path, models, after)
         final["cache"]
     ]
     assert len([f for f in files if f.startswith("models/")]) == 1
+
+
+def test_a_swap_whose_new_network_went_missing_changes_nothing(store, mlp, name):
+    example = torch.zeros(2, 64)
+    ingest_model(store, mlp, name, example)
+    before = store.count_network(name)
+    staged = store.stage_name(name)
+    store.write_network(staged, network_graph(extract_chain(mlp, example)), {}, complete=False)
+    store.drop_network(staged)  # what a concurrent `drop` does to an ingest's hidden copy
+    with pytest.raises(StoreError, match="went missing"):
+        store.swap_network(staged, name)
+    assert store.get_network(name)["status"] == "complete"
+    assert store.count_network(name) == before
+    assert store.read("MATCH (n:Network) WHERE n.name STARTS WITH $p RETURN n.name AS n",
+                      {"p": name}) == [{"n": name}]  # fmt: skip
