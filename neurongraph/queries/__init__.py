@@ -316,7 +316,8 @@ def run_query(
         Parameter values; declared defaults fill the ones left out.
     write : bool, default=False
         Allow the query to change the store. Without it a query that writes is refused before
-        it runs (``@writes``) or rolled back (:meth:`~neurongraph.store.Store.run_cypher`).
+        it runs (``@writes``), and any other runs in a transaction that is always rolled back
+        (:meth:`~neurongraph.store.Store.run_cypher`).
 
     Returns
     -------

@@ -102,6 +102,25 @@ def _plain(value: Any) -> Any:
 
 
 _WRITE_REFUSED = "this query writes to the store; add --write to run it"
+#: Cypher that a rollback does not undo (measured on ArcadeDB), refused before it runs unless
+#: ``--write`` is given: what it does, for the message. The patterns are matched against the
+#: whole text, string literals included (``apoc.do.when`` runs Cypher given as a string), and
+#: again with comments removed (``LOAD /* */ CSV``).
+_NOT_UNDONE = (
+    (re.compile(r"\bLOAD\s+CSV\b", re.IGNORECASE), "uses LOAD CSV, which reads local files"),
+    (
+        re.compile(r"\bIN\s+TRANSACTIONS\b", re.IGNORECASE),
+        "uses CALL { ... } IN TRANSACTIONS, which commits its own transactions",
+    ),
+    (
+        re.compile(
+            r"\b(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:[A-Z]+\s+)?(?:INDEX|CONSTRAINT)\b",
+            re.IGNORECASE,
+        ),
+        "changes the schema, which a rollback does not undo",
+    ),
+)
+_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 _COUNTERS = (
     "nodes_created",
     "nodes_deleted",
@@ -112,6 +131,18 @@ _COUNTERS = (
     "labels_removed",
     "contains_updates",
 )
+
+
+def _refuse_unsafe_read(query: str) -> None:
+    """UsageError if ``query`` does something that rolling back its transaction would not undo."""
+    for text in (query, _COMMENTS.sub(" ", query)):
+        for pattern, what in _NOT_UNDONE:
+            if pattern.search(text):
+                raise UsageError(f"this query {what}; add --write to run it")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _collect_work(query: str, params: dict | None) -> Callable[[Any], CypherResult]:
@@ -207,27 +238,38 @@ class Store:
     ) -> CypherResult:
         """Run a user's Cypher in one explicit transaction.
 
-        Without ``write``, a query that changes anything is refused: on Neo4j ``EXPLAIN`` tells
-        before it runs; on any server the transaction is rolled back if its counters show an
-        update (ArcadeDB's ``EXPLAIN`` reports every query as a write, so it cannot tell).
+        With ``write`` the transaction is committed. Without it, the transaction is always
+        rolled back, never committed: on ArcadeDB a rollback also undoes writes made through
+        procedures (``merge.node``, ``apoc.do.when``), which its update counters do not report.
+        Before it runs, a query that a rollback would not undo (schema commands, ``LOAD CSV``,
+        ``CALL { } IN TRANSACTIONS``) is refused, and on Neo4j so is any query that ``EXPLAIN``
+        does not call read-only (ArcadeDB's ``EXPLAIN`` calls every query a write). A query
+        whose counters show a write is refused after it ran (and was rolled back), so that the
+        user learns to add ``--write``.
         """
+        if not write:
+            _refuse_unsafe_read(query)
         try:
             with self._session() as session:
                 if not write and self.flavour == "neo4j":
                     kind = session.run("EXPLAIN " + query, params or {}).consume().query_type
                     if kind != "r":
                         raise UsageError(_WRITE_REFUSED)
-                with session.begin_transaction() as tx:
+                tx = session.begin_transaction()
+                try:
                     result = _collect_work(query, params)(tx)
-                    if not write and result.counters["contains_updates"]:
+                    if write:
+                        tx.commit()
+                finally:
+                    if not tx.closed():
                         tx.rollback()
-                        raise UsageError(_WRITE_REFUSED)
-                    tx.commit()
-                    return result
-        except neo4j_errors.ClientError as err:
-            raise UsageError(f"the query failed: {err.message}") from err
+        except neo4j_errors.Neo4jError as err:
+            raise UsageError(f"the query failed: {_one_line(err.message)}") from err
         except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
             raise StoreError(f"lost the connection to the store at {self.location}: {err}") from err
+        if not write and result.counters["contains_updates"]:
+            raise UsageError(_WRITE_REFUSED)
+        return result
 
     # -- networks --------------------------------------------------------------------------
     def get_network(self, name: str) -> dict | None:
