@@ -53,6 +53,9 @@ NODE_BATCH = 5_000
 EDGE_BATCH = 20_000
 #: Nodes deleted per transaction when a network is dropped.
 DELETE_BATCH = 2_000
+#: Clusters deleted per statement when a partition is replaced (all in the one transaction of
+#: the replace).
+CLUSTER_DELETE_BATCH = 1_000
 USER_AGENT = f"neurongraph/{__version__}"
 _SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 
@@ -416,16 +419,18 @@ class Store:
         neuron_rows: list[dict] | None = None,
     ) -> None:
         """Replace a partition (same ``uid``) with its clusters, IN_CLUSTER edges and neuron
-        properties, in one transaction.
+        properties, in one transaction: a reader, or a store reopened after a crash, sees the
+        old partition complete or the new one complete.
 
         ``partition`` and each of ``clusters`` are property maps with ``uid``; ``members`` =
         [{cluster: uid, neurons: [uid]}]; ``neuron_key`` is removed from every neuron first;
-        ``neuron_rows`` = [{uid, props}] are then set (queries DELETE_PARTITION,
-        REMOVE_NEURON_PROPERTY, CREATE_PARTITION, CREATE_CLUSTERS, CREATE_MEMBERSHIP,
-        SET_NEURONS; writes).
+        ``neuron_rows`` = [{uid, props}] are then set. The old clusters go CLUSTER_DELETE_BATCH
+        at a time within the transaction. (queries DELETE_PARTITION_CLUSTERS,
+        DELETE_PARTITION, REMOVE_NEURON_PROPERTY, CREATE_PARTITION, CREATE_CLUSTERS,
+        CREATE_MEMBERSHIP, SET_NEURONS; writes).
         """
         uid = partition["uid"]
-        statements = [(cypher.DELETE_PARTITION, {"uid": uid})]
+        statements = []
         if neuron_key is not None:
             statements.append(
                 (cypher.with_key(cypher.REMOVE_NEURON_PROPERTY, neuron_key), {"name": name})
@@ -436,7 +441,32 @@ class Store:
         ]
         statements += [(cypher.CREATE_MEMBERSHIP, {"rows": b}) for b in _batches(members, 50)]
         statements += [(cypher.SET_NEURONS, {"rows": b}) for b in _batches(neuron_rows or [])]
-        self.write_all(statements)
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            deleted = 0
+            while True:
+                params = {"uid": uid, "batch": CLUSTER_DELETE_BATCH}
+                count = int(tx.run(cypher.DELETE_PARTITION_CLUSTERS, params).single()["deleted"])
+                deleted += count
+                if count < CLUSTER_DELETE_BATCH:
+                    break
+            tx.run(cypher.DELETE_PARTITION, {"uid": uid}).consume()
+            log.debug("deleted %d clusters of the old partition %s", deleted, uid)
+            for query, params in statements:
+                tx.run(query, params).consume()
+
+        log.info(
+            "writing partition %s: %d clusters, %d neuron properties",
+            uid,
+            len(clusters),
+            len(neuron_rows or []),
+        )
+        try:
+            with self._session() as session:
+                session.execute_write(work)
+        except neo4j_errors.ClientError as err:
+            raise StoreError(f"the database refused the write: {err.message}") from err
+        log.info("wrote partition %s", uid)
 
     def partition(self, uid: str) -> dict | None:
         """A partition's properties, or None (query GET_PARTITION, read)."""
