@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +58,12 @@ DELETE_BATCH = 2_000
 #: Clusters deleted per statement when a partition is replaced (all in the one transaction of
 #: the replace).
 CLUSTER_DELETE_BATCH = 1_000
+#: Times a write transaction is tried when a concurrent writer conflicts with it (a transient
+#: error, or a unique key that another transaction took first) before the write fails.
+WRITE_ATTEMPTS = 5
+#: Seconds before the second try of a conflicting write; each later try waits twice as long
+#: (with jitter, so that two writers do not retry in step).
+RETRY_DELAY = 0.2
 USER_AGENT = f"neurongraph/{__version__}"
 _SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 
@@ -219,21 +227,57 @@ class Store:
         return self._driver.session(database=self._database)
 
     def _run(self, query: str, params: dict | None = None, *, write: bool) -> CypherResult:
+        work = _collect_work(query, params)
+        if write:
+            return self._transact(work, what="the query")
         try:
             with self._session() as session:
-                work = _collect_work(query, params)
-                return session.execute_write(work) if write else session.execute_read(work)
-        except neo4j_errors.ClientError as err:
-            raise StoreError(f"the database refused the query: {err.message}") from err
+                return session.execute_read(work)
+        except neo4j_errors.Neo4jError as err:
+            raise StoreError(f"the database refused the query: {_one_line(err.message)}") from err
         except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
             raise StoreError(f"lost the connection to the store at {self.location}: {err}") from err
+
+    def _transact(self, work: Callable[[Any], Any], *, what: str) -> Any:
+        """Run ``work(tx)`` in one managed write transaction and return what it returns.
+
+        A try that conflicts with a concurrent writer (a transient error, or a unique key that
+        another transaction committed first) is rolled back and the whole of ``work`` runs again,
+        up to WRITE_ATTEMPTS tries; a conflict that outlasts them is a StoreError.
+        """
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self._session() as session:
+                    return session.execute_write(work)
+            except (neo4j_errors.TransientError, neo4j_errors.ConstraintError) as err:
+                if attempt == WRITE_ATTEMPTS:
+                    raise StoreError(
+                        f"{what} still conflicted with the store after {WRITE_ATTEMPTS} tries "
+                        f"(another process writing the same nodes, or nodes left by one): "
+                        f"{_one_line(err.message)}"
+                    ) from err
+                delay = RETRY_DELAY * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+                log.info(
+                    "%s conflicted with another writer (%s); trying again in %.1f s",
+                    what,
+                    _one_line(err.message),
+                    delay,
+                )
+                time.sleep(delay)
+            except neo4j_errors.Neo4jError as err:
+                raise StoreError(f"the database refused {what}: {_one_line(err.message)}") from err
+            except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
+                raise StoreError(
+                    f"lost the connection to the store at {self.location}: {err}"
+                ) from err
+        raise AssertionError("unreachable")
 
     def read(self, query: str, params: dict | None = None) -> list[dict[str, Any]]:
         """Run a read query and return its rows."""
         return self._run(query, params, write=False).rows
 
     def write(self, query: str, params: dict | None = None) -> CypherResult:
-        """Run a write query in a managed (retried) transaction."""
+        """Run a write query in a managed transaction, retried on conflicts."""
         return self._run(query, params, write=True)
 
     def run_cypher(
@@ -372,11 +416,7 @@ class Store:
             for query, params in statements:
                 tx.run(query, params).consume()
 
-        try:
-            with self._session() as session:
-                session.execute_write(work)
-        except neo4j_errors.ClientError as err:
-            raise StoreError(f"the database refused the write: {err.message}") from err
+        self._transact(work, what="the write")
 
     def set_neuron_properties(self, rows: list[dict]) -> None:
         """``rows`` = [{uid, props}] (query SET_NEURONS, writes; one transaction)."""
@@ -425,7 +465,8 @@ class Store:
         ``partition`` and each of ``clusters`` are property maps with ``uid``; ``members`` =
         [{cluster: uid, neurons: [uid]}]; ``neuron_key`` is removed from every neuron first;
         ``neuron_rows`` = [{uid, props}] are then set. The old clusters go CLUSTER_DELETE_BATCH
-        at a time within the transaction. (queries DELETE_PARTITION_CLUSTERS,
+        at a time within the transaction. A concurrent replace of the same partition makes
+        this one try again (see ``_transact``) (queries DELETE_PARTITION_CLUSTERS,
         DELETE_PARTITION, REMOVE_NEURON_PROPERTY, CREATE_PARTITION, CREATE_CLUSTERS,
         CREATE_MEMBERSHIP, SET_NEURONS; writes).
         """
@@ -461,11 +502,7 @@ class Store:
             len(clusters),
             len(neuron_rows or []),
         )
-        try:
-            with self._session() as session:
-                session.execute_write(work)
-        except neo4j_errors.ClientError as err:
-            raise StoreError(f"the database refused the write: {err.message}") from err
+        self._transact(work, what=f"the write of partition {uid}")
         log.info("wrote partition %s", uid)
 
     def partition(self, uid: str) -> dict | None:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch import nn
 
+from neurongraph.errors import StoreError
 from neurongraph.ingest import ingest_model
+from neurongraph.store import open_store
 from neurongraph.store.rows import cluster_uid, neuron_uid, partition_uid
+from neurongraph.store.store import WRITE_ATTEMPTS
 
 SCRATCH_KEY = "scratchCluster"
+#: Rounds of two concurrent writers to run until one of them had to retry.
+CONCURRENT_ROUNDS = 3
 
 
 def whole_partition(store, network, uid, key):
@@ -124,3 +131,88 @@ def test_louvain_with_hundreds_of_communities_runs_twice(run_cli, store, activat
         assert communities > 150
         partition = whole_partition(store, name, uid, "louvainCommunity")
         assert (partition["k"], partition["seed"]) == (communities, seed)
+
+
+def test_a_conflict_that_outlasts_the_retries_is_a_one_line_error(store, name):
+    """A Cluster that holds one of the partition's uids but is not one of its clusters (nothing
+    a rerun can fix): the write is tried WRITE_ATTEMPTS times, then refused, and the partition
+    written before stays whole."""
+    neurons = flat_network(store, name, 40)
+    uid = partition_uid(name, "scratch")
+    store.replace_partition(name, *scratch_partition(name, neurons, 4, "old"))
+    squatter = {"uid": cluster_uid(name, "scratch", 7), "network": name}
+    store.write("CREATE (c:Cluster) SET c += $props", {"props": squatter})
+    with pytest.raises(StoreError) as refused:
+        store.replace_partition(name, *scratch_partition(name, neurons, 8, "new"))
+    message = str(refused.value)
+    assert f"after {WRITE_ATTEMPTS} tries" in message and "\n" not in message
+    assert whole_partition(store, name, uid, SCRATCH_KEY)["tag"] == "old"
+    store.write("MATCH (c:Cluster {uid: $uid}) DELETE c", {"uid": squatter["uid"]})
+
+
+def neurongraph_command(store_dir, *args):
+    return [
+        sys.executable,
+        "-c",
+        "from neurongraph.cli import main; main()",
+        "--store",
+        str(store_dir),
+        *map(str, args),
+    ]
+
+
+def ng(store_dir, *args):
+    result = subprocess.run(
+        neurongraph_command(store_dir, *args), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_concurrent_spectral_runs_on_a_served_store_both_succeed(tmp_path):
+    """Two `analyze spectral` of one network at once, through `db start`: the second commit
+    took unique keys the first had just written (`Duplicated key ... on index 'Cluster[uid]'`)
+    and failed; now it tries again and replaces the first one's partition."""
+    directory = tmp_path / "served"
+    with open_store(directory) as store:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64))
+        ingest_model(store, model, "net", torch.zeros(2, 64))
+    ng(directory, "db", "start")
+    try:
+        retried = False
+        for _ in range(CONCURRENT_ROUNDS):
+            runs = [
+                subprocess.Popen(
+                    neurongraph_command(
+                        directory,
+                        "-v",
+                        "analyze",
+                        "spectral",
+                        "net",
+                        "-k",
+                        12,
+                        "--no-null",
+                        "--seed",
+                        seed,
+                    ),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for seed in (0, 1)
+            ]
+            errors = [run.communicate(timeout=300)[1] for run in runs]
+            for run, stderr in zip(runs, errors, strict=True):
+                assert run.returncode == 0, stderr
+            retried = any("conflicted with another writer" in e for e in errors)
+            with open_store(directory) as store:
+                partition = whole_partition(
+                    store, "net", partition_uid("net", "spectral-weights"), "spectralWeightsCluster"
+                )
+                assert partition["k"] == 12 and partition["seed"] in (0, 1)
+            if retried:
+                break
+        assert retried, "the two runs never wrote at the same time"
+    finally:
+        ng(directory, "db", "stop")
