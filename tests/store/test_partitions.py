@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -19,6 +21,9 @@ from neurongraph.store.store import WRITE_ATTEMPTS
 SCRATCH_KEY = "scratchCluster"
 #: Rounds of two concurrent writers to run until one of them had to retry.
 CONCURRENT_ROUNDS = 3
+#: When to SIGKILL a partition write, one run each, as fractions of the time an uninterrupted
+#: one took (3 to 5 s for ~500 clusters on 2 busy cores): early, midway, around the commit.
+KILL_AT = (0.05, 0.6, 1.2)
 
 
 def whole_partition(store, network, uid, key):
@@ -216,3 +221,58 @@ def test_concurrent_spectral_runs_on_a_served_store_both_succeed(tmp_path):
         assert retried, "the two runs never wrote at the same time"
     finally:
         ng(directory, "db", "stop")
+
+
+def test_a_killed_partition_write_leaves_the_old_or_the_new_partition_whole(run_cli, tmp_path):
+    """SIGKILL an `analyze louvain` while it replaces a partition of hundreds of clusters, at
+    several points of its write; the reopened store holds one whole partition: the old one or
+    the new one, never a mix or a part."""
+    directory = tmp_path / "killed"
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+    )
+    script = tmp_path / "wide.pt"
+    torch.jit.save(torch.jit.script(model), str(script))
+    run_cli("ingest", script, "--name", "net", "--data", "digits", store=directory)
+    louvain = ("analyze", "louvain", "net", "--resolution", 20)
+    run_cli(*louvain, "--seed", 0, store=directory)
+    uid = partition_uid("net", "louvain")
+
+    def start(seed):
+        return subprocess.Popen(
+            neurongraph_command(directory, "-v", *louvain, "--seed", seed),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_for(process, text):
+        for line in process.stderr:
+            if text in line:
+                return time.monotonic()
+        raise AssertionError(f"{text!r} never logged; exit {process.wait()}")
+
+    timed = start(1)  # an uninterrupted replace, to time the write
+    began = wait_for(timed, "writing partition")
+    took = wait_for(timed, "wrote partition") - began
+    assert timed.wait() == 0
+    seed, outcomes = 1, []
+    for attempt, fraction in enumerate(KILL_AT, start=2):
+        process = start(attempt)
+        wait_for(process, "writing partition")
+        time.sleep(fraction * took)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert process.returncode in (-signal.SIGKILL, 0), process.stderr.read()
+        with open_store(directory) as store:
+            partition = whole_partition(store, "net", uid, "louvainCommunity")
+        assert partition["k"] > 150
+        assert partition["seed"] in (seed, attempt)
+        killed = process.returncode == -signal.SIGKILL
+        outcomes.append(
+            (fraction, "killed" if killed else "finished", partition["seed"] == attempt)
+        )
+        seed = partition["seed"]
+    print(f"write {took:.1f} s; (fraction of it, run, new partition there):", outcomes)
+    assert (KILL_AT[0], "killed", False) in outcomes, f"no kill landed mid-write: {outcomes}"
