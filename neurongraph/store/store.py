@@ -344,6 +344,21 @@ class Store:
             )
         return network
 
+    def require_series(self, series: str) -> list[dict]:
+        """The networks of a checkpoint series (named ``series@EPOCH``, or with ``series`` set),
+        each complete; UsageError if there are none or one is partial (as ``require_network``)."""
+        members = [
+            n
+            for n in self.networks()
+            if n.get("series") == series or n["name"].startswith(f"{series}@")
+        ]
+        if not members:
+            raise UsageError(
+                f"no network of a series {series!r} in {self.location} (series members are "
+                f"named {series}@EPOCH); ingest one with `neurongraph ingest DIR --series`"
+            )
+        return [self.require_network(n["name"]) for n in members]
+
     def layers(self, name: str) -> list[dict]:
         """The network's layers in order (query LIST_LAYERS, read)."""
         return [r["layer"] for r in self.read(cypher.LIST_LAYERS, {"name": name})]
