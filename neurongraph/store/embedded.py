@@ -81,20 +81,30 @@ def _make_private(path: Path) -> None:
 
 def _init_directory(directory: Path) -> None:
     state = _state(directory)
-    if directory.exists() and not state.exists() and any(directory.iterdir()):
+    try:
+        if directory.exists() and not directory.is_dir():
+            raise StoreError(
+                f"{directory} is a file, not a store directory; give --store a directory "
+                "(a new one, or a neurongraph store) or a bolt:// URI"
+            )
+        if directory.exists() and not state.exists() and any(directory.iterdir()):
+            raise StoreError(
+                f"{directory} is not a neurongraph store (it has files but no {STATE_DIR}/); "
+                "choose an empty or new directory with --store"
+            )
+        directory.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
+        state.mkdir(mode=STORE_MODE, exist_ok=True)
+        _make_private(directory)
+        _make_private(state)
+        password = state / PASSWORD_FILE
+        if not password.exists():
+            fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(PASSWORD_BYTES))
+    except OSError as err:
         raise StoreError(
-            f"{directory} is not a neurongraph store (it has files but no {STATE_DIR}/); "
-            "choose an empty or new directory with --store"
-        )
-    directory.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
-    state.mkdir(mode=STORE_MODE, exist_ok=True)
-    _make_private(directory)
-    _make_private(state)
-    password = state / PASSWORD_FILE
-    if not password.exists():
-        fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(PASSWORD_BYTES))
+            f"cannot use {directory} as a store: {err.strerror or err}; check --store"
+        ) from err
 
 
 def read_password(directory: Path) -> str:
