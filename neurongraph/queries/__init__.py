@@ -20,7 +20,9 @@ Each file is one query, runnable as-is in Neo4j Browser. Its name is the file na
 ``@param NAME: DESCRIPTION`` declares a parameter; a trailing ``(default: JSON)`` makes it
 optional. ``@bloom`` gives the query a Bloom search phrase (for queries that return nodes and
 relationships); ``@writes`` marks a query that changes the store. Every ``$parameter`` of the
-Cypher must be declared, and every declared one used.
+Cypher must be declared, and every declared one used. A parameter called ``network`` must name a
+complete network, and one called ``series`` a series of complete networks: as analyses do, the
+query refuses an unknown or partial one rather than answer with nothing.
 
 More directories of ``.cypher`` files can be named in ``NEURONGRAPH_QUERIES`` (separated by
 ``os.pathsep``); their queries join the built-in ones.
@@ -65,6 +67,10 @@ QUERIES_DIR = Path(__file__).resolve().parent
 #: Environment variable naming more directories of ``.cypher`` files.
 QUERIES_ENV = "NEURONGRAPH_QUERIES"
 SUFFIX = ".cypher"
+#: A parameter of this name names a network: the query refuses an unknown or partial one.
+NETWORK_PARAMETER = "network"
+#: A parameter of this name names a checkpoint series: every network of it must be complete.
+SERIES_PARAMETER = "series"
 _COMMENT = "//"
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _PARAM_TAG = re.compile(r"@param\s+([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)")
@@ -316,7 +322,8 @@ def run_query(
         Parameter values; declared defaults fill the ones left out.
     write : bool, default=False
         Allow the query to change the store. Without it a query that writes is refused before
-        it runs (``@writes``) or rolled back (:meth:`~neurongraph.store.Store.run_cypher`).
+        it runs (``@writes``), and any other runs in a transaction that is always rolled back
+        (:meth:`~neurongraph.store.Store.run_cypher`).
 
     Returns
     -------
@@ -326,12 +333,17 @@ def run_query(
     Raises
     ------
     UsageError
-        Unknown query, missing or unknown parameter, a write without ``write``, or a query the
-        database refuses.
+        Unknown query, missing or unknown parameter, a write without ``write``, a ``network``
+        that is unknown or partial (or a ``series`` without a network or with a partial one),
+        or a query the database refuses.
     """
     query = get_query(name)
     bound = query.bind(params)
     if query.writes and not write:
         raise UsageError(f"query {name!r} writes to the store; add --write to run it")
+    if NETWORK_PARAMETER in bound:
+        store.require_network(str(bound[NETWORK_PARAMETER]))
+    if SERIES_PARAMETER in bound:
+        store.require_series(str(bound[SERIES_PARAMETER]))
     log.info("running named query %s with %s", name, bound)
     return store.run_cypher(query.cypher, bound, write=write)

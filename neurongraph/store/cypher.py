@@ -158,12 +158,18 @@ READ_CORRELATES = (
     "RETURN a.uid AS source, b.uid AS target, c.r AS r"
 )
 
-#: Delete a partition and its clusters: ``$uid``.
-DELETE_PARTITION = (
-    f"MATCH (p:`{Label.PARTITION}` {{uid: $uid}}) "
-    f"OPTIONAL MATCH (p)-[:`{Rel.HAS_CLUSTER}`]->(c:`{Label.CLUSTER}`) "
-    "DETACH DELETE c, p"
+#: Delete up to ``$batch`` clusters of partition ``$uid``; returns how many went. The batch is
+#: collected before any of it is deleted: ArcadeDB streams MATCH and DELETE, and deleting the
+#: vertex whose edge list a MATCH is still walking fails once that list spans more than one
+#: edge segment (``RecordNotFoundException`` on the segment; ~107 HAS_CLUSTER edges).
+DELETE_PARTITION_CLUSTERS = (
+    f"MATCH (:`{Label.PARTITION}` {{uid: $uid}})-[:`{Rel.HAS_CLUSTER}`]->(c:`{Label.CLUSTER}`) "
+    "WITH c LIMIT $batch WITH collect(c) AS batch UNWIND batch AS c "
+    "DETACH DELETE c RETURN count(*) AS deleted"
 )
+
+#: Delete a partition node (after its clusters): ``$uid``.
+DELETE_PARTITION = f"MATCH (p:`{Label.PARTITION}` {{uid: $uid}}) DETACH DELETE p"
 
 #: Create a partition under its network: ``$name``, ``$props``.
 CREATE_PARTITION = (

@@ -1,6 +1,7 @@
 """The embedded store: an ArcadeDB server started inside this process, reached over Bolt.
 
-A store directory holds ArcadeDB's files plus ``.neurongraph/``:
+A store directory (mode 0700, tightened to that when its owner opens it) holds ArcadeDB's files
+plus ``.neurongraph/``:
 
 - ``password``: the random root password, made at creation, mode 0600;
 - ``owner.lock``: an ``fcntl`` lock held by the one process serving the directory (its pid inside);
@@ -21,6 +22,7 @@ import logging
 import os
 import secrets
 import socket
+import stat
 import threading
 import weakref
 from collections.abc import Iterator
@@ -40,6 +42,8 @@ PASSWORD_FILE = "password"
 LOCK_FILE = "owner.lock"
 SERVE_FILE = "serve.json"
 ROOT_USER = "root"
+#: Mode of the store directory and its state directory: only their owner reads the store.
+STORE_MODE = 0o700
 LOOPBACK = "127.0.0.1"
 #: Maximum Java heap of the embedded server.
 JVM_HEAP = "2g"
@@ -66,19 +70,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _make_private(path: Path) -> None:
+    """Take the group's and others' permissions off ``path`` if this user owns it."""
+    info = path.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid == os.getuid() and mode & ~STORE_MODE:
+        log.info("making %s private (mode %o, was %o)", path, mode & STORE_MODE, mode)
+        path.chmod(mode & STORE_MODE)
+
+
 def _init_directory(directory: Path) -> None:
     state = _state(directory)
-    if directory.exists() and not state.exists() and any(directory.iterdir()):
+    try:
+        if directory.exists() and not directory.is_dir():
+            raise StoreError(
+                f"{directory} is a file, not a store directory; give --store a directory "
+                "(a new one, or a neurongraph store) or a bolt:// URI"
+            )
+        if directory.exists() and not state.exists() and any(directory.iterdir()):
+            raise StoreError(
+                f"{directory} is not a neurongraph store (it has files but no {STATE_DIR}/); "
+                "choose an empty or new directory with --store"
+            )
+        directory.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
+        state.mkdir(mode=STORE_MODE, exist_ok=True)
+        _make_private(directory)
+        _make_private(state)
+        password = state / PASSWORD_FILE
+        if not password.exists():
+            fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(PASSWORD_BYTES))
+    except OSError as err:
         raise StoreError(
-            f"{directory} is not a neurongraph store (it has files but no {STATE_DIR}/); "
-            "choose an empty or new directory with --store"
-        )
-    state.mkdir(parents=True, exist_ok=True)
-    password = state / PASSWORD_FILE
-    if not password.exists():
-        fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(PASSWORD_BYTES))
+            f"cannot use {directory} as a store: {err.strerror or err}; check --store"
+        ) from err
 
 
 def read_password(directory: Path) -> str:

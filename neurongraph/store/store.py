@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +58,15 @@ NODE_BATCH = 5_000
 EDGE_BATCH = 20_000
 #: Nodes deleted per transaction when a network is dropped.
 DELETE_BATCH = 2_000
+#: Clusters deleted per statement when a partition is replaced (all in the one transaction of
+#: the replace).
+CLUSTER_DELETE_BATCH = 1_000
+#: Times a write transaction is tried when a concurrent writer conflicts with it (a transient
+#: error, or a unique key that another transaction took first) before the write fails.
+WRITE_ATTEMPTS = 5
+#: Seconds before the second try of a conflicting write; each later try waits twice as long
+#: (with jitter, so that two writers do not retry in step).
+RETRY_DELAY = 0.2
 USER_AGENT = f"neurongraph/{__version__}"
 _SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 
@@ -110,6 +121,25 @@ def _plain(value: Any) -> Any:
 
 
 _WRITE_REFUSED = "this query writes to the store; add --write to run it"
+#: Cypher that a rollback does not undo (measured on ArcadeDB), refused before it runs unless
+#: ``--write`` is given: what it does, for the message. The patterns are matched against the
+#: whole text, string literals included (``apoc.do.when`` runs Cypher given as a string), and
+#: again with comments removed (``LOAD /* */ CSV``).
+_NOT_UNDONE = (
+    (re.compile(r"\bLOAD\s+CSV\b", re.IGNORECASE), "uses LOAD CSV, which reads local files"),
+    (
+        re.compile(r"\bIN\s+TRANSACTIONS\b", re.IGNORECASE),
+        "uses CALL { ... } IN TRANSACTIONS, which commits its own transactions",
+    ),
+    (
+        re.compile(
+            r"\b(?:CREATE|DROP|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:[A-Z]+\s+)?(?:INDEX|CONSTRAINT)\b",
+            re.IGNORECASE,
+        ),
+        "changes the schema, which a rollback does not undo",
+    ),
+)
+_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 _COUNTERS = (
     "nodes_created",
     "nodes_deleted",
@@ -120,6 +150,18 @@ _COUNTERS = (
     "labels_removed",
     "contains_updates",
 )
+
+
+def _refuse_unsafe_read(query: str) -> None:
+    """UsageError if ``query`` does something that rolling back its transaction would not undo."""
+    for text in (query, _COMMENTS.sub(" ", query)):
+        for pattern, what in _NOT_UNDONE:
+            if pattern.search(text):
+                raise UsageError(f"this query {what}; add --write to run it")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _collect_work(query: str, params: dict | None) -> Callable[[Any], CypherResult]:
@@ -194,21 +236,57 @@ class Store:
         return self._driver.session(database=self._database)
 
     def _run(self, query: str, params: dict | None = None, *, write: bool) -> CypherResult:
+        work = _collect_work(query, params)
+        if write:
+            return self._transact(work, what="the query")
         try:
             with self._session() as session:
-                work = _collect_work(query, params)
-                return session.execute_write(work) if write else session.execute_read(work)
-        except neo4j_errors.ClientError as err:
-            raise StoreError(f"the database refused the query: {err.message}") from err
+                return session.execute_read(work)
+        except neo4j_errors.Neo4jError as err:
+            raise StoreError(f"the database refused the query: {_one_line(err.message)}") from err
         except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
             raise StoreError(f"lost the connection to the store at {self.location}: {err}") from err
+
+    def _transact(self, work: Callable[[Any], Any], *, what: str) -> Any:
+        """Run ``work(tx)`` in one managed write transaction and return what it returns.
+
+        A try that conflicts with a concurrent writer (a transient error, or a unique key that
+        another transaction committed first) is rolled back and the whole of ``work`` runs again,
+        up to WRITE_ATTEMPTS tries; a conflict that outlasts them is a StoreError.
+        """
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self._session() as session:
+                    return session.execute_write(work)
+            except (neo4j_errors.TransientError, neo4j_errors.ConstraintError) as err:
+                if attempt == WRITE_ATTEMPTS:
+                    raise StoreError(
+                        f"{what} still conflicted with the store after {WRITE_ATTEMPTS} tries "
+                        f"(another process writing the same nodes, or nodes left by one): "
+                        f"{_one_line(err.message)}"
+                    ) from err
+                delay = RETRY_DELAY * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+                log.info(
+                    "%s conflicted with another writer (%s); trying again in %.1f s",
+                    what,
+                    _one_line(err.message),
+                    delay,
+                )
+                time.sleep(delay)
+            except neo4j_errors.Neo4jError as err:
+                raise StoreError(f"the database refused {what}: {_one_line(err.message)}") from err
+            except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
+                raise StoreError(
+                    f"lost the connection to the store at {self.location}: {err}"
+                ) from err
+        raise AssertionError("unreachable")
 
     def read(self, query: str, params: dict | None = None) -> list[dict[str, Any]]:
         """Run a read query and return its rows."""
         return self._run(query, params, write=False).rows
 
     def write(self, query: str, params: dict | None = None) -> CypherResult:
-        """Run a write query in a managed (retried) transaction."""
+        """Run a write query in a managed transaction, retried on conflicts."""
         return self._run(query, params, write=True)
 
     def run_cypher(
@@ -216,27 +294,38 @@ class Store:
     ) -> CypherResult:
         """Run a user's Cypher in one explicit transaction.
 
-        Without ``write``, a query that changes anything is refused: on Neo4j ``EXPLAIN`` tells
-        before it runs; on any server the transaction is rolled back if its counters show an
-        update (ArcadeDB's ``EXPLAIN`` reports every query as a write, so it cannot tell).
+        With ``write`` the transaction is committed. Without it, the transaction is always
+        rolled back, never committed: on ArcadeDB a rollback also undoes writes made through
+        procedures (``merge.node``, ``apoc.do.when``), which its update counters do not report.
+        Before it runs, a query that a rollback would not undo (schema commands, ``LOAD CSV``,
+        ``CALL { } IN TRANSACTIONS``) is refused, and on Neo4j so is any query that ``EXPLAIN``
+        does not call read-only (ArcadeDB's ``EXPLAIN`` calls every query a write). A query
+        whose counters show a write is refused after it ran (and was rolled back), so that the
+        user learns to add ``--write``.
         """
+        if not write:
+            _refuse_unsafe_read(query)
         try:
             with self._session() as session:
                 if not write and self.flavour == "neo4j":
                     kind = session.run("EXPLAIN " + query, params or {}).consume().query_type
                     if kind != "r":
                         raise UsageError(_WRITE_REFUSED)
-                with session.begin_transaction() as tx:
+                tx = session.begin_transaction()
+                try:
                     result = _collect_work(query, params)(tx)
-                    if not write and result.counters["contains_updates"]:
+                    if write:
+                        tx.commit()
+                finally:
+                    if not tx.closed():
                         tx.rollback()
-                        raise UsageError(_WRITE_REFUSED)
-                    tx.commit()
-                    return result
-        except neo4j_errors.ClientError as err:
-            raise UsageError(f"the query failed: {err.message}") from err
+        except neo4j_errors.Neo4jError as err:
+            raise UsageError(f"the query failed: {_one_line(err.message)}") from err
         except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
             raise StoreError(f"lost the connection to the store at {self.location}: {err}") from err
+        if not write and result.counters["contains_updates"]:
+            raise UsageError(_WRITE_REFUSED)
+        return result
 
     # -- networks --------------------------------------------------------------------------
     def get_network(self, name: str) -> dict | None:
@@ -263,6 +352,21 @@ class Store:
                 f"re-ingest it with `neurongraph ingest MODEL --name {name} --replace`"
             )
         return network
+
+    def require_series(self, series: str) -> list[dict]:
+        """The networks of a checkpoint series (named ``series@EPOCH``, or with ``series`` set),
+        each complete; UsageError if there are none or one is partial (as ``require_network``)."""
+        members = [
+            n
+            for n in self.networks()
+            if n.get("series") == series or n["name"].startswith(f"{series}@")
+        ]
+        if not members:
+            raise UsageError(
+                f"no network of a series {series!r} in {self.location} (series members are "
+                f"named {series}@EPOCH); ingest one with `neurongraph ingest DIR --series`"
+            )
+        return [self.require_network(n["name"]) for n in members]
 
     def layers(self, name: str) -> list[dict]:
         """The network's layers in order (query LIST_LAYERS, read)."""
@@ -399,11 +503,7 @@ class Store:
             if check is not None:
                 check(rows)
 
-        try:
-            with self._session() as session:
-                session.execute_write(work)
-        except neo4j_errors.ClientError as err:
-            raise StoreError(f"the database refused the write: {err.message}") from err
+        self._transact(work, what="the write")
 
     def set_neuron_properties(self, rows: list[dict]) -> None:
         """``rows`` = [{uid, props}] (query SET_NEURONS, writes; one transaction)."""
@@ -446,16 +546,19 @@ class Store:
         neuron_rows: list[dict] | None = None,
     ) -> None:
         """Replace a partition (same ``uid``) with its clusters, IN_CLUSTER edges and neuron
-        properties, in one transaction.
+        properties, in one transaction: a reader, or a store reopened after a crash, sees the
+        old partition complete or the new one complete.
 
         ``partition`` and each of ``clusters`` are property maps with ``uid``; ``members`` =
         [{cluster: uid, neurons: [uid]}]; ``neuron_key`` is removed from every neuron first;
-        ``neuron_rows`` = [{uid, props}] are then set (queries DELETE_PARTITION,
-        REMOVE_NEURON_PROPERTY, CREATE_PARTITION, CREATE_CLUSTERS, CREATE_MEMBERSHIP,
-        SET_NEURONS; writes).
+        ``neuron_rows`` = [{uid, props}] are then set. The old clusters go CLUSTER_DELETE_BATCH
+        at a time within the transaction. A concurrent replace of the same partition makes
+        this one try again (see ``_transact``) (queries DELETE_PARTITION_CLUSTERS,
+        DELETE_PARTITION, REMOVE_NEURON_PROPERTY, CREATE_PARTITION, CREATE_CLUSTERS,
+        CREATE_MEMBERSHIP, SET_NEURONS; writes).
         """
         uid = partition["uid"]
-        statements = [(cypher.DELETE_PARTITION, {"uid": uid})]
+        statements = []
         if neuron_key is not None:
             statements.append(
                 (cypher.with_key(cypher.REMOVE_NEURON_PROPERTY, neuron_key), {"name": name})
@@ -466,7 +569,28 @@ class Store:
         ]
         statements += [(cypher.CREATE_MEMBERSHIP, {"rows": b}) for b in _batches(members, 50)]
         statements += [(cypher.SET_NEURONS, {"rows": b}) for b in _batches(neuron_rows or [])]
-        self.write_all(statements)
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            deleted = 0
+            while True:
+                params = {"uid": uid, "batch": CLUSTER_DELETE_BATCH}
+                count = int(tx.run(cypher.DELETE_PARTITION_CLUSTERS, params).single()["deleted"])
+                deleted += count
+                if count < CLUSTER_DELETE_BATCH:
+                    break
+            tx.run(cypher.DELETE_PARTITION, {"uid": uid}).consume()
+            log.debug("deleted %d clusters of the old partition %s", deleted, uid)
+            for query, params in statements:
+                tx.run(query, params).consume()
+
+        log.info(
+            "writing partition %s: %d clusters, %d neuron properties",
+            uid,
+            len(clusters),
+            len(neuron_rows or []),
+        )
+        self._transact(work, what=f"the write of partition {uid}")
+        log.info("wrote partition %s", uid)
 
     def partition(self, uid: str) -> dict | None:
         """A partition's properties, or None (query GET_PARTITION, read)."""

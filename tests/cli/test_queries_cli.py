@@ -428,7 +428,9 @@ def test_neuron_evolution(pipeline, store, store_dir):
         for key in ("spectralWeightsCluster", "louvainCommunity", "entropy", "classEntropy"):
             assert row[key] == pytest.approx(labels_of(store, row["network"], key)[("0", 5)]), key
         assert row["accuracy"] == store.get_network(row["network"])["accuracy"]
-    assert query(store_dir, "neuron-evolution", series="no-such-series", layer="0", index=5) == []
+    args = ("-p", "series=no-such-series", "-p", "layer=0", "-p", "index=5")
+    refused = _invoke(store_dir, "query", "neuron-evolution", *args, expect=2)
+    assert "no network of a series 'no-such-series'" in refused.stderr
 
 
 def test_clusterability(pipeline, store_dir):
