@@ -61,6 +61,12 @@ NETWORK_IMAGES = (
     "UNWIND c.visPaths AS path RETURN DISTINCT path"
 )
 
+#: Images recorded by the clusters of partition ``$uid``.
+PARTITION_IMAGES = (
+    f"MATCH (:`{Label.PARTITION}` {{uid: $uid}})-[:`{Rel.HAS_CLUSTER}`]->(c:`{Label.CLUSTER}`) "
+    "WHERE c.visPaths IS NOT NULL UNWIND c.visPaths AS path RETURN DISTINCT path"
+)
+
 #: How many networks record model sha256 ``$sha``.
 COUNT_MODEL_USERS = f"MATCH (n:`{NETWORK}` {{sha256: $sha}}) RETURN count(n) AS users"
 

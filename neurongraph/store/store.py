@@ -555,7 +555,8 @@ class Store:
         at a time within the transaction. A concurrent replace of the same partition makes
         this one try again (see ``_transact``) (queries DELETE_PARTITION_CLUSTERS,
         DELETE_PARTITION, REMOVE_NEURON_PROPERTY, CREATE_PARTITION, CREATE_CLUSTERS,
-        CREATE_MEMBERSHIP, SET_NEURONS; writes).
+        CREATE_MEMBERSHIP, SET_NEURONS; writes). The old clusters' images are deleted after the
+        commit (query PARTITION_IMAGES).
         """
         uid = partition["uid"]
         statements = []
@@ -589,7 +590,9 @@ class Store:
             len(clusters),
             len(neuron_rows or []),
         )
+        images = [r["path"] for r in self.read(cypher.PARTITION_IMAGES, {"uid": uid})]
         self._transact(work, what=f"the write of partition {uid}")
+        self.files.remove_images(images)
         log.info("wrote partition %s", uid)
 
     def partition(self, uid: str) -> dict | None:
