@@ -166,16 +166,21 @@ def progress_bar(
         bar.close()
 
 
-def check_out_path(out: str | os.PathLike) -> Path:
-    """The file a command will write to, checked before the command computes anything.
+def check_out_path(out: str | os.PathLike, *, directory: bool = False) -> Path:
+    """The file (or ``directory``) a command will write to, checked before the command computes
+    anything.
 
     Missing parent directories are fine (the writers make them); a parent that is a file, an
-    ``out`` that is a directory, or a place this process may not write is a UsageError.
+    ``out`` of the other kind (a directory for a file, a file for a directory), or a place this
+    process may not write is a UsageError.
     """
     path = Path(out)
-    if path.is_dir():
-        raise UsageError(f"--out {out} is a directory; give the file to write")
-    ancestor = path.absolute().parent
+    if path.exists() and path.is_dir() != directory:
+        wanted = "a directory" if directory else "the file to write"
+        raise UsageError(
+            f"--out {out} is a {'directory' if path.is_dir() else 'file'}; give {wanted}"
+        )
+    ancestor = path.absolute() if directory else path.absolute().parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from neurongraph.cli.common import Context, echo_json, echo_table, json_option, pass_context
+from neurongraph.cli.common import (
+    Context,
+    check_out_path,
+    echo_json,
+    echo_table,
+    json_option,
+    pass_context,
+)
 from neurongraph.demo import run_demo
 
 DEFAULT_OUT = "demo-output"
@@ -80,7 +85,7 @@ def demo(obj: Context, out: str, as_json: bool):
         if not as_json:
             click.echo(f"-- {name}", err=True)
 
-    summary = run_demo(obj.store, Path(out), step=step)
+    summary = run_demo(obj.store, check_out_path(out, directory=True), step=step)
     if as_json:
         echo_json(summary)
         return

@@ -7,6 +7,7 @@ import click
 from neurongraph.analysis.nulls import LAYER_SHUFFLE_METHODS
 from neurongraph.cli.common import (
     Context,
+    check_out_path,
     echo_json,
     echo_table,
     json_option,
@@ -139,6 +140,7 @@ def clusterability(
     epochs, 50 shuffles) take about a minute per model on 2 cores, about 35 minutes in all;
     reruns reuse the models and networks that match.
     """
+    check_out_path(out_dir, directory=True)
     with progress_bar("clusterability", enabled=not as_json) as progress:
         result = run_clusterability_experiment(
             obj.store,

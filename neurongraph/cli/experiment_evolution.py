@@ -6,6 +6,7 @@ import click
 
 from neurongraph.cli.common import (
     Context,
+    check_out_path,
     echo_json,
     echo_table,
     json_option,
@@ -76,6 +77,7 @@ def evolution(
     as_json: bool,
 ):
     """Train with a checkpoint per epoch; Louvain modularity and entropy vs accuracy per epoch."""
+    check_out_path(out_dir or name, directory=True)
     with progress_bar("evolution", enabled=not as_json) as progress:
         result = run_evolution(
             obj.store,

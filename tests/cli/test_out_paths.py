@@ -1,5 +1,6 @@
-"""``--out`` of `report`, `view`, `bloom` and `train`: a place that cannot be written is a
-one-line error (exit 2) found before anything is computed; missing parent directories are made."""
+"""``--out`` of `report`, `view`, `bloom`, `train`, `demo` and the experiments: a place that
+cannot be written is a one-line error (exit 2) found before anything is computed; missing parent
+directories are made."""
 
 from __future__ import annotations
 
@@ -57,4 +58,17 @@ def test_train_out_is_checked_before_training(run_cli, a_file):
     """A path under a file failed only when the trained model was saved, after the training."""
     args = ["train", "--arch", "64-8-10", "--data", "digits", "--epochs", 200, "--seed", 0]
     message = refused(run_cli(*args, "--out", a_file / "m.pt", expect=2))
+    assert "a-file.txt is a file" in message
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("demo",),
+        ("experiment", "clusterability", "--runs", 1, "--epochs", 1),
+        ("experiment", "evolution", "--data", "digits", "--epochs", 1),
+    ],
+)
+def test_an_out_directory_under_a_file_is_refused_before_any_work(run_cli, a_file, command):
+    message = refused(run_cli(*command, "--out", a_file / "sub", expect=2))
     assert "a-file.txt is a file" in message
