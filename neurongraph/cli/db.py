@@ -24,7 +24,9 @@ def _directory(obj: Context) -> Path:
     location = obj.store_location or DEFAULT_STORE
     if "://" in location:
         raise UsageError("db commands manage the embedded store; --store must be a directory")
-    return Path(location).expanduser().resolve()
+    directory = Path(location).expanduser().resolve()
+    embedded.check_directory(directory)
+    return directory
 
 
 def _status(directory: Path) -> dict:

@@ -79,19 +79,28 @@ def _make_private(path: Path) -> None:
         path.chmod(mode & STORE_MODE)
 
 
+def check_directory(directory: Path) -> None:
+    """StoreError unless ``directory`` can be a store: a neurongraph store, an empty directory,
+    or a path that can become one (its first existing ancestor is a directory)."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StoreError(
+            f"{existing} is a file, not a store directory; give --store a directory "
+            "(a new one, or a neurongraph store) or a bolt:// URI"
+        )
+    if directory.exists() and not _state(directory).exists() and any(directory.iterdir()):
+        raise StoreError(
+            f"{directory} is not a neurongraph store (it has files but no {STATE_DIR}/); "
+            "choose an empty or new directory with --store"
+        )
+
+
 def _init_directory(directory: Path) -> None:
     state = _state(directory)
     try:
-        if directory.exists() and not directory.is_dir():
-            raise StoreError(
-                f"{directory} is a file, not a store directory; give --store a directory "
-                "(a new one, or a neurongraph store) or a bolt:// URI"
-            )
-        if directory.exists() and not state.exists() and any(directory.iterdir()):
-            raise StoreError(
-                f"{directory} is not a neurongraph store (it has files but no {STATE_DIR}/); "
-                "choose an empty or new directory with --store"
-            )
+        check_directory(directory)
         directory.mkdir(mode=STORE_MODE, parents=True, exist_ok=True)
         state.mkdir(mode=STORE_MODE, exist_ok=True)
         _make_private(directory)

@@ -36,7 +36,9 @@ def test_opening_a_store_of_ours_that_others_can_read_makes_it_private(run_cli, 
     assert mode(directory / STATE_DIR) == 0o700
 
 
-@pytest.mark.parametrize("command", [("networks",), ("db", "start")])
+@pytest.mark.parametrize(
+    "command", [("networks",), ("db", "start"), ("db", "status"), ("db", "stop")]
+)
 @pytest.mark.parametrize("where", ["file", "below a file"])
 def test_a_store_that_is_a_file_is_a_one_line_error(run_cli, tmp_path, command, where):
     path = tmp_path / "model.pt"
