@@ -409,7 +409,6 @@ class _Reader:
         self.names.add(INPUT)
         self.add_layer(ViewLayer(INPUT, "input", width))
         self.values[node.name] = _Value(0, shape, direct=True)
-        self.values[INPUT] = self.values[node.name]
         self.input_node = node.name
 
     def arg_name(self, arg: torch.fx.Node) -> str:
