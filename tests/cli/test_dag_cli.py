@@ -363,6 +363,9 @@ def test_a_resnet_is_ingested_listed_and_partitioned(run_cli, store, zoo, resnet
     graph = weight_graph(store, name)
     assert not graph.is_chain
     assert [f for f, (_, t) in zip(graph.fixed, graph.pairs, strict=True) if f] == [True] * 4
+    report = weights.parent / f"{name}.html"
+    run_cli("report", name, "--out", report)  # the weight panels follow FEEDS
+    assert report.stat().st_size > 0
 
 
 def test_runtime_analyses_refuse_a_dag_network_and_write_nothing(
