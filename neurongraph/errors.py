@@ -10,6 +10,7 @@ __all__ = [
     "IngestError",
     "NeurongraphError",
     "NeurongraphWarning",
+    "NotAChainError",
     "StoreError",
     "UsageError",
 ]
@@ -29,6 +30,11 @@ class UsageError(NeurongraphError):
 
 class IngestError(UsageError):
     """A model, weights file or dataset that cannot be ingested."""
+
+
+class NotAChainError(IngestError):
+    """A model whose data flow is not a chain of supported layers (it may still be read as a
+    DAG by :func:`neurongraph.model.view.read_view`)."""
 
 
 class StoreError(UsageError):

@@ -2,49 +2,104 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
-from neurongraph.analysis.spectral import layered_adjacency
+from neurongraph.analysis.spectral import dag_adjacency
 from neurongraph.errors import AnalysisError
 from neurongraph.ingest.activations import spearman_matrix
 from neurongraph.ingest.pipeline import activation_cache
+from neurongraph.model.view import SUM
 from neurongraph.store import Store
 
-__all__ = ["activation_graph", "weight_adjacency", "weight_blocks"]
+__all__ = ["WeightGraph", "activation_graph", "weight_adjacency", "weight_blocks", "weight_graph"]
 
 
-def weight_blocks(store: Store, network: str) -> tuple[list[int], list[sp.csr_matrix]]:
-    """Layer widths and the ``(target, source)`` |w| matrix between consecutive layers, read
-    from the network's WEIGHT edges.
+@dataclass
+class WeightGraph:
+    """A stored network's weight graph as blocks.
+
+    ``blocks[i]`` is the ``(target, source)`` |w| matrix from layer ``pairs[i][0]`` to layer
+    ``pairs[i][1]`` (positions); ``fixed[i]`` says whether it feeds a ``sum`` layer (weight-1
+    structure edges, which null models keep).
+    """
+
+    widths: list[int]
+    blocks: list[sp.csr_matrix]
+    pairs: list[tuple[int, int]]
+    fixed: list[bool]
+
+    @property
+    def is_chain(self) -> bool:
+        """Whether the blocks join consecutive layers only, in order, with no sum layer."""
+        consecutive = [(p, p + 1) for p in range(len(self.widths) - 1)]
+        return self.pairs == consecutive and not any(self.fixed)
+
+
+def weight_graph(store: Store, network: str) -> WeightGraph:
+    """The WEIGHT edges of a stored network as one block per FEEDS relationship (per pair of
+    consecutive layers for networks stored before FEEDS was written).
 
     Raises
     ------
     AnalysisError
-        When the network has no WEIGHT edges.
+        When the network has no WEIGHT edges, or edges between layers no FEEDS joins.
     """
     store.require_network(network)
-    widths = [int(layer["width"]) for layer in store.layers(network)]
+    layers = store.layers(network)
+    widths = [int(layer["width"]) for layer in layers]
     rows = store.read_weights(network)
     if not rows:
         raise AnalysisError(
             f"network {network!r} has no WEIGHT edges to analyse; re-ingest it with "
             "`neurongraph ingest MODEL --name NAME --replace`"
         )
-    parts: list[tuple[list, list, list]] = [([], [], []) for _ in widths[:-1]]
+    pairs = store.feeds(network) or [(p, p + 1) for p in range(len(widths) - 1)]
+    index = {pair: i for i, pair in enumerate(pairs)}
+    parts: list[tuple[list, list, list]] = [([], [], []) for _ in pairs]
     for row in rows:
-        targets, sources, values = parts[int(row["layer"])]
+        source = int(row["layer"])
+        target = row.get("targetLayer")
+        pair = (source, source + 1 if target is None else int(target))
+        if pair not in index:
+            raise AnalysisError(
+                f"network {network!r} has WEIGHT edges from layer {pair[0]} to layer {pair[1]}, "
+                "which no FEEDS relationship joins; re-ingest it with "
+                "`neurongraph ingest MODEL --name NAME --replace`"
+            )
+        targets, sources, values = parts[index[pair]]
         targets.extend(row["targets"])
         sources.extend([row["source"]] * len(row["targets"]))
         values.extend(row["weights"])
     blocks = [
         sp.csr_matrix(
             (np.asarray(v, dtype=float), (np.asarray(t, dtype=int), np.asarray(s, dtype=int))),
-            shape=(widths[p + 1], widths[p]),
+            shape=(widths[target], widths[source]),
         )
-        for p, (t, s, v) in enumerate(parts)
+        for (source, target), (t, s, v) in zip(pairs, parts, strict=True)
     ]
-    return widths, blocks
+    fixed = [layers[target].get("kind") == SUM for _, target in pairs]
+    return WeightGraph(widths, blocks, pairs, fixed)
+
+
+def weight_blocks(store: Store, network: str) -> tuple[list[int], list[sp.csr_matrix]]:
+    """Layer widths and the ``(target, source)`` |w| matrix between consecutive layers, read
+    from the network's WEIGHT edges (a chain; see :func:`weight_graph` for any network).
+
+    Raises
+    ------
+    AnalysisError
+        When the network has no WEIGHT edges or is not a chain of layers.
+    """
+    graph = weight_graph(store, network)
+    if not graph.is_chain:
+        raise AnalysisError(
+            f"network {network!r} is a residual/DAG network, not a chain of layers; read its "
+            "weights with weight_graph"
+        )
+    return graph.widths, graph.blocks
 
 
 def weight_adjacency(store: Store, network: str) -> sp.csr_matrix:
@@ -59,10 +114,11 @@ def weight_adjacency(store: Store, network: str) -> sp.csr_matrix:
     Returns
     -------
     scipy.sparse.csr_matrix of shape (n_neurons, n_neurons)
-        ``layered_adjacency(*weight_blocks(store, network))``: symmetric, ``A[i, j] = |w|``
-        between neurons of consecutive layers. Neurons are numbered layer by layer in the
-        order of their layers' positions, then by index, the order in which
-        :func:`~neurongraph.analysis.runner.run_spectral` labels them.
+        Symmetric, ``A[i, j] = |w|`` for every WEIGHT edge (between consecutive layers of a
+        chain; along every FEEDS relationship of a residual/DAG network, sum edges included).
+        Neurons are numbered layer by layer in the order of their layers' positions, then by
+        index, the order in which :func:`~neurongraph.analysis.runner.run_spectral` labels
+        them.
 
     Raises
     ------
@@ -71,7 +127,8 @@ def weight_adjacency(store: Store, network: str) -> sp.csr_matrix:
     AnalysisError
         When it has no WEIGHT edges.
     """
-    return layered_adjacency(*weight_blocks(store, network))
+    graph = weight_graph(store, network)
+    return dag_adjacency(graph.widths, graph.blocks, graph.pairs)
 
 
 def activation_graph(store: Store, network: str) -> tuple[np.ndarray, np.ndarray]:

@@ -40,10 +40,12 @@ from neurongraph.analysis.spectral import (
     DEFAULT_N_CLUSTERS,
     DEFAULT_N_INIT,
     _as_int,
+    _check_dag,
     _check_k,
     _check_layers,
     _check_options,
     _check_random_state,
+    _dag_adjacency,
     _layered_adjacency,
     _layered_labels,
     _n_components,
@@ -59,6 +61,7 @@ __all__ = [
     "ClusterabilityResult",
     "adjacency_clusterability",
     "clusterability",
+    "dag_clusterability",
     "shuffle_layer",
     "shuffle_layer_nonzero",
     "shuffle_upper_triangle",
@@ -412,6 +415,39 @@ class _LayerNull:
         return value, n_components
 
 
+class _DagNull:
+    """A DAG of layers and its shuffle: every block not marked fixed is shuffled on its own
+    (picklable)."""
+
+    def __init__(
+        self,
+        widths: list[int],
+        blocks: list[Any],
+        pairs: list[tuple[int, int]],
+        fixed: list[bool],
+        nonzero: bool,
+    ) -> None:
+        self.widths = widths
+        self.blocks = blocks
+        self.pairs = pairs
+        self.fixed = fixed
+        self.nonzero = nonzero
+
+    def adjacency(self, rng: np.random.Generator) -> sp.csr_matrix:
+        shuffle = shuffle_layer_nonzero if self.nonzero else shuffle_layer
+        blocks = [
+            block if fixed else shuffle(block, rng)
+            for block, fixed in zip(self.blocks, self.fixed, strict=True)
+        ]
+        return _dag_adjacency(self.widths, blocks, self.pairs)
+
+    def partition(
+        self, rng: np.random.Generator, k: int, random_state: np.random.RandomState, **options
+    ) -> tuple[float, int]:
+        _, value, n_components = _spectral_labels(self.adjacency(rng), k, random_state, **options)
+        return value, n_components
+
+
 class _GraphNull:
     """A symmetric graph and its upper-triangle shuffle (picklable)."""
 
@@ -432,7 +468,7 @@ class _GraphNull:
 
 
 def _null_ncut(
-    null: _LayerNull | _GraphNull,
+    null: _LayerNull | _DagNull | _GraphNull,
     k: int,
     seeds: tuple[np.random.SeedSequence, np.random.SeedSequence],
     n_init: int,
@@ -456,7 +492,7 @@ def _null_ncut(
 
 def _run(
     matrix: sp.csr_matrix,
-    null: _LayerNull | _GraphNull,
+    null: _LayerNull | _DagNull | _GraphNull,
     method: str,
     k: Any,
     labels: Any,
@@ -597,6 +633,89 @@ def clusterability(
     widths, checked = _check_layers(widths, blocks)
     matrix = _layered_adjacency(widths, checked)
     null = _LayerNull(widths, checked, nonzero=method == "layer_nonzero")
+    return _run(
+        matrix,
+        null,
+        method,
+        k,
+        labels,
+        n_shuffles,
+        random_state,
+        n_jobs,
+        progress,
+        n_init,
+        eigen_tol,
+    )
+
+
+def dag_clusterability(
+    widths: Sequence[int],
+    blocks: Sequence[Matrix],
+    pairs: Sequence[tuple[int, int]],
+    k: int | None = None,
+    *,
+    fixed: Sequence[bool] | None = None,
+    labels: ArrayLike | None = None,
+    n_shuffles: int = DEFAULT_N_SHUFFLES,
+    method: Literal["layer", "layer_nonzero"] = "layer",
+    random_state: int | np.random.RandomState | None = None,
+    n_jobs: int | None = None,
+    progress: ProgressCallback | None = None,
+    n_init: int = DEFAULT_N_INIT,
+    eigen_tol: float = DEFAULT_EIGEN_TOL,
+) -> ClusterabilityResult:
+    """Is the weight graph of a network whose layers form a DAG more clusterable than its
+    shuffles?
+
+    Like :func:`clusterability`, over every block of the DAG
+    (:func:`~neurongraph.analysis.spectral.dag_adjacency`, partitioned as a general graph):
+    each block not marked ``fixed`` is shuffled on its own; fixed blocks (the weight-1 edges
+    into ``sum`` layers, which are structure, not learned weights) stay as they are.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Number of neurons of every layer, in topological order, input layer first.
+    blocks : sequence of array-like or scipy sparse matrices
+        Non-negative weights, ``blocks[i]`` from layer ``pairs[i][0]`` to layer
+        ``pairs[i][1]``, shape ``(widths[target], widths[source])``.
+    pairs : sequence of (int, int)
+        ``(source, target)`` layer indices of every block.
+    k : int, default=None
+        As in :func:`clusterability`.
+    fixed : sequence of bool, default=None
+        Blocks the nulls keep (None: none).
+    labels, n_shuffles, method, random_state, n_jobs, progress, n_init, eigen_tol
+        As in :func:`clusterability`.
+
+    Returns
+    -------
+    ClusterabilityResult
+
+    Examples
+    --------
+    Two modules joined by weak weights, with a skip connection (kept fixed by the nulls) from
+    the input to the last layer:
+
+    >>> import numpy as np
+    >>> W = np.array([[1.0, 1.0, 0.01, 0.01], [1.0, 1.0, 0.01, 0.01],
+    ...               [0.01, 0.01, 1.0, 1.0], [0.01, 0.01, 1.0, 1.0]])
+    >>> result = dag_clusterability([4, 4, 4], [W, W, np.eye(4)], [(0, 1), (1, 2), (0, 2)], 2,
+    ...                             fixed=[False, False, True], n_shuffles=9, random_state=0,
+    ...                             n_jobs=1)
+    >>> result.labels.tolist()
+    [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1]
+    """
+    if method not in LAYER_SHUFFLE_METHODS:
+        raise AnalysisError(
+            f"unknown shuffle method {method!r}: use one of {', '.join(LAYER_SHUFFLE_METHODS)}"
+        )
+    widths, checked, pairs = _check_dag(widths, blocks, pairs)
+    fixed = [False] * len(pairs) if fixed is None else [bool(f) for f in fixed]
+    if len(fixed) != len(pairs):
+        raise AnalysisError(f"fixed has {len(fixed)} entries for {len(pairs)} blocks")
+    matrix = _dag_adjacency(widths, checked, pairs)
+    null = _DagNull(widths, checked, pairs, fixed, nonzero=method == "layer_nonzero")
     return _run(
         matrix,
         null,

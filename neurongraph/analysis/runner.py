@@ -29,7 +29,7 @@ from neurongraph.analysis.communities import (
     network_modularity,
 )
 from neurongraph.analysis.entropy import entropy_summary
-from neurongraph.analysis.graphs import activation_graph, weight_blocks
+from neurongraph.analysis.graphs import activation_graph, weight_graph
 from neurongraph.analysis.lesion import DEFAULT_N_RANDOM, importance
 from neurongraph.analysis.nulls import (
     DEFAULT_N_SHUFFLES,
@@ -37,6 +37,7 @@ from neurongraph.analysis.nulls import (
     LAYER_SHUFFLE_METHODS,
     adjacency_clusterability,
     clusterability,
+    dag_clusterability,
 )
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
@@ -320,8 +321,8 @@ def run_spectral(
     store.require_network(name)
     layers = store.layers(name)
     if graph == "weights":
-        widths, blocks = weight_blocks(store, name)
-        nodes = [(p, i) for p, w in enumerate(widths) for i in range(w)]
+        weights = weight_graph(store, name)
+        nodes = [(p, i) for p, w in enumerate(weights.widths) for i in range(w)]
     else:
         adjacency, columns = activation_graph(store, name)
         hidden = layers[1:-1]
@@ -351,8 +352,19 @@ def run_spectral(
     # rather than printed with a source line by the warnings module.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NeurongraphWarning)
-        if graph == "weights":
-            result = clusterability(widths, blocks, None if labels is not None else k, **common)
+        if graph == "weights" and weights.is_chain:
+            result = clusterability(
+                weights.widths, weights.blocks, None if labels is not None else k, **common
+            )
+        elif graph == "weights":
+            result = dag_clusterability(
+                weights.widths,
+                weights.blocks,
+                weights.pairs,
+                None if labels is not None else k,
+                fixed=weights.fixed,
+                **common,
+            )
         else:
             result = adjacency_clusterability(
                 adjacency, None if labels is not None else k, **common

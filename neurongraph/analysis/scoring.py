@@ -12,7 +12,7 @@ from neurongraph.ingest.chain import Chain
 from neurongraph.ingest.datasets import Dataset, check_input_shape, load_dataset
 from neurongraph.ingest.extract import example_batch, extract_chain
 from neurongraph.ingest.loading import load_recorded_model
-from neurongraph.ingest.pipeline import fit_dataset
+from neurongraph.ingest.pipeline import fit_dataset, require_chain
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
 
@@ -62,6 +62,7 @@ def load_scoring_inputs(
         Model file missing or changed since the ingest; data that does not fit the model.
     """
     network = store.require_network(name)
+    require_chain(network)
     uid = partition_uid(name, method)
     partition = store.partition(uid)
     if partition is None:

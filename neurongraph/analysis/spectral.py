@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_N_CLUSTERS",
     "DEFAULT_N_INIT",
     "DENSE_MAX_NODES",
+    "dag_adjacency",
     "layered_adjacency",
     "ncut",
     "shuffle_layer",  # noqa: F822 (lazy, see __getattr__)
@@ -237,6 +238,103 @@ def layered_adjacency(
     """
     widths, checked = _check_layers(widths, blocks)
     return _layered_adjacency(widths, checked)
+
+
+def _check_dag(
+    widths: Sequence[int],
+    blocks: Sequence[ArrayLike | sp.sparray | sp.spmatrix],
+    pairs: Sequence[tuple[int, int]],
+) -> tuple[list[int], list[np.ndarray | sp.csr_matrix], list[tuple[int, int]]]:
+    """Validate the blocks of a DAG of layers: block i holds the weights from layer
+    ``pairs[i][0]`` to the later layer ``pairs[i][1]``, shape (target width, source width)."""
+    try:
+        widths = [_as_int(w) for w in widths]
+        pairs = [(_as_int(a), _as_int(b)) for a, b in pairs]
+    except (TypeError, ValueError) as err:
+        raise AnalysisError(
+            f"widths must be integers and pairs (source, target) layer indices: {err}"
+        ) from err
+    if len(pairs) != len(blocks):
+        raise AnalysisError(
+            f"{len(blocks)} weight blocks need as many (source, target) pairs, got {len(pairs)}"
+        )
+    if len(widths) < 2 or min(widths) < 1:
+        raise AnalysisError(f"a network needs 2 or more layers of positive width, got {widths}")
+    checked: list[np.ndarray | sp.csr_matrix] = []
+    for i, (block, (source, target)) in enumerate(zip(blocks, pairs, strict=True)):
+        if not 0 <= source < target < len(widths):
+            raise AnalysisError(
+                f"weight block {i} joins layer {source} to layer {target}; blocks go from a "
+                f"layer to a later one among {len(widths)} layers"
+            )
+        _, (matrix,) = _check_layers([widths[source], widths[target]], [block])
+        checked.append(matrix)
+    return widths, checked, pairs
+
+
+def _dag_adjacency(
+    widths: Sequence[int],
+    blocks: Sequence[np.ndarray | sp.spmatrix],
+    pairs: Sequence[tuple[int, int]],
+) -> sp.csr_matrix:
+    """The symmetric adjacency of a DAG of layers; the caller validated the input."""
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    n = int(offsets[-1])
+    rows, cols, values = [np.zeros(0, np.intp)], [np.zeros(0, np.intp)], [np.zeros(0)]
+    for block, (source, target) in zip(blocks, pairs, strict=True):
+        coo = block.tocoo() if sp.issparse(block) else sp.coo_matrix(block)
+        nonzero = coo.data != 0
+        rows.append(coo.row[nonzero].astype(np.intp) + offsets[target])
+        cols.append(coo.col[nonzero].astype(np.intp) + offsets[source])
+        values.append(coo.data[nonzero])
+    row = np.concatenate(rows)
+    col = np.concatenate(cols)
+    value = np.concatenate(values)
+    matrix = sp.csr_matrix(
+        (np.concatenate([value, value]), (np.concatenate([row, col]), np.concatenate([col, row]))),
+        shape=(n, n),
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
+def dag_adjacency(
+    widths: Sequence[int],
+    blocks: Sequence[ArrayLike | sp.sparray | sp.spmatrix],
+    pairs: Sequence[tuple[int, int]],
+) -> sp.csr_matrix:
+    """Undirected weight graph of a network whose layers form a DAG (residual networks).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Number of neurons of every layer, in topological order, input layer first.
+    blocks : sequence of array-like or scipy sparse matrices
+        ``blocks[i]`` holds the non-negative weights from layer ``pairs[i][0]`` to layer
+        ``pairs[i][1]``, shape ``(widths[target], widths[source])``.
+    pairs : sequence of (int, int)
+        ``(source, target)`` layer indices of every block, ``source < target``.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (sum(widths), sum(widths))
+        Symmetric adjacency, nodes numbered layer by layer as in :func:`layered_adjacency`
+        (which it equals when ``pairs`` are the consecutive layers).
+
+    Examples
+    --------
+    A skip connection from the input straight to the last layer:
+
+    >>> import numpy as np
+    >>> A = dag_adjacency([1, 1, 1], [np.array([[2.0]]), np.array([[1.0]]), np.array([[3.0]])],
+    ...                   [(0, 1), (1, 2), (0, 2)])
+    >>> A.toarray()
+    array([[0., 2., 3.],
+           [2., 0., 1.],
+           [3., 1., 0.]])
+    """
+    widths, checked, pairs = _check_dag(widths, blocks, pairs)
+    return _dag_adjacency(widths, checked, pairs)
 
 
 # --------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from neurongraph.ingest.datasets import Dataset, check_input_shape, load_dataset
 from neurongraph.ingest.extract import example_batch, extract_chain
 from neurongraph.ingest.graph import DEFAULT_KERNEL_NORM, KERNEL_NORMS
 from neurongraph.ingest.loading import infer_input_shape, load_model, load_recorded_model
-from neurongraph.ingest.pipeline import ingest_model, record_activations
+from neurongraph.ingest.pipeline import ingest_model, record_activations, require_chain
 from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
 
@@ -206,6 +206,7 @@ def activations(
     if not data:
         raise UsageError("--data is required: the dataset to run through the network")
     network = obj.store.require_network(name)
+    require_chain(network, "activations")
     loaded = load_recorded_model(
         network, obj.store.files, override=model, trust_pickle=trust_pickle
     )

@@ -21,7 +21,7 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
-from neurongraph.errors import IngestError
+from neurongraph.errors import IngestError, NotAChainError
 from neurongraph.ingest.chain import Chain, Stage
 
 __all__ = [
@@ -89,7 +89,7 @@ def _rebuild(scripted: torch.jit.ScriptModule, path: str) -> nn.Module:
     kind = scripted.original_name
     cls = _BY_NAME.get(kind)
     if cls is None:
-        raise IngestError(
+        raise NotAChainError(
             f"unsupported layer {path!r} ({kind}); supported: {', '.join(sorted(_BY_NAME))}"
         )
     kwargs = {}
@@ -110,9 +110,9 @@ def _rebuild(scripted: torch.jit.ScriptModule, path: str) -> nn.Module:
     return module
 
 
-def _unsupported(path: str, op: object) -> IngestError:
+def _unsupported(path: str, op: object) -> NotAChainError:
     name = getattr(op, "__name__", None) or type(op).__name__
-    return IngestError(
+    return NotAChainError(
         f"unsupported layer {path!r} ({name}); supported: Linear, Conv2d, BatchNorm1d/2d, "
         "ReLU/GELU/Tanh/Sigmoid/LeakyReLU, MaxPool/AvgPool, Dropout, Flatten"
     )
@@ -129,12 +129,12 @@ def _fx_ops(model: nn.Module) -> list[tuple[str, nn.Module]]:
             continue
         if node.op == "output":
             if node.args[0] is not previous:
-                raise IngestError("the model's output is not the end of a chain of layers")
+                raise NotAChainError("the model's output is not the end of a chain of layers")
             break
         if node.op == "call_method" and node.target == "size":
             continue
         if node.args[0] is not previous:
-            raise IngestError(
+            raise NotAChainError(
                 f"the model's data flow is not a chain of layers at {node.name!r} "
                 "(branches and residual connections are not supported)"
             )
@@ -190,7 +190,7 @@ def module_ops(model: nn.Module) -> list[tuple[str, nn.Module]]:
         if isinstance(model, nn.Sequential):
             log.info("fx tracing failed (%s); using nn.Sequential order", err)
             return _leaf_modules(model)
-        raise IngestError(
+        raise NotAChainError(
             f"cannot trace the model's data flow ({type(err).__name__}: {err}); "
             "write it as an nn.Sequential or remove data-dependent control flow"
         ) from err
@@ -344,7 +344,7 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
             if isinstance(op, _WEIGHTED):
                 _check_width(path, op)
                 if isinstance(op, nn.Linear) and x.dim() != 2:
-                    raise IngestError(
+                    raise NotAChainError(
                         f"layer {path!r} (Linear) receives a {x.dim()}-D input; "
                         "add an nn.Flatten before it"
                     )
@@ -354,7 +354,7 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
                 pending, flattened_from = [], None
             elif isinstance(op, _NORMS):
                 if not stages or pending or stages[-1].activation:
-                    raise IngestError(
+                    raise NotAChainError(
                         f"BatchNorm {path!r} does not directly follow a Linear or Conv2d layer; "
                         "only BatchNorm right after a weight layer can be folded"
                     )
@@ -362,7 +362,7 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
             elif isinstance(op, ACTIVATIONS) and stages and not pending:
                 stages[-1].activation.append(op)
             elif isinstance(op, ACTIVATIONS):
-                raise IngestError(
+                raise NotAChainError(
                     f"activation {path!r} follows a pooling/flatten/dropout step or the input; "
                     "only activations right after a weight layer are supported"
                 )
@@ -395,16 +395,16 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
     return chain
 
 
-def _not_a_chain(model: nn.Module, failure: str) -> IngestError:
+def _not_a_chain(model: nn.Module, failure: str) -> NotAChainError:
     """The error for a model whose layers, taken as a chain, fail with ``failure``; for
     TorchScript it names the first operation the chain does not account for."""
     found = _script_diagnosis(model) if isinstance(model, torch.jit.ScriptModule) else None
     if found:
-        return IngestError(
+        return NotAChainError(
             f"the model's data flow is not a chain of supported modules: {found}; {failure}; "
             "write the model as an nn.Sequential of supported layers"
         )
-    return IngestError(
+    return NotAChainError(
         f"the layers found do not reproduce the model's output: {failure}, so its data flow is "
         "not a plain chain of supported modules; write the model as an nn.Sequential of "
         "supported layers"

@@ -1,6 +1,8 @@
-"""The graph a chain is written as: layers, neurons with their biases, and weight blocks.
+"""The graph a network is written as: layers, neurons with their biases, and weight blocks.
 
-Pure data built from a :class:`~neurongraph.ingest.chain.Chain`; ``neurongraph.store`` writes it.
+Pure data built from a :class:`~neurongraph.ingest.chain.Chain` (:func:`network_graph`) or from
+a :class:`~neurongraph.model.view.ModelView` of a residual/DAG network (:func:`view_graph`);
+``neurongraph.store`` writes it.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurongraph.ingest.chain import Chain, Stage
+from neurongraph.model.view import SUM, ModelView
 
 __all__ = [
+    "CHAIN",
+    "DAG",
     "INPUT_LAYER",
     "KERNEL_NORMS",
     "LayerInfo",
@@ -19,6 +24,7 @@ __all__ = [
     "WeightBlock",
     "kernel_norm",
     "network_graph",
+    "view_graph",
 ]
 
 #: Name of the input layer of every network.
@@ -28,6 +34,9 @@ INPUT_LAYER = "input"
 #: (for a flattened channel, a vector, ``l2`` and ``fro`` agree).
 KERNEL_NORMS = ("l1", "l2", "fro")
 DEFAULT_KERNEL_NORM = "l1"
+#: ``dataFlow`` of a network: a chain of weight layers, or any other DAG (sums, branches).
+CHAIN = "chain"
+DAG = "dag"
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,8 @@ class LayerInfo:
 
 @dataclass(frozen=True)
 class WeightBlock:
-    """Weights from layer ``source`` to ``source + 1``, shape ``(target width, source width)``.
+    """Weights from layer ``source`` to layer ``target`` (``source + 1`` unless given), shape
+    ``(target width, source width)``.
 
     ``weight`` is |w| (or the kernel norm), ``signed`` the signed value (for kernels, the sum of
     the slice). Zeros in ``weight`` mean no edge.
@@ -52,6 +62,11 @@ class WeightBlock:
     source: int
     weight: np.ndarray
     signed: np.ndarray
+    target: int = -1
+
+    def __post_init__(self) -> None:
+        if self.target < 0:
+            object.__setattr__(self, "target", self.source + 1)
 
     @property
     def n_edges(self) -> int:
@@ -68,6 +83,12 @@ class NetworkGraph:
     input_shape: tuple[int, ...]
     kernel_norm: str = DEFAULT_KERNEL_NORM
     meta: dict = field(default_factory=dict)
+    data_flow: str = CHAIN
+
+    @property
+    def feeds(self) -> list[tuple[int, int]]:
+        """``(source, target)`` layer positions of every block: the data-flow DAG."""
+        return list(dict.fromkeys((b.source, b.target) for b in self.blocks))
 
     @property
     def n_neurons(self) -> int:
@@ -122,3 +143,64 @@ def network_graph(chain: Chain, *, kernel_norm: str = DEFAULT_KERNEL_NORM) -> Ne
     blocks = [_block(s, i, kernel_norm) for i, s in enumerate(chain.stages)]
     biases = [None] + [s.bias.detach().cpu().numpy().astype(np.float64) for s in chain.stages]
     return NetworkGraph(layers, blocks, biases, chain.input_shape, kernel_norm)
+
+
+def _view_block(
+    weight: np.ndarray, group: int, scale: np.ndarray | None, how: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """|w| (or kernel norms) and signed values of a weight layer's block from one source: a
+    Linear's features grouped ``group`` to a unit, the source's per-unit ``scale`` folded in."""
+    w = weight
+    if w.ndim == 2 and group > 1:
+        out, features = w.shape
+        w = w.reshape(out, features // group, group)
+    if scale is not None:
+        w = w * scale.reshape(1, -1, *([1] * (w.ndim - 2)))
+    if w.ndim == 2:
+        return np.abs(w), w.copy()
+    return kernel_norm(w, how), w.reshape(*w.shape[:2], -1).sum(axis=2)
+
+
+def view_graph(view: ModelView, *, kernel_norm: str = DEFAULT_KERNEL_NORM) -> NetworkGraph:
+    """Layers, biases and weight blocks of a model view: one block per (source, layer) pair.
+
+    A weight layer's block holds its weights (kernel norms for convolutions, a flattened
+    channel's weights reduced as for chains), times the per-unit scale of norms on the way; a
+    ``sum`` layer's block from each addend is the identity (times such a scale), so unit i
+    feeds unit i with weight 1.
+    """
+    if kernel_norm not in KERNEL_NORMS:
+        raise ValueError(f"kernel norm must be one of {KERNEL_NORMS}, not {kernel_norm!r}")
+    layers = [
+        LayerInfo(layer.name, i, layer.kind, int(layer.width), layer.activation_name)
+        for i, layer in enumerate(view.layers)
+    ]
+    blocks: list[WeightBlock] = []
+    biases: list[np.ndarray | None] = []
+    for target, layer in enumerate(view.layers):
+        biases.append(
+            None if layer.bias is None else layer.bias.detach().cpu().numpy().astype(np.float64)
+        )
+        if layer.kind == SUM:
+            diagonals: dict[int, np.ndarray] = {}
+            for source in layer.inputs:
+                ones = np.ones(int(layer.width))
+                scale = ones if source.scale is None else source.scale.numpy().astype(np.float64)
+                diagonals[source.source] = diagonals.get(source.source, 0.0) + scale
+            for source, diagonal in diagonals.items():
+                signed = np.diag(diagonal)
+                blocks.append(WeightBlock(source, np.abs(signed), signed, target))
+            continue
+        for source in layer.inputs:
+            weight = layer.weight.detach().cpu().numpy().astype(np.float64)
+            scale = None if source.scale is None else source.scale.numpy().astype(np.float64)
+            absolute, signed = _view_block(weight, source.group, scale, kernel_norm)
+            blocks.append(WeightBlock(source.source, absolute, signed, target))
+    return NetworkGraph(
+        layers,
+        blocks,
+        biases,
+        view.input_shape,
+        kernel_norm,
+        data_flow=CHAIN if view.is_chain else DAG,
+    )

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurongraph.errors import UsageError
+from neurongraph.errors import IngestError, NotAChainError, UsageError
 from neurongraph.ingest.activations import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CORR_TOP_K,
@@ -25,7 +25,14 @@ from neurongraph.ingest.activations import (
 from neurongraph.ingest.chain import CHANNEL_REDUCTIONS, Chain
 from neurongraph.ingest.datasets import Dataset, check_input_shape
 from neurongraph.ingest.extract import extract_chain
-from neurongraph.ingest.graph import DEFAULT_KERNEL_NORM, KERNEL_NORMS, network_graph
+from neurongraph.ingest.graph import (
+    CHAIN,
+    DEFAULT_KERNEL_NORM,
+    KERNEL_NORMS,
+    NetworkGraph,
+    network_graph,
+    view_graph,
+)
 from neurongraph.ingest.loading import ModelFile
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.files import ACTIVATIONS
@@ -34,13 +41,16 @@ from neurongraph.store.schema import STAGING_MARK
 from neurongraph.training.train import evaluate_model
 
 __all__ = [
+    "DAG_NOT_SUPPORTED",
     "ActivationSummary",
     "IngestSummary",
     "activation_cache",
     "check_recording_options",
     "fit_dataset",
     "ingest_model",
+    "read_network",
     "record_activations",
+    "require_chain",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,6 +92,56 @@ class IngestSummary:
         if self.activations is None:
             del summary["activations"]
         return summary
+
+
+#: Why a runtime analysis refuses a network that is not a chain.
+DAG_NOT_SUPPORTED = (
+    "residual/DAG networks are not supported by this analysis yet "
+    "(weight-graph analyses are: analyze spectral)"
+)
+
+
+def require_chain(network: dict, analysis: str | None = None) -> None:
+    """UsageError (exit 2) when a stored network is not a chain of layers: runtime analyses
+    (activations and what reads them, lesions, coherence) run the model as a chain.
+    ``analysis`` (e.g. ``"activations"``) starts the message."""
+    if network.get("dataFlow", CHAIN) != CHAIN:
+        start = f"{analysis}: " if analysis else ""
+        raise UsageError(
+            f"{start}network {network['name']!r} is not a chain of layers: {DAG_NOT_SUPPORTED}"
+        )
+
+
+def read_network(
+    module: nn.Module, example_input: torch.Tensor, *, kernel_norm: str = DEFAULT_KERNEL_NORM
+) -> tuple[Chain | None, NetworkGraph]:
+    """The graph of a model, and its chain when it is one.
+
+    A model that :func:`~neurongraph.ingest.extract.extract_chain` reads is a chain and gives
+    exactly the chain's graph. Any other eager module is read with ``torch.export``
+    (:func:`~neurongraph.model.view.read_view`) as a DAG of neuron layers; the chain is then
+    None. TorchScript models are read only as chains.
+
+    Raises
+    ------
+    IngestError
+        What the chain reader says for TorchScript models; what the view reader says (naming
+        the operation it cannot read) for eager ones.
+    """
+    try:
+        chain = extract_chain(module, example_input)
+    except NotAChainError as err:
+        if isinstance(module, torch.jit.ScriptModule):
+            raise IngestError(
+                f"{err}; TorchScript residual/DAG networks are not read yet: ingest the eager "
+                "model (package.module:factory --weights)"
+            ) from err
+        from neurongraph.model.view import read_view
+
+        log.info("not a chain (%s); reading the model's data flow with torch.export", err)
+        view = read_view(module, example_input)
+        return None, view_graph(view, kernel_norm=kernel_norm)
+    return chain, network_graph(chain, kernel_norm=kernel_norm)
 
 
 def ingest_model(
@@ -134,9 +194,13 @@ def ingest_model(
     if kernel_norm not in KERNEL_NORMS:
         raise UsageError(f"--kernel-norm must be one of {', '.join(KERNEL_NORMS)}")
     started = time.perf_counter()
-    chain = extract_chain(module, example_input)
-    graph = network_graph(chain, kernel_norm=kernel_norm)
+    chain, graph = read_network(module, example_input, kernel_norm=kernel_norm)
     if dataset is not None:
+        if chain is None:
+            raise IngestError(
+                f"ingest --data: the model is a residual/DAG network; {DAG_NOT_SUPPORTED}; "
+                "ingest it without --data"
+            )
         dataset = fit_dataset(dataset, chain, name)
         check_recording_options(channel_reduce, corr_top_k)
     existing = store.get_network(name)
@@ -151,8 +215,9 @@ def ingest_model(
     staged = store.stage_name(name)
     props = {
         **(properties or {}),
-        "inputShape": list(chain.input_shape),
+        "inputShape": list(graph.input_shape),
         "kernelNorm": kernel_norm,
+        "dataFlow": graph.data_flow,
         "ingestId": staged.rsplit(STAGING_MARK, 1)[1],
     }
     store.write_network(staged, graph, props, progress=progress, complete=False)
@@ -228,9 +293,11 @@ def record_activations(
     the store, keyed by the ingest and the dataset; the cache it replaces is deleted.
     """
     check_recording_options(channel_reduce, corr_top_k)
+    network = store.require_network(name)
+    require_chain(network, "activations")
     return _record(
         store,
-        store.require_network(name),
+        network,
         fit_dataset(dataset, chain, name),
         chain,
         channel_reduce=channel_reduce,
@@ -328,6 +395,7 @@ def activation_cache(store: Store, name: str) -> ActivationCache:
     """The cached activations of a complete network; UsageError naming the command that makes
     them when there are none."""
     network = store.require_network(name)
+    require_chain(network)
     recorded = network.get("activationsCache")
     path = store.files.resolve(recorded, ACTIVATIONS, ".npy") if recorded else None
     if path is None or not path.exists():

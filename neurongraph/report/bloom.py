@@ -74,6 +74,7 @@ NODE_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
     Label.NETWORK: (
         ("name", STRING),
         ("status", STRING),
+        ("dataFlow", STRING),
         ("nLayers", INTEGER),
         ("nNeurons", INTEGER),
         ("nEdges", INTEGER),
@@ -162,6 +163,7 @@ NODE_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
 #: Property keys of each relationship type.
 RELATIONSHIP_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
     Rel.HAS_LAYER: (),
+    Rel.FEEDS: (),
     Rel.HAS_NEURON: (),
     Rel.WEIGHT: (("weight", FLOAT), ("signed", FLOAT)),
     Rel.CORRELATES: (("r", FLOAT), ("r2", FLOAT)),
@@ -179,6 +181,7 @@ RELATIONSHIP_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
 #: (source label, relationship type, target label) of every relationship in the schema.
 PATH_SEGMENTS = (
     (Label.NETWORK, Rel.HAS_LAYER, Label.LAYER),
+    (Label.LAYER, Rel.FEEDS, Label.LAYER),
     (Label.LAYER, Rel.HAS_NEURON, Label.NEURON),
     (Label.NEURON, Rel.WEIGHT, Label.NEURON),
     (Label.NEURON, Rel.CORRELATES, Label.NEURON),

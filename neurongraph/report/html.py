@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from neurongraph.analysis.graphs import weight_blocks  # noqa: E402
+from neurongraph.analysis.graphs import weight_graph  # noqa: E402
 from neurongraph.store import Store  # noqa: E402
 from neurongraph.store.files import VISUALISATIONS  # noqa: E402
 from neurongraph.store.rows import partition_uid  # noqa: E402
@@ -90,17 +90,18 @@ def _weights_section(store: Store, name: str) -> str:
     labels_rows = store.neuron_property(name, "spectralWeightsCluster")
     if not any(r["value"] is not None for r in labels_rows):
         return _missing("spectral partition of the weights", f"neurongraph analyze spectral {name}")
-    widths, blocks = weight_blocks(store, name)
+    weights = weight_graph(store, name)
+    widths, blocks = weights.widths, weights.blocks
     labels = {(r["layer"], r["index"]): r["value"] for r in labels_rows}
     fig, axes = plt.subplots(1, len(blocks), figsize=(FIGSIZE[0], FIGSIZE[1]), squeeze=False)
-    for p, (ax, block) in enumerate(zip(axes[0], blocks, strict=True)):
-        rows = np.argsort([labels.get((p + 1, i), -1) for i in range(widths[p + 1])], kind="stable")
+    for ax, block, (p, q) in zip(axes[0], blocks, weights.pairs, strict=True):
+        rows = np.argsort([labels.get((q, i), -1) for i in range(widths[q])], kind="stable")
         cols = np.argsort([labels.get((p, i), -1) for i in range(widths[p])], kind="stable")
         ax.imshow(np.log1p(block.toarray()[np.ix_(rows, cols)]), aspect="auto", cmap="magma")
-        ax.set_title(f"layer {p} -> {p + 1}", fontsize=8)
+        ax.set_title(f"layer {p} -> {q}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle("|W| between consecutive layers, rows and columns sorted by spectral cluster")
+    fig.suptitle("|W| between connected layers, rows and columns sorted by spectral cluster")
     return _img(fig, "weights reordered by cluster")
 
 

@@ -88,6 +88,12 @@ CREATE_NEURONS = (
     f"UNWIND $rows AS r CREATE (l)-[:`{Rel.HAS_NEURON}`]->(n:`{NEURON}`) SET n += r"
 )
 
+#: Create FEEDS relationships between a network's layers: ``$rows`` = [{s, t}] (layer uids).
+CREATE_FEEDS = (
+    f"UNWIND $rows AS r MATCH (a:`{LAYER}` {{uid: r.s}}) MATCH (b:`{LAYER}` {{uid: r.t}}) "
+    f"CREATE (a)-[:`{Rel.FEEDS}`]->(b)"
+)
+
 #: Create WEIGHT edges grouped by source neuron: ``$rows`` = [{s, t: [uid], w: [weight],
 #: g: [signed]}].
 CREATE_WEIGHTS = (
@@ -112,11 +118,17 @@ LIST_LAYERS = (
     f"MATCH (l:`{LAYER}` {{network: $name}}) RETURN properties(l) AS layer ORDER BY l.position"
 )
 
-#: WEIGHT edges of a network grouped by source neuron: ``$name``.
+#: WEIGHT edges of a network grouped by source neuron and target layer: ``$name``.
 READ_WEIGHTS = (
     f"MATCH (a:`{NEURON}` {{network: $name}})-[w:`{Rel.WEIGHT}`]->(b:`{NEURON}`) "
-    "RETURN a.position AS layer, a.index AS source, collect(b.index) AS targets, "
-    "collect(w.weight) AS weights, collect(w.signed) AS signed"
+    "RETURN a.position AS layer, b.position AS targetLayer, a.index AS source, "
+    "collect(b.index) AS targets, collect(w.weight) AS weights, collect(w.signed) AS signed"
+)
+
+#: The data-flow DAG of a network, as layer positions: ``$name``.
+READ_FEEDS = (
+    f"MATCH (a:`{LAYER}` {{network: $name}})-[:`{Rel.FEEDS}`]->(b:`{LAYER}`) "
+    "RETURN a.position AS source, b.position AS target ORDER BY target, source"
 )
 
 #: Count a network's neurons and WEIGHT edges: ``$name``.

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "bulk_write",
     "cluster_uid",
+    "feed_rows",
     "layer_rows",
     "layer_uid",
     "neuron_rows",
@@ -83,12 +84,22 @@ def neuron_rows(network: str, graph) -> list[tuple[str, list[dict]]]:
     return out
 
 
+def feed_rows(network: str, graph) -> list[dict]:
+    """One ``{s, t}`` pair of layer uids per FEEDS relationship (the data-flow DAG)."""
+    return [
+        {
+            "s": layer_uid(network, graph.layers[source].name),
+            "t": layer_uid(network, graph.layers[target].name),
+        }
+        for source, target in graph.feeds
+    ]
+
+
 def _edges(
-    graph, position: int, *, by_source: bool = True
+    block, *, by_source: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Source indices, target indices, weights and signed values of one block's edges,
     ordered by source (else by target)."""
-    block = graph.blocks[position]
     if by_source:
         sources, targets = np.nonzero(block.weight.T)
     else:
@@ -102,8 +113,8 @@ def weight_batches(network: str, graph, batch_edges: int) -> Iterator[list[dict]
     size = 0
     for block in graph.blocks:
         src_layer = graph.layers[block.source].name
-        dst_layer = graph.layers[block.source + 1].name
-        sources, targets, weights, signed = _edges(graph, block.source)
+        dst_layer = graph.layers[block.target].name
+        sources, targets, weights, signed = _edges(block)
         bounds = np.flatnonzero(np.diff(sources)) + 1
         for lo, hi in zip(
             np.concatenate(([0], bounds)), np.concatenate((bounds, [len(sources)])), strict=True
@@ -142,13 +153,17 @@ def bulk_write(
         ]
     with server.graph_batch() as batch:
         batch.new_edges([net_rid] * len(layer_rids), Rel.HAS_LAYER, layer_rids)
+        feeds = graph.feeds
+        if feeds:
+            sources = [layer_rids[s] for s, _ in feeds]
+            batch.new_edges(sources, Rel.FEEDS, [layer_rids[t] for _, t in feeds])
         for layer_rid, rids in zip(layer_rids, neuron_rids, strict=True):
             batch.new_edges([layer_rid] * len(rids), Rel.HAS_NEURON, rids)
         done = 0
         for block in graph.blocks:
-            sources, targets, weights, signed = _edges(graph, block.source, by_source=False)
+            sources, targets, weights, signed = _edges(block, by_source=False)
             src = np.asarray(neuron_rids[block.source], dtype=object)[sources]
-            dst = np.asarray(neuron_rids[block.source + 1], dtype=object)[targets]
+            dst = np.asarray(neuron_rids[block.target], dtype=object)[targets]
             columns = {"weight": weights.tolist(), "signed": signed.tolist()}
             server.add_edges(batch, Rel.WEIGHT, src.tolist(), dst.tolist(), columns)
             done += len(sources)

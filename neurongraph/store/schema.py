@@ -37,6 +37,7 @@ class Label:
 
 class Rel:
     HAS_LAYER = "HAS_LAYER"
+    FEEDS = "FEEDS"
     HAS_PARTITION = "HAS_PARTITION"
     HAS_NEURON = "HAS_NEURON"
     WEIGHT = "WEIGHT"
@@ -58,6 +59,7 @@ NETWORK_LABELS = (Label.CLUSTER, Label.PARTITION, Label.NEURON, Label.LAYER)
 _VERTICES = (Label.NETWORK, Label.LAYER, Label.NEURON, Label.PARTITION, Label.CLUSTER)
 _EDGES = (
     Rel.HAS_LAYER,
+    Rel.FEEDS,
     Rel.HAS_PARTITION,
     Rel.HAS_NEURON,
     Rel.WEIGHT,

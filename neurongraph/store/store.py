@@ -467,6 +467,7 @@ class Store:
         else:
             self.write(cypher.CREATE_NETWORK, {"props": network})
             self.write(cypher.CREATE_LAYERS, {"name": name, "rows": rows.layer_rows(name, graph)})
+            self.write(cypher.CREATE_FEEDS, {"rows": rows.feed_rows(name, graph)})
             for layer, neurons in rows.neuron_rows(name, graph):
                 for start in range(0, len(neurons), NODE_BATCH):
                     self.write(
@@ -630,9 +631,17 @@ class Store:
         self.write(cypher.SET_PARTITION, {"uid": uid, "props": props})
 
     def read_weights(self, name: str) -> list[dict]:
-        """WEIGHT edges grouped by source neuron: layer position, source index, targets,
-        weights, signed (query READ_WEIGHTS, read)."""
+        """WEIGHT edges grouped by source neuron and target layer: layer and targetLayer
+        positions, source index, targets, weights, signed (query READ_WEIGHTS, read)."""
         return self.read(cypher.READ_WEIGHTS, {"name": name})
+
+    def feeds(self, name: str) -> list[tuple[int, int]]:
+        """The FEEDS relationships of a network as (source, target) layer positions, empty for
+        networks ingested before they were written (query READ_FEEDS, read)."""
+        return [
+            (int(r["source"]), int(r["target"]))
+            for r in self.read(cypher.READ_FEEDS, {"name": name})
+        ]
 
 
 def _batches(rows: list, size: int = NODE_BATCH) -> list[list]:

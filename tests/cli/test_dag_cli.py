@@ -1,0 +1,456 @@
+"""Residual/DAG networks through the CLI: `ingest` from a factory, the graph written (sum
+layers, FEEDS, every WEIGHT edge worked out by hand), `analyze spectral` on it, and the runtime
+analyses that refuse it cleanly without touching the store."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from sklearn.metrics import adjusted_rand_score
+from torch import nn
+
+from neurongraph.analysis.cuts import ncut
+from neurongraph.analysis.graphs import weight_adjacency, weight_graph
+
+ZOO = "dag_zoo"
+ZOO_SOURCE = textwrap.dedent("""
+    import torch
+    from torch import nn
+
+
+    class ResidualMLP(nn.Module):
+        \"\"\"fc2(relu(fc1(x))) + x on 4 -> 4 -> 4.\"\"\"
+
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(4, 4)
+            self.fc2 = nn.Linear(4, 4, bias=False)
+
+        def forward(self, x):
+            return self.fc2(torch.relu(self.fc1(x))) + x
+
+
+    class ResidualOnInput(nn.Module):
+        \"\"\"fc2(relu(fc1(x)) + x): the scripted case of the trust issue, as an eager module.\"\"\"
+
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(64, 64)
+            self.act = nn.ReLU()
+            self.fc2 = nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.fc2(self.act(self.fc1(x)) + x)
+
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride=1):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.shortcut = None
+            if stride != 1 or cin != cout:
+                self.shortcut = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                )
+
+        def forward(self, x):
+            identity = x if self.shortcut is None else self.shortcut(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            out += identity
+            return self.relu(out)
+
+
+    class TinyResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+            self.layer1 = BasicBlock(4, 4)
+            self.layer2 = BasicBlock(4, 8, stride=2)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(8, 10)
+
+        def forward(self, x):
+            x = self.layer2(self.layer1(self.stem(x)))
+            return self.fc(torch.flatten(self.pool(x), 1))
+
+
+    class Gated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(64, 8)
+            self.b = nn.Linear(64, 8)
+
+        def forward(self, x):
+            return self.a(x) * torch.sigmoid(self.b(x))
+
+
+    class Planted(nn.Module):
+        \"\"\"head(x + fc2(relu(fc1(x)))) on 12 features in 3 modules.\"\"\"
+
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(12, 12)
+            self.fc2 = nn.Linear(12, 12)
+            self.head = nn.Linear(12, 6)
+
+        def forward(self, x):
+            return self.head(x + self.fc2(torch.relu(self.fc1(x))))
+
+
+    def residual_mlp():
+        return ResidualMLP()
+
+
+    def planted():
+        return Planted()
+
+
+    def residual_on_input():
+        return ResidualOnInput()
+
+
+    def resnet():
+        return TinyResNet()
+
+
+    def gated():
+        return Gated()
+""")
+#: The hand-made residual MLP's weights.
+W1 = [[1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 0.0, -3.0], [0.5, 0.0, 0.0, 0.0]]
+B1 = [0.1, -0.2, 0.3, 0.0]
+W2 = [[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 4.0, 0.0], [0.0, 0.0, 0.0, -1.0]]
+#: Every WEIGHT edge of it: (source layer, index, target layer, index, signed weight).
+HAND_EDGES = {
+    ("input", 0, "fc1", 0, 1.0),
+    ("input", 1, "fc1", 1, 2.0),
+    ("input", 3, "fc1", 2, -3.0),
+    ("input", 0, "fc1", 3, 0.5),
+    ("fc1", 1, "fc2", 0, 1.0),
+    ("fc1", 0, "fc2", 1, 1.0),
+    ("fc1", 2, "fc2", 2, 4.0),
+    ("fc1", 3, "fc2", 3, -1.0),
+    *(("fc2", i, "add", i, 1.0) for i in range(4)),
+    *(("input", i, "add", i, 1.0) for i in range(4)),
+}
+RESNET_LAYERS = [
+    ("input", "input", 1),
+    ("stem.0", "conv2d", 4),
+    ("layer1.conv1", "conv2d", 4),
+    ("layer1.conv2", "conv2d", 4),
+    ("layer1.add", "sum", 4),
+    ("layer2.shortcut.0", "conv2d", 8),
+    ("layer2.conv1", "conv2d", 8),
+    ("layer2.conv2", "conv2d", 8),
+    ("layer2.add", "sum", 8),
+    ("fc", "linear", 10),
+]
+RESNET_FEEDS = {
+    ("input", "stem.0"),
+    ("stem.0", "layer1.conv1"),
+    ("layer1.conv1", "layer1.conv2"),
+    ("layer1.conv2", "layer1.add"),
+    ("stem.0", "layer1.add"),
+    ("layer1.add", "layer2.shortcut.0"),
+    ("layer1.add", "layer2.conv1"),
+    ("layer2.conv1", "layer2.conv2"),
+    ("layer2.conv2", "layer2.add"),
+    ("layer2.shortcut.0", "layer2.add"),
+    ("layer2.add", "fc"),
+}
+#: 1x4 + 4x4 + 4x4 + 4x8 + 4x8 + 8x8 + 8x10 weight edges, 2 x (4 + 8) sum edges.
+RESNET_EDGES = 4 + 16 + 16 + 32 + 32 + 64 + 80 + 24
+DAG_REFUSAL = "residual/DAG networks are not supported by this analysis yet"
+
+
+def snapshot(store):
+    """Everything a refused command must leave alone."""
+    counts = store.read("MATCH (n) RETURN count(n) AS nodes")[0]["nodes"]
+    rels = store.read("MATCH ()-[r]->() RETURN count(r) AS rels")[0]["rels"]
+    return counts, rels, [(n["name"], n["status"]) for n in store.networks()]
+
+
+def one_line_error(result) -> str:
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    return result.stderr
+
+
+def train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, seed: int = 0):
+    """A short, seeded full-batch Adam run."""
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    Xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
+    model.train()
+    for _ in range(epochs):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(Xt), yt).backward()
+        opt.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """The factories' module on sys.path, and a folder for weights."""
+    folder = tmp_path_factory.mktemp("dag_zoo")
+    (folder / f"{ZOO}.py").write_text(ZOO_SOURCE)
+    sys.path.insert(0, str(folder))
+    module = importlib.import_module(ZOO)
+    yield module, folder
+    sys.path.remove(str(folder))
+    sys.modules.pop(ZOO, None)
+
+
+@pytest.fixture(scope="module")
+def resnet_weights(zoo, digits):
+    """TinyResNet trained briefly on digits (8 x 8 images), its state dict saved."""
+    module, folder = zoo
+    X, y = digits
+    torch.manual_seed(0)
+    model = train(module.resnet(), X.reshape(-1, 1, 8, 8), y, epochs=15)
+    path = folder / "resnet.pt"
+    torch.save(model.state_dict(), path)
+    return model, path
+
+
+def _graph(store, name):
+    layers = store.read(
+        "MATCH (l:Layer {network: $n}) RETURN l.name AS name, l.kind AS kind, l.width AS width, "
+        "l.position AS position, l.activation AS activation ORDER BY l.position",
+        {"n": name},
+    )
+    feeds = store.read(
+        "MATCH (a:Layer {network: $n})-[:FEEDS]->(b:Layer) RETURN a.name AS src, b.name AS dst",
+        {"n": name},
+    )
+    edges = store.read(
+        "MATCH (a:Neuron {network: $n})-[w:WEIGHT]->(b:Neuron) RETURN a.layer AS sl, "
+        "a.index AS si, b.layer AS tl, b.index AS ti, w.weight AS w, w.signed AS g",
+        {"n": name},
+    )
+    return layers, {(f["src"], f["dst"]) for f in feeds}, edges
+
+
+def test_a_residual_mlp_gives_every_edge_worked_out_by_hand(run_cli, store, zoo, name):
+    module, folder = zoo
+    model = module.residual_mlp()
+    with torch.no_grad():
+        model.fc1.weight.copy_(torch.tensor(W1))
+        model.fc1.bias.copy_(torch.tensor(B1))
+        model.fc2.weight.copy_(torch.tensor(W2))
+    weights = folder / "residual_mlp.pt"
+    torch.save(model.state_dict(), weights)
+    out = json.loads(
+        run_cli(
+            "ingest", f"{ZOO}:residual_mlp", "--weights", weights, "--name", name, "--json"
+        ).stdout
+    )
+    assert (out["layers"], out["neurons"], out["edges"]) == (4, 16, len(HAND_EDGES))
+    layers, feeds, edges = _graph(store, name)
+    assert [(la["name"], la["kind"], la["width"], la["position"]) for la in layers] == [
+        ("input", "input", 4, 0),
+        ("fc1", "linear", 4, 1),
+        ("fc2", "linear", 4, 2),
+        ("add", "sum", 4, 3),
+    ]
+    assert layers[1]["activation"] == "relu"
+    assert feeds == {("input", "fc1"), ("fc1", "fc2"), ("fc2", "add"), ("input", "add")}
+    assert {(e["sl"], e["si"], e["tl"], e["ti"], e["g"]) for e in edges} == HAND_EDGES
+    assert all(e["w"] == abs(e["g"]) for e in edges)
+    biases = store.read(
+        "MATCH (n:Neuron {network: $n}) RETURN n.layer AS layer, n.index AS i, n.bias AS bias "
+        "ORDER BY n.position, n.index",
+        {"n": name},
+    )
+    assert [b["bias"] for b in biases if b["layer"] == "fc1"] == pytest.approx(B1)
+    assert all(b["bias"] is None for b in biases if b["layer"] in ("input", "add"))
+    assert [b["bias"] for b in biases if b["layer"] == "fc2"] == [0.0] * 4
+    network = store.get_network(name)
+    assert (network["dataFlow"], network["status"]) == ("dag", "complete")
+
+
+def test_the_eager_residual_on_input_is_read_as_a_dag(run_cli, store, zoo, name):
+    """The trust issue's scripted misread, as an eager module: read correctly, not refused."""
+    module, folder = zoo
+    torch.manual_seed(0)
+    weights = folder / "residual_on_input.pt"
+    torch.save(module.residual_on_input().state_dict(), weights)
+    out = json.loads(
+        run_cli(
+            "ingest", f"{ZOO}:residual_on_input", "--weights", weights, "--name", name, "--json"
+        ).stdout
+    )
+    assert (out["layers"], out["neurons"], out["edges"]) == (4, 64 + 64 + 64 + 10, 4096 + 128 + 640)
+    layers, feeds, _ = _graph(store, name)
+    assert [(la["name"], la["kind"]) for la in layers] == [
+        ("input", "input"),
+        ("fc1", "linear"),
+        ("add", "sum"),
+        ("fc2", "linear"),
+    ]
+    assert feeds == {("input", "fc1"), ("fc1", "add"), ("input", "add"), ("add", "fc2")}
+
+
+def test_a_resnet_is_ingested_listed_and_partitioned(run_cli, store, zoo, resnet_weights, name):
+    model, weights = resnet_weights
+    args = ["ingest", f"{ZOO}:resnet", "--weights", weights, "--input-shape", "1,8,8"]
+    out = json.loads(run_cli(*args, "--name", name, "--json").stdout)
+    assert (out["layers"], out["neurons"], out["edges"]) == (10, 59, RESNET_EDGES)
+    layers, feeds, edges = _graph(store, name)
+    assert [(la["name"], la["kind"], la["width"]) for la in layers] == RESNET_LAYERS
+    assert feeds == RESNET_FEEDS
+    sums = [e for e in edges if e["tl"].endswith(".add")]
+    assert len(sums) == 24 and {e["w"] for e in sums} == {1.0}
+    assert {(e["sl"], e["si"]) for e in sums if e["tl"] == "layer1.add"} == {
+        (src, i) for src in ("stem.0", "layer1.conv2") for i in range(4)
+    }
+    # a conv edge: the L1 norm of the kernel slice with the following BatchNorm folded in
+    bn = {k: v.double() for k, v in model.layer1.bn1.state_dict().items()}
+    scale = bn["weight"] / torch.sqrt(bn["running_var"] + model.layer1.bn1.eps)
+    kernel = model.layer1.conv1.weight.detach().double()[2, 3] * scale[2]
+    (edge,) = [
+        e for e in edges if (e["sl"], e["si"], e["tl"], e["ti"]) == ("stem.0", 3, "layer1.conv1", 2)
+    ]
+    assert edge["w"] == pytest.approx(float(kernel.abs().sum()), rel=1e-12)
+    assert edge["g"] == pytest.approx(float(kernel.sum()), rel=1e-12)
+    listed = json.loads(run_cli("networks", "--json").stdout)["networks"]
+    assert [n["nNeurons"] for n in listed if n["name"] == name] == [59]
+
+    for method in ("layer", "layer_nonzero"):
+        result = json.loads(
+            run_cli(
+                "analyze",
+                "spectral",
+                name,
+                "-k",
+                4,
+                "--shuffles",
+                3,
+                "--seed",
+                0,
+                "--jobs",
+                1,
+                "--shuffle-method",
+                method,
+                "--json",
+            ).stdout
+        )
+        assert result["k"] == 4 and result["nShuffles"] == 3 and 0 < result["ncut"] < 4
+        assert np.isfinite(result["nullMean"])
+    labels = store.read(
+        "MATCH (n:Neuron {network: $n}) RETURN n.spectralWeightsCluster AS c "
+        "ORDER BY n.position, n.index",
+        {"n": name},
+    )
+    labels = np.asarray([row["c"] for row in labels])
+    assert set(labels.tolist()) == {0, 1, 2, 3}
+    # the n-cut reported is the n-cut of the labels over every WEIGHT edge, sums included
+    adjacency = weight_adjacency(store, name)
+    assert adjacency.shape == (59, 59) and adjacency.nnz == 2 * RESNET_EDGES
+    assert_allclose(ncut(adjacency, labels), result["ncut"], rtol=1e-9)
+    graph = weight_graph(store, name)
+    assert not graph.is_chain
+    assert [f for f, (_, t) in zip(graph.fixed, graph.pairs, strict=True) if f] == [True] * 4
+    report = weights.parent / f"{name}.html"
+    run_cli("report", name, "--out", report)  # the weight panels follow FEEDS
+    assert report.stat().st_size > 0
+
+
+def test_runtime_analyses_refuse_a_dag_network_and_write_nothing(
+    run_cli, store, zoo, resnet_weights, name
+):
+    _, weights = resnet_weights
+    model = ["ingest", f"{ZOO}:resnet", "--weights", weights, "--input-shape", "1,8,8"]
+    before = snapshot(store)
+    refused = one_line_error(run_cli(*model, "--name", name, "--data", "digits", expect=2))
+    assert DAG_REFUSAL in refused and "ingest --data" in refused
+    assert snapshot(store) == before and store.get_network(name) is None
+
+    run_cli(*model, "--name", name)
+    run_cli("analyze", "spectral", name, "-k", 3, "--no-null", "--seed", 0)
+    before = snapshot(store)
+    for command in (
+        ["activations", name, "--data", "digits"],
+        ["analyze", "louvain", name],
+        ["analyze", "entropy", name],
+        ["analyze", "importance", name, "--data", "digits"],
+        ["analyze", "coherence", name, "--data", "digits"],
+        ["analyze", "spectral", name, "--graph", "activations", "--no-null"],
+    ):
+        message = one_line_error(run_cli(*command, expect=2))
+        assert DAG_REFUSAL in message and "analyze spectral" in message, command
+    assert snapshot(store) == before
+
+
+def test_an_unsupported_op_is_refused_by_name(run_cli, store, zoo, name):
+    module, folder = zoo
+    weights = folder / "gated.pt"
+    torch.save(module.gated().state_dict(), weights)
+    before = snapshot(store)
+    message = one_line_error(
+        run_cli("ingest", f"{ZOO}:gated", "--weights", weights, "--name", name, expect=2)
+    )
+    assert "aten.mul" in message and "the model's forward" in message
+    assert snapshot(store) == before
+
+
+def test_a_scripted_dag_says_how_to_ingest_it(run_cli, store, zoo, tmp_path, name):
+    module, _ = zoo
+    path = tmp_path / "residual.pt"
+    torch.jit.save(torch.jit.script(module.residual_on_input()), str(path))
+    before = snapshot(store)
+    message = one_line_error(run_cli("ingest", path, "--name", name, expect=2))
+    assert "not a chain" in message and "TorchScript residual/DAG networks" in message
+    assert "package.module:factory" in message
+    assert snapshot(store) == before
+
+
+def test_a_chain_records_its_feeds_and_data_flow(run_cli, store, tmp_path, mlp, name):
+    path = tmp_path / "mlp.pt"
+    torch.jit.save(torch.jit.script(mlp), str(path))
+    run_cli("ingest", path, "--name", name)
+    layers, feeds, _ = _graph(store, name)
+    names = [la["name"] for la in layers]
+    assert feeds == set(zip(names, names[1:], strict=False))
+    assert {la["kind"] for la in layers[1:]} == {"linear"}
+    assert store.get_network(name)["dataFlow"] == "chain"
+    assert weight_graph(store, name).is_chain
+
+
+def test_planted_modules_of_a_residual_mlp_are_found_and_beat_the_nulls(run_cli, store, zoo, name):
+    """Three modules through every layer, the skip connection inside them: the partition finds
+    them and the network is more clusterable than every null (sum edges kept)."""
+    module, folder = zoo
+    model = module.planted()
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for layer, rows in ((model.fc1, 4), (model.fc2, 4), (model.head, 2)):
+            mask = np.kron(np.eye(3), np.ones((rows, 4)))
+            weights = np.where(mask > 0, rng.uniform(0.5, 1.0, mask.shape), 0.01)
+            layer.weight.copy_(torch.tensor(weights * rng.choice([-1, 1], mask.shape)))
+    weights = folder / "planted.pt"
+    torch.save(model.state_dict(), weights)
+    run_cli("ingest", f"{ZOO}:planted", "--weights", weights, "--name", name)
+    args = ("-k", 3, "--shuffles", 9, "--seed", 0, "--jobs", 1, "--json")
+    result = json.loads(run_cli("analyze", "spectral", name, *args).stdout)
+    assert result["percentile"] == pytest.approx(0.1)  # below all 9 nulls
+    assert result["zScore"] < 0
+    rows = store.read(
+        "MATCH (n:Neuron {network: $n}) RETURN n.spectralWeightsCluster AS c "
+        "ORDER BY n.position, n.index",
+        {"n": name},
+    )
+    modules = [i // 4 for _ in range(4) for i in range(12)] + [i // 2 for i in range(6)]
+    assert adjusted_rand_score(modules, [r["c"] for r in rows]) == 1.0
