@@ -548,6 +548,13 @@ def _run(
     return _summarise(real_ncut, labels, k, method, null_ncuts)
 
 
+def _check_shuffle_method(method: str) -> None:
+    if method not in LAYER_SHUFFLE_METHODS:
+        raise AnalysisError(
+            f"unknown shuffle method {method!r}: use one of {', '.join(LAYER_SHUFFLE_METHODS)}"
+        )
+
+
 def clusterability(
     widths: Sequence[int],
     blocks: Sequence[Matrix],
@@ -626,10 +633,7 @@ def clusterability(
     >>> result.percentile == result.min_percentile
     True
     """
-    if method not in LAYER_SHUFFLE_METHODS:
-        raise AnalysisError(
-            f"unknown shuffle method {method!r}: use one of {', '.join(LAYER_SHUFFLE_METHODS)}"
-        )
+    _check_shuffle_method(method)
     widths, checked = _check_layers(widths, blocks)
     matrix = _layered_adjacency(widths, checked)
     null = _LayerNull(widths, checked, nonzero=method == "layer_nonzero")
@@ -706,10 +710,7 @@ def dag_clusterability(
     >>> result.labels.tolist()
     [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1]
     """
-    if method not in LAYER_SHUFFLE_METHODS:
-        raise AnalysisError(
-            f"unknown shuffle method {method!r}: use one of {', '.join(LAYER_SHUFFLE_METHODS)}"
-        )
+    _check_shuffle_method(method)
     widths, checked, pairs = _check_dag(widths, blocks, pairs)
     fixed = [False] * len(pairs) if fixed is None else [bool(f) for f in fixed]
     if len(fixed) != len(pairs):

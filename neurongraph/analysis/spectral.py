@@ -185,25 +185,9 @@ def _as_int(value: Any) -> int:
 def _layered_adjacency(
     widths: Sequence[int], blocks: Sequence[np.ndarray | sp.spmatrix]
 ) -> sp.csr_matrix:
-    """Build the symmetric block-bidiagonal adjacency; the caller validated the input."""
-    offsets = np.concatenate([[0], np.cumsum(widths)])
-    n = int(offsets[-1])
-    rows, cols, values = [], [], []
-    for i, block in enumerate(blocks):
-        coo = block.tocoo() if sp.issparse(block) else sp.coo_matrix(block)
-        nonzero = coo.data != 0
-        rows.append(coo.row[nonzero].astype(np.intp) + offsets[i + 1])
-        cols.append(coo.col[nonzero].astype(np.intp) + offsets[i])
-        values.append(coo.data[nonzero])
-    row = np.concatenate(rows)
-    col = np.concatenate(cols)
-    value = np.concatenate(values)
-    matrix = sp.csr_matrix(
-        (np.concatenate([value, value]), (np.concatenate([row, col]), np.concatenate([col, row]))),
-        shape=(n, n),
-    )
-    matrix.sum_duplicates()
-    return matrix
+    """Build the symmetric block-bidiagonal adjacency (a DAG of consecutive layers); the caller
+    validated the input."""
+    return _dag_adjacency(widths, blocks, [(i, i + 1) for i in range(len(blocks))])
 
 
 def layered_adjacency(

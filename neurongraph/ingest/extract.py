@@ -30,6 +30,7 @@ __all__ = [
     "CHECK_EXAMPLES",
     "CHECK_SEED",
     "PASS_THROUGH",
+    "check_runs",
     "example_batch",
     "extract_chain",
     "module_ops",
@@ -296,6 +297,22 @@ def example_batch(
     return torch.cat([zeros, data.reshape(len(data), *input_shape)])
 
 
+def check_runs(model: nn.Module, example_input: torch.Tensor) -> None:
+    """IngestError unless ``example_input`` is finite and the (eval-mode) model runs on it."""
+    if example_input.is_floating_point() and not bool(torch.isfinite(example_input).all()):
+        raise IngestError(
+            "the example input holds NaN or infinite values; give finite inputs (clean the data)"
+        )
+    try:
+        with torch.no_grad():
+            model(example_input)
+    except Exception as err:
+        raise IngestError(
+            f"the model cannot run on an input of shape {tuple(example_input.shape)} "
+            f"({_one_line(err)}); pass the model's input shape"
+        ) from err
+
+
 def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
     """Extract the chain of weight stages of ``model``.
 
@@ -320,21 +337,10 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
         chain (for TorchScript, the first operation the chain does not account for is named), or
         an example input the model cannot take.
     """
-    if example_input.is_floating_point() and not bool(torch.isfinite(example_input).all()):
-        raise IngestError(
-            "the example input holds NaN or infinite values; give finite inputs (clean the data)"
-        )
     model = model.eval()
     ops = module_ops(model)
+    check_runs(model, example_input)
     x = example_input.detach().double()
-    try:
-        with torch.no_grad():
-            model(example_input)
-    except Exception as err:
-        raise IngestError(
-            f"the model cannot run on an input of shape {tuple(example_input.shape)} "
-            f"({_one_line(err)}); pass the model's input shape"
-        ) from err
     stages: list[Stage] = []
     pending: list[nn.Module] = []
     flattened_from: int | None = None

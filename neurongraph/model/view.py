@@ -702,26 +702,15 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
         not read (named, with its module), NaN/Inf weights, or a view that does not reproduce the
         model.
     """
-    from neurongraph.ingest.extract import _check_batches, _mismatch, _one_line
+    from neurongraph.ingest.extract import _check_batches, _mismatch, _one_line, check_runs
 
     if isinstance(model, torch.jit.ScriptModule):
         raise IngestError(
             "a TorchScript model is read only as a chain of layers; residual/DAG networks are "
             "read from eager modules (a package.module:factory with --weights)"
         )
-    if example_input.is_floating_point() and not bool(torch.isfinite(example_input).all()):
-        raise IngestError(
-            "the example input holds NaN or infinite values; give finite inputs (clean the data)"
-        )
     model = model.eval()
-    try:
-        with torch.no_grad():
-            model(example_input)
-    except Exception as err:
-        raise IngestError(
-            f"the model cannot run on an input of shape {tuple(example_input.shape)} "
-            f"({_one_line(err)}); pass the model's input shape"
-        ) from err
+    check_runs(model, example_input)
     try:
         program = torch.export.export(model, (example_input,))
     except Exception as err:  # export fails in many ways on what it cannot capture
