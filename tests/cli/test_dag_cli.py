@@ -12,9 +12,9 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from conftest import train
 from numpy.testing import assert_allclose
 from sklearn.metrics import adjusted_rand_score
-from torch import nn
 
 from neurongraph.analysis.cuts import ncut
 from neurongraph.analysis.graphs import weight_adjacency, weight_graph
@@ -186,19 +186,6 @@ def one_line_error(result) -> str:
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     return result.stderr
-
-
-def train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, seed: int = 0):
-    """A short, seeded full-batch Adam run."""
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    Xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
-    model.train()
-    for _ in range(epochs):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(Xt), yt).backward()
-        opt.step()
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
