@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from neurongraph.ingest import ingest_model
-from neurongraph.ingest.extract import extract_chain
 from neurongraph.ingest.graph import network_graph
+from neurongraph.model.extract import extract_chain
 from neurongraph.store import open_store
 from neurongraph.store.rows import layer_rows, neuron_rows, neuron_uid
 

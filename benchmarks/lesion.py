@@ -30,8 +30,8 @@ from torch import nn
 
 from neurongraph.analysis.lesion import importance, lesion_accuracies
 from neurongraph.analysis.spectral import layered_adjacency, spectral_partition
-from neurongraph.ingest.datasets import load_dataset
-from neurongraph.ingest.extract import extract_chain
+from neurongraph.model.datasets import load_dataset
+from neurongraph.model.extract import extract_chain
 from neurongraph.runtime import retain_freed_memory
 from neurongraph.training.architectures import build_model
 

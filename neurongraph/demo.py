@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 from neurongraph.analysis import runner
-from neurongraph.ingest.datasets import load_dataset
-from neurongraph.ingest.loading import load_model
 from neurongraph.ingest.pipeline import ingest_model
+from neurongraph.model.datasets import load_dataset
+from neurongraph.model.loading import load_model
 from neurongraph.report.html import write_report
 from neurongraph.store import Store
 from neurongraph.training import parse_architecture

@@ -1,7 +1,7 @@
 """Coherence of groups of neurons: feature visualisation, dataset examples and selectivity
 (Hod et al., arXiv 2110.08058).
 
-Pure functions over a :class:`~neurongraph.ingest.chain.Chain` and plain arrays; nothing here
+Pure functions over a :class:`~neurongraph.model.chain.Chain` and plain arrays; nothing here
 touches the store. Do a group's neurons respond to the same features of the input? Each score of a
 (layer, cluster) group is compared with the same score of random same-size groups of its layer.
 
@@ -79,7 +79,7 @@ from neurongraph.analysis.lesion import (
 )
 from neurongraph.analysis.stats import fisher_combined, percentile, random_groups
 from neurongraph.errors import AnalysisError
-from neurongraph.ingest.chain import Chain
+from neurongraph.model.chain import Chain
 
 __all__ = [
     "DEFAULT_INIT_STD",
@@ -630,7 +630,7 @@ def feature_visualisation(
 
     >>> import torch
     >>> from torch import nn
-    >>> from neurongraph.ingest.extract import extract_chain
+    >>> from neurongraph.model.extract import extract_chain
     >>> model = nn.Sequential(nn.Linear(4, 1), nn.ReLU(), nn.Linear(1, 2))
     >>> with torch.no_grad():
     ...     _ = model[0].weight.copy_(torch.tensor([[0.0, 0.0, 1.0, 0.0]]))

@@ -9,8 +9,8 @@ import scipy.sparse as sp
 
 from neurongraph.analysis.spectral import dag_adjacency
 from neurongraph.errors import AnalysisError
-from neurongraph.ingest.activations import spearman_matrix
-from neurongraph.ingest.pipeline import activation_cache
+from neurongraph.model.activations import spearman_matrix
+from neurongraph.model.recorded import activation_cache
 from neurongraph.model.view import SUM
 from neurongraph.store import Store
 

@@ -1,6 +1,6 @@
 """Importance of groups of neurons by lesion tests (Hod et al., arXiv 2110.08058).
 
-Pure functions over a :class:`~neurongraph.ingest.chain.Chain` and plain arrays; nothing here
+Pure functions over a :class:`~neurongraph.model.chain.Chain` and plain arrays; nothing here
 touches the store. A *lesion* silences some units: the incoming weights and the bias of every
 lesioned unit are zeroed (for a conv layer, whole output channels), so the unit's pre-activation is
 0 and its output is ``act(0)`` (0 for ReLU, tanh and GELU, 0.5 for a sigmoid).
@@ -39,7 +39,7 @@ Rules used throughout
   Passes run in float32; an answer whose top two logits are within ``TIE_RTOL`` of each other
   there is recomputed in the chain's dtype. The accuracies equal lesioning a copy of the network
   one lesion at a time in the chain's dtype (float64 for chains from
-  :func:`~neurongraph.ingest.extract.extract_chain`; tested to 1e-6).
+  :func:`~neurongraph.model.extract.extract_chain`; tested to 1e-6).
 * **Importance test** (:func:`importance`). For every (layer, cluster) group of a partition in a
   hidden layer, the group's lesion delta is compared with the deltas of ``n_random`` random
   same-size groups of the same layer (drawn uniformly among all the layer's units with
@@ -75,8 +75,8 @@ from torch.nn import functional as F
 
 from neurongraph.analysis.stats import fisher_combined, percentile, random_groups
 from neurongraph.errors import AnalysisError
-from neurongraph.ingest.chain import Chain, Stage, reduce_channels
-from neurongraph.ingest.extract import extract_chain
+from neurongraph.model.chain import Chain, Stage, reduce_channels
+from neurongraph.model.extract import extract_chain
 
 __all__ = [
     "DEFAULT_N_RANDOM",
@@ -1254,7 +1254,7 @@ def lesion_accuracies(
     ----------
     model : Chain or torch.nn.Module
         The network; an ``nn.Module`` is turned into a chain with
-        :func:`~neurongraph.ingest.extract.extract_chain` on the first examples of ``X``.
+        :func:`~neurongraph.model.extract.extract_chain` on the first examples of ``X``.
     lesions : list of lesions
         Each lesion is a list of ``(layer, unit_indices)`` pairs (or a mapping
         ``{layer: unit_indices}``) naming units to silence together; layers are positions as in
@@ -1268,7 +1268,7 @@ def lesion_accuracies(
         bounded by ``LESION_BATCH_ELEMENTS`` whatever the value.
     tasks : list, optional
         Classification tasks: objects with ``output_slice`` and ``label_column`` (and optionally
-        ``name``), such as :class:`neurongraph.ingest.datasets.Task`, or ``(slice, column)`` pairs.
+        ``name``), such as :class:`neurongraph.model.datasets.Task`, or ``(slice, column)`` pairs.
         ``None``: one task over every output, ``y`` one column.
     progress : callable, optional
         Called as ``progress(done, total)`` after every chunk.
@@ -1347,7 +1347,7 @@ def partition_groups(
     --------
     >>> import torch
     >>> from torch import nn
-    >>> from neurongraph.ingest.extract import extract_chain
+    >>> from neurongraph.model.extract import extract_chain
     >>> chain = extract_chain(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)),
     ...                       torch.zeros(1, 3))
     >>> tested, skipped = partition_groups(chain, {1: [0, 0, 1, 2], 2: [0, 0]})

@@ -42,7 +42,7 @@ from neurongraph.analysis.nulls import (
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
 from neurongraph.errors import AnalysisError, NeurongraphWarning
-from neurongraph.ingest.pipeline import activation_cache
+from neurongraph.model.recorded import activation_cache
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
 

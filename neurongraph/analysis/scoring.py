@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import torch
 
 from neurongraph.errors import AnalysisError
-from neurongraph.ingest.chain import Chain
-from neurongraph.ingest.datasets import Dataset, check_input_shape, load_dataset
-from neurongraph.ingest.extract import example_batch, extract_chain
-from neurongraph.ingest.loading import load_recorded_model
-from neurongraph.ingest.pipeline import fit_dataset, require_chain
+from neurongraph.model.chain import Chain
+from neurongraph.model.datasets import Dataset, check_input_shape, load_dataset
+from neurongraph.model.extract import example_batch, extract_chain
+from neurongraph.model.loading import load_recorded_model
+from neurongraph.model.recorded import fit_dataset, require_chain
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
 

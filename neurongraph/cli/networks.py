@@ -21,13 +21,14 @@ from neurongraph.cli.common import (
 )
 from neurongraph.cli.training import data_option
 from neurongraph.errors import IngestError, UsageError
-from neurongraph.ingest.activations import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
-from neurongraph.ingest.chain import CHANNEL_REDUCTIONS
-from neurongraph.ingest.datasets import Dataset, check_input_shape, load_dataset
-from neurongraph.ingest.extract import example_batch, extract_chain
 from neurongraph.ingest.graph import DEFAULT_KERNEL_NORM, KERNEL_NORMS
-from neurongraph.ingest.loading import infer_input_shape, load_model, load_recorded_model
-from neurongraph.ingest.pipeline import ingest_model, record_activations, require_chain
+from neurongraph.ingest.pipeline import ingest_model, record_activations
+from neurongraph.model.activations import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
+from neurongraph.model.chain import CHANNEL_REDUCTIONS
+from neurongraph.model.datasets import Dataset, check_input_shape, load_dataset
+from neurongraph.model.extract import example_batch, extract_chain
+from neurongraph.model.loading import infer_input_shape, load_model, load_recorded_model
+from neurongraph.model.recorded import require_chain
 from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
 

@@ -12,7 +12,7 @@ from neurongraph.cli.common import (
     pass_context,
     progress_bar,
 )
-from neurongraph.ingest.datasets import load_dataset
+from neurongraph.model.datasets import load_dataset
 from neurongraph.training import parse_architecture
 from neurongraph.training.train import (
     DEFAULT_BATCH_SIZE,

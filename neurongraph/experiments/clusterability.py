@@ -63,9 +63,9 @@ from neurongraph.analysis.nulls import DEFAULT_N_SHUFFLES, LAYER_SHUFFLE_METHODS
 from neurongraph.analysis.runner import run_spectral
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
 from neurongraph.errors import UsageError
-from neurongraph.ingest.datasets import Dataset, load_dataset
-from neurongraph.ingest.loading import load_model
 from neurongraph.ingest.pipeline import ingest_model
+from neurongraph.model.datasets import Dataset, load_dataset
+from neurongraph.model.loading import load_model
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.schema import Status
 from neurongraph.training.architectures import MLP_EXAMPLE, parse_architecture
@@ -387,7 +387,7 @@ def run_clusterability_experiment(
     ----------
     store : Store
     data : str, default=DEFAULT_DATA
-        Data set spec (:func:`neurongraph.ingest.datasets.load_dataset`).
+        Data set spec (:func:`neurongraph.model.datasets.load_dataset`).
     arch : str, default=DEFAULT_ARCH
         MLP architecture string such as ``64-256-256-10``.
     runs : int, default=DEFAULT_RUNS

@@ -50,9 +50,9 @@ from scipy import stats
 
 from neurongraph.analysis.runner import run_entropy, run_louvain
 from neurongraph.errors import UsageError
-from neurongraph.ingest.datasets import load_dataset
-from neurongraph.ingest.loading import load_model
 from neurongraph.ingest.pipeline import ingest_model
+from neurongraph.model.datasets import load_dataset
+from neurongraph.model.loading import load_model
 from neurongraph.store import Store, check_network_name
 from neurongraph.training.architectures import CNN_PREFIX, MLP_EXAMPLE, parse_architecture
 from neurongraph.training.train import (
@@ -238,7 +238,7 @@ def run_evolution(
     ----------
     store : Store
     data : str, default=DEFAULT_DATA
-        Data set spec (:func:`neurongraph.ingest.datasets.load_dataset`): trained on, and run
+        Data set spec (:func:`neurongraph.model.datasets.load_dataset`): trained on, and run
         through every checkpoint.
     arch : str, default=DEFAULT_ARCH
         Architecture string (:mod:`neurongraph.training.architectures`).

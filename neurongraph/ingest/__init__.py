@@ -1,7 +1,9 @@
-"""Models, data and activations into the graph.
+"""Models and their activations into the graph: the network's graph
+(:mod:`~neurongraph.ingest.graph`) and the staged, atomic write of it
+(:mod:`~neurongraph.ingest.pipeline`).
 
-``ingest_model`` is imported lazily so that light modules of this package (datasets, chain) do
-not pull in the store and its driver.
+``ingest_model`` is imported lazily so that importing the package does not pull in torch and the
+store's driver.
 """
 
 from typing import Any

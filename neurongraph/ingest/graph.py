@@ -1,6 +1,6 @@
 """The graph a network is written as: layers, neurons with their biases, and weight blocks.
 
-Pure data built from a :class:`~neurongraph.ingest.chain.Chain` (:func:`network_graph`) or from
+Pure data built from a :class:`~neurongraph.model.chain.Chain` (:func:`network_graph`) or from
 a :class:`~neurongraph.model.view.ModelView` of a residual/DAG network (:func:`view_graph`);
 ``neurongraph.store`` writes it.
 """
@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurongraph.ingest.chain import Chain, Stage
-from neurongraph.model.view import SUM, ModelView
+from neurongraph.model.chain import Chain, Stage
+from neurongraph.model.view import CHAIN, DAG, SUM, ModelView
+from neurongraph.model.view import INPUT as INPUT_LAYER
 
 __all__ = [
     "CHAIN",
@@ -27,16 +28,11 @@ __all__ = [
     "view_graph",
 ]
 
-#: Name of the input layer of every network.
-INPUT_LAYER = "input"
 #: How a kernel slice (conv) or a channel's flattened weights (conv -> linear) become one weight:
 #: ``l1`` = sum of |w|, ``fro`` = Frobenius norm, ``l2`` = largest singular value of the slice
 #: (for a flattened channel, a vector, ``l2`` and ``fro`` agree).
 KERNEL_NORMS = ("l1", "l2", "fro")
 DEFAULT_KERNEL_NORM = "l1"
-#: ``dataFlow`` of a network: a chain of weight layers, or any other DAG (sums, branches).
-CHAIN = "chain"
-DAG = "dag"
 
 
 @dataclass(frozen=True)

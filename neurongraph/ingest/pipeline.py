@@ -13,7 +13,14 @@ import torch
 from torch import nn
 
 from neurongraph.errors import IngestError, NotAChainError, UsageError
-from neurongraph.ingest.activations import (
+from neurongraph.ingest.graph import (
+    DEFAULT_KERNEL_NORM,
+    KERNEL_NORMS,
+    NetworkGraph,
+    network_graph,
+    view_graph,
+)
+from neurongraph.model.activations import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CORR_TOP_K,
     ActivationCache,
@@ -22,18 +29,11 @@ from neurongraph.ingest.activations import (
     neuron_summaries,
     spearman_top_k,
 )
-from neurongraph.ingest.chain import CHANNEL_REDUCTIONS, Chain
-from neurongraph.ingest.datasets import Dataset, check_input_shape
-from neurongraph.ingest.extract import extract_chain
-from neurongraph.ingest.graph import (
-    CHAIN,
-    DEFAULT_KERNEL_NORM,
-    KERNEL_NORMS,
-    NetworkGraph,
-    network_graph,
-    view_graph,
-)
-from neurongraph.ingest.loading import ModelFile
+from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain
+from neurongraph.model.datasets import Dataset
+from neurongraph.model.extract import extract_chain
+from neurongraph.model.loading import ModelFile
+from neurongraph.model.recorded import DAG_NOT_SUPPORTED, fit_dataset, require_chain
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.files import ACTIVATIONS
 from neurongraph.store.rows import neuron_uid
@@ -41,16 +41,12 @@ from neurongraph.store.schema import STAGING_MARK
 from neurongraph.training.train import evaluate_model
 
 __all__ = [
-    "DAG_NOT_SUPPORTED",
     "ActivationSummary",
     "IngestSummary",
-    "activation_cache",
     "check_recording_options",
-    "fit_dataset",
     "ingest_model",
     "read_network",
     "record_activations",
-    "require_chain",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,30 +90,12 @@ class IngestSummary:
         return summary
 
 
-#: Why a runtime analysis refuses a network that is not a chain.
-DAG_NOT_SUPPORTED = (
-    "residual/DAG networks are not supported by this analysis yet "
-    "(weight-graph analyses are: analyze spectral)"
-)
-
-
-def require_chain(network: dict, analysis: str | None = None) -> None:
-    """UsageError (exit 2) when a stored network is not a chain of layers: runtime analyses
-    (activations and what reads them, lesions, coherence) run the model as a chain.
-    ``analysis`` (e.g. ``"activations"``) starts the message."""
-    if network.get("dataFlow", CHAIN) != CHAIN:
-        start = f"{analysis}: " if analysis else ""
-        raise UsageError(
-            f"{start}network {network['name']!r} is not a chain of layers: {DAG_NOT_SUPPORTED}"
-        )
-
-
 def read_network(
     module: nn.Module, example_input: torch.Tensor, *, kernel_norm: str = DEFAULT_KERNEL_NORM
 ) -> tuple[Chain | None, NetworkGraph]:
     """The graph of a model, and its chain when it is one.
 
-    A model that :func:`~neurongraph.ingest.extract.extract_chain` reads is a chain and gives
+    A model that :func:`~neurongraph.model.extract.extract_chain` reads is a chain and gives
     exactly the chain's graph. Any other eager module is read with ``torch.export``
     (:func:`~neurongraph.model.view.read_view`) as a DAG of neuron layers; the chain is then
     None. TorchScript models are read only as chains.
@@ -253,18 +231,6 @@ def ingest_model(
     return summary
 
 
-def fit_dataset(dataset: Dataset, chain: Chain, name: str) -> Dataset:
-    """``dataset`` in the layout the network takes; UsageError when its inputs or its tasks'
-    outputs do not fit the network."""
-    dataset = check_input_shape(dataset, chain.input_shape)
-    if dataset.n_outputs > chain.stages[-1].width:
-        raise UsageError(
-            f"dataset {dataset.name!r} needs {dataset.n_outputs} outputs but network {name!r} "
-            f"has {chain.stages[-1].width}; use the dataset the model was trained on (--data)"
-        )
-    return dataset
-
-
 def check_recording_options(channel_reduce: str, corr_top_k: int) -> None:
     """UsageError for options of recording activations that cannot work."""
     if channel_reduce not in CHANNEL_REDUCTIONS:
@@ -389,18 +355,3 @@ def _correlation_rows(uids, columns, i, j, r) -> list[dict]:
         row["t"].append(uids[columns[b]])
         row["r"].append(rho)
     return list(rows.values())
-
-
-def activation_cache(store: Store, name: str) -> ActivationCache:
-    """The cached activations of a complete network; UsageError naming the command that makes
-    them when there are none."""
-    network = store.require_network(name)
-    require_chain(network)
-    recorded = network.get("activationsCache")
-    path = store.files.resolve(recorded, ACTIVATIONS, ".npy") if recorded else None
-    if path is None or not path.exists():
-        raise UsageError(
-            f"no activations cached for network {name!r}; record them with "
-            f"`neurongraph activations {name} --data DATASET`"
-        )
-    return ActivationCache.load(path)

@@ -1,10 +1,9 @@
-"""The one view of a network that everything shares: its data flow as a DAG of neuron layers.
+"""The models themselves, shared by ingest, the analyses and training: loading a model
+(:mod:`~neurongraph.model.loading`), its data (:mod:`~neurongraph.model.datasets`), its view
+as a DAG of neuron layers (:mod:`~neurongraph.model.view`), the chain that runtime analyses run
+(:mod:`~neurongraph.model.chain`, read by :mod:`~neurongraph.model.extract`), its activations
+(:mod:`~neurongraph.model.activations`) and what a stored network recorded
+(:mod:`~neurongraph.model.recorded`).
 
-:func:`~neurongraph.model.view.read_view` reads an eager module with ``torch.export`` into a
-:class:`~neurongraph.model.view.ModelView`; chains (see :mod:`neurongraph.ingest.chain`) are the
-special case that every runtime analysis runs today.
+Nothing is imported here, so that light modules (datasets) do not pull in torch.
 """
-
-from neurongraph.model.view import ModelView, ViewInput, ViewLayer, read_view
-
-__all__ = ["ModelView", "ViewInput", "ViewLayer", "read_view"]

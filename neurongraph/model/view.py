@@ -23,7 +23,7 @@ control flow that ``torch.export`` cannot capture, shared weights) is refused wi
 view is executable (:meth:`ModelView.__call__` runs its recorded operations in float64 with the
 folded weights) and must reproduce the model's own output on the example input and on seeded
 random batches, with the tolerances chains are checked with
-(:mod:`neurongraph.ingest.extract`).
+(:mod:`neurongraph.model.extract`).
 """
 
 from __future__ import annotations
@@ -40,14 +40,17 @@ from torch.nn import functional as F
 
 from neurongraph.errors import IngestError
 
-__all__ = ["SUM", "ModelView", "ViewInput", "ViewLayer", "read_view"]
+__all__ = ["CHAIN", "DAG", "INPUT", "SUM", "ModelView", "ViewInput", "ViewLayer", "read_view"]
 
 log = logging.getLogger(__name__)
 
 #: Kind of the layer that an add of two tensors becomes.
 SUM = "sum"
-#: Name of the input layer (as in :data:`neurongraph.ingest.graph.INPUT_LAYER`).
+#: Name of the input layer of every network.
 INPUT = "input"
+#: ``dataFlow`` of a network: a chain of weight layers, or any other DAG (sums, branches).
+CHAIN = "chain"
+DAG = "dag"
 #: What the view reads, for messages.
 SUPPORTED = (
     "Linear, Conv2d (groups=1), BatchNorm, ReLU/GELU/Tanh/Sigmoid/LeakyReLU, dropout, "
@@ -686,14 +689,14 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
         An eager module (put in eval mode). TorchScript modules cannot be exported.
     example_input : torch.Tensor
         A batch ``(N, *input_shape)`` with N >= 2 (see
-        :func:`~neurongraph.ingest.extract.example_batch`); the view is also checked on it.
+        :func:`~neurongraph.model.extract.example_batch`); the view is also checked on it.
 
     Returns
     -------
     ModelView
         Float64 layers that reproduce the model's output on ``example_input`` and on seeded
         random batches of its example shape, within the tolerances of
-        :func:`~neurongraph.ingest.extract.extract_chain`.
+        :func:`~neurongraph.model.extract.extract_chain`.
 
     Raises
     ------
@@ -702,7 +705,7 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
         not read (named, with its module), NaN/Inf weights, or a view that does not reproduce the
         model.
     """
-    from neurongraph.ingest.extract import _check_batches, _mismatch, _one_line, check_runs
+    from neurongraph.model.extract import _check_batches, _mismatch, _one_line, check_runs
 
     if isinstance(model, torch.jit.ScriptModule):
         raise IngestError(

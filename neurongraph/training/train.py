@@ -43,7 +43,7 @@ from torch.nn import functional as F
 
 import neurongraph
 from neurongraph.errors import IngestError, UsageError
-from neurongraph.ingest.datasets import REGRESSION, Dataset, check_input_shape
+from neurongraph.model.datasets import REGRESSION, Dataset, check_input_shape
 from neurongraph.training.architectures import (
     Architecture,
     build_model,
@@ -216,7 +216,7 @@ def train_model(
         An architecture string (``'64-256-10'``, ``'cnn:c16-p-f64-10'``), or a model to train as
         it is (then ``dropout`` must be 0: use the model's own Dropout modules).
     dataset : Dataset
-        Put in the layout the model takes (:func:`neurongraph.ingest.datasets.check_input_shape`).
+        Put in the layout the model takes (:func:`neurongraph.model.datasets.check_input_shape`).
     epochs : int, default=DEFAULT_EPOCHS
         Passes over the training set; 0 only evaluates the initial model.
     lr : float, default=DEFAULT_LR
@@ -257,7 +257,7 @@ def train_model(
 
     Examples
     --------
-    >>> from neurongraph.ingest.datasets import load_dataset
+    >>> from neurongraph.model.datasets import load_dataset
     >>> result = train_model("64-32-10", load_dataset("digits"), epochs=2, random_state=0)
     >>> result.test_accuracy > 0.5
     True

@@ -21,7 +21,7 @@ from neurongraph.analysis.coherence import (
 )
 from neurongraph.analysis.stats import fisher_combined
 from neurongraph.errors import AnalysisError
-from neurongraph.ingest.extract import extract_chain
+from neurongraph.model.extract import extract_chain
 
 PIXEL = 37
 

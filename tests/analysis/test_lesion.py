@@ -25,8 +25,8 @@ from neurongraph.analysis.lesion import (
 )
 from neurongraph.analysis.stats import fisher_combined
 from neurongraph.errors import AnalysisError
-from neurongraph.ingest.chain import Chain
-from neurongraph.ingest.extract import extract_chain
+from neurongraph.model.chain import Chain
+from neurongraph.model.extract import extract_chain
 
 TASKS = [(slice(0, 10), 0), (slice(10, 20), 1)]
 
@@ -552,7 +552,7 @@ def test_data_that_does_not_fit_the_model_is_refused(digits_chain):
     with pytest.raises(AnalysisError, match="pair"):
         lesion_accuracies(chain, [[]], X)
     with pytest.raises(AnalysisError, match="regression"):
-        from neurongraph.ingest.datasets import Task
+        from neurongraph.model.datasets import Task
 
         lesion_accuracies(chain, [[]], (X, y), tasks=[Task("r", slice(0, 10), 0, 0, "regression")])
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from scipy import stats
 
-from neurongraph.ingest.datasets import load_dataset
-from neurongraph.ingest.pipeline import activation_cache
+from neurongraph.model.datasets import load_dataset
+from neurongraph.model.recorded import activation_cache
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from neurongraph.cli import cli
-from neurongraph.ingest.datasets import load_dataset
+from neurongraph.model.datasets import load_dataset
 
 ARCH = "64-32-32-10"
 HIDDEN = (1, 2)

@@ -16,7 +16,7 @@ from torch import nn
 from neurongraph.analysis.communities import coactivation_graph, firing
 from neurongraph.analysis.entropy import binary_entropy
 from neurongraph.cli import cli
-from neurongraph.ingest.pipeline import activation_cache
+from neurongraph.model.recorded import activation_cache
 
 ARCH = "64-32-32-10"
 #: Layer positions of the hidden layers of ARCH (input 0, output 3).

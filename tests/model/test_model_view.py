@@ -10,9 +10,9 @@ from numpy.testing import assert_allclose
 from torch import nn
 
 from neurongraph.errors import IngestError
-from neurongraph.ingest.extract import example_batch, extract_chain
 from neurongraph.ingest.graph import DAG, network_graph, view_graph
-from neurongraph.model import read_view
+from neurongraph.model.view import read_view
+from neurongraph.model.extract import example_batch, extract_chain
 
 
 @pytest.mark.parametrize(("fixture", "shape"), [("mlp", (64,)), ("cnn", (1, 8, 8))])

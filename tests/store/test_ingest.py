@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from neurongraph.ingest import ingest_model
-from neurongraph.ingest.extract import extract_chain
+from neurongraph.model.extract import extract_chain
 
 
 def stored_edges(store, name):

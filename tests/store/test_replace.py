@@ -15,8 +15,8 @@ from torch import nn
 
 from neurongraph.errors import StoreError
 from neurongraph.ingest import ingest_model
-from neurongraph.ingest.extract import extract_chain
 from neurongraph.ingest.graph import network_graph
+from neurongraph.model.extract import extract_chain
 from neurongraph.store import open_store
 from neurongraph.store.files import FILES_DIR
 

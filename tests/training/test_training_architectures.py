@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from neurongraph.errors import IngestError
-from neurongraph.ingest.datasets import load_dataset
+from neurongraph.model.datasets import load_dataset
 from neurongraph.training import (
     apply_modular_init,
     build_model,

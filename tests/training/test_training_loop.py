@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from neurongraph.errors import IngestError, UsageError
-from neurongraph.ingest.datasets import load_dataset
+from neurongraph.model.datasets import load_dataset
 from neurongraph.training import (
     build_model,
     find_checkpoints,

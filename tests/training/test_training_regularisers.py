@@ -6,7 +6,7 @@ import torch
 from sklearn.cluster import KMeans
 
 from neurongraph.errors import UsageError
-from neurongraph.ingest.datasets import load_dataset
+from neurongraph.model.datasets import load_dataset
 from neurongraph.training import (
     l1_penalty,
     model_weights,

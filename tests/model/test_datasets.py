@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from neurongraph.errors import IngestError, UsageError
-from neurongraph.ingest.datasets import (
+from neurongraph.model.datasets import (
     BUILTIN_DATASETS,
     REGRESSION,
     check_input_shape,

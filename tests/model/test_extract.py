@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from neurongraph.errors import IngestError
-from neurongraph.ingest.extract import extract_chain
+from neurongraph.model.extract import extract_chain
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])

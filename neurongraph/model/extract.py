@@ -1,4 +1,4 @@
-"""Turn a PyTorch module into a :class:`~neurongraph.ingest.chain.Chain`.
+"""Turn a PyTorch module into a :class:`~neurongraph.model.chain.Chain`.
 
 The data flow comes from ``torch.fx`` tracing; ``nn.Sequential`` order is the fallback, and a
 TorchScript module is rebuilt from its submodules. Whatever the route, the chain must reproduce
@@ -22,7 +22,7 @@ from torch import fx, nn
 from torch.nn import functional as F
 
 from neurongraph.errors import IngestError, NotAChainError
-from neurongraph.ingest.chain import Chain, Stage
+from neurongraph.model.chain import Chain, Stage
 
 __all__ = [
     "ACTIVATIONS",

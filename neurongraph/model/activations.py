@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from neurongraph.ingest.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
-from neurongraph.ingest.datasets import Dataset
+from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
+from neurongraph.model.datasets import Dataset
 from neurongraph.store.files import network_key
 
 __all__ = [

@@ -1,6 +1,6 @@
 """A network as a chain of weight stages: the one view of a model every part of neurongraph uses.
 
-A :class:`Chain` is built from a PyTorch module by :func:`neurongraph.ingest.extract.extract_chain`.
+A :class:`Chain` is built from a PyTorch module by :func:`neurongraph.model.extract.extract_chain`.
 Each :class:`Stage` is one Linear or Conv2d layer with any BatchNorm that follows it folded into its
 weights, plus the element-wise activations that follow it and the shape-only operations (pooling,
 dropout, flatten) that lead into the next stage. The chain computes exactly what the model computes,

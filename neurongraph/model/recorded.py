@@ -1,0 +1,59 @@
+"""What a stored network recorded, for the commands that run its model: whether it is a chain,
+the dataset in the layout it takes, and its cached activations."""
+
+from __future__ import annotations
+
+from neurongraph.errors import UsageError
+from neurongraph.model.activations import ActivationCache
+from neurongraph.model.chain import Chain
+from neurongraph.model.datasets import Dataset, check_input_shape
+from neurongraph.model.view import CHAIN
+from neurongraph.store import Store
+from neurongraph.store.files import ACTIVATIONS
+
+__all__ = ["DAG_NOT_SUPPORTED", "activation_cache", "fit_dataset", "require_chain"]
+
+
+#: Why a runtime analysis refuses a network that is not a chain.
+DAG_NOT_SUPPORTED = (
+    "residual/DAG networks are not supported by this analysis yet "
+    "(weight-graph analyses are: analyze spectral)"
+)
+
+
+def require_chain(network: dict, analysis: str | None = None) -> None:
+    """UsageError (exit 2) when a stored network is not a chain of layers: runtime analyses
+    (activations and what reads them, lesions, coherence) run the model as a chain.
+    ``analysis`` (e.g. ``"activations"``) starts the message."""
+    if network.get("dataFlow", CHAIN) != CHAIN:
+        start = f"{analysis}: " if analysis else ""
+        raise UsageError(
+            f"{start}network {network['name']!r} is not a chain of layers: {DAG_NOT_SUPPORTED}"
+        )
+
+
+def fit_dataset(dataset: Dataset, chain: Chain, name: str) -> Dataset:
+    """``dataset`` in the layout the network takes; UsageError when its inputs or its tasks'
+    outputs do not fit the network."""
+    dataset = check_input_shape(dataset, chain.input_shape)
+    if dataset.n_outputs > chain.stages[-1].width:
+        raise UsageError(
+            f"dataset {dataset.name!r} needs {dataset.n_outputs} outputs but network {name!r} "
+            f"has {chain.stages[-1].width}; use the dataset the model was trained on (--data)"
+        )
+    return dataset
+
+
+def activation_cache(store: Store, name: str) -> ActivationCache:
+    """The cached activations of a complete network; UsageError naming the command that makes
+    them when there are none."""
+    network = store.require_network(name)
+    require_chain(network)
+    recorded = network.get("activationsCache")
+    path = store.files.resolve(recorded, ACTIVATIONS, ".npy") if recorded else None
+    if path is None or not path.exists():
+        raise UsageError(
+            f"no activations cached for network {name!r}; record them with "
+            f"`neurongraph activations {name} --data DATASET`"
+        )
+    return ActivationCache.load(path)
