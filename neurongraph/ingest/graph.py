@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurongraph.model.chain import Chain, Stage
-from neurongraph.model.view import CHAIN, DAG, SUM, ModelView
+from neurongraph.model.view import CHAIN, DAG, SUM, ModelView, ViewInput
 from neurongraph.model.view import INPUT as INPUT_LAYER
 
 __all__ = [
@@ -142,19 +142,28 @@ def network_graph(chain: Chain, *, kernel_norm: str = DEFAULT_KERNEL_NORM) -> Ne
 
 
 def _view_block(
-    weight: np.ndarray, group: int, scale: np.ndarray | None, how: str
+    weight: np.ndarray, source: ViewInput, width: int, how: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """|w| (or kernel norms) and signed values of a weight layer's block from one source: a
-    Linear's features grouped ``group`` to a unit, the source's per-unit ``scale`` folded in."""
-    w = weight
-    if w.ndim == 2 and group > 1:
-        out, features = w.shape
-        w = w.reshape(out, features // group, group)
-    if scale is not None:
-        w = w * scale.reshape(1, -1, *([1] * (w.ndim - 2)))
-    if w.ndim == 2:
-        return np.abs(w), w.copy()
-    return kernel_norm(w, how), w.reshape(*w.shape[:2], -1).sum(axis=2)
+    """|w| (or kernel norms) and signed values of a weight layer's block from one source of
+    ``width`` units: the columns the source feeds, times their norm scale, each unit's columns
+    reduced as a chain's flattened channel is (l1: sum of |w|; fro, l2: root of the sum of
+    squares; a convolution's kernel slice by ``how``)."""
+    w = weight[:, source.columns]
+    if source.scale is not None:
+        w = w * source.scale.reshape(1, -1, *([1] * (w.ndim - 2)))
+    per_column = kernel_norm(w, how)
+    signed_column = w.reshape(*w.shape[:2], -1).sum(axis=2)
+    if len(source.units) == width and np.array_equal(source.units, np.arange(width)):
+        return per_column, signed_column
+    out = w.shape[0]
+    absolute, signed = np.zeros((out, width)), np.zeros((out, width))
+    np.add.at(signed.T, source.units, signed_column.T)
+    if how == "l1":
+        np.add.at(absolute.T, source.units, per_column.T)
+    else:
+        np.add.at(absolute.T, source.units, (per_column**2).T)
+        absolute = np.sqrt(absolute)
+    return absolute, signed
 
 
 def view_graph(view: ModelView, *, kernel_norm: str = DEFAULT_KERNEL_NORM) -> NetworkGraph:
@@ -173,24 +182,27 @@ def view_graph(view: ModelView, *, kernel_norm: str = DEFAULT_KERNEL_NORM) -> Ne
     ]
     blocks: list[WeightBlock] = []
     biases: list[np.ndarray | None] = []
+    widths = view.widths
     for target, layer in enumerate(view.layers):
         biases.append(
             None if layer.bias is None else layer.bias.detach().cpu().numpy().astype(np.float64)
         )
+        if not layer.inputs:
+            continue
         if layer.kind == SUM:
-            diagonals: dict[int, np.ndarray] = {}
+            sums: dict[int, np.ndarray] = {}
             for source in layer.inputs:
-                ones = np.ones(int(layer.width))
-                scale = ones if source.scale is None else source.scale.numpy().astype(np.float64)
-                diagonals[source.source] = diagonals.get(source.source, 0.0) + scale
-            for source, diagonal in diagonals.items():
-                signed = np.diag(diagonal)
+                signed = sums.setdefault(
+                    source.source, np.zeros((int(layer.width), widths[source.source]))
+                )
+                scale = 1.0 if source.scale is None else source.scale
+                np.add.at(signed, (source.columns, source.units), scale)
+            for source, signed in sums.items():
                 blocks.append(WeightBlock(source, np.abs(signed), signed, target))
             continue
+        weight = layer.weight.detach().cpu().numpy().astype(np.float64)
         for source in layer.inputs:
-            weight = layer.weight.detach().cpu().numpy().astype(np.float64)
-            scale = None if source.scale is None else source.scale.numpy().astype(np.float64)
-            absolute, signed = _view_block(weight, source.group, scale, kernel_norm)
+            absolute, signed = _view_block(weight, source, widths[source.source], kernel_norm)
             blocks.append(WeightBlock(source.source, absolute, signed, target))
     return NetworkGraph(
         layers,

@@ -266,9 +266,13 @@ def _check_batches(example_input: torch.Tensor) -> list[tuple[str, torch.Tensor]
     """The inputs the chain must reproduce the model on: the caller's batch and seeded random
     batches of the same example shape (zeros alone would hide residuals and bias-free
     nonlinearities)."""
-    dtype = example_input.dtype if example_input.is_floating_point() else torch.float32
     shape = (CHECK_EXAMPLES, *example_input.shape[1:])
     generator = torch.Generator().manual_seed(CHECK_SEED)
+    if not example_input.is_floating_point():
+        high = int(example_input.max()) + 1 if example_input.numel() else 1
+        tokens = torch.randint(0, high, shape, generator=generator, dtype=example_input.dtype)
+        return [("the example input", example_input), ("random token ids", tokens)]
+    dtype = example_input.dtype
     return [
         ("the example input", example_input),
         ("standard-normal inputs", torch.randn(shape, generator=generator, dtype=dtype)),
@@ -425,7 +429,7 @@ def _mismatch(model: nn.Module, chain: Chain, batch: torch.Tensor) -> str | None
             expected = model(batch)
         except Exception as err:
             return f"the model fails ({_one_line(err)})"
-        got = chain(batch.double())
+        got = chain(batch.double() if batch.is_floating_point() else batch)
     if not isinstance(expected, torch.Tensor):
         return f"the model returns a {type(expected).__name__}, not one tensor"
     if got.shape != expected.shape:

@@ -1,28 +1,39 @@
 """A network's data flow as a DAG of neuron layers, read with ``torch.export``.
 
-:func:`read_view` exports an eager module (``torch.export.export`` on the module in eval mode)
-and walks the ATen graph:
+:func:`read_view` exports a module (``torch.export.export`` on the module in eval mode) and
+walks the ATen graph, following every element of every tensor back to the unit (neuron) it
+carries:
 
-- the input is a layer (its features, or its channels when a convolution reads it);
-- every ``aten.linear`` / ``aten.conv2d`` is a weight layer whose output units (features,
-  channels) are its neurons; an eval-mode BatchNorm right after one (its only reader) is folded
-  into its weights and bias (scale ``gamma / sqrt(var + eps)``), as for chains;
-- unit-preserving operations pass units through: ReLU/GELU/Tanh/Sigmoid/LeakyReLU, dropout,
-  max/average pooling (adaptive included, and a mean over spatial dimensions), and
-  flatten/view/reshape that only regroup features (a conv map flattened into a Linear gives
-  each channel its H x W consecutive features, as a chain's ``in_group``);
-- a BatchNorm anywhere else (after a sum, the input or an activation) is a per-unit affine map:
-  the view runs it as such, and its per-unit scale is folded into the weights of the layers that
-  read those units (:attr:`ViewInput.scale`);
-- every add of two tensors of the same shape is a layer of kind ``sum``, one neuron per unit,
-  fed with weight 1 by unit i of each addend.
+- the input is a layer: its features (a ``(batch, features)`` input, or an input flattened
+  into a Linear), its channels (a map read by a convolution), or for token models the output
+  of the embedding stage (token, position and type embeddings, their sum and norm);
+- every weight layer (``aten.linear``, ``aten.conv1d``, ``aten.conv2d``, and a product with a
+  parameter such as GPT-2's ``Conv1D``, ``addmm(bias, x, W)``) is a layer whose output units
+  (features, channels) are its neurons; an eval-mode BatchNorm right after one (its only
+  reader) is folded into its weights and bias (scale ``gamma / sqrt(var + eps)``);
+- unit-preserving operations pass units through: element-wise functions (activations, GELU's
+  tanh form, dropout, shifts and scalings by constants), pooling and means over positions,
+  every reshape, permute, transpose, slice, split and concatenation (they only move elements:
+  the reader of a tensor checks that each of its input features carries one unit), and norms:
+  BatchNorm elsewhere, LayerNorm, RMSNorm and GroupNorm normalise over units per position and
+  scale each unit by their weight ``gamma``, which is folded into the weights of the layers
+  that read the unit (:attr:`ViewInput.scale`), as BatchNorm's per-unit scale is;
+- attention (``aten.scaled_dot_product_attention``, or a product of two activations followed by
+  a product with a third) mixes over token positions: its output carries the units of the
+  value projection into the output projection; the query and key projections feed attention
+  scores, not units, so they have no outgoing edges (their layers' kind says so:
+  ``attention-q``, ``attention-k``; the value projection's is ``attention-v``). A packed
+  projection (``nn.MultiheadAttention``'s ``in_proj``, GPT-2's ``c_attn``) is split into one
+  layer per role;
+- every add of two tensors whose units differ is a layer of kind ``sum``, one neuron per pair
+  of addend units, fed with weight 1 (times the addends' norm scales) by each addend's unit.
 
-Anything else (a matmul of two activations, concatenation, recurrent cells, data-dependent
-control flow that ``torch.export`` cannot capture, shared weights) is refused with an
-:class:`~neurongraph.errors.IngestError` that names the operation and the module it is in. The
-view is executable (:meth:`ModelView.__call__` runs its recorded operations in float64 with the
-folded weights) and must reproduce the model's own output on the example input and on seeded
-random batches, with the tolerances chains are checked with
+Anything else (a product of two activations other than attention, such as a gate; recurrent
+cells; data-dependent control flow that ``torch.export`` cannot capture; shared weights) is
+refused with an :class:`~neurongraph.errors.IngestError` that names the operation and the
+module it is in. The view is executable (:meth:`ModelView.__call__` replays the recorded
+operations in float64 with the folded weights) and must reproduce the model's own output on
+the example input and on seeded random batches, with the tolerances chains are checked with
 (:mod:`neurongraph.model.extract`).
 """
 
@@ -34,13 +45,23 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
+from torch.fx.node import map_aggregate
 
 from neurongraph.errors import IngestError
 
-__all__ = ["CHAIN", "DAG", "INPUT", "SUM", "ModelView", "ViewInput", "ViewLayer", "read_view"]
+__all__ = [
+    "CHAIN",
+    "DAG",
+    "INPUT",
+    "SUM",
+    "ModelView",
+    "ViewInput",
+    "ViewLayer",
+    "read_view",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +72,15 @@ INPUT = "input"
 #: ``dataFlow`` of a network: a chain of weight layers, or any other DAG (sums, branches).
 CHAIN = "chain"
 DAG = "dag"
+#: Kinds of the projections that attention reads, by the argument they reach.
+ATTENTION_KINDS = {"query": "attention-q", "key": "attention-k", "value": "attention-v"}
+#: Kinds of layers whose units feed attention scores only: no outgoing WEIGHT edges.
+SCORE_KINDS = (ATTENTION_KINDS["query"], ATTENTION_KINDS["key"])
 #: What the view reads, for messages.
 SUPPORTED = (
-    "Linear, Conv2d (groups=1), BatchNorm, ReLU/GELU/Tanh/Sigmoid/LeakyReLU, dropout, "
-    "max/average pooling (incl. adaptive), flatten/view/reshape, adds of equal-shape tensors"
+    "Linear, Conv1d, Conv2d (groups=1), GPT-2 Conv1D, embeddings, BatchNorm, LayerNorm, "
+    "RMSNorm, GroupNorm, element-wise activations, dropout, pooling, reshapes/permutes/"
+    "slices/concatenation, attention, adds"
 )
 
 #: Element-wise nonlinearities, by ATen name, and the name recorded on the layer they follow.
@@ -64,11 +90,81 @@ _ACTIVATIONS = {
     "tanh": "tanh",
     "sigmoid": "sigmoid",
     "leaky_relu": "leakyrelu",
+    "silu": "silu",
+    "elu": "elu",
+    "softplus": "softplus",
+    "hardtanh": "hardtanh",
+    "relu6": "relu6",
+    "mish": "mish",
+    "hardswish": "hardswish",
 }
-#: Operations that return their input in eval mode.
-_IDENTITIES = {"dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout"}
-_COPIES = {"clone", "contiguous", "alias", "detach", "lift_fresh_copy"}
-#: Pooling over spatial positions: units (channels) pass through.
+#: Other element-wise functions of one tensor.
+_ELEMENTWISE = {
+    "dropout",
+    "feature_dropout",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "clone",
+    "contiguous",
+    "alias",
+    "detach",
+    "lift_fresh_copy",
+    "neg",
+    "abs",
+    "exp",
+    "log",
+    "sqrt",
+    "rsqrt",
+    "pow",
+    "square",
+    "erf",
+    "clamp",
+    "clip",
+    "reciprocal",
+    "softmax",
+    "_softmax",
+    "log_softmax",
+    "_log_softmax",
+    "masked_fill",
+    "where",
+    "logical_not",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+}
+#: Dtype conversions: identities for floating results (the view runs in float64).
+_CASTS = {"to", "_to_copy", "type_as"}
+#: Element-wise functions of two tensors.
+_BINARY = {"add", "sub", "mul", "div", "rsub"}
+#: Operations that only move elements: applied to the unit map itself.
+_MOVES = {
+    "view",
+    "reshape",
+    "_unsafe_view",
+    "flatten",
+    "unflatten",
+    "permute",
+    "transpose",
+    "t",
+    "squeeze",
+    "unsqueeze",
+    "expand",
+    "slice",
+    "select",
+    "narrow",
+    "split",
+    "split_with_sizes",
+    "chunk",
+    "unbind",
+    "cat",
+    "stack",
+    "index_select",
+    "repeat",
+}
+#: Pooling over positions (every dimension after the channels).
 _POOLING = {
     "max_pool1d",
     "max_pool2d",
@@ -76,45 +172,74 @@ _POOLING = {
     "avg_pool2d",
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
 }
-#: Pooling that returns (values, indices).
-_TUPLE_POOLING = {"max_pool2d_with_indices", "adaptive_max_pool2d"}
-_RESHAPES = {"flatten", "view", "reshape", "_unsafe_view", "squeeze", "unsqueeze"}
-_NORMS = {"batch_norm", "_native_batch_norm_legit_no_training"}
-_ADDS = {"add"}
+#: Reductions over the dimensions they name.
+_REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "var", "std", "norm", "logsumexp"}
+_BATCH_NORMS = {"batch_norm", "_native_batch_norm_legit_no_training"}
+_NORMS = {"layer_norm", "rms_norm", "group_norm", "native_layer_norm", "native_group_norm"}
+_WEIGHT_OPS = {"linear", "conv1d", "conv2d", "addmm", "mm", "matmul", "bmm"}
+_ATTENTION = "scaled_dot_product_attention"
 #: ATen operations that check shapes or types and compute nothing.
 _CHECKS = ("_assert", "sym_")
+#: Bits of a global unit id that hold the unit's index in its layer (the rest: the layer).
+_UNIT_BITS = 32
+_UNIT_MASK = (1 << _UNIT_BITS) - 1
+
+#: What a value of the data flow is.
+_UNITS = "units"  # every element carries one unit of a layer (see _Value.ids)
+_AUX = "aux"  # computed from the data but carries no unit: statistics, attention scores, masks
+_TOKENS = "tokens"  # integer token ids and what is computed from them before an embedding
+_PARTS = "parts"  # a list of values (split, an op returning several tensors)
 
 
 @dataclass
 class ViewInput:
-    """One incoming connection of a layer.
+    """Units of one source layer that a layer reads.
 
     Parameters
     ----------
     source : int
         Index of the layer whose units come in (:attr:`ModelView.layers`).
-    group : int, default=1
-        Consecutive input features of a Linear layer that come from one source unit: H*W for a
-        flattened conv map, else 1.
-    scale : torch.Tensor or None
-        Per-unit scale of the source's units on the way (a norm that could not be folded into
-        the source's own weights), float64; folded into this layer's weights in the graph.
+    units : numpy.ndarray
+        For each entry of ``columns``: the source unit it reads.
+    columns : numpy.ndarray
+        The weight layer's input features (channels for a convolution) fed by this source, or
+        for a ``sum`` layer its units.
+    scale : numpy.ndarray or None
+        Per-column factor on the way (the ``gamma`` of norms in between), float64; folded into
+        the edge weights in the graph. None: 1.
     """
 
     source: int
-    group: int = 1
-    scale: torch.Tensor | None = None
+    units: np.ndarray
+    columns: np.ndarray
+    scale: np.ndarray | None = None
+
+    @property
+    def group(self) -> int | None:
+        """Columns per source unit when the columns are all read in order, each run of
+        ``group`` consecutive columns from one unit in turn (a flattened map); else None."""
+        n = len(self.columns)
+        if not n or not np.array_equal(self.columns, np.arange(n)):
+            return None
+        width = int(self.units.max()) + 1
+        if n % width or not np.array_equal(self.units, np.arange(n) // (n // width)):
+            return None
+        return n // width
 
 
 @dataclass
 class ViewLayer:
     """A layer of neurons: the input, a weight layer or a sum.
 
-    ``weight`` and ``bias`` (float64, norms folded) are set for ``linear`` and ``conv2d``
-    layers; ``conv`` holds a conv layer's stride, padding and dilation; ``inputs`` are the
-    connections that feed it (one for a weight layer, one per addend for a sum);
-    ``activation`` the nonlinearities applied right after it.
+    ``weight`` and ``bias`` (float64, norms folded; a Linear's weight as ``(out, in)``) are set
+    for weight layers; ``inputs`` are the source units that feed it; ``activation`` the
+    nonlinearities applied right after it; ``kind`` ``input``, ``linear``, ``conv1d``,
+    ``conv2d``, ``sum`` or one of :data:`ATTENTION_KINDS`.
     """
 
     name: str
@@ -122,7 +247,6 @@ class ViewLayer:
     width: int | None
     weight: torch.Tensor | None = None
     bias: torch.Tensor | None = None
-    conv: dict = field(default_factory=dict)
     inputs: list[ViewInput] = field(default_factory=list)
     activation: list[str] = field(default_factory=list)
 
@@ -131,15 +255,42 @@ class ViewLayer:
         """Names of the nonlinearities, joined by '>' ('' when none)."""
         return ">".join(self.activation)
 
+    @property
+    def feeds_scores(self) -> bool:
+        """Whether the layer's units feed attention scores only (no outgoing WEIGHT edges)."""
+        return self.kind in SCORE_KINDS
+
+
+@dataclass
+class _Weights:
+    """The folded weights one recorded weight operation runs with."""
+
+    op: str
+    weight: torch.Tensor
+    bias: torch.Tensor
+    conv: dict
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A value of the data flow, by name, among a recorded operation's arguments."""
+
+    name: str
+
 
 @dataclass(frozen=True)
 class _Op:
-    """One recorded operation: computes value ``out`` from values ``args``."""
+    """One recorded operation: ``out = target(*args, **kwargs)`` with references resolved, or
+    the weight operation ``weights`` applied to ``args[0]``."""
 
     out: str
-    args: tuple[str, ...]
-    layer: int | None = None
-    fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+    target: Callable | None
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    weights: _Weights | None = None
+
+
+_CONV = {"conv1d": torch.nn.functional.conv1d, "conv2d": torch.nn.functional.conv2d}
 
 
 class ModelView:
@@ -155,15 +306,27 @@ class ModelView:
         The value the network returns.
     input_shape : tuple of int
         Shape of one example.
+    batch : int
+        Examples of the exported batch: the recorded operations run on batches of this size.
+    tokens : bool
+        Whether the model takes integer token ids.
     """
 
     def __init__(
-        self, layers: list[ViewLayer], ops: list[_Op], output: str, input_shape: tuple[int, ...]
+        self,
+        layers: list[ViewLayer],
+        ops: list[_Op],
+        output: str,
+        input_shape: tuple[int, ...],
+        batch: int,
+        tokens: bool = False,
     ) -> None:
         self.layers = layers
         self.ops = ops
         self.output = output
         self.input_shape = tuple(input_shape)
+        self.batch = batch
+        self.tokens = tokens
 
     @property
     def widths(self) -> list[int]:
@@ -178,48 +341,71 @@ class ModelView:
 
     @property
     def is_chain(self) -> bool:
-        """Whether every layer after the input is a weight layer fed by the one before it."""
+        """Whether every layer after the input is a weight layer fed by the one before it, each
+        unit of which it reads in order."""
         return all(
-            layer.kind != SUM
+            layer.kind in ("linear", "conv1d", "conv2d")
             and len(layer.inputs) == 1
             and layer.inputs[0].source == t - 1
             and layer.inputs[0].scale is None
+            and layer.inputs[0].group is not None
+            and int(layer.inputs[0].units.max()) + 1 == self.layers[t - 1].width
             for t, layer in enumerate(self.layers[1:], start=1)
         )
 
-    def _apply(self, layer: ViewLayer, x: torch.Tensor) -> torch.Tensor:
-        if layer.kind == "linear":
-            return F.linear(x, layer.weight, layer.bias)
-        return F.conv2d(x, layer.weight, layer.bias, **layer.conv)
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        values: dict[str, object] = {INPUT: x}
+
+        def resolve(arg: object) -> object:
+            return values[arg.name] if isinstance(arg, _Ref) else arg
+
+        for op in self.ops:
+            args = map_aggregate(op.args, resolve)
+            if op.weights is None:
+                values[op.out] = op.target(*args, **op.kwargs)
+                continue
+            w = op.weights
+            if w.op == "linear":
+                values[op.out] = torch.nn.functional.linear(args[0], w.weight, w.bias)
+            else:
+                values[op.out] = _CONV[w.op](args[0], w.weight, w.bias, **w.conv)
+        return values[self.output]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The network's output on a batch ``(N, *input_shape)``, computed in float64."""
-        values = {INPUT: x.double()}
+        """The network's output on a batch ``(N, *input_shape)``, computed in float64.
+
+        The recorded operations hold the exported batch size in their shapes, so the batch
+        runs in pieces of that size (the last one padded with copies of its first example).
+        """
+        x = x.double() if x.is_floating_point() else x
+        outputs = []
         with torch.no_grad():
-            for op in self.ops:
-                if op.fn is not None:
-                    values[op.out] = op.fn(values[op.args[0]])
-                elif self.layers[op.layer].kind == SUM:
-                    total = values[op.args[0]]
-                    for name in op.args[1:]:
-                        total = total + values[name]
-                    values[op.out] = total
-                else:
-                    values[op.out] = self._apply(self.layers[op.layer], values[op.args[0]])
-        return values[self.output]
+            for start in range(0, len(x), self.batch):
+                piece = x[start : start + self.batch]
+                n = len(piece)
+                if n < self.batch:
+                    piece = torch.cat([piece, piece[:1].expand(self.batch - n, *piece.shape[1:])])
+                outputs.append(self._run(piece)[:n])
+        return torch.cat(outputs)
 
 
 @dataclass
 class _Value:
-    """What the walk knows about a tensor of the data flow."""
+    """What the walk knows about a value of the data flow.
 
-    layer: int
-    shape: tuple[int, ...]
-    group: int = 1
+    ``ids`` (int64, the value's shape) holds the global id of the unit each element carries
+    (layer index << 32 | unit); ``scale`` (float64, same shape, or None for 1) the factor on
+    each element since its unit (norm weights, constant scalings); ``fresh`` the weights whose
+    raw output this is (a BatchNorm after it folds into them); ``direct`` the layer whose output
+    this is through element-wise operations only (its activation names).
+    """
+
+    kind: str
+    ids: torch.Tensor | None = None
     scale: torch.Tensor | None = None
-    fresh: bool = False
-    direct: bool = False
-    parts: tuple | None = None
+    fresh: tuple | None = None
+    direct: int | None = None
+    parts: list | None = None
 
 
 def _packet(target: object) -> str:
@@ -234,6 +420,14 @@ def _op_name(target: object) -> str:
     if isinstance(target, torch._ops.OpOverload):
         return f"aten.{target.overloadpacket.__name__}"
     return getattr(target, "__name__", None) or str(target)
+
+
+def _functional(target: object) -> object:
+    """The out-of-place form of an in-place ATen op."""
+    if isinstance(target, torch._ops.OpOverload) and target._schema.is_mutable:
+        packet = getattr(torch.ops.aten, _packet(target))
+        return getattr(packet, target._overloadname)
+    return target
 
 
 def _bind(node: torch.fx.Node) -> dict:
@@ -266,47 +460,24 @@ def _module_path(node: torch.fx.Node) -> str:
     return list(stack.values())[-1][0] if stack else ""
 
 
-def _shape(node: torch.fx.Node) -> tuple[int, ...]:
-    value = node.meta.get("val")
-    return tuple(int(s) for s in value.shape) if isinstance(value, torch.Tensor) else ()
+def _full(value: _Value) -> torch.Tensor:
+    """The value's per-element scale, materialised to its shape."""
+    if value.scale is None:
+        return torch.ones(value.ids.shape, dtype=torch.float64)
+    return value.scale.expand(value.ids.shape).contiguous()
 
 
-def _constant_call(target, node_args: tuple, kwargs: dict) -> Callable:
-    """``x -> target(x, *node_args[1:], **kwargs)``, the op made out-of-place."""
-    if isinstance(target, torch._ops.OpOverload) and target._schema.is_mutable:
-        packet = getattr(torch.ops.aten, _packet(target))
-        target = getattr(packet, target._overloadname)
-    rest = tuple(node_args[1:])
-
-    def call(x: torch.Tensor) -> torch.Tensor:
-        return target(x, *rest, **kwargs)
-
-    return call
-
-
-def _per_unit(scale: torch.Tensor, shift: torch.Tensor) -> Callable:
-    def affine(x: torch.Tensor) -> torch.Tensor:
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        return x * scale.view(shape) + shift.view(shape)
-
-    return affine
-
-
-def _first(fn: Callable) -> Callable:
-    """``x -> fn(x)[0]``: the values of an op that also returns indices."""
-
-    def first(x: torch.Tensor) -> torch.Tensor:
-        return fn(x)[0]
-
-    return first
+def _varying(ids: torch.Tensor) -> set[int]:
+    """Dimensions along which the unit changes."""
+    return {
+        d
+        for d in range(ids.dim())
+        if ids.shape[d] > 1 and not bool((ids == ids.narrow(d, 0, 1)).all())
+    }
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
-
-
-def _flatten(x: torch.Tensor) -> torch.Tensor:
-    return x.flatten(1)
 
 
 class _Reader:
@@ -314,14 +485,16 @@ class _Reader:
 
     def __init__(self, program: torch.export.ExportedProgram) -> None:
         self.program = program
-        self.tensors: dict[str, torch.Tensor] = {}
+        self.consts: dict[str, object] = {}
         self.targets: dict[str, str] = {}
         self.values: dict[str, _Value] = {}
         self.layers: list[ViewLayer] = []
         self.ops: list[_Op] = []
-        self.names: set[str] = set()
+        self.names: set[str] = {INPUT}
         self.weights: set[str] = set()
-        self.input_shape: tuple[int, ...] = ()
+        #: Per weight layer: (the layer, its recorded weights, the kinds its units reach).
+        self.roles: dict[int, np.ndarray] = {}
+        self.op_weights: dict[int, _Weights] = {}
         state = {**program.state_dict, **program.constants}
         kinds = torch.export.graph_signature.InputKind
         user_inputs = []
@@ -329,7 +502,10 @@ class _Reader:
             if spec.kind == kinds.USER_INPUT:
                 user_inputs.append(spec.arg.name)
             elif spec.target in state:
-                self.tensors[spec.arg.name] = state[spec.target]
+                tensor = state[spec.target].detach()
+                self.consts[spec.arg.name] = (
+                    tensor.double() if tensor.is_floating_point() else tensor
+                )
                 self.targets[spec.arg.name] = spec.target
         if len(user_inputs) != 1:
             raise IngestError(
@@ -345,27 +521,27 @@ class _Reader:
     def value(self, arg: object) -> _Value | None:
         return self.values.get(arg.name) if isinstance(arg, torch.fx.Node) else None
 
-    def parameter(self, node: torch.fx.Node, arg: object, what: str) -> torch.Tensor | None:
+    def units_of(self, node: torch.fx.Node, arg: object, what: str = "reads") -> _Value:
+        value = self.value(arg)
+        if value is None or value.kind != _UNITS:
+            kind = (
+                "a constant"
+                if value is None
+                else {_AUX: "attention scores or statistics", _TOKENS: "token ids"}.get(
+                    value.kind, "a list"
+                )
+            )
+            raise self.refuse(node, f"{what} {kind} where units of the data flow are expected")
+        return value
+
+    def const(self, node: torch.fx.Node, arg: object, what: str) -> torch.Tensor | None:
         if arg is None:
             return None
-        if isinstance(arg, torch.fx.Node) and arg.name in self.tensors:
-            return self.tensors[arg.name].detach().double().clone()
-        raise self.refuse(node, f"takes a {what} computed in the forward, not a parameter")
-
-    def claim(self, node: torch.fx.Node, value: _Value, units: int) -> None:
-        """``value`` carries ``units`` units of its layer; fixes the input layer's width."""
-        layer = self.layers[value.layer]
-        if layer.width is None:
-            layer.width = units
-        elif layer.width != units:
-            raise self.refuse(
-                node,
-                f"reads {units} units of layer {layer.name!r}, which has {layer.width} "
-                "(the input read both per channel and per feature?)",
-            )
-
-    def units(self, value: _Value) -> int:
-        return value.shape[1] if len(value.shape) >= 3 else value.shape[1] // value.group
+        if isinstance(arg, torch.fx.Node) and arg.name in self.consts:
+            value = self.consts[arg.name]
+            if isinstance(value, torch.Tensor):
+                return value.double().clone()
+        raise self.refuse(node, f"takes a {what} computed from the data, not a parameter")
 
     def layer_name(self, name: str) -> str:
         candidate, i = name, 1
@@ -379,6 +555,48 @@ class _Reader:
         self.layers.append(layer)
         return len(self.layers) - 1
 
+    def unit_ids(self, index: int, shape: tuple[int, ...], dim: int) -> torch.Tensor:
+        """Ids of layer ``index``'s units along dimension ``dim`` of ``shape``."""
+        width = shape[dim]
+        view = [1] * len(shape)
+        view[dim] = width
+        ids = (index << _UNIT_BITS) + torch.arange(width, dtype=torch.int64)
+        return ids.view(view).expand(shape)
+
+    def ref(self, arg: object) -> object:
+        """A node argument as a recorded argument: a reference or a constant."""
+        if isinstance(arg, torch.fx.Node):
+            if arg.name in self.values:
+                return _Ref(INPUT if arg.name == self.input_name else arg.name)
+            if arg.name in self.consts:
+                return self.consts[arg.name]
+            raise IngestError(f"{arg.name} is used before it is computed")
+        return arg
+
+    def replay(self, node: torch.fx.Node, target: Callable | None = None) -> None:
+        """Record the node as it is (its data arguments by reference)."""
+        args = map_aggregate(node.args, self.ref)
+        kwargs = map_aggregate(dict(node.kwargs), self.ref)
+        self.ops.append(_Op(node.name, target or _functional(node.target), args, kwargs))
+
+    def record_as(self, node: torch.fx.Node, value: _Value, target: Callable | None = None) -> None:
+        self.values[node.name] = value
+        self.replay(node, target)
+
+    def evaluate(self, node: torch.fx.Node) -> None:
+        """A node computed from parameters and constants alone: its value, now."""
+        args = map_aggregate(node.args, self.ref)
+        kwargs = map_aggregate(dict(node.kwargs), self.ref)
+        if _packet(node.target) in _CASTS and _float_result(node):
+            self.consts[node.name] = args[0]
+            return
+        try:
+            self.consts[node.name] = _functional(node.target)(*args, **kwargs)
+        except Exception as err:  # an op we cannot run on its recorded constants
+            raise self.refuse(
+                node, f"cannot be computed from the model's constants ({err})"
+            ) from err
+
     # -- the walk --------------------------------------------------------------------------
     def read(self) -> ModelView:
         output = None
@@ -391,31 +609,46 @@ class _Reader:
                 output = self.finish(node)
                 continue
             if node.op != "call_function":
-                data = [a for a in node.all_input_nodes if a.name in self.values]
-                if data:
+                if any(a.name in self.values for a in node.all_input_nodes):
                     raise self.refuse(node, "is not an operation the neuron graph reads")
                 continue
             self.step(node)
-        for layer in self.layers:
-            if layer.width is None:
-                layer.width = self.input_shape[0] if self.input_shape else 0
-        if not any(layer.kind in ("linear", "conv2d") for layer in self.layers):
-            raise IngestError("the model has no Linear or Conv2d layer to ingest")
-        return ModelView(self.layers, self.ops, output, self.input_shape)
+        if self.layers[0].width is None:
+            raise IngestError("the model's input never reaches an embedding or a layer")
+        if not any(layer.weight is not None for layer in self.layers):
+            raise IngestError("the model has no Linear or convolution layer to ingest")
+        layers = self.split_roles()
+        return ModelView(layers, self.ops, output, self.input_shape, self.batch, self.tokens)
 
     def start(self, node: torch.fx.Node) -> None:
-        shape = _shape(node)
+        value = node.meta.get("val")
+        shape = tuple(int(s) for s in value.shape)
         if len(shape) < 2:
             raise IngestError(f"the model's input has shape {shape}; give a batch of examples")
-        self.input_shape = shape[1:]
-        width = shape[1] if len(shape) == 2 else None
-        self.names.add(INPUT)
-        self.add_layer(ViewLayer(INPUT, "input", width))
-        self.values[node.name] = _Value(0, shape, direct=True)
-        self.input_node = node.name
-
-    def arg_name(self, arg: torch.fx.Node) -> str:
-        return INPUT if arg.name == self.input_node else arg.name
+        self.input_shape, self.batch = shape[1:], shape[0]
+        self.tokens = not value.is_floating_point()
+        self.add_layer(ViewLayer(INPUT, "input", None))
+        if self.tokens:
+            self.values[node.name] = _Value(_TOKENS)
+            return
+        flattened = any(
+            _packet(user.target) in _MOVES and len(_shape(user)) == 2 for user in node.users
+        )
+        convolved = any(
+            _packet(n.target) in _CONV for n in node.graph.nodes if n.op == "call_function"
+        )
+        if len(shape) == 2 or flattened:
+            features = math.prod(shape[1:])
+            ids = self.unit_ids(0, (shape[0], features), 1).reshape(shape)
+            self.layers[0].width = features
+        elif len(shape) == 3 and not convolved:
+            # a sequence (batch, positions, features): its units are the features
+            ids = self.unit_ids(0, shape, 2)
+            self.layers[0].width = shape[2]
+        else:
+            ids = self.unit_ids(0, shape, 1)
+            self.layers[0].width = shape[1]
+        self.values[node.name] = _Value(_UNITS, ids.contiguous(), direct=0)
 
     def finish(self, node: torch.fx.Node) -> str:
         outputs = node.args[0]
@@ -425,7 +658,8 @@ class _Reader:
                 f"the model returns {len(outputs)} outputs; only models that return one tensor "
                 "computed from their input are read"
             )
-        return self.arg_name(outputs[0])
+        ref = self.ref(outputs[0])
+        return ref.name
 
     def step(self, node: torch.fx.Node) -> None:
         target = node.target
@@ -434,189 +668,283 @@ class _Reader:
             self.getitem(node)
             return
         if not data:
-            return  # shape checks and computations on parameters alone; readers refuse these
+            if isinstance(target, torch._ops.OpOverload) and _packet(target).startswith(_CHECKS):
+                return
+            self.evaluate(node)
+            return
         if not isinstance(target, torch._ops.OpOverload):
             raise self.refuse(node, f"is not read by the neuron graph (supported: {SUPPORTED})")
         name = _packet(target)
-        if name == "linear":
-            self.weight_layer(node, "linear")
-        elif name == "conv2d":
-            self.weight_layer(node, "conv2d")
+        if name.startswith(_CHECKS):
+            return
+        kinds = {self.values[a.name].kind for a in data}
+        if name == "embedding":
+            self.embedding(node)
+        elif _UNITS not in kinds and _PARTS not in kinds and name not in _MOVES:
+            self.aux(node, kinds)
+        elif name in _WEIGHT_OPS:
+            self.weight_op(node, name)
+        elif name in _BATCH_NORMS:
+            self.batch_norm(node, name)
         elif name in _NORMS:
             self.norm(node, name)
-        elif name in _ADDS:
-            self.add(node)
-        elif name in _ACTIVATIONS:
-            self.unit_op(node, data, activation=_ACTIVATIONS[name])
-        elif name in _IDENTITIES:
-            bound = _bind(node)
-            if bound.get("train", False):
-                raise self.refuse(node, "runs in training mode; put it in eval mode")
-            self.unit_op(node, data, fn=_identity)
-        elif name in _COPIES:
-            self.unit_op(node, data, fn=_identity)
-        elif name in _POOLING or name in _TUPLE_POOLING or name == "mean":
-            self.pool(node, data, name)
-        elif name in _RESHAPES:
-            self.reshape(node, data)
-        elif name.startswith(_CHECKS):
-            return
+        elif name == _ATTENTION:
+            self.attention(node)
+        elif name in _ACTIVATIONS or name in _ELEMENTWISE or name in _CASTS:
+            self.elementwise(node, data, _ACTIVATIONS.get(name))
+        elif name in _BINARY:
+            self.binary(node, name)
+        elif name in _MOVES:
+            self.move(node)
+        elif name in _POOLING:
+            self.pool(node)
+        elif name in _REDUCTIONS:
+            self.reduce(node)
         else:
             raise self.refuse(node, f"is not read by the neuron graph yet (supported: {SUPPORTED})")
 
-    def single(self, node: torch.fx.Node, data: list) -> _Value:
-        if len(data) != 1 or node.args[0] is not data[0]:
-            raise self.refuse(node, "combines several tensors of the data flow")
-        return self.values[data[0].name]
+    # -- values without units ----------------------------------------------------------------
+    def aux(self, node: torch.fx.Node, kinds: set[str]) -> None:
+        """An op on token ids, statistics or scores (no units in, none out)."""
+        value = node.meta.get("val")
+        integer = isinstance(value, torch.Tensor) and not value.is_floating_point()
+        kind = _TOKENS if kinds == {_TOKENS} and integer else _AUX
+        target = _identity if _packet(node.target) in _CASTS and _float_result(node) else None
+        if target is _identity:
+            self.values[node.name] = _Value(kind)
+            self.ops.append(_Op(node.name, _identity, (self.ref(node.args[0]),)))
+            return
+        self.record_as(node, _Value(kind), target)
 
-    def record(self, node: torch.fx.Node, value: _Value, op: _Op) -> None:
-        self.ops.append(op)
-        self.values[node.name] = value
-
-    def unit_op(
-        self,
-        node: torch.fx.Node,
-        data: list,
-        *,
-        activation: str | None = None,
-        fn: Callable | None = None,
-    ) -> None:
-        x = self.single(node, data)
-        if _shape(node) != x.shape:
-            raise self.refuse(node, f"changes the shape {x.shape} to {_shape(node)}")
-        if activation is not None:
-            fn = _constant_call(node.target, node.args, dict(node.kwargs))
-            if x.direct and len(node.args[0].users) == 1:
-                self.layers[x.layer].activation.append(activation)
-        alone = len(node.args[0].users) == 1
-        out = _Value(
-            x.layer,
-            x.shape,
-            x.group,
-            x.scale,
-            fresh=x.fresh and fn is _identity and alone,
-            direct=x.direct and alone,
-        )
-        self.record(node, out, _Op(node.name, (self.arg_name(node.args[0]),), fn=fn))
-
-    def pool(self, node: torch.fx.Node, data: list, name: str) -> None:
-        x = self.single(node, data)
-        if len(x.shape) < 3:
-            raise self.refuse(node, f"pools a {len(x.shape)}-D tensor; only conv maps are pooled")
-        shape = _shape(node) if name not in _TUPLE_POOLING else _shape_of_part(node)
-        if name == "mean":
-            dims = _bind(node).get("dim") or []
-            dims = [d % len(x.shape) for d in dims]
-            if not dims or min(dims) < 2:
-                raise self.refuse(node, "averages over the batch or the channels")
-        if len(shape) < 2 or shape[0] != x.shape[0] or shape[1] != x.shape[1]:
-            raise self.refuse(node, f"changes the channels: {x.shape} to {shape}")
-        fn = _constant_call(node.target, node.args, dict(node.kwargs))
-        out = _Value(x.layer, shape, 1, x.scale)
-        if name in _TUPLE_POOLING:
-            fn = _first(fn)
-            out.parts = ("pooled",)
-        self.record(node, out, _Op(node.name, (self.arg_name(node.args[0]),), fn=fn))
+    def embedding(self, node: torch.fx.Node) -> None:
+        bound = _bind(node)
+        indices = self.value(bound["indices"])
+        if indices is None or indices.kind != _TOKENS or self.value(bound["weight"]) is not None:
+            raise self.refuse(node, "looks up a table computed from the data")
+        width = int(self.consts[bound["weight"].name].shape[1])
+        layer = self.layers[0]
+        if layer.width not in (None, width):
+            raise self.refuse(node, f"gives {width} features; the input layer has {layer.width}")
+        layer.width = width
+        shape = _shape(node)
+        ids = self.unit_ids(0, shape, len(shape) - 1).contiguous()
+        self.record_as(node, _Value(_UNITS, ids, direct=0))
 
     def getitem(self, node: torch.fx.Node) -> None:
         source, index = node.args
         value = self.value(source)
         if value is None:
+            if isinstance(source, torch.fx.Node) and source.name in self.consts:
+                self.consts[node.name] = self.consts[source.name][index]
             return
-        if value.parts is None or index != 0:
+        if value.parts is None:
+            if value.kind != _UNITS:
+                self.record_as(node, _Value(value.kind))
+                return
+            raise self.refuse(node, f"indexes {source.name} as a list")
+        part = value.parts[index]
+        if part is None:
             if node.users:
                 raise self.refuse(node, f"uses output {index} of {source.name}")
             return
-        self.values[node.name] = _Value(
-            value.layer, value.shape, value.group, value.scale, value.fresh, value.direct
-        )
-        self.ops.append(_Op(node.name, (self.arg_name(source),), fn=_identity))
+        self.record_as(node, part, operator.getitem)
 
-    def reshape(self, node: torch.fx.Node, data: list) -> None:
-        x = self.single(node, data)
-        shape = _shape(node)
-        if shape == x.shape:
-            self.unit_op(node, data, fn=_identity)
-            return
-        features = math.prod(x.shape[1:])
-        if len(shape) != 2 or shape[0] != x.shape[0] or shape[1] != features:
-            raise self.refuse(
-                node,
-                f"reshapes {x.shape} to {shape}; only flattening an example's features is read",
-            )
-        layer = self.layers[x.layer]
-        if len(x.shape) == 2:
-            group = x.group
-        elif x.layer == 0 and layer.width in (None, features):
-            layer.width, group = features, 1  # the input's pixels are its units, as for chains
-        else:
-            self.claim(node, x, x.shape[1])
-            group = math.prod(x.shape[2:])
-        out = _Value(x.layer, shape, group, x.scale, direct=False)
-        self.record(node, out, _Op(node.name, (self.arg_name(node.args[0]),), fn=_flatten))
-
-    def weight_layer(self, node: torch.fx.Node, kind: str) -> None:
+    # -- weight layers -----------------------------------------------------------------------
+    def weight_op(self, node: torch.fx.Node, name: str) -> None:
         bound = _bind(node)
-        x = self.value(bound["input"])
-        if x is None or any(
-            self.value(bound.get(k)) is not None for k in ("weight", "bias") if k in bound
-        ):
+        if name in ("linear", "conv1d", "conv2d"):
+            source, weight_arg, bias_arg = bound["input"], bound["weight"], bound.get("bias")
+        elif name == "addmm":
+            source, weight_arg, bias_arg = bound["mat1"], bound["mat2"], bound["self"]
+            if bound.get("beta", 1) != 1 or bound.get("alpha", 1) != 1:
+                raise self.refuse(node, "scales its product or bias (beta/alpha != 1)")
+        else:
+            source, weight_arg, bias_arg = (
+                bound["self"],
+                bound.get("mat2", bound.get("other")),
+                None,
+            )
+        x, w = self.value(source), self.value(weight_arg)
+        if name in ("matmul", "bmm", "mm") and x is not None and w is not None:
+            self.product(node, x, w)
+            return
+        if x is None or w is not None or self.value(bias_arg) is not None:
             raise self.refuse(node, "multiplies two tensors of the data flow")
-        weight = self.parameter(node, bound["weight"], "weight")
-        bias = self.parameter(node, bound.get("bias"), "bias")
+        x = self.units_of(node, source)
+        weight = self.const(node, weight_arg, "weight")
+        bias = self.const(node, bias_arg, "bias")
+        if name in ("addmm", "mm", "matmul", "bmm"):
+            if weight.dim() != 2:
+                raise self.refuse(node, f"multiplies by a {weight.dim()}-D parameter")
+            weight = weight.t().contiguous()
+            if bias is not None and bias.dim() != 1:
+                raise self.refuse(node, "adds a bias that is not one per output feature")
         if bias is None:
             bias = torch.zeros(weight.shape[0], dtype=torch.float64)
         if min(weight.shape) == 0:
             raise self.refuse(node, f"has a zero-width weight {tuple(weight.shape)}")
-        conv: dict = {}
-        if kind == "linear":
-            if len(x.shape) != 2:
-                raise self.refuse(
-                    node,
-                    f"reads a {len(x.shape)}-D input {x.shape}; only Linear layers on "
-                    "(batch, features) are read yet (no sequence or token models)",
-                )
-            if weight.shape[1] % x.group:
-                raise self.refuse(node, "reads features that do not group into units")
-            self.claim(node, x, weight.shape[1] // x.group)
-        else:
+        if name.startswith("conv"):
             if bound.get("groups", 1) != 1:
                 raise self.refuse(node, f"has groups={bound['groups']}; only groups=1 is read")
-            if len(x.shape) != 4:
-                raise self.refuse(node, f"reads a {len(x.shape)}-D input; give a batch of maps")
-            self.claim(node, x, x.shape[1])
+            expected = 3 if name == "conv1d" else 4
+            if x.ids.dim() != expected:
+                raise self.refuse(node, f"reads a {x.ids.dim()}-D input; give a batch of maps")
+            dim, op = 1, name
             conv = {k: bound[k] for k in ("stride", "padding", "dilation")}
-        path = self.targets[bound["weight"].name]
-        base = path[: -len(".weight")] if path.endswith(".weight") else path
+        else:
+            dim, op, conv = x.ids.dim() - 1, "linear", {}
+        inputs = self.columns(node, x, dim)
+        path = self.targets.get(weight_arg.name, weight_arg.name)
+        base = next(
+            (path[: -len(end)] for end in (".weight", "_weight") if path.endswith(end)), path
+        )
         if base in self.weights:
             raise self.refuse(
                 node,
-                f"uses the weights of {base!r} a second time; shared weights are not read yet",
+                f"uses the weights of {base!r} a second time; shared (tied) weights are not "
+                "read yet",
             )
         self.weights.add(base)
-        layer = ViewLayer(
-            self.layer_name(base),
-            kind,
-            int(weight.shape[0]),
-            weight,
-            bias,
-            conv,
-            [ViewInput(x.layer, x.group if kind == "linear" else 1, x.scale)],
+        weights = _Weights(op, weight, bias, conv)
+        kind = op
+        index = self.add_layer(
+            ViewLayer(self.layer_name(base), kind, int(weight.shape[0]), weight, bias, inputs)
         )
-        index = self.add_layer(layer)
-        self.record(
+        self.op_weights[index] = weights
+        shape = _shape(node)
+        out_dim = 1 if op != "linear" else len(shape) - 1
+        ids = self.unit_ids(index, shape, out_dim).contiguous()
+        self.values[node.name] = _Value(_UNITS, ids, fresh=(index,), direct=index)
+        self.ops.append(_Op(node.name, None, (self.ref(source),), weights=weights))
+
+    def columns(self, node: torch.fx.Node, x: _Value, dim: int) -> list[ViewInput]:
+        """The sources a weight op reads along ``dim``: each feature (channel) must carry one
+        unit, with one scale, wherever it is."""
+        ids = x.ids.movedim(dim, -1).reshape(-1, x.ids.shape[dim])
+        first = ids[0]
+        if not bool((ids == first).all()):
+            raise self.refuse(
+                node,
+                "reads features that carry different units at different positions "
+                "(units mixed with positions by a reshape)",
+            )
+        scale = None
+        if x.scale is not None:
+            scales = _full(x).movedim(dim, -1).reshape(-1, x.ids.shape[dim])
+            if not bool(torch.allclose(scales, scales[0].expand_as(scales))):
+                raise self.refuse(node, "reads features scaled differently at different positions")
+            scale = scales[0].numpy()
+        return _inputs(first.numpy(), scale)
+
+    def product(self, node: torch.fx.Node, a: _Value, b: _Value) -> None:
+        """A product of two tensors of the data flow: attention's scores (query x key) or its
+        mixing of the values over positions (scores x value)."""
+        if a.kind == _UNITS and b.kind == _UNITS:
+            self.mark(a, "query")
+            self.mark(b, "key")
+            self.record_as(node, _Value(_AUX))
+            return
+        if a.kind == _AUX and b.kind == _UNITS:
+            self.values_through(node, b)
+            return
+        raise self.refuse(
             node,
-            _Value(index, _shape(node), fresh=True, direct=True),
-            _Op(node.name, (self.arg_name(bound["input"]),), layer=index),
+            "multiplies two tensors of the data flow; only attention (query x key, then scores "
+            "x value) is read",
         )
 
-    def norm(self, node: torch.fx.Node, name: str) -> None:
+    def mark(self, value: _Value, role: str) -> None:
+        """Record that the units of ``value`` reach attention as ``role``."""
+        ids = np.unique(value.ids.numpy())
+        for index in np.unique(ids >> _UNIT_BITS):
+            layer = self.layers[int(index)]
+            if layer.weight is None:
+                continue
+            roles = self.roles.setdefault(int(index), np.full(int(layer.width), "", dtype=object))
+            roles[ids[(ids >> _UNIT_BITS) == index] & _UNIT_MASK] = role
+
+    def values_through(self, node: torch.fx.Node, v: _Value) -> None:
+        """Attention's output: the value's units, mixed over positions (dimension -2)."""
+        if v.ids.dim() >= 2 and (v.ids.dim() - 2) in _varying(v.ids):
+            raise self.refuse(node, "mixes units, not positions, of the attention values")
+        self.mark(v, "value")
+        shape = _shape(node)
+        ids = v.ids.narrow(-2, 0, 1).expand(shape).contiguous()
+        scale = None if v.scale is None else _full(v).narrow(-2, 0, 1).expand(shape).contiguous()
+        self.record_as(node, _Value(_UNITS, ids, scale))
+
+    def attention(self, node: torch.fx.Node) -> None:
         bound = _bind(node)
-        x = self.value(bound["input"])
+        q, k = self.units_of(node, bound["query"]), self.units_of(node, bound["key"])
+        v = self.units_of(node, bound["value"])
+        mask = self.value(bound.get("attn_mask"))
+        if mask is not None and mask.kind == _UNITS:
+            raise self.refuse(node, "takes an attention mask computed from units")
+        self.mark(q, "query")
+        self.mark(k, "key")
+        self.values_through(node, v)
+
+    def split_roles(self) -> list[ViewLayer]:
+        """The layers, each weight layer whose units reach attention in different roles split
+        into one layer per role (a packed projection); kinds set from the roles."""
+        if not self.roles:
+            return self.layers
+        new_index: dict[int, list[tuple[int, np.ndarray]]] = {}
+        layers: list[ViewLayer] = []
+        for index, layer in enumerate(self.layers):
+            roles = self.roles.get(index)
+            if roles is None:
+                new_index[index] = [(len(layers), np.arange(int(layer.width or 0)))]
+                layers.append(layer)
+                continue
+            runs = _runs(roles)
+            new_index[index] = []
+            for role, units in runs:
+                kind = ATTENTION_KINDS.get(role, layer.kind)
+                name = layer.name if len(runs) == 1 else f"{layer.name}.{role or 'rest'}"
+                part = ViewLayer(
+                    name,
+                    kind,
+                    len(units),
+                    layer.weight[torch.as_tensor(units)],
+                    layer.bias[torch.as_tensor(units)],
+                    layer.inputs,
+                    list(layer.activation),
+                )
+                new_index[index].append((len(layers), units))
+                layers.append(part)
+        position = {}
+        for index, parts in new_index.items():
+            for target, units in parts:
+                for unit_in_part, unit in enumerate(units):
+                    position[(index, int(unit))] = (target, unit_in_part)
+        for layer in layers:
+            remapped = []
+            for source in layer.inputs:
+                for target, units in new_index[source.source]:
+                    lookup = {int(u): i for i, u in enumerate(units)}
+                    keep = np.array([int(u) in lookup for u in source.units], dtype=bool)
+                    if not keep.any():
+                        continue
+                    remapped.append(
+                        ViewInput(
+                            target,
+                            np.array([lookup[int(u)] for u in source.units[keep]], dtype=np.int64),
+                            source.columns[keep],
+                            None if source.scale is None else source.scale[keep],
+                        )
+                    )
+            layer.inputs = remapped
+        return layers
+
+    # -- norms -------------------------------------------------------------------------------
+    def batch_norm(self, node: torch.fx.Node, name: str) -> None:
+        bound = _bind(node)
+        x = self.units_of(node, bound["input"])
         if bound.get("training", False):
             raise self.refuse(node, "runs in training mode; put the model in eval mode")
         tensors = {
-            k: self.parameter(node, bound.get(k), k)
+            k: self.const(node, bound.get(k), k)
             for k in ("weight", "bias", "running_mean", "running_var")
         }
         if tensors["running_mean"] is None or tensors["running_var"] is None:
@@ -626,70 +954,356 @@ class _Reader:
         beta = tensors["bias"] if tensors["bias"] is not None else torch.zeros_like(var)
         scale = gamma / torch.sqrt(var + float(bound["eps"]))
         source = bound["input"]
-        parts = ("normed",) if name != "batch_norm" else None
-        layer = self.layers[x.layer]
-        if x.fresh and len(source.users) == 1 and layer.kind in ("linear", "conv2d"):
-            shape = (-1,) + (1,) * (layer.weight.dim() - 1)
-            layer.weight = layer.weight * scale.view(shape)
-            layer.bias = (layer.bias - mean) * scale + beta
-            out = _Value(x.layer, x.shape, x.group, x.scale, True, x.direct, parts)
-            self.record(node, out, _Op(node.name, (self.arg_name(source),), fn=_identity))
+        tuple_out = name != "batch_norm"
+        if x.fresh is not None and len(source.users) == 1:
+            index = x.fresh[0]
+            layer, weights = self.layers[index], self.op_weights[index]
+            shape = (-1,) + (1,) * (weights.weight.dim() - 1)
+            weights.weight = weights.weight * scale.view(shape)
+            weights.bias = (weights.bias - mean) * scale + beta
+            layer.weight, layer.bias = weights.weight, weights.bias
+            out = _Value(_UNITS, x.ids, x.scale, x.fresh, x.direct)
+            self.norm_out(node, out, tuple_out, _identity)
             return
-        if len(x.shape) == 2 and x.group != 1:
-            raise self.refuse(node, "normalises the features of a flattened map one by one")
-        self.claim(node, x, x.shape[1])
-        shift = beta - mean * scale
-        combined = scale if x.scale is None else x.scale * scale
-        out = _Value(x.layer, x.shape, x.group, combined, False, x.direct, parts)
-        self.record(node, out, _Op(node.name, (self.arg_name(source),), fn=_per_unit(scale, shift)))
+        out = self.scaled(node, x, scale, 1)
+        self.norm_out(node, out, tuple_out, _per_unit(scale, beta - mean * scale))
 
-    def add(self, node: torch.fx.Node) -> None:
+    def norm_out(self, node: torch.fx.Node, out: _Value, tuple_out: bool, fn: Callable) -> None:
+        if tuple_out:
+            out = _Value(_PARTS, parts=[out, None, None])
+            self.values[node.name] = out
+            self.ops.append(_Op(node.name, _as_parts(fn), (self.ref(node.args[0]),)))
+            return
+        self.values[node.name] = out
+        self.ops.append(_Op(node.name, fn, (self.ref(node.args[0]),)))
+
+    def scaled(self, node: torch.fx.Node, x: _Value, gamma: torch.Tensor, dim: int) -> _Value:
+        """``x`` with its units scaled by ``gamma`` along dimension ``dim`` (trailing dims when
+        ``dim`` is negative: ``gamma`` has the normalised shape)."""
+        shape = list(x.ids.shape)
+        if dim >= 0:
+            view = [1] * len(shape)
+            view[dim] = shape[dim]
+            factor = gamma.view(view)
+        else:
+            factor = gamma.view([1] * (len(shape) - gamma.dim()) + list(gamma.shape))
+        scale = factor.expand(shape) if x.scale is None else x.scale * factor
+        return _Value(_UNITS, x.ids, scale.contiguous(), direct=x.direct)
+
+    def norm(self, node: torch.fx.Node, name: str) -> None:
+        """LayerNorm, RMSNorm, GroupNorm: units pass, scaled by the norm's weight."""
         bound = _bind(node)
-        a, b = self.value(bound.get("self")), self.value(bound.get("other"))
-        if a is None or b is None:
-            raise self.refuse(
-                node,
-                "adds a constant or a parameter to the data flow; only adds of two tensors of "
-                "the data flow (residual connections) are read",
-            )
-        if bound.get("alpha", 1) != 1:
-            raise self.refuse(node, f"adds with alpha={bound['alpha']}; only plain adds are read")
-        if a.shape != b.shape:
-            raise self.refuse(node, f"adds tensors of shapes {a.shape} and {b.shape}")
-        if len(a.shape) == 2 and a.group != b.group:
-            raise self.refuse(node, "adds flattened maps whose features group differently")
-        units = self.units(a)
-        self.claim(node, a, units)
-        self.claim(node, b, units)
-        path = _module_path(node)
-        layer = ViewLayer(
-            self.layer_name(f"{path}.add" if path else "add"),
-            SUM,
-            units,
-            inputs=[ViewInput(a.layer, 1, a.scale), ViewInput(b.layer, 1, b.scale)],
+        x = self.units_of(node, bound["input"])
+        gamma = self.const(node, bound.get("weight"), "weight")
+        if name in ("group_norm", "native_group_norm"):
+            out = x if gamma is None else self.scaled(node, x, gamma, 1)
+        else:
+            out = x if gamma is None else self.scaled(node, x, gamma, -1)
+        out = _Value(_UNITS, out.ids, out.scale, direct=x.direct)
+        if name.startswith("native"):
+            self.values[node.name] = _Value(_PARTS, parts=[out, None, None])
+            self.replay(node)
+            return
+        self.record_as(node, out)
+
+    # -- element-wise ------------------------------------------------------------------------
+    def elementwise(self, node: torch.fx.Node, data: list, activation: str | None) -> None:
+        name = _packet(node.target)
+        source = node.args[0]
+        x = self.value(source)
+        if x is None or x.kind != _UNITS:
+            units = [self.values[a.name] for a in data if self.values[a.name].kind == _UNITS]
+            if name in ("where", "masked_fill") and units:
+                x = units[0]
+            else:
+                raise self.refuse(node, "applies an element-wise function to a non-unit tensor")
+        shape = _shape(node)
+        try:
+            ids = x.ids.expand(shape).contiguous()
+        except RuntimeError as err:
+            raise self.refuse(node, f"changes the shape {tuple(x.ids.shape)} to {shape}") from err
+        scale = None if x.scale is None else _full(x).expand(shape).contiguous()
+        direct = x.direct if len(source.users) == 1 else None
+        if activation is not None and direct is not None:
+            self.layers[direct].activation.append(activation)
+        fresh = x.fresh if name in ("dropout", "clone", "contiguous", "alias", "detach") else None
+        out = _Value(
+            _UNITS, ids, scale, fresh=fresh if len(source.users) == 1 else None, direct=direct
         )
-        index = self.add_layer(layer)
-        args = (self.arg_name(bound["self"]), self.arg_name(bound["other"]))
-        self.record(node, _Value(index, a.shape, a.group, direct=True), _Op(node.name, args, index))
+        if name in _CASTS and _float_result(node):
+            self.values[node.name] = out
+            self.ops.append(_Op(node.name, _identity, (self.ref(source),)))
+            return
+        if name.endswith("dropout") and _bind(node).get("train", False):
+            raise self.refuse(node, "runs in training mode; put it in eval mode")
+        self.record_as(node, out)
+
+    def binary(self, node: torch.fx.Node, name: str) -> None:
+        args = list(node.args[:2])
+        a, b = self.value(args[0]), self.value(args[1]) if len(args) > 1 else None
+        if name == "rsub":
+            a, b = b, a
+        if node.kwargs.get("alpha", 1) != 1:
+            raise self.refuse(node, "adds with alpha != 1; only plain adds are read")
+        shape = _shape(node)
+        units = [v for v in (a, b) if v is not None and v.kind == _UNITS]
+        if len(units) == 2:
+            ia, ib = a.ids.expand(shape), b.ids.expand(shape)
+            if bool((ia == ib).all()):
+                self.record_as(
+                    node,
+                    _Value(
+                        _UNITS,
+                        ia.contiguous(),
+                        None if a.scale is None else _full(a).expand(shape).contiguous(),
+                    ),
+                )
+                return
+            if name != "add":
+                raise self.refuse(
+                    node,
+                    f"combines two tensors of the data flow with {name} (a gate or a difference); "
+                    "only adds (residual connections) and attention are read",
+                )
+            self.sum_layer(node, a, b)
+            return
+        x = units[0]
+        other = b if x is a else a
+        other_arg = args[1] if x is a else args[0]
+        ids = x.ids.expand(shape).contiguous()
+        scale = None if x.scale is None else _full(x).expand(shape).contiguous()
+        if name in ("mul", "div") and other is None:
+            factor = (
+                self.consts.get(other_arg.name)
+                if isinstance(other_arg, torch.fx.Node)
+                else other_arg
+            )
+            factor = torch.as_tensor(factor, dtype=torch.float64)
+            if name == "div":
+                if x is not a:
+                    raise self.refuse(node, "divides a constant by units of the data flow")
+                factor = 1.0 / factor
+            base = scale if scale is not None else torch.ones(shape, dtype=torch.float64)
+            scale = (base * factor).expand(shape).contiguous()
+        elif name in ("mul", "div") and other is not None:
+            aux_shape = _shape(other_arg)
+            aux_shape = (1,) * (len(shape) - len(aux_shape)) + aux_shape
+            if any(aux_shape[d] > 1 for d in _varying(ids)):
+                raise self.refuse(
+                    node,
+                    "scales units by a value computed from the data per unit (a gate); only "
+                    "per-position scalings (norms) are read",
+                )
+        elif name == "sub" and x is not a:
+            scale = -(scale if scale is not None else torch.ones(shape, dtype=torch.float64))
+        self.record_as(node, _Value(_UNITS, ids, scale))
+
+    def sum_layer(self, node: torch.fx.Node, a: _Value, b: _Value) -> None:
+        shape = _shape(node)
+        ia, ib = a.ids.expand(shape).reshape(-1).numpy(), b.ids.expand(shape).reshape(-1).numpy()
+        sa = _full(_Value(_UNITS, a.ids.expand(shape), a.scale)).reshape(-1).numpy()
+        sb = _full(_Value(_UNITS, b.ids.expand(shape), b.scale)).reshape(-1).numpy()
+        pairs = np.stack([ia, ib], axis=1)
+        unique, first, inverse = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        unit_of = rank[inverse.reshape(-1)]
+        width = len(unique)
+        firsts = first[order]
+        for s in (sa, sb):
+            if not np.allclose(s, s[firsts][unit_of]):
+                raise self.refuse(node, "adds units scaled differently at different positions")
+        path = _module_path(node)
+        index = self.add_layer(
+            ViewLayer(self.layer_name(f"{path}.add" if path else "add"), SUM, width)
+        )
+        columns = np.arange(width)
+        inputs = []
+        for ids, s in ((ia, sa), (ib, sb)):
+            inputs += [
+                ViewInput(i.source, i.units, columns[i.columns], i.scale)
+                for i in _inputs(ids[firsts], s[firsts])
+            ]
+        self.layers[index].inputs = inputs
+        ids = ((index << _UNIT_BITS) + torch.from_numpy(unit_of)).view(shape)
+        self.record_as(node, _Value(_UNITS, ids.contiguous(), direct=index))
+
+    # -- moves, pooling, reductions ----------------------------------------------------------
+    def move(self, node: torch.fx.Node) -> None:
+        """An op that moves elements: the same op applied to the unit ids (and scales)."""
+        target = _functional(node.target)
+        values = [self.values[a.name] for a in node.all_input_nodes if a.name in self.values]
+        if all(v.kind != _UNITS for v in values):
+            self.aux(node, {v.kind for v in values})
+            return
+        joined = _packet(node.target) in ("cat", "stack") and any(
+            isinstance(a, torch.fx.Node) and a.name in self.consts and self.consts[a.name].numel()
+            for a in _flat_args(node.args)
+        )
+        if joined or any(v.kind != _UNITS for v in values):
+            raise self.refuse(node, "joins units with constants or values without units")
+
+        def pick(what: str) -> Callable:
+            def arg(a: object) -> object:
+                if isinstance(a, torch.fx.Node):
+                    if a.name in self.values:
+                        v = self.values[a.name]
+                        return v.ids if what == "ids" else _full(v)
+                    const = self.consts[a.name]
+                    if not const.is_floating_point():
+                        return const
+                    return const.to(torch.int64 if what == "ids" else torch.float64)
+                return a
+
+            return arg
+
+        ids = target(
+            *map_aggregate(node.args, pick("ids")), **map_aggregate(dict(node.kwargs), pick("ids"))
+        )
+        has_scale = any(v.scale is not None for v in values)
+        scales = (
+            target(
+                *map_aggregate(node.args, pick("scale")),
+                **map_aggregate(dict(node.kwargs), pick("scale")),
+            )
+            if has_scale
+            else None
+        )
+        source = node.args[0]
+        alone = isinstance(source, torch.fx.Node) and len(source.users) == 1
+        direct = values[0].direct if len(values) == 1 and alone else None
+        if isinstance(ids, list | tuple):
+            parts = [
+                _Value(_UNITS, i.contiguous(), None if scales is None else scales[n].contiguous())
+                for n, i in enumerate(ids)
+            ]
+            self.values[node.name] = _Value(_PARTS, parts=parts)
+            self.replay(node)
+            return
+        scale = None if scales is None else scales.contiguous()
+        self.record_as(node, _Value(_UNITS, ids.contiguous(), scale, direct=direct))
+
+    def pool(self, node: torch.fx.Node) -> None:
+        x = self.units_of(node, node.args[0])
+        if x.ids.dim() < 3:
+            raise self.refuse(node, f"pools a {x.ids.dim()}-D tensor; only maps are pooled")
+        if _varying(x.ids) & set(range(2, x.ids.dim())):
+            raise self.refuse(node, "pools over units, not positions")
+        out = _pooled(x, node)
+        if isinstance(node.meta.get("val"), tuple | list):
+            self.values[node.name] = _Value(_PARTS, parts=[out, None])
+            self.replay(node)
+            return
+        self.record_as(node, out)
+
+    def reduce(self, node: torch.fx.Node) -> None:
+        bound = _bind(node)
+        x = self.units_of(node, node.args[0])
+        dims = bound.get("dim")
+        dims = [dims] if isinstance(dims, int) else list(dims or [])
+        dims = [d % x.ids.dim() for d in dims] if dims else list(range(x.ids.dim()))
+        if 0 in dims or set(dims) & _varying(x.ids):
+            # a statistic over units (a norm's mean or variance) or over the batch
+            value = node.meta.get("val")
+            self.values[node.name] = (
+                _Value(_PARTS, parts=[_Value(_AUX), None])
+                if isinstance(value, tuple | list)
+                else _Value(_AUX)
+            )
+            self.replay(node)
+            return
+        out = _pooled(x, node, dims)
+        if isinstance(node.meta.get("val"), tuple | list):
+            self.values[node.name] = _Value(_PARTS, parts=[out, None])
+            self.replay(node)
+            return
+        self.record_as(node, out)
 
 
-def _shape_of_part(node: torch.fx.Node) -> tuple[int, ...]:
+def _pooled(x: _Value, node: torch.fx.Node, dims: list[int] | None = None) -> _Value:
+    """``x`` reduced over positions ``dims`` (all after the channels by default), along which
+    its units do not change."""
+    dims = list(range(2, x.ids.dim())) if dims is None else dims
     value = node.meta.get("val")
-    if isinstance(value, tuple | list) and value and isinstance(value[0], torch.Tensor):
-        return tuple(int(s) for s in value[0].shape)
-    return ()
+    shape = tuple(int(s) for s in (value[0] if isinstance(value, tuple | list) else value).shape)
+    ids, scale = x.ids, None if x.scale is None else _full(x)
+    for d in dims:
+        ids = ids.narrow(d, 0, 1)
+        scale = None if scale is None else scale.narrow(d, 0, 1)
+    if len(shape) < ids.dim():
+        keep = [d for d in range(ids.dim()) if d not in dims]
+        ids = ids.squeeze(tuple(dims)) if len(keep) == len(shape) else ids
+        scale = None if scale is None else scale.squeeze(tuple(dims))
+    return _Value(
+        _UNITS,
+        ids.expand(shape).contiguous(),
+        None if scale is None else scale.expand(shape).contiguous(),
+    )
+
+
+def _inputs(ids: np.ndarray, scale: np.ndarray | None) -> list[ViewInput]:
+    """Global unit ids of a reader's columns, as one ViewInput per source layer."""
+    layers = ids >> _UNIT_BITS
+    out = []
+    for layer in dict.fromkeys(int(x) for x in layers):
+        columns = np.flatnonzero(layers == layer)
+        s = None if scale is None else scale[columns]
+        if s is not None and np.allclose(s, 1.0):
+            s = None
+        out.append(ViewInput(layer, (ids[columns] & _UNIT_MASK).astype(np.int64), columns, s))
+    return out
+
+
+def _runs(roles: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Units of a layer grouped by role, in the order the roles first appear."""
+    return [(role, np.flatnonzero(roles == role)) for role in dict.fromkeys(roles.tolist())]
+
+
+def _flat_args(args: object) -> list:
+    out: list = []
+    map_aggregate(args, lambda a: out.append(a) or a)
+    return out
+
+
+def _shape(node: torch.fx.Node) -> tuple[int, ...]:
+    value = node.meta.get("val")
+    return tuple(int(s) for s in value.shape) if isinstance(value, torch.Tensor) else ()
+
+
+def _float_result(node: torch.fx.Node) -> bool:
+    value = node.meta.get("val")
+    return isinstance(value, torch.Tensor) and value.is_floating_point()
+
+
+def _per_unit(scale: torch.Tensor, shift: torch.Tensor) -> Callable:
+    def affine(x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return x * scale.view(shape) + shift.view(shape)
+
+    return affine
+
+
+def _as_parts(fn: Callable) -> Callable:
+    """``x -> (fn(x), None, None)``: a norm that also returns its statistics."""
+
+    def parts(x: torch.Tensor) -> tuple:
+        return fn(x), None, None
+
+    return parts
 
 
 def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
-    """Read an eager module's data flow as a DAG of neuron layers.
+    """Read a module's data flow as a DAG of neuron layers.
 
     Parameters
     ----------
     model : nn.Module
-        An eager module (put in eval mode). TorchScript modules cannot be exported.
+        An eager module (put in eval mode).
     example_input : torch.Tensor
         A batch ``(N, *input_shape)`` with N >= 2 (see
-        :func:`~neurongraph.model.extract.example_batch`); the view is also checked on it.
+        :func:`~neurongraph.model.extract.example_batch`), float features or integer token ids;
+        the view is also checked on it.
 
     Returns
     -------
@@ -701,9 +1315,8 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
     Raises
     ------
     IngestError
-        A TorchScript model, a model ``torch.export`` cannot capture, an operation the view does
-        not read (named, with its module), NaN/Inf weights, or a view that does not reproduce the
-        model.
+        A model ``torch.export`` cannot capture, an operation the view does not read (named,
+        with its module), NaN/Inf weights, or a view that does not reproduce the model.
     """
     from neurongraph.model.extract import _check_batches, _mismatch, _one_line, check_runs
 

@@ -11,8 +11,8 @@ from torch import nn
 
 from neurongraph.errors import IngestError
 from neurongraph.ingest.graph import DAG, network_graph, view_graph
-from neurongraph.model.view import read_view
 from neurongraph.model.extract import example_batch, extract_chain
+from neurongraph.model.view import read_view
 
 
 @pytest.mark.parametrize(("fixture", "shape"), [("mlp", (64,)), ("cnn", (1, 8, 8))])
@@ -155,11 +155,8 @@ class Recurrent(nn.Module):
     ("model", "shape", "named"),
     [
         (Gated, (4,), ["aten.mul", "the model's forward"]),
-        (Concatenated, (4,), ["aten.cat", "the model's forward"]),
         (Branchy, (4,), ["torch.export cannot capture"]),
         (Shared, (4,), ["'a'", "second time"]),
-        (Shifted, (4,), ["aten.add", "adds a constant"]),
-        (Attention, (3, 4), ["module 'attn' (MultiheadAttention)"]),
         (Recurrent, (3, 4), ["module 'rnn' (LSTM)"]),
     ],
 )
