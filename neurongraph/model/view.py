@@ -1137,12 +1137,9 @@ class _Reader:
         if all(v.kind != _UNITS for v in values):
             self.aux(node, {v.kind for v in values})
             return
-        joined = _packet(node.target) in ("cat", "stack") and any(
-            isinstance(a, torch.fx.Node) and a.name in self.consts and self.consts[a.name].numel()
-            for a in _flat_args(node.args)
-        )
-        if joined or any(v.kind != _UNITS for v in values):
-            raise self.refuse(node, "joins units with constants or values without units")
+        if any(v.kind != _UNITS for v in values):
+            raise self.refuse(node, "joins units with values without units")
+        template = self.joined_constants(node, values[0])
 
         def pick(what: str) -> Callable:
             def arg(a: object) -> object:
@@ -1151,12 +1148,18 @@ class _Reader:
                         v = self.values[a.name]
                         return v.ids if what == "ids" else _full(v)
                     const = self.consts[a.name]
+                    if template is not None and const.is_floating_point():
+                        t = template.ids if what == "ids" else _full(template)
+                        return t.narrow(template_dim(), 0, 1).expand(const.shape)
                     if not const.is_floating_point():
                         return const
                     return const.to(torch.int64 if what == "ids" else torch.float64)
                 return a
 
             return arg
+
+        def template_dim() -> int:
+            return _bind(node)["dim"] % template.ids.dim()
 
         ids = target(
             *map_aggregate(node.args, pick("ids")), **map_aggregate(dict(node.kwargs), pick("ids"))
@@ -1183,6 +1186,28 @@ class _Reader:
             return
         scale = None if scales is None else scales.contiguous()
         self.record_as(node, _Value(_UNITS, ids.contiguous(), scale, direct=direct))
+
+    def joined_constants(self, node: torch.fx.Node, first: _Value) -> _Value | None:
+        """For a concatenation of units with constants (a class token before the patches of an
+        image), the units the constants line up with: they join along positions and take the
+        units of the features they stand beside. None when nothing constant is joined."""
+        if _packet(node.target) not in ("cat", "stack"):
+            return None
+        constant = [
+            a
+            for a in _flat_args(node.args)
+            if isinstance(a, torch.fx.Node)
+            and a.name in self.consts
+            and self.consts[a.name].numel()
+        ]
+        if not constant:
+            return None
+        dim = _bind(node)["dim"] % first.ids.dim()
+        if _packet(node.target) == "stack" or dim in _varying(first.ids) or dim == 0:
+            raise self.refuse(
+                node, "joins units with constants along the units; only along positions is read"
+            )
+        return first
 
     def pool(self, node: torch.fx.Node) -> None:
         x = self.units_of(node, node.args[0])

@@ -295,3 +295,64 @@ def test_a_bert_encoder_in_the_store(store, name):
     )[0]["n"]
     graph = view_graph(read_view(model, tokens()))
     assert edges == sum(int(np.count_nonzero(b.weight)) for b in graph.blocks)
+
+
+class TokenClassifier(nn.Module):
+    """nn.Embedding -> nn.TransformerEncoder -> mean over positions -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 8)
+        layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, ids):
+        return self.head(self.enc(self.emb(ids)).mean(1))
+
+
+class VisionTransformer(nn.Module):
+    """Patches by a strided conv, a learned class token and positions, a pre-norm encoder
+    layer, a head on the class token."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(1, 8, 4, stride=4)
+        self.cls = nn.Parameter(torch.randn(1, 1, 8))
+        self.pos = nn.Parameter(torch.randn(1, 5, 8))
+        self.layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, norm_first=True)
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        patches = self.patch(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.cls.expand(len(x), -1, -1), patches], 1) + self.pos
+        return self.head(self.layer(h)[:, 0])
+
+
+@pytest.mark.parametrize(
+    ("model", "example", "first"),
+    [
+        (TokenClassifier, tokens(20, 5), ("input", 8)),
+        (VisionTransformer, torch.randn(3, 1, 8, 8), ("patch", 8)),
+    ],
+)
+def test_pytorch_transformer_layers(model, example, first):
+    torch.manual_seed(0)
+    graph = view_graph(read_view(model().eval(), example))
+    kinds = [(la.kind, la.width) for la in graph.layers]
+    assert (graph.layers[-10].name, graph.layers[-10].width) == first
+    assert kinds[-9:] == [
+        ("attention-q", 8),
+        ("attention-k", 8),
+        ("attention-v", 8),
+        ("linear", 8),
+        ("sum", 8),
+        ("linear", 16),
+        ("linear", 8),
+        ("sum", 8),
+        ("linear", kinds[-1][1]),
+    ]
+    found = blocks(graph)
+    names = [la.name for la in graph.layers]
+    # the residual stream: the first sum reads the encoder's input and the output projection
+    assert {key[0] for key in found if key[1] == names[-5]} == {names[-10], names[-6]}
