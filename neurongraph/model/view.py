@@ -492,8 +492,10 @@ class _Reader:
         self.ops: list[_Op] = []
         self.names: set[str] = {INPUT}
         self.weights: set[str] = set()
-        #: Per weight layer: (the layer, its recorded weights, the kinds its units reach).
+        #: Per weight layer reaching attention: the role of each unit ('query', 'key', 'value'
+        #: or '' for none).
         self.roles: dict[int, np.ndarray] = {}
+        #: Per weight layer: the weights its recorded operation runs with (BatchNorm folds in).
         self.op_weights: dict[int, _Weights] = {}
         state = {**program.state_dict, **program.constants}
         kinds = torch.export.graph_signature.InputKind
@@ -889,51 +891,43 @@ class _Reader:
         into one layer per role (a packed projection); kinds set from the roles."""
         if not self.roles:
             return self.layers
-        new_index: dict[int, list[tuple[int, np.ndarray]]] = {}
+        # where each unit of each original layer went: (new layer, its index there)
+        moved: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         layers: list[ViewLayer] = []
         for index, layer in enumerate(self.layers):
-            roles = self.roles.get(index)
-            if roles is None:
-                new_index[index] = [(len(layers), np.arange(int(layer.width or 0)))]
-                layers.append(layer)
-                continue
-            runs = _runs(roles)
-            new_index[index] = []
+            width = int(layer.width or 0)
+            roles = self.roles.get(index, np.full(width, "", dtype=object))
+            runs = _runs(roles) if index in self.roles else [("", np.arange(width))]
+            target, position = np.empty(width, dtype=np.int64), np.empty(width, dtype=np.int64)
             for role, units in runs:
-                kind = ATTENTION_KINDS.get(role, layer.kind)
-                name = layer.name if len(runs) == 1 else f"{layer.name}.{role or 'rest'}"
-                part = ViewLayer(
-                    name,
-                    kind,
-                    len(units),
-                    layer.weight[torch.as_tensor(units)],
-                    layer.bias[torch.as_tensor(units)],
-                    layer.inputs,
-                    list(layer.activation),
+                target[units], position[units] = len(layers), np.arange(len(units))
+                if len(runs) == 1:
+                    layer.kind = ATTENTION_KINDS.get(role, layer.kind)
+                    layers.append(layer)
+                    continue
+                rows = torch.as_tensor(units)
+                layers.append(
+                    ViewLayer(
+                        f"{layer.name}.{role or 'rest'}",
+                        ATTENTION_KINDS.get(role, layer.kind),
+                        len(units),
+                        layer.weight[rows],
+                        layer.bias[rows],
+                        layer.inputs,
+                        list(layer.activation),
+                    )
                 )
-                new_index[index].append((len(layers), units))
-                layers.append(part)
-        position = {}
-        for index, parts in new_index.items():
-            for target, units in parts:
-                for unit_in_part, unit in enumerate(units):
-                    position[(index, int(unit))] = (target, unit_in_part)
+            moved[index] = (target, position)
         for layer in layers:
             remapped = []
             for source in layer.inputs:
-                for target, units in new_index[source.source]:
-                    lookup = {int(u): i for i, u in enumerate(units)}
-                    keep = np.array([int(u) in lookup for u in source.units], dtype=bool)
-                    if not keep.any():
-                        continue
-                    remapped.append(
-                        ViewInput(
-                            target,
-                            np.array([lookup[int(u)] for u in source.units[keep]], dtype=np.int64),
-                            source.columns[keep],
-                            None if source.scale is None else source.scale[keep],
-                        )
-                    )
+                target, position = moved[source.source]
+                parts = target[source.units]
+                for part in dict.fromkeys(parts.tolist()):
+                    keep = parts == part
+                    scale = None if source.scale is None else source.scale[keep]
+                    units = position[source.units[keep]]
+                    remapped.append(ViewInput(part, units, source.columns[keep], scale))
             layer.inputs = remapped
         return layers
 
