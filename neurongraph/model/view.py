@@ -76,6 +76,9 @@ DAG = "dag"
 ATTENTION_KINDS = {"query": "attention-q", "key": "attention-k", "value": "attention-v"}
 #: Kinds of layers whose units feed attention scores only: no outgoing WEIGHT edges.
 SCORE_KINDS = (ATTENTION_KINDS["query"], ATTENTION_KINDS["key"])
+#: Examples of the batch the model is exported with (the unit maps hold one entry per element
+#: of each tensor of it); the view is checked on the whole example batch.
+EXPORT_EXAMPLES = 2
 #: What the view reads, for messages.
 SUPPORTED = (
     "Linear, Conv1d, Conv2d (groups=1), GPT-2 Conv1D, embeddings, BatchNorm, LayerNorm, "
@@ -497,6 +500,8 @@ class _Reader:
         self.roles: dict[int, np.ndarray] = {}
         #: Per weight layer: the weights its recorded operation runs with (BatchNorm folds in).
         self.op_weights: dict[int, _Weights] = {}
+        #: Readers of each value not walked yet.
+        self.readers: dict[str, int] = {}
         state = {**program.state_dict, **program.constants}
         kinds = torch.export.graph_signature.InputKind
         user_inputs = []
@@ -599,6 +604,17 @@ class _Reader:
                 node, f"cannot be computed from the model's constants ({err})"
             ) from err
 
+    def release(self, node: torch.fx.Node) -> None:
+        """Drop the unit maps of values whose every reader has been walked (a large model's
+        maps would not fit in memory all at once)."""
+        for arg in node.all_input_nodes:
+            value = self.values.get(arg.name)
+            if value is None:
+                continue
+            self.readers[arg.name] = self.readers.get(arg.name, len(arg.users)) - 1
+            if self.readers[arg.name] <= 0:
+                value.ids = value.scale = value.parts = None
+
     # -- the walk --------------------------------------------------------------------------
     def read(self) -> ModelView:
         output = None
@@ -615,6 +631,7 @@ class _Reader:
                     raise self.refuse(node, "is not an operation the neuron graph reads")
                 continue
             self.step(node)
+            self.release(node)
         if self.layers[0].width is None:
             raise IngestError("the model's input never reaches an embedding or a layer")
         if not any(layer.weight is not None for layer in self.layers):
@@ -749,7 +766,8 @@ class _Reader:
             if node.users:
                 raise self.refuse(node, f"uses output {index} of {source.name}")
             return
-        self.record_as(node, part, operator.getitem)
+        copy = _Value(part.kind, part.ids, part.scale, part.fresh, part.direct)
+        self.record_as(node, copy, operator.getitem)
 
     # -- weight layers -----------------------------------------------------------------------
     def weight_op(self, node: torch.fx.Node, name: str) -> None:
@@ -1347,7 +1365,7 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
     model = model.eval()
     check_runs(model, example_input)
     try:
-        program = torch.export.export(model, (example_input,))
+        program = torch.export.export(model, (example_input[:EXPORT_EXAMPLES],))
     except Exception as err:  # export fails in many ways on what it cannot capture
         raise IngestError(
             f"torch.export cannot capture the model's data flow ({_one_line(err)}); "
