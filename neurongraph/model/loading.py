@@ -1,5 +1,7 @@
-"""Load a model from a file or a factory, safely: pickles only with the user's consent, code
-only where the user names it, and a recorded model only from the store's own verified copy."""
+"""Load a model from a file, a factory or a Hugging Face model directory, safely: pickles only
+with the user's consent, code only where the user names it, and a recorded model only from the
+store's own verified copy. Model directories are read by :mod:`neurongraph.model.hf`, imported
+only when one is given (it needs the optional ``transformers``)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ import hashlib
 import importlib
 import json
 import logging
+import math
 import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -18,8 +22,13 @@ from torch import nn
 from neurongraph.errors import IngestError
 from neurongraph.store.files import StoreFiles, sha256_file
 
+if TYPE_CHECKING:
+    from neurongraph.model.hf import TokenInput
+
 __all__ = [
+    "FEATURES",
     "SIDECAR_SUFFIX",
+    "TOKENS",
     "LoadedModel",
     "ModelFile",
     "infer_input_shape",
@@ -35,6 +44,37 @@ SIDECAR_SUFFIX = ".json"
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 #: ``modelKind`` of a model built by a factory (its file holds weights, not code).
 FACTORY = "factory"
+#: ``LoadedModel.input_kind``: the model takes float features (or images), or token ids.
+FEATURES = "features"
+TOKENS = "tokens"
+#: Largest square side tried when working out a CNN's input size.
+MAX_INFERRED_SIDE = 1024
+#: Modules that keep a feature map's height and width (activations, norms, dropout).
+_SIZE_KEEPING = frozenset(
+    {
+        "BatchNorm2d",
+        "CELU",
+        "Dropout",
+        "Dropout2d",
+        "ELU",
+        "GELU",
+        "GroupNorm",
+        "Hardswish",
+        "Identity",
+        "InstanceNorm2d",
+        "LeakyReLU",
+        "Mish",
+        "PReLU",
+        "ReLU",
+        "ReLU6",
+        "SELU",
+        "SiLU",
+        "Sigmoid",
+        "Softplus",
+        "Tanh",
+    }
+)
+_POOLS = frozenset({"MaxPool2d", "AvgPool2d"})
 
 
 @dataclass(frozen=True)
@@ -46,15 +86,20 @@ class ModelFile:
     suffix: str
     path: Path | None = None
     content: bytes | None = None
+    #: For a model directory (``path``): the names of the files its model is made of.
+    members: tuple[str, ...] = ()
 
     def keep(self, files: StoreFiles) -> Path:
         """Copy it into the store's models (content-addressed); returns the stored copy."""
+        if self.members and self.path is not None:
+            return files.add_model_directory(self.sha256, self.path, list(self.members))
         return files.add_model(self.sha256, self.suffix, path=self.path, content=self.content)
 
 
 @dataclass
 class LoadedModel:
-    """A model ready to ingest, with where it came from."""
+    """A model ready to ingest, with where it came from; ``tokens`` says what a model that takes
+    token ids takes (and makes its example input), None for a model of float features."""
 
     module: nn.Module
     source: str
@@ -63,6 +108,12 @@ class LoadedModel:
     metadata: dict = field(default_factory=dict)
     weights: str | None = None
     file: ModelFile | None = None
+    tokens: TokenInput | None = None
+
+    @property
+    def input_kind(self) -> str:
+        """``TOKENS`` when the model takes token ids (int64), else ``FEATURES``."""
+        return TOKENS if self.tokens is not None else FEATURES
 
     def properties(self) -> dict:
         """Network node properties recording where the model came from. ``modelFile`` and
@@ -76,6 +127,9 @@ class LoadedModel:
                 props[key] = self.metadata[key]
         if self.metadata.get("test_accuracy") is not None:
             props["trainedAccuracy"] = self.metadata["test_accuracy"]
+        if self.tokens is not None:
+            props["inputKind"] = TOKENS
+            props["vocabSize"] = self.tokens.vocab_size
         return props
 
 
@@ -189,18 +243,28 @@ def load_model(
     Parameters
     ----------
     source : str
-        A TorchScript file, a pickled module (only with ``trust_pickle``), or
-        ``package.module:factory`` (a callable returning an ``nn.Module``).
+        A TorchScript file, a pickled module (only with ``trust_pickle``),
+        ``package.module:factory`` (a callable returning an ``nn.Module``), or a local Hugging
+        Face model directory (``config.json`` + ``model.safetensors``, read with the optional
+        ``transformers`` from disk only; see :mod:`neurongraph.model.hf`).
     weights : path, optional
         With a factory: a ``.pt`` state dict (read with ``weights_only=True``) or ``.safetensors``.
     trust_pickle : bool, default=False
-        Allow unpickling a whole module, which runs code from the file.
+        Allow unpickling a whole module, which runs code from the file (and a model directory's
+        ``pytorch_model.bin``).
     """
     path = Path(source)
     if path.is_dir():
+        if weights is not None:
+            raise IngestError("--weights goes with a package.module:factory model, not a directory")
+        from neurongraph.model import hf
+
+        if hf.is_model_directory(path):
+            return hf.load_directory(path, trust_pickle=trust_pickle)
         raise IngestError(
-            f"{source} is a directory, not a model file; give a TorchScript or .pt file "
-            "(ingest --series takes a directory of epoch-NNN.pt checkpoints)"
+            f"{source} is a directory, not a model file; give a TorchScript or .pt file or a "
+            "Hugging Face model directory (config.json + model.safetensors); ingest --series "
+            "takes a directory of epoch-NNN.pt checkpoints"
         )
     if not path.exists() and _FACTORY.fullmatch(source):
         return _from_factory(source, Path(weights) if weights is not None else None)
@@ -209,15 +273,141 @@ def load_model(
     return _from_file(path, trust_pickle)
 
 
+def _kind(module: nn.Module) -> str:
+    return getattr(module, "original_name", type(module).__name__)
+
+
 def infer_input_shape(module: nn.Module) -> tuple[int, ...] | None:
-    """The input shape of a model whose first weight layer is Linear, else None."""
-    for sub in module.modules():
-        kind = getattr(sub, "original_name", type(sub).__name__)
-        if kind == "Linear":
+    """The input shape of a model, when its layers tell it; else None.
+
+    A model whose first weight layer is Linear takes that layer's ``in_features``. A CNN takes
+    ``(C, S, S)``: ``C`` the first Conv2d's ``in_channels``, and ``S`` a square side that the
+    Conv2d and max/average pooling layers (in the order they were defined) turn into exactly
+    the input width of the first Linear after them, checked by running the model on it. As
+    strides round down, several sides can fit: the smallest that the product of the strides
+    divides (as images are usually sized), else the smallest. None when a layer between them
+    changes the size in a way not worked out here (adaptive pooling, non-square kernels...),
+    or no side fits.
+
+    Examples
+    --------
+    >>> cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+    ...                     nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
+    >>> infer_input_shape(cnn)
+    (1, 8, 8)
+    """
+    layers = [sub for sub in module.modules() if not any(True for _ in sub.children())]
+    for i, sub in enumerate(layers):
+        if _kind(sub) == "Linear":
             return (int(sub.weight.shape[1]),)
-        if kind == "Conv2d":
+        if _kind(sub) == "Conv2d":
+            return _cnn_input_shape(module, layers[i:])
+    return None
+
+
+def _cnn_input_shape(module: nn.Module, layers: list[nn.Module]) -> tuple[int, ...] | None:
+    """``(C, S, S)`` for a CNN whose layers from its first Conv2d are ``layers``, or None."""
+    steps = []
+    channels = int(layers[0].in_channels)
+    for sub in layers:
+        kind = _kind(sub)
+        if kind == "Linear":
+            side = _side_for(steps, channels, int(sub.weight.shape[1]))
+            if side is None:
+                return None
+            shape = (int(layers[0].in_channels), side, side)
+            return shape if _runs(module, shape) else None
+        if kind in ("Conv2d", *_POOLS):
+            step = _size_step(sub, kind)
+            if step is None:
+                return None
+            steps.append(step)
+            channels = int(sub.out_channels) if kind == "Conv2d" else channels
+        elif kind != "Flatten" and kind not in _SIZE_KEEPING:
             return None
     return None
+
+
+def _square(value) -> int | None:
+    """One side of a square kernel/stride/padding/dilation setting, or None."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] == value[1]:
+        return int(value[0])
+    return None
+
+
+def _size_step(sub: nn.Module, kind: str) -> _SizeStep | None:
+    """The side an input side becomes through one Conv2d or pooling layer, or None."""
+    kernel = _square(getattr(sub, "kernel_size", None))
+    stride = _square(getattr(sub, "stride", None) or kernel)
+    padding = getattr(sub, "padding", None)
+    dilation = _square(getattr(sub, "dilation", 1))
+    ceil = bool(getattr(sub, "ceil_mode", False))
+    if padding == "same":
+        return _SizeStep(1, 0, 1, 1, False, same=True)
+    padding = 0 if padding == "valid" else _square(padding)
+    if None in (kernel, stride, padding, dilation) or (kind == "AvgPool2d" and dilation != 1):
+        return None
+    return _SizeStep(kernel, padding, stride, dilation, ceil)
+
+
+@dataclass(frozen=True)
+class _SizeStep:
+    """What one Conv2d or pooling layer does to a square side (PyTorch's output-size rule)."""
+
+    kernel: int
+    padding: int
+    stride: int
+    dilation: int
+    ceil: bool
+    same: bool = False
+
+    def __call__(self, side: int) -> int:
+        if self.same:
+            return side
+        room = side + 2 * self.padding - self.dilation * (self.kernel - 1) - 1
+        if room < 0:
+            return 0
+        out = (-(-room // self.stride) if self.ceil else room // self.stride) + 1
+        if self.ceil and (out - 1) * self.stride >= side + self.padding:
+            out -= 1
+        return out
+
+
+def _side_for(steps: list[_SizeStep], channels: int, width: int) -> int | None:
+    """The square side that ``steps`` turn into ``width / channels`` squared (see
+    :func:`infer_input_shape` for which one when several do), or None."""
+    if width % channels:
+        return None
+    target = round((width // channels) ** 0.5)
+    if target * target != width // channels:
+        return None
+    fits = []
+    for side in range(1, MAX_INFERRED_SIDE + 1):
+        out = side
+        for step in steps:
+            out = step(out)
+        if out > target:
+            break
+        if out == target:
+            fits.append(side)
+    stride = math.prod(step.stride for step in steps)
+    return next((side for side in fits if side % stride == 0), fits[0] if fits else None)
+
+
+def _runs(module: nn.Module, shape: tuple[int, ...]) -> bool:
+    """Whether the model runs on one zero example of ``shape``."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            module(torch.zeros((1, *shape)))
+    except Exception:
+        return False
+    finally:
+        module.train(was_training)
+    return True
 
 
 def load_recorded_model(
@@ -276,4 +466,8 @@ def load_recorded_model(
             f"the model file of network {name!r} (sha256 {recorded[:12]}...) is not in the "
             "store; pass it with --model FILE"
         )
+    if path.is_dir():
+        from neurongraph.model.hf import load_directory
+
+        return load_directory(path, trust_pickle=trust_pickle)
     return _from_file(path, trust_pickle)
