@@ -27,12 +27,8 @@ from neurongraph.model.activations import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
 from neurongraph.model.chain import CHANNEL_REDUCTIONS
 from neurongraph.model.datasets import Dataset, check_input_shape, load_dataset
 from neurongraph.model.extract import example_batch, extract_chain
-from neurongraph.model.loading import (
-    LoadedModel,
-    infer_input_shape,
-    load_model,
-    load_recorded_model,
-)
+from neurongraph.model.input_shape import infer_input_shape
+from neurongraph.model.loading import LoadedModel, load_model, load_recorded_model
 from neurongraph.model.recorded import require_chain
 from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints

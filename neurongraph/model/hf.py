@@ -231,15 +231,17 @@ def _offline(directory: Path) -> Iterator[ModuleType]:
     os.environ.update(_OFFLINE_ENV)
     try:
         transformers = _transformers(directory)
-        logging_ = transformers.utils.logging
-        verbosity = logging_.get_verbosity()
-        logging_.set_verbosity_error()
-        logging_.disable_progress_bar()
+        hf_logging = transformers.utils.logging
+        verbosity = hf_logging.get_verbosity()
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
         try:
             yield transformers
         finally:
-            logging_.set_verbosity(verbosity)
-            logging_.enable_progress_bar()
+            hf_logging.set_verbosity(verbosity)
+            if bars:
+                hf_logging.enable_progress_bar()
     finally:
         for key, value in saved.items():
             if value is None:
@@ -269,11 +271,17 @@ def _config(transformers: ModuleType, directory: Path):
             "of a type it knows"
         )
     try:
-        return transformers.AutoConfig.from_pretrained(
+        config = transformers.AutoConfig.from_pretrained(
             str(directory), local_files_only=True, trust_remote_code=False
         )
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise IngestError(f"transformers cannot read {path}: {_first_line(err)}") from err
+    if not isinstance(getattr(config, "vocab_size", None), int):
+        raise IngestError(
+            f"{directory} holds a {model_type} model, which does not take token ids; neurongraph "
+            "reads text models from model directories (token ids in, hidden states out)"
+        )
+    return config
 
 
 def load_directory(directory: Path, *, trust_pickle: bool = False) -> LoadedModel:

@@ -16,6 +16,8 @@ from transformers import (
     BertTokenizerFast,
     GPT2Config,
     GPT2Model,
+    ViTConfig,
+    ViTModel,
 )
 
 from neurongraph.errors import IngestError, StoreError
@@ -27,12 +29,8 @@ from neurongraph.model.hf import (
     TokenInput,
     TokenModel,
 )
-from neurongraph.model.loading import (
-    TOKENS,
-    infer_input_shape,
-    load_model,
-    load_recorded_model,
-)
+from neurongraph.model.input_shape import infer_input_shape
+from neurongraph.model.loading import TOKENS, load_model, load_recorded_model
 from neurongraph.store.files import StoreFiles, sha256_directory
 
 VOCAB = 100
@@ -205,6 +203,15 @@ def test_pickled_weights_are_read_only_with_trust(bert_dir, tmp_path):
     x = ids()
     with torch.no_grad():
         torch.testing.assert_close(loaded.module(x), model(input_ids=x).last_hidden_state)
+
+
+def test_a_model_that_takes_no_token_ids_is_refused(tmp_path):
+    config = ViTConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
+    )
+    ViTModel(config).save_pretrained(tmp_path)
+    with pytest.raises(IngestError, match="holds a vit model, which does not take token ids"):
+        load_model(str(tmp_path))
 
 
 def test_weights_that_leave_layers_random_are_refused(bert_dir, tmp_path):
