@@ -27,7 +27,8 @@ from neurongraph.model.activations import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
 from neurongraph.model.chain import CHANNEL_REDUCTIONS
 from neurongraph.model.datasets import Dataset, check_input_shape, load_dataset
 from neurongraph.model.extract import example_batch, extract_chain
-from neurongraph.model.loading import infer_input_shape, load_model, load_recorded_model
+from neurongraph.model.input_shape import infer_input_shape
+from neurongraph.model.loading import LoadedModel, load_model, load_recorded_model
 from neurongraph.model.recorded import require_chain
 from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
@@ -89,7 +90,11 @@ def activation_options(command):
     show_default=True,
     help="Conv kernel slice -> edge weight: l1 sum|w|, l2 spectral norm, fro Frobenius.",
 )
-@click.option("--input-shape", type=ShapeType(), help="One example's shape, e.g. 1,8,8.")
+@click.option(
+    "--input-shape",
+    type=ShapeType(),
+    help="One example's shape, e.g. 1,8,8 (a token model: its number of positions).",
+)
 @click.option(
     "--series",
     is_flag=True,
@@ -127,16 +132,7 @@ def ingest(
     results = []
     for source, network in jobs:
         loaded = load_model(source, weights=weights, trust_pickle=trust_pickle)
-        shape = (
-            input_shape
-            or tuple(loaded.metadata.get("input_shape") or ())
-            or infer_input_shape(loaded.module)
-        )
-        if not shape:
-            raise IngestError(
-                "cannot tell the model's input shape (its first layer is a Conv2d); "
-                "pass --input-shape C,H,W"
-            )
+        example = _model_example(loaded, input_shape, dataset)
         with (
             progress_bar(f"{network}: WEIGHT edges", enabled=not as_json) as progress,
             progress_bar(f"{network}: activations", enabled=not as_json) as recording,
@@ -145,7 +141,7 @@ def ingest(
                 obj.store,
                 loaded.module,
                 network,
-                _example(shape, dataset),
+                example,
                 replace=replace,
                 kernel_norm=kernel_norm,
                 properties=loaded.properties(),
@@ -167,6 +163,31 @@ def ingest(
                 _echo_activations(summary.activations.as_dict())
     if as_json:
         echo_json({"networks": results} if series else results[0])
+
+
+def _model_example(
+    loaded: LoadedModel, input_shape: tuple[int, ...] | None, dataset: Dataset | None
+) -> torch.Tensor:
+    """The example input of a model to ingest: token ids for a token model (``--input-shape``
+    is its number of positions), else a batch of the shape given, recorded or inferred."""
+    if loaded.tokens is not None:
+        if dataset is not None:
+            raise IngestError(
+                f"{loaded.source} takes token ids and --data gives feature vectors; ingest it "
+                "without --data"
+            )
+        return loaded.tokens.example(input_shape)
+    shape = (
+        input_shape
+        or tuple(loaded.metadata.get("input_shape") or ())
+        or infer_input_shape(loaded.module)
+    )
+    if not shape:
+        raise IngestError(
+            "cannot tell the model's input shape (its first layer is a Conv2d and its input "
+            "size does not follow from its layers); pass --input-shape C,H,W"
+        )
+    return _example(shape, dataset)
 
 
 def _example(shape: tuple[int, ...], dataset: Dataset | None) -> torch.Tensor:

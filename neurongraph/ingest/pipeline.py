@@ -98,7 +98,8 @@ def read_network(
     A model that :func:`~neurongraph.model.extract.extract_chain` reads is a chain and gives
     exactly the chain's graph. Any other eager module is read with ``torch.export``
     (:func:`~neurongraph.model.view.read_view`) as a DAG of neuron layers; the chain is then
-    None. TorchScript models are read only as chains.
+    None. A model of token ids (an integer ``example_input``) goes straight to the view: a chain
+    takes float features. TorchScript models are read only as chains.
 
     Raises
     ------
@@ -106,6 +107,11 @@ def read_network(
         What the chain reader says for TorchScript models; what the view reader says (naming
         the operation it cannot read) for eager ones.
     """
+    from neurongraph.model.view import read_view
+
+    if not example_input.is_floating_point():
+        log.info("token ids in; reading the model's data flow with torch.export")
+        return None, view_graph(read_view(module, example_input), kernel_norm=kernel_norm)
     try:
         chain = extract_chain(module, example_input)
     except NotAChainError as err:
@@ -114,11 +120,8 @@ def read_network(
                 f"{err}; TorchScript residual/DAG networks are not read yet: ingest the eager "
                 "model (package.module:factory --weights)"
             ) from err
-        from neurongraph.model.view import read_view
-
         log.info("not a chain (%s); reading the model's data flow with torch.export", err)
-        view = read_view(module, example_input)
-        return None, view_graph(view, kernel_norm=kernel_norm)
+        return None, view_graph(read_view(module, example_input), kernel_norm=kernel_norm)
     return chain, network_graph(chain, kernel_norm=kernel_norm)
 
 

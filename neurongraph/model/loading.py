@@ -1,5 +1,7 @@
-"""Load a model from a file or a factory, safely: pickles only with the user's consent, code
-only where the user names it, and a recorded model only from the store's own verified copy."""
+"""Load a model from a file, a factory or a Hugging Face model directory, safely: pickles only
+with the user's consent, code only where the user names it, and a recorded model only from the
+store's own verified copy. Model directories are read by :mod:`neurongraph.model.hf`, imported
+only when one is given (it needs the optional ``transformers``)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -18,11 +21,15 @@ from torch import nn
 from neurongraph.errors import IngestError
 from neurongraph.store.files import StoreFiles, sha256_file
 
+if TYPE_CHECKING:
+    from neurongraph.model.hf import TokenInput
+
 __all__ = [
+    "FEATURES",
     "SIDECAR_SUFFIX",
+    "TOKENS",
     "LoadedModel",
     "ModelFile",
-    "infer_input_shape",
     "load_model",
     "load_recorded_model",
     "sha256_file",
@@ -35,6 +42,9 @@ SIDECAR_SUFFIX = ".json"
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 #: ``modelKind`` of a model built by a factory (its file holds weights, not code).
 FACTORY = "factory"
+#: ``LoadedModel.input_kind``: the model takes float features (or images), or token ids.
+FEATURES = "features"
+TOKENS = "tokens"
 
 
 @dataclass(frozen=True)
@@ -46,15 +56,20 @@ class ModelFile:
     suffix: str
     path: Path | None = None
     content: bytes | None = None
+    #: For a model directory (``path``): the names of the files its model is made of.
+    members: tuple[str, ...] = ()
 
     def keep(self, files: StoreFiles) -> Path:
         """Copy it into the store's models (content-addressed); returns the stored copy."""
+        if self.members and self.path is not None:
+            return files.add_model_directory(self.sha256, self.path, list(self.members))
         return files.add_model(self.sha256, self.suffix, path=self.path, content=self.content)
 
 
 @dataclass
 class LoadedModel:
-    """A model ready to ingest, with where it came from."""
+    """A model ready to ingest, with where it came from; ``tokens`` says what a model that takes
+    token ids takes (and makes its example input), None for a model of float features."""
 
     module: nn.Module
     source: str
@@ -63,6 +78,12 @@ class LoadedModel:
     metadata: dict = field(default_factory=dict)
     weights: str | None = None
     file: ModelFile | None = None
+    tokens: TokenInput | None = None
+
+    @property
+    def input_kind(self) -> str:
+        """``TOKENS`` when the model takes token ids (int64), else ``FEATURES``."""
+        return TOKENS if self.tokens is not None else FEATURES
 
     def properties(self) -> dict:
         """Network node properties recording where the model came from. ``modelFile`` and
@@ -76,6 +97,9 @@ class LoadedModel:
                 props[key] = self.metadata[key]
         if self.metadata.get("test_accuracy") is not None:
             props["trainedAccuracy"] = self.metadata["test_accuracy"]
+        if self.tokens is not None:
+            props["inputKind"] = TOKENS
+            props["vocabSize"] = self.tokens.vocab_size
         return props
 
 
@@ -189,35 +213,34 @@ def load_model(
     Parameters
     ----------
     source : str
-        A TorchScript file, a pickled module (only with ``trust_pickle``), or
-        ``package.module:factory`` (a callable returning an ``nn.Module``).
+        A TorchScript file, a pickled module (only with ``trust_pickle``),
+        ``package.module:factory`` (a callable returning an ``nn.Module``), or a local Hugging
+        Face model directory (``config.json`` + ``model.safetensors``, read with the optional
+        ``transformers`` from disk only; see :mod:`neurongraph.model.hf`).
     weights : path, optional
         With a factory: a ``.pt`` state dict (read with ``weights_only=True``) or ``.safetensors``.
     trust_pickle : bool, default=False
-        Allow unpickling a whole module, which runs code from the file.
+        Allow unpickling a whole module, which runs code from the file (and a model directory's
+        ``pytorch_model.bin``).
     """
     path = Path(source)
     if path.is_dir():
+        if weights is not None:
+            raise IngestError("--weights goes with a package.module:factory model, not a directory")
+        from neurongraph.model import hf
+
+        if hf.is_model_directory(path):
+            return hf.load_directory(path, trust_pickle=trust_pickle)
         raise IngestError(
-            f"{source} is a directory, not a model file; give a TorchScript or .pt file "
-            "(ingest --series takes a directory of epoch-NNN.pt checkpoints)"
+            f"{source} is a directory, not a model file; give a TorchScript or .pt file or a "
+            "Hugging Face model directory (config.json + model.safetensors); ingest --series "
+            "takes a directory of epoch-NNN.pt checkpoints"
         )
     if not path.exists() and _FACTORY.fullmatch(source):
         return _from_factory(source, Path(weights) if weights is not None else None)
     if weights is not None:
         raise IngestError("--weights goes with a package.module:factory model, not a file")
     return _from_file(path, trust_pickle)
-
-
-def infer_input_shape(module: nn.Module) -> tuple[int, ...] | None:
-    """The input shape of a model whose first weight layer is Linear, else None."""
-    for sub in module.modules():
-        kind = getattr(sub, "original_name", type(sub).__name__)
-        if kind == "Linear":
-            return (int(sub.weight.shape[1]),)
-        if kind == "Conv2d":
-            return None
-    return None
 
 
 def load_recorded_model(
@@ -276,4 +299,8 @@ def load_recorded_model(
             f"the model file of network {name!r} (sha256 {recorded[:12]}...) is not in the "
             "store; pass it with --model FILE"
         )
+    if path.is_dir():
+        from neurongraph.model.hf import load_directory
+
+        return load_directory(path, trust_pickle=trust_pickle)
     return _from_file(path, trust_pickle)

@@ -7,6 +7,8 @@ root, so a copied store reads its own files, never the original's.
 
 - ``models/<sha256><suffix>``: model and weights files, content-addressed. A model is looked up by
   the sha256 recorded at ingest and its content is checked against it before use.
+- ``models/<sha256>/``: a model directory (a Hugging Face model's ``config.json``, weights and
+  tokenizer files), copied flat; its sha256 is :func:`sha256_directory` of the files in it.
 - ``activations/<key>.npy`` (+ ``.json``, ``.labels.npy``): activation matrices.
 - ``visualisations/<network>/<partition>/*.png``: feature visualisations.
 
@@ -33,6 +35,7 @@ __all__ = [
     "VISUALISATIONS",
     "StoreFiles",
     "network_key",
+    "sha256_directory",
     "sha256_file",
 ]
 
@@ -58,6 +61,27 @@ def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
         while chunk := f.read(_HASH_CHUNK):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_directory(directory: Path, names: list[str] | None = None) -> str:
+    """Hex sha256 of some files of a directory (default: every regular file in it, not in
+    sub-directories): over the files in sorted name order, each as its name, a NUL byte, its
+    own hex sha256 and a newline. Renaming, adding or changing a file changes it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "a.txt").write_text("a")
+    ...     len(sha256_directory(Path(d)))
+    64
+    """
+    if names is None:
+        names = [p.name for p in directory.iterdir() if p.is_file()]
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        digest.update(f"{name}\0{sha256_file(directory / name)}\n".encode())
     return digest.hexdigest()
 
 
@@ -146,15 +170,28 @@ class StoreFiles:
             log.info("kept %s in the store as %s", path or "the model's weights", target.name)
         return target
 
+    def add_model_directory(self, sha256: str, source: Path, names: list[str]) -> Path:
+        """Keep the files ``names`` of a model directory ``source`` under its sha256 (see
+        :func:`sha256_directory`), once, as ``models/<sha256>/``; returns the stored copy."""
+        target = self.directory(MODELS) / sha256
+        if not target.exists():
+            staging = Path(tempfile.mkdtemp(dir=target.parent))
+            for name in names:
+                shutil.copyfile(source / name, staging / name)
+            os.replace(staging, target)
+            log.info("kept %s in the store as %s/", source, target.name)
+        return target
+
     def model(self, sha256: str) -> Path | None:
-        """The stored model file with this sha256, checked against it; None when it is not
-        here."""
+        """The stored model file (or model directory) with this sha256, checked against it;
+        None when it is not here."""
         if not _SHA256.fullmatch(sha256 or ""):
             return None
         directory = self.root / MODELS
         found = sorted(directory.glob(f"{sha256}*")) if directory.exists() else []
         for path in found:
-            if sha256_file(path) == sha256:
+            digest = sha256_directory(path) if path.is_dir() else sha256_file(path)
+            if digest == sha256:
                 return path
             raise StoreError(
                 f"the stored model file {path} does not match its sha256 any more; delete it "
@@ -163,10 +200,13 @@ class StoreFiles:
         return None
 
     def remove_model(self, sha256: str) -> None:
-        """Delete the stored model file with this sha256."""
+        """Delete the stored model file (or model directory) with this sha256."""
         if _SHA256.fullmatch(sha256 or "") and (self.root / MODELS).exists():
             for path in (self.root / MODELS).glob(f"{sha256}*"):
-                path.unlink(missing_ok=True)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
     # -- activation caches ---------------------------------------------------------------------
     def remove_network_activations(self, network: dict) -> None:
