@@ -10,7 +10,13 @@ import sys
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    BertModel,
+    GPT2Config,
+    GPT2Model,
+)
 
 from neurongraph.model.hf import HF_DIRECTORY, INSTALL_HINT
 
@@ -151,3 +157,37 @@ def test_a_cnn_is_ingested_without_its_input_shape(run_cli, store, cnn, tmp_path
     out = json.loads(run_cli("ingest", path, "--name", name, "--json").stdout)
     assert out["neurons"] == 1 + 4 + 6 + 10
     assert store.get_network(name)["inputShape"] == [1, 8, 8]
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "classifier"])
+def test_gpt2_and_classifier_directories_are_ingested(run_cli, store, tmp_path, name, kind):
+    torch.manual_seed(0)
+    if kind == "gpt2":
+        config = GPT2Config(vocab_size=50, n_embd=HIDDEN, n_layer=1, n_head=4, n_positions=32)
+        GPT2Model(config).save_pretrained(tmp_path)
+        last, width = "sum", HIDDEN
+    else:
+        config = BertConfig(
+            vocab_size=50,
+            hidden_size=HIDDEN,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            intermediate_size=64,
+            num_labels=3,
+        )
+        BertForSequenceClassification(config).save_pretrained(tmp_path)
+        last, width = "linear", 3
+    run_cli("ingest", tmp_path, "--name", name)
+    layers = store.read(
+        "MATCH (l:Layer {network: $n}) RETURN l.kind AS kind, l.width AS width ORDER BY l.position",
+        {"n": name},
+    )
+    kinds = [la["kind"] for la in layers]
+    assert kinds[:4] == ["input", "attention-q", "attention-k", "attention-v"]
+    assert (layers[-1]["kind"], layers[-1]["width"]) == (last, width)
+    outgoing = store.read(
+        "MATCH (l:Layer {network: $n})-[:HAS_NEURON]->(:Neuron)-[:WEIGHT]->() "
+        "RETURN DISTINCT l.kind AS kind",
+        {"n": name},
+    )
+    assert not {r["kind"] for r in outgoing} & {"attention-q", "attention-k"}
