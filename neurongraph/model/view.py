@@ -197,6 +197,9 @@ _UNITS = "units"  # every element carries one unit of a layer (see _Value.ids)
 _AUX = "aux"  # computed from the data but carries no unit: statistics, attention scores, masks
 _TOKENS = "tokens"  # integer token ids and what is computed from them before an embedding
 _PARTS = "parts"  # a list of values (split, an op returning several tensors)
+_SHAPE = "shape"  # a size of the data (the batch size of a model exported for any batch size)
+#: Operations on sizes.
+_SIZE_OPS = {"sym_size", "sym_numel", "sym_stride", "sym_storage_offset"}
 
 
 @dataclass
@@ -309,8 +312,9 @@ class ModelView:
         The value the network returns.
     input_shape : tuple of int
         Shape of one example.
-    batch : int
-        Examples of the exported batch: the recorded operations run on batches of this size.
+    batch : int or None
+        Examples of the exported batch when the model was exported for that batch size only:
+        the recorded operations then run on batches of this size. None: any size.
     tokens : bool
         Whether the model takes integer token ids.
     """
@@ -321,7 +325,7 @@ class ModelView:
         ops: list[_Op],
         output: str,
         input_shape: tuple[int, ...],
-        batch: int,
+        batch: int | None,
         tokens: bool = False,
     ) -> None:
         self.layers = layers
@@ -377,10 +381,14 @@ class ModelView:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The network's output on a batch ``(N, *input_shape)``, computed in float64.
 
-        The recorded operations hold the exported batch size in their shapes, so the batch
-        runs in pieces of that size (the last one padded with copies of its first example).
+        When the recorded operations hold the exported batch size in their shapes (a model
+        that exports for that size only), the batch runs in pieces of that size (the last one
+        padded with copies of its first example).
         """
         x = x.double() if x.is_floating_point() else x
+        if self.batch is None:
+            with torch.no_grad():
+                return self._run(x)
         outputs = []
         with torch.no_grad():
             for start in range(0, len(x), self.batch):
@@ -400,7 +408,8 @@ class _Value:
     (layer index << 32 | unit); ``scale`` (float64, same shape, or None for 1) the factor on
     each element since its unit (norm weights, constant scalings); ``fresh`` the weights whose
     raw output this is (a BatchNorm after it folds into them); ``direct`` the layer whose output
-    this is through element-wise operations only (its activation names).
+    this is through element-wise operations only (its activation names); ``size`` the value of
+    a size of the data at the exported example.
     """
 
     kind: str
@@ -409,6 +418,7 @@ class _Value:
     fresh: tuple | None = None
     direct: int | None = None
     parts: list | None = None
+    size: object = None
 
 
 def _packet(target: object) -> str:
@@ -641,10 +651,12 @@ class _Reader:
 
     def start(self, node: torch.fx.Node) -> None:
         value = node.meta.get("val")
-        shape = tuple(int(s) for s in value.shape)
+        shape = _sizes(value)
         if len(shape) < 2:
             raise IngestError(f"the model's input has shape {shape}; give a batch of examples")
-        self.input_shape, self.batch = shape[1:], shape[0]
+        self.input_shape = shape[1:]
+        # a model exported for any batch size replays on any; else on batches of the example's
+        self.batch = None if isinstance(value.shape[0], torch.SymInt) else shape[0]
         self.tokens = not value.is_floating_point()
         self.add_layer(ViewLayer(INPUT, "input", None))
         if self.tokens:
@@ -686,17 +698,28 @@ class _Reader:
         if target is operator.getitem:
             self.getitem(node)
             return
-        if not data:
-            if isinstance(target, torch._ops.OpOverload) and _packet(target).startswith(_CHECKS):
+        if isinstance(target, torch._ops.OpOverload):
+            name = _packet(target)
+            if name.startswith(_CHECKS) and name not in _SIZE_OPS:
                 return
+        sizes = any(self.values[a.name].kind == _SHAPE for a in data)
+        scalar = not isinstance(node.meta.get("val"), torch.Tensor | list | tuple)
+        if (sizes and scalar) or (
+            isinstance(target, torch._ops.OpOverload) and _packet(target) in _SIZE_OPS
+        ):
+            self.size(node)
+            return
+        if not data:
             self.evaluate(node)
             return
         if not isinstance(target, torch._ops.OpOverload):
             raise self.refuse(node, f"is not read by the neuron graph (supported: {SUPPORTED})")
         name = _packet(target)
-        if name.startswith(_CHECKS):
+        kinds = {self.values[a.name].kind for a in data} - {_SHAPE}
+        if not kinds:
+            # computed from sizes of the data and constants: positions, masks
+            self.record_as(node, _Value(_AUX))
             return
-        kinds = {self.values[a.name].kind for a in data}
         if name == "embedding":
             self.embedding(node)
         elif _UNITS not in kinds and _PARTS not in kinds and name not in _MOVES:
@@ -723,6 +746,13 @@ class _Reader:
             raise self.refuse(node, f"is not read by the neuron graph yet (supported: {SUPPORTED})")
 
     # -- values without units ----------------------------------------------------------------
+    def size(self, node: torch.fx.Node) -> None:
+        """A size of the data, or arithmetic on sizes: replayed, and known at the example."""
+        value = node.meta.get("val")
+        if isinstance(value, torch.SymInt | torch.SymFloat | torch.SymBool):
+            value = value.node.hint
+        self.record_as(node, _Value(_SHAPE, size=value))
+
     def aux(self, node: torch.fx.Node, kinds: set[str]) -> None:
         """An op on token ids, statistics or scores (no units in, none out)."""
         value = node.meta.get("val")
@@ -738,6 +768,9 @@ class _Reader:
     def embedding(self, node: torch.fx.Node) -> None:
         bound = _bind(node)
         indices = self.value(bound["indices"])
+        if indices is not None and indices.kind == _AUX and self.value(bound["weight"]) is None:
+            self.record_as(node, _Value(_AUX))  # positions or token types: no units
+            return
         if indices is None or indices.kind != _TOKENS or self.value(bound["weight"]) is not None:
             raise self.refuse(node, "looks up a table computed from the data")
         width = int(self.consts[bound["weight"].name].shape[1])
@@ -1145,7 +1178,11 @@ class _Reader:
     def move(self, node: torch.fx.Node) -> None:
         """An op that moves elements: the same op applied to the unit ids (and scales)."""
         target = _functional(node.target)
-        values = [self.values[a.name] for a in node.all_input_nodes if a.name in self.values]
+        values = [
+            self.values[a.name]
+            for a in node.all_input_nodes
+            if a.name in self.values and self.values[a.name].kind != _SHAPE
+        ]
         if all(v.kind != _UNITS for v in values):
             self.aux(node, {v.kind for v in values})
             return
@@ -1158,6 +1195,8 @@ class _Reader:
                 if isinstance(a, torch.fx.Node):
                     if a.name in self.values:
                         v = self.values[a.name]
+                        if v.kind == _SHAPE:
+                            return v.size
                         return v.ids if what == "ids" else _full(v)
                     const = self.consts[a.name]
                     if template is not None and const.is_floating_point():
@@ -1263,7 +1302,7 @@ def _pooled(x: _Value, node: torch.fx.Node, dims: list[int] | None = None) -> _V
     its units do not change."""
     dims = list(range(2, x.ids.dim())) if dims is None else dims
     value = node.meta.get("val")
-    shape = tuple(int(s) for s in (value[0] if isinstance(value, tuple | list) else value).shape)
+    shape = _sizes(value[0] if isinstance(value, tuple | list) else value)
     ids, scale = x.ids, None if x.scale is None else _full(x)
     for d in dims:
         ids = ids.narrow(d, 0, 1)
@@ -1303,9 +1342,18 @@ def _flat_args(args: object) -> list:
     return out
 
 
+def _size(size: int | torch.SymInt) -> int:
+    """A dimension's size at the exported example (a symbolic batch size: its example value)."""
+    return size if isinstance(size, int) else int(size.node.hint)
+
+
+def _sizes(value: torch.Tensor) -> tuple[int, ...]:
+    return tuple(_size(s) for s in value.shape)
+
+
 def _shape(node: torch.fx.Node) -> tuple[int, ...]:
     value = node.meta.get("val")
-    return tuple(int(s) for s in value.shape) if isinstance(value, torch.Tensor) else ()
+    return _sizes(value) if isinstance(value, torch.Tensor) else ()
 
 
 def _float_result(node: torch.fx.Node) -> bool:
@@ -1328,6 +1376,31 @@ def _as_parts(fn: Callable) -> Callable:
         return fn(x), None, None
 
     return parts
+
+
+def export(model: nn.Module, example_input: torch.Tensor) -> torch.export.ExportedProgram:
+    """``torch.export`` of ``model`` for any batch size, or for the example's when the model
+    cannot be exported for any (it specialises on the batch size).
+
+    Raises
+    ------
+    IngestError
+        ``torch.export`` cannot capture the model (data-dependent control flow, say).
+    """
+    from neurongraph.model.extract import _one_line
+
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        return torch.export.export(model, (example_input,), dynamic_shapes=({0: batch},))
+    except Exception as err:  # specialised on the batch size, or not capturable at all
+        log.debug("no export for any batch size (%s); exporting for the example's", err)
+    try:
+        return torch.export.export(model, (example_input,))
+    except Exception as err:  # export fails in many ways on what it cannot capture
+        raise IngestError(
+            f"torch.export cannot capture the model's data flow ({_one_line(err)}); "
+            "data-dependent control flow is not supported"
+        ) from err
 
 
 def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
@@ -1355,7 +1428,7 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
         A model ``torch.export`` cannot capture, an operation the view does not read (named,
         with its module), NaN/Inf weights, or a view that does not reproduce the model.
     """
-    from neurongraph.model.extract import _check_batches, _mismatch, _one_line, check_runs
+    from neurongraph.model.extract import _check_batches, _mismatch, check_runs
 
     if isinstance(model, torch.jit.ScriptModule):
         raise IngestError(
@@ -1364,13 +1437,7 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
         )
     model = model.eval()
     check_runs(model, example_input)
-    try:
-        program = torch.export.export(model, (example_input[:EXPORT_EXAMPLES],))
-    except Exception as err:  # export fails in many ways on what it cannot capture
-        raise IngestError(
-            f"torch.export cannot capture the model's data flow ({_one_line(err)}); "
-            "data-dependent control flow is not supported"
-        ) from err
+    program = export(model, example_input[:EXPORT_EXAMPLES])
     view = _Reader(program).read()
     for layer in view.layers:
         for tensor in (layer.weight, layer.bias):
