@@ -22,14 +22,13 @@ from neurongraph.cli.common import (
 from neurongraph.cli.training import data_option
 from neurongraph.errors import IngestError, UsageError
 from neurongraph.ingest.graph import DEFAULT_KERNEL_NORM, KERNEL_NORMS
-from neurongraph.ingest.pipeline import ingest_model, record_activations
+from neurongraph.ingest.pipeline import ingest_model, read_network, record_activations
 from neurongraph.model.activations import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
 from neurongraph.model.chain import CHANNEL_REDUCTIONS
 from neurongraph.model.datasets import Dataset, check_input_shape, load_dataset
-from neurongraph.model.extract import example_batch, extract_chain
+from neurongraph.model.extract import example_batch
 from neurongraph.model.input_shape import infer_input_shape
 from neurongraph.model.loading import LoadedModel, load_model, load_recorded_model
-from neurongraph.model.recorded import require_chain
 from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
 
@@ -228,18 +227,18 @@ def activations(
     if not data:
         raise UsageError("--data is required: the dataset to run through the network")
     network = obj.store.require_network(name)
-    require_chain(network, "activations")
     loaded = load_recorded_model(
         network, obj.store.files, override=model, trust_pickle=trust_pickle
     )
     dataset = load_dataset(data, random_state=seed)
     shape = tuple(network["inputShape"])
-    chain = extract_chain(loaded.module, _example(shape, dataset))
+    runner, _ = read_network(loaded.module, _example(shape, dataset))
     with progress_bar(f"{name}: activations", enabled=not as_json) as progress:
         summary = record_activations(
             obj.store,
             name,
-            chain,
+            runner,
+            loaded.module,
             dataset,
             channel_reduce=channel_reduce,
             corr_top_k=corr_top_k,

@@ -33,7 +33,8 @@ from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain
 from neurongraph.model.datasets import Dataset
 from neurongraph.model.extract import extract_chain
 from neurongraph.model.loading import ModelFile
-from neurongraph.model.recorded import DAG_NOT_SUPPORTED, fit_dataset, require_chain
+from neurongraph.model.recorded import fit_dataset
+from neurongraph.model.view import ModelView, read_view
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.files import ACTIVATIONS
 from neurongraph.store.rows import neuron_uid
@@ -92,14 +93,14 @@ class IngestSummary:
 
 def read_network(
     module: nn.Module, example_input: torch.Tensor, *, kernel_norm: str = DEFAULT_KERNEL_NORM
-) -> tuple[Chain | None, NetworkGraph]:
-    """The graph of a model, and its chain when it is one.
+) -> tuple[Chain | ModelView, NetworkGraph]:
+    """The graph of a model, and what runs it: its chain when it is one, else its view.
 
     A model that :func:`~neurongraph.model.extract.extract_chain` reads is a chain and gives
     exactly the chain's graph. Any other eager module is read with ``torch.export``
-    (:func:`~neurongraph.model.view.read_view`) as a DAG of neuron layers; the chain is then
-    None. A model of token ids (an integer ``example_input``) goes straight to the view: a chain
-    takes float features. TorchScript models are read only as chains.
+    (:func:`~neurongraph.model.view.read_view`) as a DAG of neuron layers. A model of token ids
+    (an integer ``example_input``) goes straight to the view: a chain takes float features.
+    TorchScript models are read only as chains.
 
     Raises
     ------
@@ -107,11 +108,10 @@ def read_network(
         What the chain reader says for TorchScript models; what the view reader says (naming
         the operation it cannot read) for eager ones.
     """
-    from neurongraph.model.view import read_view
-
     if not example_input.is_floating_point():
         log.info("token ids in; reading the model's data flow with torch.export")
-        return None, view_graph(read_view(module, example_input), kernel_norm=kernel_norm)
+        view = read_view(module, example_input)
+        return view, view_graph(view, kernel_norm=kernel_norm)
     try:
         chain = extract_chain(module, example_input)
     except NotAChainError as err:
@@ -121,7 +121,8 @@ def read_network(
                 "model (package.module:factory --weights)"
             ) from err
         log.info("not a chain (%s); reading the model's data flow with torch.export", err)
-        return None, view_graph(read_view(module, example_input), kernel_norm=kernel_norm)
+        view = read_view(module, example_input)
+        return view, view_graph(view, kernel_norm=kernel_norm)
     return chain, network_graph(chain, kernel_norm=kernel_norm)
 
 
@@ -175,14 +176,9 @@ def ingest_model(
     if kernel_norm not in KERNEL_NORMS:
         raise UsageError(f"--kernel-norm must be one of {', '.join(KERNEL_NORMS)}")
     started = time.perf_counter()
-    chain, graph = read_network(module, example_input, kernel_norm=kernel_norm)
+    runner, graph = read_network(module, example_input, kernel_norm=kernel_norm)
     if dataset is not None:
-        if chain is None:
-            raise IngestError(
-                f"ingest --data: the model is a residual/DAG network; {DAG_NOT_SUPPORTED}; "
-                "ingest it without --data"
-            )
-        dataset = fit_dataset(dataset, chain, name)
+        dataset = fit_dataset(dataset, runner, name)
         check_recording_options(channel_reduce, corr_top_k)
     existing = store.get_network(name)
     if existing is not None and not replace:
@@ -209,7 +205,8 @@ def ingest_model(
             store,
             store.get_network(staged),
             dataset,
-            chain,
+            runner,
+            module,
             channel_reduce=channel_reduce,
             corr_top_k=corr_top_k,
             batch_size=batch_size,
@@ -245,7 +242,8 @@ def check_recording_options(channel_reduce: str, corr_top_k: int) -> None:
 def record_activations(
     store: Store,
     name: str,
-    chain: Chain,
+    network: Chain | ModelView,
+    model: nn.Module,
     dataset: Dataset,
     *,
     channel_reduce: str = "mean",
@@ -260,15 +258,17 @@ def record_activations(
     with ``r`` and ``r2``); on the Network node the dataset, its fingerprint, the test accuracy
     and the cache (a path relative to the store's files). The activation matrix is cached in
     the store, keyed by the ingest and the dataset; the cache it replaces is deleted.
+    ``network`` runs the model (its chain, or for any other network its view); ``model`` is
+    the model itself, whose test accuracy is recorded.
     """
     check_recording_options(channel_reduce, corr_top_k)
-    network = store.require_network(name)
-    require_chain(network, "activations")
+    stored = store.require_network(name)
     return _record(
         store,
+        stored,
+        fit_dataset(dataset, network, name),
         network,
-        fit_dataset(dataset, chain, name),
-        chain,
+        model,
         channel_reduce=channel_reduce,
         corr_top_k=corr_top_k,
         batch_size=batch_size,
@@ -280,7 +280,8 @@ def _record(
     store: Store,
     network: dict,
     dataset: Dataset,
-    chain: Chain,
+    runner: Chain | ModelView,
+    model: nn.Module,
     *,
     channel_reduce: str,
     corr_top_k: int,
@@ -296,7 +297,7 @@ def _record(
     cached = cache.exists()
     if not cached:
         capture_activations(
-            chain,
+            runner,
             dataset,
             cache,
             channel_reduce=channel_reduce,
@@ -320,7 +321,7 @@ def _record(
         i, j, r = spearman_top_k(matrix, hidden, top_k=corr_top_k)
         store.replace_correlations(name, _correlation_rows(uids, hidden, i, j, r))
         edges = len(r)
-    evaluation = evaluate_model(chain, dataset)
+    evaluation = evaluate_model(runner if isinstance(runner, Chain) else model, dataset)
     recorded = store.files.relative(cache.path)
     store.set_network_properties(
         name,

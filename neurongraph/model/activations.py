@@ -22,6 +22,7 @@ from scipy import stats
 
 from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
 from neurongraph.model.datasets import Dataset
+from neurongraph.model.view import ModelView
 from neurongraph.store.files import network_key
 
 __all__ = [
@@ -129,7 +130,7 @@ def all_labels(dataset: Dataset) -> np.ndarray:
 
 
 def capture_activations(
-    chain: Chain,
+    network: Chain | ModelView,
     dataset: Dataset,
     cache: ActivationCache,
     *,
@@ -137,7 +138,8 @@ def capture_activations(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
 ) -> ActivationCache:
-    """Run the dataset through the chain and stream every neuron's activation to ``cache``.
+    """Run the dataset through the network (its chain, or its view) and stream every neuron's
+    activation to ``cache``.
 
     Written to a temporary file and renamed at the end, so a half-written cache never exists.
     """
@@ -153,9 +155,13 @@ def capture_activations(
         for X in (dataset.X_train, dataset.X_test):
             for start in range(0, len(X), batch_size):
                 x = torch.as_tensor(np.asarray(X[start : start + batch_size]))
-                layers, _ = chain.activations(x, channel_reduce=channel_reduce)
-                inputs = reduce_channels(x.to(chain.dtype), channel_reduce).flatten(1)
-                block = torch.cat([inputs, *layers], dim=1)
+                if isinstance(network, ModelView):
+                    layers, _ = network.activations(x, channel_reduce=channel_reduce)
+                else:
+                    stages, _ = network.activations(x, channel_reduce=channel_reduce)
+                    inputs = reduce_channels(x.to(network.dtype), channel_reduce).flatten(1)
+                    layers = [inputs, *stages]
+                block = torch.cat(layers, dim=1)
                 out[row : row + len(x)] = block.numpy().astype(np.float32)
                 row += len(x)
                 if progress is not None:

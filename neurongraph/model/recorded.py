@@ -3,11 +3,13 @@ the dataset in the layout it takes, and its cached activations."""
 
 from __future__ import annotations
 
+import torch
+
 from neurongraph.errors import UsageError
 from neurongraph.model.activations import ActivationCache
 from neurongraph.model.chain import Chain
 from neurongraph.model.datasets import Dataset, check_input_shape
-from neurongraph.model.view import CHAIN
+from neurongraph.model.view import CHAIN, ModelView
 from neurongraph.store import Store
 from neurongraph.store.files import ACTIVATIONS
 
@@ -16,8 +18,8 @@ __all__ = ["DAG_NOT_SUPPORTED", "activation_cache", "fit_dataset", "require_chai
 
 #: Why a runtime analysis refuses a network that is not a chain.
 DAG_NOT_SUPPORTED = (
-    "residual/DAG networks are not supported by this analysis yet "
-    "(weight-graph analyses are: analyze spectral)"
+    "residual/DAG networks are not supported by this analysis yet (analyze spectral, "
+    "activations, analyze louvain and analyze entropy are)"
 )
 
 
@@ -32,23 +34,36 @@ def require_chain(network: dict, analysis: str | None = None) -> None:
         )
 
 
-def fit_dataset(dataset: Dataset, chain: Chain, name: str) -> Dataset:
-    """``dataset`` in the layout the network takes; UsageError when its inputs or its tasks'
-    outputs do not fit the network."""
-    dataset = check_input_shape(dataset, chain.input_shape)
-    if dataset.n_outputs > chain.stages[-1].width:
+def fit_dataset(dataset: Dataset, network: Chain | ModelView, name: str) -> Dataset:
+    """``dataset`` in the layout the network (its chain or its view) takes; UsageError when its
+    inputs or its tasks' outputs do not fit the network."""
+    if isinstance(network, ModelView) and network.tokens:
+        raise UsageError(
+            f"network {name!r} takes token ids; recording the activations of token models on "
+            "text is not supported yet"
+        )
+    dataset = check_input_shape(dataset, network.input_shape)
+    outputs = output_width(network)
+    if dataset.n_outputs > outputs:
         raise UsageError(
             f"dataset {dataset.name!r} needs {dataset.n_outputs} outputs but network {name!r} "
-            f"has {chain.stages[-1].width}; use the dataset the model was trained on (--data)"
+            f"has {outputs}; use the dataset the model was trained on (--data)"
         )
     return dataset
+
+
+def output_width(network: Chain | ModelView) -> int:
+    """Features of the network's output (a chain's last layer; what a view returns)."""
+    if isinstance(network, Chain):
+        return network.stages[-1].width
+    example = torch.zeros((1, *network.input_shape), dtype=torch.float64)
+    return int(network(example).reshape(1, -1).shape[1])
 
 
 def activation_cache(store: Store, name: str) -> ActivationCache:
     """The cached activations of a complete network; UsageError naming the command that makes
     them when there are none."""
     network = store.require_network(name)
-    require_chain(network)
     recorded = network.get("activationsCache")
     path = store.files.resolve(recorded, ACTIVATIONS, ".npy") if recorded else None
     if path is None or not path.exists():

@@ -58,6 +58,7 @@ __all__ = [
     "INPUT",
     "SUM",
     "ModelView",
+    "Tap",
     "ViewInput",
     "ViewLayer",
     "read_view",
@@ -267,6 +268,54 @@ class ViewLayer:
         return self.kind in SCORE_KINDS
 
 
+@dataclass(frozen=True)
+class Tap:
+    """Where one layer's activations are read during a run of the view.
+
+    Parameters
+    ----------
+    layer : int
+        The layer.
+    batch_dim : int
+        The dimension of the recorded value that runs over examples.
+    columns : torch.Tensor
+        Elements of one example (the value flattened without its batch dimension) that carry
+        the layer's units ...
+    units : torch.Tensor
+        ... and the unit each carries.
+    """
+
+    layer: int
+    batch_dim: int
+    columns: torch.Tensor
+    units: torch.Tensor
+
+    def read(self, value: torch.Tensor, width: int, how: str) -> torch.Tensor:
+        """``(N, width)``: each unit's elements of each example reduced with ``how``
+        (``mean``, ``max`` or ``l2``, as conv channels are over H x W)."""
+        flat = value.movedim(self.batch_dim, 0).reshape(value.shape[self.batch_dim], -1)
+        flat = flat[:, self.columns]
+        n = flat.shape[0]
+        if len(self.units) == width and bool(
+            (torch.bincount(self.units, minlength=width) == 1).all()
+        ):
+            # one element per unit (features): nothing to reduce, as for a chain
+            return torch.zeros((n, width), dtype=flat.dtype).index_copy_(1, self.units, flat)
+        if how == "max":
+            out = torch.full((n, width), -torch.inf, dtype=flat.dtype)
+            return out.scatter_reduce(1, self.units.expand(n, -1), flat, "amax")
+        counts = torch.zeros(width, dtype=flat.dtype).index_add_(
+            0, self.units, torch.ones(len(self.units), dtype=flat.dtype)
+        )
+        if how == "l2":
+            return (
+                torch.zeros((n, width), dtype=flat.dtype).index_add_(1, self.units, flat**2).sqrt()
+            )
+        if how != "mean":
+            raise ValueError(f"unit reduction must be one of mean, max, l2, not {how!r}")
+        return torch.zeros((n, width), dtype=flat.dtype).index_add_(1, self.units, flat) / counts
+
+
 @dataclass
 class _Weights:
     """The folded weights one recorded weight operation runs with."""
@@ -334,6 +383,8 @@ class ModelView:
         self.input_shape = tuple(input_shape)
         self.batch = batch
         self.tokens = tokens
+        #: Where each layer's activations are read, by recorded value (see :class:`Tap`).
+        self.taps: dict[str, list[Tap]] = {}
 
     @property
     def widths(self) -> list[int]:
@@ -360,23 +411,76 @@ class ModelView:
             for t, layer in enumerate(self.layers[1:], start=1)
         )
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, read: Callable | None = None) -> torch.Tensor:
         values: dict[str, object] = {INPUT: x}
+        if read is not None and INPUT in self.taps:
+            read(INPUT, x)
 
         def resolve(arg: object) -> object:
             return values[arg.name] if isinstance(arg, _Ref) else arg
 
         for op in self.ops:
             args = map_aggregate(op.args, resolve)
-            if op.weights is None:
-                values[op.out] = op.target(*args, **op.kwargs)
-                continue
             w = op.weights
-            if w.op == "linear":
+            if w is None:
+                values[op.out] = op.target(*args, **op.kwargs)
+            elif w.op == "linear":
                 values[op.out] = torch.nn.functional.linear(args[0], w.weight, w.bias)
             else:
                 values[op.out] = _CONV[w.op](args[0], w.weight, w.bias, **w.conv)
+            if read is not None and op.out in self.taps:
+                read(op.out, values[op.out])
         return values[self.output]
+
+    def activations(
+        self, x: torch.Tensor, *, channel_reduce: str = "mean"
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Every layer's activations on a batch, the input first: one ``(N, width)`` matrix
+        each (float64), post-nonlinearity, each unit's elements of an example (a channel's
+        H x W positions, a token model's positions) reduced with ``channel_reduce``; and the
+        network's output.
+
+        Raises
+        ------
+        ValueError
+            A layer whose activations the view cannot read (no value of it with a batch
+            dimension), or an unknown reduction.
+        """
+        missing = set(range(len(self.layers))) - {
+            tap.layer for taps in self.taps.values() for tap in taps
+        }
+        if missing:
+            names = ", ".join(self.layers[i].name for i in sorted(missing))
+            raise ValueError(f"the activations of layers {names} cannot be read")
+        widths = self.widths
+        found: dict[int, torch.Tensor] = {}
+
+        def read(name: str, value: torch.Tensor) -> None:
+            for tap in self.taps[name]:
+                found[tap.layer] = tap.read(value, widths[tap.layer], channel_reduce)
+
+        x = x.double() if x.is_floating_point() else x
+        pieces, outputs = [], []
+        with torch.no_grad():
+            for piece, n in self._pieces(x):
+                outputs.append(self._run(piece, read)[:n])
+                pieces.append({i: found[i][:n] for i in found})
+        layers = [torch.cat([p[i] for p in pieces]) for i in range(len(self.layers))]
+        return layers, torch.cat(outputs)
+
+    def _pieces(self, x: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+        """The batch in the pieces the recorded operations run on, each with its number of
+        real examples (the last one padded with copies of its first example)."""
+        if self.batch is None:
+            return [(x, len(x))]
+        pieces = []
+        for start in range(0, len(x), self.batch):
+            piece = x[start : start + self.batch]
+            n = len(piece)
+            if n < self.batch:
+                piece = torch.cat([piece, piece[:1].expand(self.batch - n, *piece.shape[1:])])
+            pieces.append((piece, n))
+        return pieces
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The network's output on a batch ``(N, *input_shape)``, computed in float64.
@@ -386,18 +490,8 @@ class ModelView:
         padded with copies of its first example).
         """
         x = x.double() if x.is_floating_point() else x
-        if self.batch is None:
-            with torch.no_grad():
-                return self._run(x)
-        outputs = []
         with torch.no_grad():
-            for start in range(0, len(x), self.batch):
-                piece = x[start : start + self.batch]
-                n = len(piece)
-                if n < self.batch:
-                    piece = torch.cat([piece, piece[:1].expand(self.batch - n, *piece.shape[1:])])
-                outputs.append(self._run(piece)[:n])
-        return torch.cat(outputs)
+            return torch.cat([self._run(piece)[:n] for piece, n in self._pieces(x)])
 
 
 @dataclass
@@ -510,6 +604,9 @@ class _Reader:
         self.roles: dict[int, np.ndarray] = {}
         #: Per weight layer: the weights its recorded operation runs with (BatchNorm folds in).
         self.op_weights: dict[int, _Weights] = {}
+        #: Per layer (before packed projections are split): the value its activations are read
+        #: from, that value's batch dimension and the unit of each element of one example.
+        self.taps: dict[int, tuple[str, int, torch.Tensor]] = {}
         #: Readers of each value not walked yet.
         self.readers: dict[str, int] = {}
         state = {**program.state_dict, **program.constants}
@@ -632,6 +729,7 @@ class _Reader:
             if node.op == "placeholder":
                 if node.name == self.input_name:
                     self.start(node)
+                    self.tap(node)
                 continue
             if node.op == "output":
                 output = self.finish(node)
@@ -641,13 +739,16 @@ class _Reader:
                     raise self.refuse(node, "is not an operation the neuron graph reads")
                 continue
             self.step(node)
+            self.tap(node)
             self.release(node)
         if self.layers[0].width is None:
             raise IngestError("the model's input never reaches an embedding or a layer")
         if not any(layer.weight is not None for layer in self.layers):
             raise IngestError("the model has no Linear or convolution layer to ingest")
-        layers = self.split_roles()
-        return ModelView(layers, self.ops, output, self.input_shape, self.batch, self.tokens)
+        layers, moved = self.split_roles()
+        view = ModelView(layers, self.ops, output, self.input_shape, self.batch, self.tokens)
+        view.taps = self.final_taps(moved, len(layers))
+        return view
 
     def start(self, node: torch.fx.Node) -> None:
         value = node.meta.get("val")
@@ -655,6 +756,7 @@ class _Reader:
         if len(shape) < 2:
             raise IngestError(f"the model's input has shape {shape}; give a batch of examples")
         self.input_shape = shape[1:]
+        self.symbol = str(value.shape[0])
         # a model exported for any batch size replays on any; else on batches of the example's
         self.batch = None if isinstance(value.shape[0], torch.SymInt) else shape[0]
         self.tokens = not value.is_floating_point()
@@ -940,15 +1042,13 @@ class _Reader:
     def split_roles(self) -> list[ViewLayer]:
         """The layers, each weight layer whose units reach attention in different roles split
         into one layer per role (a packed projection); kinds set from the roles."""
-        if not self.roles:
-            return self.layers
         # where each unit of each original layer went: (new layer, its index there)
         moved: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         layers: list[ViewLayer] = []
         for index, layer in enumerate(self.layers):
             width = int(layer.width or 0)
             roles = self.roles.get(index, np.full(width, "", dtype=object))
-            runs = _runs(roles) if index in self.roles else [("", np.arange(width))]
+            runs = _runs(roles) if index in self.roles else [(None, np.arange(width))]
             target, position = np.empty(width, dtype=np.int64), np.empty(width, dtype=np.int64)
             for role, units in runs:
                 target[units], position[units] = len(layers), np.arange(len(units))
@@ -980,7 +1080,50 @@ class _Reader:
                     units = position[source.units[keep]]
                     remapped.append(ViewInput(part, units, source.columns[keep], scale))
             layer.inputs = remapped
-        return layers
+        return layers, moved
+
+    # -- activations -------------------------------------------------------------------------
+    def tap(self, node: torch.fx.Node) -> None:
+        """Where a layer's activations are read: the last value of its output through
+        element-wise operations (post-nonlinearity) whose batch dimension is known."""
+        value = self.values.get(node.name)
+        if value is None or value.kind != _UNITS or value.direct is None or value.ids is None:
+            return
+        meta = node.meta.get("val")
+        if not isinstance(meta, torch.Tensor):
+            return
+        dims = [
+            d
+            for d, size in enumerate(meta.shape)
+            if (self.batch is None and isinstance(size, torch.SymInt) and str(size) == self.symbol)
+            or (self.batch is not None and d == 0 and size == self.batch)
+        ]
+        if len(dims) != 1:
+            return
+        ids = value.ids.select(dims[0], 0).reshape(-1)
+        self.taps[value.direct] = (self.ref(node).name, dims[0], ids.clone())
+
+    def final_taps(self, moved: dict, n_layers: int) -> dict[str, list[Tap]]:
+        """The taps by recorded value, for the layers after packed projections are split."""
+        taps: dict[str, list[Tap]] = {}
+        for index, (name, dim, ids) in self.taps.items():
+            target, position = moved[index]
+            units = (ids & _UNIT_MASK).numpy()
+            parts = target[units]
+            for part in dict.fromkeys(parts.tolist()):
+                columns = np.flatnonzero(parts == part)
+                tap = Tap(
+                    part,
+                    dim,
+                    torch.from_numpy(columns),
+                    torch.from_numpy(position[units[columns]]),
+                )
+                taps.setdefault(name, []).append(tap)
+        found = {tap.layer for found in taps.values() for tap in found}
+        missing = [i for i in range(n_layers) if i not in found]
+        if missing:
+            log.debug("no activations can be read for layers %s", missing)
+        return taps
 
     # -- norms -------------------------------------------------------------------------------
     def batch_norm(self, node: torch.fx.Node, name: str) -> None:
