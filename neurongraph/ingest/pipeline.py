@@ -14,6 +14,7 @@ from torch import nn
 
 from neurongraph.errors import IngestError, NotAChainError, UsageError
 from neurongraph.ingest.graph import (
+    DAG,
     DEFAULT_KERNEL_NORM,
     KERNEL_NORMS,
     NetworkGraph,
@@ -96,24 +97,19 @@ def read_network(
     """The graph of a model, and its chain when it is one.
 
     A model that :func:`~neurongraph.model.extract.extract_chain` reads is a chain and gives
-    exactly the chain's graph. Any other eager module is read with ``torch.export``
+    exactly the chain's graph. Any other model (eager, TorchScript or a saved ``torch.export``
+    program) is read through its ``torch.export`` program
     (:func:`~neurongraph.model.view.read_view`) as a DAG of neuron layers; the chain is then
-    None. TorchScript models are read only as chains.
+    None.
 
     Raises
     ------
     IngestError
-        What the chain reader says for TorchScript models; what the view reader says (naming
-        the operation it cannot read) for eager ones.
+        What the view reader says (naming the operation it cannot read, with its module).
     """
     try:
         chain = extract_chain(module, example_input)
     except NotAChainError as err:
-        if isinstance(module, torch.jit.ScriptModule):
-            raise IngestError(
-                f"{err}; TorchScript residual/DAG networks are not read yet: ingest the eager "
-                "model (package.module:factory --weights)"
-            ) from err
         from neurongraph.model.view import read_view
 
         log.info("not a chain (%s); reading the model's data flow with torch.export", err)
@@ -175,9 +171,13 @@ def ingest_model(
     chain, graph = read_network(module, example_input, kernel_norm=kernel_norm)
     if dataset is not None:
         if chain is None:
+            what = (
+                "is a residual/DAG network"
+                if graph.data_flow == DAG
+                else "is read through torch.export, not as a chain of modules"
+            )
             raise IngestError(
-                f"ingest --data: the model is a residual/DAG network; {DAG_NOT_SUPPORTED}; "
-                "ingest it without --data"
+                f"ingest --data: the model {what}; {DAG_NOT_SUPPORTED}; ingest it without --data"
             )
         dataset = fit_dataset(dataset, chain, name)
         check_recording_options(channel_reduce, corr_top_k)

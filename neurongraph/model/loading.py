@@ -9,16 +9,21 @@ import json
 import logging
 import pickle
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.export.pt2_archive.constants import ARCHIVE_FORMAT_PATH, ARCHIVE_FORMAT_VALUE
 
 from neurongraph.errors import IngestError
+from neurongraph.model.export import SavedProgram
 from neurongraph.store.files import StoreFiles, sha256_file
 
 __all__ = [
+    "EXPORTED",
+    "FACTORY",
     "SIDECAR_SUFFIX",
     "LoadedModel",
     "ModelFile",
@@ -35,6 +40,8 @@ SIDECAR_SUFFIX = ".json"
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 #: ``modelKind`` of a model built by a factory (its file holds weights, not code).
 FACTORY = "factory"
+#: ``modelKind`` of a program saved with ``torch.export.save`` (a ``.pt2`` archive).
+EXPORTED = "export"
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,8 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
     sha = sha256_file(path)
     meta = _sidecar(path)
     file = ModelFile(sha, path.suffix, path=path)
+    if _is_program_archive(path):
+        return _from_program(path, sha, meta, file, trust_pickle)
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception:
@@ -181,6 +190,40 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
     return LoadedModel(model, str(path.resolve()), sha, "pickle", meta, file=file)
 
 
+def _is_program_archive(path: Path) -> bool:
+    """Whether a file is a ``torch.export.save`` archive (a zip whose ``archive_format``
+    member says ``pt2``), whatever its name."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if name.rsplit("/", 1)[-1] == ARCHIVE_FORMAT_PATH:
+                return archive.read(name).decode(errors="replace").strip() == ARCHIVE_FORMAT_VALUE
+    return False
+
+
+def _from_program(
+    path: Path, sha: str, meta: dict, file: ModelFile, trust_pickle: bool
+) -> LoadedModel:
+    """A saved ``torch.export`` program. ``torch.export.load`` runs code from the file (it
+    unpickles sample inputs, falling back to ``weights_only=False``, and pickled payloads, and
+    loads compiled AOTInductor libraries), so it is loaded only with the user's consent."""
+    if not trust_pickle:
+        raise IngestError(
+            f"{path} is a saved torch.export program: loading it runs code from the file "
+            "(torch.export.load unpickles objects in it); pass --trust-pickle if you trust it"
+        )
+    try:
+        with path.open("rb") as handle:
+            program = torch.export.load(handle)
+    except Exception as err:
+        raise IngestError(
+            f"cannot load the torch.export program {path} ({type(err).__name__}); save it "
+            "with torch.export.save from this version of PyTorch"
+        ) from err
+    return LoadedModel(SavedProgram(program), str(path), sha, EXPORTED, meta, file=file)
+
+
 def load_model(
     source: str, *, weights: str | Path | None = None, trust_pickle: bool = False
 ) -> LoadedModel:
@@ -189,12 +232,14 @@ def load_model(
     Parameters
     ----------
     source : str
-        A TorchScript file, a pickled module (only with ``trust_pickle``), or
+        A TorchScript file, a program saved with ``torch.export.save`` (``.pt2``, only with
+        ``trust_pickle``), a pickled module (only with ``trust_pickle``), or
         ``package.module:factory`` (a callable returning an ``nn.Module``).
     weights : path, optional
         With a factory: a ``.pt`` state dict (read with ``weights_only=True``) or ``.safetensors``.
     trust_pickle : bool, default=False
-        Allow unpickling a whole module, which runs code from the file.
+        Allow unpickling a whole module or loading a ``torch.export`` program, which run code
+        from the file.
     """
     path = Path(source)
     if path.is_dir():
@@ -210,7 +255,10 @@ def load_model(
 
 
 def infer_input_shape(module: nn.Module) -> tuple[int, ...] | None:
-    """The input shape of a model whose first weight layer is Linear, else None."""
+    """The input shape of a saved program (as exported) or of a model whose first weight
+    layer is Linear, else None."""
+    if isinstance(module, SavedProgram):
+        return module.input_shape
     for sub in module.modules():
         kind = getattr(sub, "original_name", type(sub).__name__)
         if kind == "Linear":

@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neurongraph.errors import IngestError
+from neurongraph.model.export import export_program
 
 __all__ = ["CHAIN", "DAG", "INPUT", "SUM", "ModelView", "ViewInput", "ViewLayer", "read_view"]
 
@@ -686,7 +687,8 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
     Parameters
     ----------
     model : nn.Module
-        An eager module (put in eval mode). TorchScript modules cannot be exported.
+        An eager module, a TorchScript module or a saved program (put in eval mode; see
+        :func:`~neurongraph.model.export.export_program`).
     example_input : torch.Tensor
         A batch ``(N, *input_shape)`` with N >= 2 (see
         :func:`~neurongraph.model.extract.example_batch`); the view is also checked on it.
@@ -701,21 +703,18 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
     Raises
     ------
     IngestError
-        A TorchScript model, a model ``torch.export`` cannot capture, an operation the view does
-        not read (named, with its module), NaN/Inf weights, or a view that does not reproduce the
-        model.
+        A model ``torch.export`` cannot capture, a TorchScript operation that is not
+        translated, an operation the view does not read (named, with its module), NaN/Inf
+        weights, or a view that does not reproduce the model.
     """
     from neurongraph.model.extract import _check_batches, _mismatch, _one_line, check_runs
 
-    if isinstance(model, torch.jit.ScriptModule):
-        raise IngestError(
-            "a TorchScript model is read only as a chain of layers; residual/DAG networks are "
-            "read from eager modules (a package.module:factory with --weights)"
-        )
     model = model.eval()
     check_runs(model, example_input)
     try:
-        program = torch.export.export(model, (example_input,))
+        program = export_program(model, example_input)
+    except IngestError:
+        raise
     except Exception as err:  # export fails in many ways on what it cannot capture
         raise IngestError(
             f"torch.export cannot capture the model's data flow ({_one_line(err)}); "
