@@ -14,7 +14,8 @@ operation on tensors as a ``call_function`` node of its ``torch.ops.aten`` overl
   submodules of the graph module, so layers keep their names;
 - each node carries the module it ran in (``nn_module_stack``, from TorchScript's module
   hierarchy), so sums are named after their module (``layer1.add``) and refusals name it;
-- in-place operations (``aten::relu_``, ``aten::add_``) become their out-of-place forms;
+- in-place operations (``aten::relu_``, ``aten::add_``) stay in place, as in an eager
+  module's export (the graph module runs them on the same tensors as TorchScript does);
 - a traced convolution (``aten::_convolution``) becomes ``aten.conv1d`` / ``conv2d``.
 
 Operations outside :data:`TRANSLATED` (recurrent cells such as ``aten::lstm``, calls that were
@@ -276,18 +277,15 @@ def _example(value: object) -> object:
 
 
 def _overload(node: torch._C.Node) -> tuple[torch._ops.OpOverload, torch._C.FunctionSchema]:
-    """The out-of-place ``torch.ops.aten`` overload of a TorchScript ATen node."""
+    """The ``torch.ops.aten`` overload of a TorchScript ATen node."""
     schema = node.schema()
     if schema == "(no schema)":
         raise _refuse(node, "has no operator schema; it cannot be translated")
     parsed = torch._C.parse_schema(schema)
-    name = parsed.name.split("::", 1)[1]
-    if name.endswith("_") and not name.endswith("__"):
-        name = name[:-1]
-    packet = getattr(torch.ops.aten, name, None)
+    packet = getattr(torch.ops.aten, parsed.name.split("::", 1)[1], None)
     overload = getattr(packet, parsed.overload_name or "default", None) if packet else None
     if overload is None:
-        raise _refuse(node, "has no out-of-place ATen operator; it cannot be translated")
+        raise _refuse(node, "has no ATen operator; it cannot be translated")
     return overload, parsed
 
 
@@ -366,7 +364,7 @@ class _Translator:
                 "input tensor are read"
             )
         self.set(inputs[0], _Module(self.model, ""))
-        self.set(inputs[1], _Tensor(self.graph.placeholder("x"), example))
+        self.set(inputs[1], _Tensor(self.graph.placeholder("x"), example.clone()))
         outputs = self.block(graph.nodes(), graph.return_node())
         result = outputs[0] if len(outputs) == 1 else tuple(outputs)
         self.graph.output(self.fx_arg(result))
@@ -499,8 +497,6 @@ class _Translator:
         outputs = list(node.outputs())
         if len(outputs) == 1 and not isinstance(example, tuple | list):
             self.set(outputs[0], _Tensor(call, example))
-            if in_place:  # later readers of the mutated tensor see the new value
-                self.set(node.inputsAt(0), self.get(outputs[0]))
             return
         parts = list(example)
         items = [

@@ -11,8 +11,8 @@ from torch import nn
 
 from neurongraph.errors import IngestError
 from neurongraph.ingest.graph import DAG, network_graph, view_graph
-from neurongraph.model.view import read_view
 from neurongraph.model.extract import example_batch, extract_chain
+from neurongraph.model.view import read_view
 
 
 @pytest.mark.parametrize(("fixture", "shape"), [("mlp", (64,)), ("cnn", (1, 8, 8))])
@@ -196,8 +196,3 @@ def test_a_view_that_does_not_reproduce_the_model_is_refused():
         assert "does not reproduce" in str(err) or "aten" in str(err)
     else:  # read correctly: then it must compute what the model computes
         assert_allclose(view(x).numpy(), model(x).detach().double().numpy(), atol=1e-6)
-
-
-def test_a_torchscript_model_is_not_exported():
-    with pytest.raises(IngestError, match="TorchScript"):
-        read_view(torch.jit.script(Residual()), example_batch((4,)))
