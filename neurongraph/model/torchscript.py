@@ -199,6 +199,8 @@ _PYTHON = {
 }
 #: ``name(Type)`` steps of ``torch._C.Node.getModuleHierarchy()``.
 _HIERARCHY_STEP = re.compile(r"([^.()]+)\(([^()]*)\)")
+#: What the module hierarchy says for a call of a function (``F.softmax``) inside a module.
+_FUNCTION_CALL = "UNKNOWN_INSTANCE"
 #: Dtypes by TorchScript's ScalarType number (the order of ``c10::ScalarType``).
 _DTYPES = (
     torch.uint8,
@@ -241,6 +243,8 @@ def _hierarchy(node: torch._C.Node) -> list[tuple[str, str]]:
     """``[('layer1', 'BasicBlock'), ('layer1.conv1', 'Conv2d')]``: the modules a node ran in."""
     steps, path = [], ""
     for name, kind in _HIERARCHY_STEP.findall(node.getModuleHierarchy() or ""):
+        if name == _FUNCTION_CALL:
+            continue
         path = _join(path, name)
         steps.append((path, kind.rsplit(".", 1)[-1]))
     return steps
