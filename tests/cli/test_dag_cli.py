@@ -563,6 +563,21 @@ def test_a_chain_records_its_feeds_and_data_flow(run_cli, store, tmp_path, mlp, 
     assert weight_graph(store, name).is_chain
 
 
+def test_a_traced_cnn_chain_gives_the_scripted_chains_graph(run_cli, store, tmp_path, cnn, name):
+    """A traced Conv2d keeps its weights but not its settings: the chain reader cannot rebuild
+    it (it raised a TypeError), its data flow reads it as the same chain."""
+    scripted, traced = tmp_path / "scripted.pt", tmp_path / "traced.pt"
+    torch.jit.save(torch.jit.script(cnn.eval()), str(scripted))
+    torch.jit.save(torch.jit.trace(cnn.eval(), torch.zeros(2, 1, 8, 8)), str(traced))
+    for path in (scripted, traced):
+        run_cli("ingest", path, "--input-shape", "1,8,8", "--name", f"{name}-{path.stem}")
+    ours, theirs = _edge_lists(store, f"{name}-traced"), _edge_lists(store, f"{name}-scripted")
+    assert ours[:2] == theirs[:2]
+    assert ours[2].keys() == theirs[2].keys()
+    assert list(ours[2].values()) == pytest.approx([theirs[2][k] for k in ours[2]], rel=1e-9)
+    assert store.get_network(f"{name}-traced")["dataFlow"] == "chain"
+
+
 def test_planted_modules_of_a_residual_mlp_are_found_and_beat_the_nulls(run_cli, store, zoo, name):
     """Three modules through every layer, the skip connection inside them: the partition finds
     them and the network is more clusterable than every null (sum edges kept)."""
