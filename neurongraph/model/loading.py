@@ -171,7 +171,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         state = None
     except Exception as err:
         raise IngestError(
-            f"{path} is not a TorchScript, state dict or pickled model file "
+            f"{path} is not a TorchScript, torch.export program, state dict or pickled model file "
             f"({type(err).__name__}); check that the file is complete"
         ) from err
     if state is not None:

@@ -117,6 +117,32 @@ class Branchy(nn.Module):
         return self.b(x)
 
 
+class Flattened(nn.Module):
+    """``view(x.size(0), -1)``: traced as size, NumToTensor, Int and a list of sizes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3)
+        self.fc = nn.Linear(3 * 6 * 6, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        return self.fc(h.view(h.size(0), -1))
+
+
+class Counting(nn.Module):
+    """Updates a buffer in place in its forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return self.fc(x)
+
+
 @pytest.fixture(scope="module")
 def resnet(digits):
     X, y = digits
@@ -174,6 +200,23 @@ def test_a_torchscript_dag_gives_the_eager_view(request, tmp_path, how, which):
     x = torch.randn(9, *shape, generator=torch.Generator().manual_seed(1))
     expected = scripted(x).detach().double().numpy()
     assert_allclose(view(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_shapes_read_in_the_forward_are_evaluated_on_the_example(tmp_path, how):
+    torch.manual_seed(0)
+    model = Flattened().eval()
+    example = example_batch((1, 8, 8))
+    view = read_view(saved(model, how, (1, 8, 8), tmp_path), example)
+    assert_same_view(view, read_view(model, example))
+    assert [la.name for la in view.layers] == ["input", "conv", "fc"] and view.is_chain
+
+
+def test_an_in_place_update_of_a_buffer_is_refused(tmp_path):
+    scripted = saved(Counting(), "script", (4,), tmp_path)
+    with pytest.raises(IngestError, match=r"^aten::add_ in the model's forward changes a"):
+        read_view(scripted, example_batch((4,)))
+    assert float(scripted.calls) == 1  # only the run that checks the model ran it
 
 
 @pytest.mark.parametrize("model", [ResidualOnInput, FunctionalRelu])
