@@ -157,7 +157,6 @@ METADATA = frozenset(
 )
 #: TorchScript operations on numbers, lists and strings (shapes, flags), evaluated in Python.
 _PYTHON = {
-    "aten::__getitem__": operator.getitem,
     "aten::len": len,
     "aten::eq": operator.eq,
     "aten::ne": operator.ne,
@@ -176,7 +175,6 @@ _PYTHON = {
     "aten::__or__": operator.or_,
     "aten::__is__": operator.is_,
     "aten::__isnot__": operator.is_not,
-    "aten::__contains__": lambda container, item: item in container,
     "aten::Int": int,
     "aten::Float": float,
     "aten::Bool": bool,
@@ -196,6 +194,13 @@ _PYTHON = {
     "aten::dim": lambda x: x.dim(),
     "aten::numel": lambda x: x.numel(),
     "aten::is_floating_point": lambda x: x.is_floating_point(),
+}
+#: TorchScript operations on lists, tuples and dicts, which may hold tensors of the graph.
+_CONTAINERS = {
+    "aten::__getitem__": operator.getitem,
+    "aten::len": len,
+    "aten::__contains__": lambda container, item: item in container,
+    "aten::append": lambda items, item: items.append(item) or items,
 }
 #: ``name(Type)`` steps of ``torch._C.Node.getModuleHierarchy()``.
 _HIERARCHY_STEP = re.compile(r"([^.()]+)\(([^()]*)\)")
@@ -266,10 +271,11 @@ def _is_tensor_type(value: torch._C.Value) -> bool:
     return isinstance(value.type(), torch._C.TensorType)
 
 
-def _contains(value: object, kind: type) -> bool:
+def _holds_tensor(value: object) -> bool:
+    """Whether a value is, or holds, a tensor of the graph."""
     if isinstance(value, list | tuple):
-        return any(_contains(v, kind) for v in value)
-    return isinstance(value, kind)
+        return any(_holds_tensor(v) for v in value)
+    return isinstance(value, _Tensor)
 
 
 def _example(value: object) -> object:
@@ -405,8 +411,13 @@ class _Translator:
             self.loop(node)
         elif kind == "prim::RaiseException":
             raise _refuse(node, "raises an exception on the example input")
+        elif kind in _CONTAINERS and isinstance(
+            self.get(node.inputsAt(0)), list | tuple | dict | str
+        ):
+            result = _CONTAINERS[kind](*[self.get(v) for v in node.inputs()])
+            self.set(node.output(), result)
         elif kind in METADATA or (
-            kind in _PYTHON and not any(_contains(self.get(v), _Tensor) for v in node.inputs())
+            kind in _PYTHON and not any(_holds_tensor(self.get(v)) for v in node.inputs())
         ):
             self.python(node)
         elif kind.startswith("aten::"):
@@ -419,7 +430,7 @@ class _Translator:
         try:
             result = _PYTHON[node.kind()](*args)
         except Exception as err:
-            raise _refuse(node, f"cannot be evaluated ({type(err).__name__}: {err})") from err
+            raise _refuse(node, f"cannot be evaluated ({type(err).__name__})") from err
         if node.outputsSize():
             self.set(node.output(), result)
 
