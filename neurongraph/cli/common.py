@@ -66,7 +66,9 @@ params_option = click.option(
 )
 
 trust_pickle_option = click.option(
-    "--trust-pickle", is_flag=True, help="Allow loading a pickled module (runs its code)."
+    "--trust-pickle",
+    is_flag=True,
+    help="Allow loading a pickled module or a saved torch.export program (runs code from it).",
 )
 
 _model_file = click.option(

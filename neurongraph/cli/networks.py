@@ -18,6 +18,7 @@ from neurongraph.cli.common import (
     parse_params,
     pass_context,
     progress_bar,
+    trust_pickle_option,
 )
 from neurongraph.cli.training import data_option
 from neurongraph.errors import IngestError, UsageError
@@ -78,9 +79,7 @@ def activation_options(command):
 @click.argument("model")
 @click.option("--name", help="Network name, [A-Za-z0-9_.@-] (default: the model file's stem).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory model.")
-@click.option(
-    "--trust-pickle", is_flag=True, help="Allow loading a pickled module (runs its code)."
-)
+@trust_pickle_option
 @click.option("--replace", is_flag=True, help="Replace an existing network of that name.")
 @click.option(
     "--kernel-norm",

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurongraph.errors import IngestError, NotAChainError, UsageError
+from neurongraph.errors import NotAChainError, UsageError
 from neurongraph.ingest.graph import (
     DEFAULT_KERNEL_NORM,
     KERNEL_NORMS,
@@ -97,16 +97,15 @@ def read_network(
     """The graph of a model, and what runs it: its chain when it is one, else its view.
 
     A model that :func:`~neurongraph.model.extract.extract_chain` reads is a chain and gives
-    exactly the chain's graph. Any other eager module is read with ``torch.export``
+    exactly the chain's graph. Any other model (eager, TorchScript or a saved ``torch.export``
+    program) is read through its ``torch.export`` program
     (:func:`~neurongraph.model.view.read_view`) as a DAG of neuron layers. A model of token ids
     (an integer ``example_input``) goes straight to the view: a chain takes float features.
-    TorchScript models are read only as chains.
 
     Raises
     ------
     IngestError
-        What the chain reader says for TorchScript models; what the view reader says (naming
-        the operation it cannot read) for eager ones.
+        What the view reader says (naming the operation it cannot read, with its module).
     """
     if not example_input.is_floating_point():
         log.info("token ids in; reading the model's data flow with torch.export")
@@ -115,11 +114,6 @@ def read_network(
     try:
         chain = extract_chain(module, example_input)
     except NotAChainError as err:
-        if isinstance(module, torch.jit.ScriptModule):
-            raise IngestError(
-                f"{err}; TorchScript residual/DAG networks are not read yet: ingest the eager "
-                "model (package.module:factory --weights)"
-            ) from err
         log.info("not a chain (%s); reading the model's data flow with torch.export", err)
         view = read_view(module, example_input)
         return view, view_graph(view, kernel_norm=kernel_norm)

@@ -106,7 +106,13 @@ def _rebuild(scripted: torch.jit.ScriptModule, path: str) -> nn.Module:
             kwargs[name] = int(w.shape[1] if name == "in_features" else w.shape[0])
         elif name not in {"device", "dtype"} and hasattr(scripted, name):
             kwargs[name] = getattr(scripted, name)
-    module = cls(**kwargs)
+    try:
+        module = cls(**kwargs)
+    except TypeError as err:  # a traced module keeps its weights, not its settings
+        raise NotAChainError(
+            f"layer {path!r} ({kind}) does not record its settings (a traced module), so it "
+            "cannot be rebuilt as a chain layer"
+        ) from err
     module.load_state_dict(scripted.state_dict())
     return module
 

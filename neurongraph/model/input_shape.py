@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from neurongraph.model.export import SavedProgram
+
 __all__ = ["MAX_INFERRED_SIDE", "infer_input_shape"]
 
 #: Largest square side tried when working out a CNN's input size.
@@ -45,7 +47,8 @@ def _kind(module: nn.Module) -> str:
 
 
 def infer_input_shape(module: nn.Module) -> tuple[int, ...] | None:
-    """The input shape of a model, when its layers tell it; else None.
+    """The input shape of a model, when its layers (or, for a saved program, its export) tell
+    it; else None.
 
     A model whose first weight layer is Linear takes that layer's ``in_features``. A CNN takes
     ``(C, S, S)``: ``C`` the first Conv2d's ``in_channels``, and ``S`` a square side that the
@@ -63,6 +66,8 @@ def infer_input_shape(module: nn.Module) -> tuple[int, ...] | None:
     >>> infer_input_shape(cnn)
     (1, 8, 8)
     """
+    if isinstance(module, SavedProgram):
+        return module.input_shape  # as exported
     layers = [sub for sub in module.modules() if not any(True for _ in sub.children())]
     for i, sub in enumerate(layers):
         if _kind(sub) == "Linear":

@@ -11,20 +11,25 @@ import json
 import logging
 import pickle
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.export.pt2_archive.constants import ARCHIVE_FORMAT_PATH, ARCHIVE_FORMAT_VALUE
 
 from neurongraph.errors import IngestError
+from neurongraph.model.export import SavedProgram
 from neurongraph.store.files import StoreFiles, sha256_file
 
 if TYPE_CHECKING:
     from neurongraph.model.hf import TokenInput
 
 __all__ = [
+    "EXPORTED",
+    "FACTORY",
     "FEATURES",
     "SIDECAR_SUFFIX",
     "TOKENS",
@@ -42,6 +47,8 @@ SIDECAR_SUFFIX = ".json"
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 #: ``modelKind`` of a model built by a factory (its file holds weights, not code).
 FACTORY = "factory"
+#: ``modelKind`` of a program saved with ``torch.export.save`` (a ``.pt2`` archive).
+EXPORTED = "export"
 #: ``LoadedModel.input_kind``: the model takes float features (or images), or token ids.
 FEATURES = "features"
 TOKENS = "tokens"
@@ -169,6 +176,8 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
     sha = sha256_file(path)
     meta = _sidecar(path)
     file = ModelFile(sha, path.suffix, path=path)
+    if _is_program_archive(path):
+        return _from_program(path, sha, meta, file, trust_pickle)
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception:
@@ -186,7 +195,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         state = None
     except Exception as err:
         raise IngestError(
-            f"{path} is not a TorchScript, state dict or pickled model file "
+            f"{path} is not a TorchScript, torch.export program, state dict or pickled model file "
             f"({type(err).__name__}); check that the file is complete"
         ) from err
     if state is not None:
@@ -205,6 +214,40 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
     return LoadedModel(model, str(path.resolve()), sha, "pickle", meta, file=file)
 
 
+def _is_program_archive(path: Path) -> bool:
+    """Whether a file is a ``torch.export.save`` archive (a zip whose ``archive_format``
+    member says ``pt2``), whatever its name."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if name.rsplit("/", 1)[-1] == ARCHIVE_FORMAT_PATH:
+                return archive.read(name).decode(errors="replace").strip() == ARCHIVE_FORMAT_VALUE
+    return False
+
+
+def _from_program(
+    path: Path, sha: str, meta: dict, file: ModelFile, trust_pickle: bool
+) -> LoadedModel:
+    """A saved ``torch.export`` program. ``torch.export.load`` runs code from the file (it
+    unpickles sample inputs, falling back to ``weights_only=False``, and pickled payloads, and
+    loads compiled AOTInductor libraries), so it is loaded only with the user's consent."""
+    if not trust_pickle:
+        raise IngestError(
+            f"{path} is a saved torch.export program: loading it runs code from the file "
+            "(torch.export.load unpickles objects in it); pass --trust-pickle if you trust it"
+        )
+    try:
+        with path.open("rb") as handle:
+            program = torch.export.load(handle)
+    except Exception as err:
+        raise IngestError(
+            f"cannot load the torch.export program {path} ({type(err).__name__}); save it "
+            "with torch.export.save from this version of PyTorch"
+        ) from err
+    return LoadedModel(SavedProgram(program), str(path), sha, EXPORTED, meta, file=file)
+
+
 def load_model(
     source: str, *, weights: str | Path | None = None, trust_pickle: bool = False
 ) -> LoadedModel:
@@ -213,15 +256,16 @@ def load_model(
     Parameters
     ----------
     source : str
-        A TorchScript file, a pickled module (only with ``trust_pickle``),
+        A TorchScript file, a program saved with ``torch.export.save`` (``.pt2``, only with
+        ``trust_pickle``), a pickled module (only with ``trust_pickle``),
         ``package.module:factory`` (a callable returning an ``nn.Module``), or a local Hugging
         Face model directory (``config.json`` + ``model.safetensors``, read with the optional
         ``transformers`` from disk only; see :mod:`neurongraph.model.hf`).
     weights : path, optional
         With a factory: a ``.pt`` state dict (read with ``weights_only=True``) or ``.safetensors``.
     trust_pickle : bool, default=False
-        Allow unpickling a whole module, which runs code from the file (and a model directory's
-        ``pytorch_model.bin``).
+        Allow unpickling a whole module, loading a ``torch.export`` program or a model
+        directory's ``pytorch_model.bin``, which run code from the file.
     """
     path = Path(source)
     if path.is_dir():

@@ -51,6 +51,7 @@ from torch import nn
 from torch.fx.node import map_aggregate
 
 from neurongraph.errors import IngestError
+from neurongraph.model.export import export_program
 
 __all__ = [
     "CHAIN",
@@ -1521,38 +1522,14 @@ def _as_parts(fn: Callable) -> Callable:
     return parts
 
 
-def export(model: nn.Module, example_input: torch.Tensor) -> torch.export.ExportedProgram:
-    """``torch.export`` of ``model`` for any batch size, or for the example's when the model
-    cannot be exported for any (it specialises on the batch size).
-
-    Raises
-    ------
-    IngestError
-        ``torch.export`` cannot capture the model (data-dependent control flow, say).
-    """
-    from neurongraph.model.extract import _one_line
-
-    batch = torch.export.Dim("batch", min=1)
-    try:
-        return torch.export.export(model, (example_input,), dynamic_shapes=({0: batch},))
-    except Exception as err:  # specialised on the batch size, or not capturable at all
-        log.debug("no export for any batch size (%s); exporting for the example's", err)
-    try:
-        return torch.export.export(model, (example_input,))
-    except Exception as err:  # export fails in many ways on what it cannot capture
-        raise IngestError(
-            f"torch.export cannot capture the model's data flow ({_one_line(err)}); "
-            "data-dependent control flow is not supported"
-        ) from err
-
-
 def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
     """Read a module's data flow as a DAG of neuron layers.
 
     Parameters
     ----------
     model : nn.Module
-        An eager module (put in eval mode).
+        An eager module, a TorchScript module or a saved program (put in eval mode; see
+        :func:`~neurongraph.model.export.export_program`).
     example_input : torch.Tensor
         A batch ``(N, *input_shape)`` with N >= 2 (see
         :func:`~neurongraph.model.extract.example_batch`), float features or integer token ids;
@@ -1568,19 +1545,23 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
     Raises
     ------
     IngestError
-        A model ``torch.export`` cannot capture, an operation the view does not read (named,
-        with its module), NaN/Inf weights, or a view that does not reproduce the model.
+        A model ``torch.export`` cannot capture, a TorchScript operation that is not
+        translated, an operation the view does not read (named, with its module), NaN/Inf
+        weights, or a view that does not reproduce the model.
     """
-    from neurongraph.model.extract import _check_batches, _mismatch, check_runs
+    from neurongraph.model.extract import _check_batches, _mismatch, _one_line, check_runs
 
-    if isinstance(model, torch.jit.ScriptModule):
-        raise IngestError(
-            "a TorchScript model is read only as a chain of layers; residual/DAG networks are "
-            "read from eager modules (a package.module:factory with --weights)"
-        )
     model = model.eval()
     check_runs(model, example_input)
-    program = export(model, example_input[:EXPORT_EXAMPLES])
+    try:
+        program = export_program(model, example_input[:EXPORT_EXAMPLES])
+    except IngestError:
+        raise
+    except Exception as err:  # export fails in many ways on what it cannot capture
+        raise IngestError(
+            f"torch.export cannot capture the model's data flow ({_one_line(err)}); "
+            "data-dependent control flow is not supported"
+        ) from err
     view = _Reader(program).read()
     for layer in view.layers:
         for tensor in (layer.weight, layer.bias):

@@ -5,9 +5,11 @@ analyses that refuse it cleanly without touching the store."""
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import sys
 import textwrap
+import zipfile
 
 import numpy as np
 import pytest
@@ -15,11 +17,16 @@ import torch
 from conftest import train
 from numpy.testing import assert_allclose
 from sklearn.metrics import adjusted_rand_score
+from torch import nn
 
 from neurongraph.analysis.cuts import ncut
 from neurongraph.analysis.graphs import weight_adjacency, weight_graph
+from neurongraph.errors import IngestError
 from neurongraph.model.datasets import load_dataset
+from neurongraph.model.export import SavedProgram
+from neurongraph.model.loading import load_recorded_model
 from neurongraph.model.recorded import activation_cache
+from neurongraph.store.files import sha256_file
 
 ZOO = "dag_zoo"
 ZOO_SOURCE = textwrap.dedent("""
@@ -429,15 +436,155 @@ def test_an_unsupported_op_is_refused_by_name(run_cli, store, zoo, name):
     assert snapshot(store) == before
 
 
-def test_a_scripted_dag_says_how_to_ingest_it(run_cli, store, zoo, tmp_path, name):
-    module, _ = zoo
-    path = tmp_path / "residual.pt"
-    torch.jit.save(torch.jit.script(module.residual_on_input()), str(path))
+def _edge_lists(store, name):
+    """A network's layers, FEEDS and signed WEIGHT edges, read back through Cypher."""
+    layers, feeds, edges = _graph(store, name)
+    return (
+        [(la["name"], la["kind"], la["width"], la["activation"]) for la in layers],
+        feeds,
+        {(e["sl"], e["si"], e["tl"], e["ti"]): e["g"] for e in edges},
+    )
+
+
+def _save(model, form: str, shape: tuple[int, ...], path) -> None:
+    """``model`` as a scripted or traced TorchScript file, or a saved torch.export program."""
+    model = model.eval()
+    example = torch.randn(3, *shape)
+    if form == "script":
+        torch.jit.save(torch.jit.script(model), str(path))
+    elif form == "trace":
+        torch.jit.save(torch.jit.trace(model, example), str(path))
+    else:
+        torch.export.save(torch.export.export(model, (example,)), path)
+
+
+def _hand_made(module, folder):
+    model = module.residual_mlp()
+    with torch.no_grad():
+        model.fc1.weight.copy_(torch.tensor(W1))
+        model.fc1.bias.copy_(torch.tensor(B1))
+        model.fc2.weight.copy_(torch.tensor(W2))
+    weights = folder / "hand_made.pt"
+    torch.save(model.state_dict(), weights)
+    return model, weights
+
+
+@pytest.mark.parametrize(
+    ("which", "form"),
+    [
+        ("residual_mlp", "script"),
+        ("residual_mlp", "pt2"),
+        ("resnet", "trace"),
+        ("resnet", "script"),
+        ("resnet", "pt2"),
+    ],
+)
+def test_torchscript_and_saved_programs_give_the_eager_graph(
+    run_cli, store, zoo, resnet_weights, name, which, form
+):
+    module, folder = zoo
+    if which == "resnet":
+        (model, weights), shape = resnet_weights, (1, 8, 8)
+    else:
+        (model, weights), shape = _hand_made(module, folder), (4,)
+    given = ["--input-shape", ",".join(map(str, shape))] if which == "resnet" else []
+    run_cli("ingest", f"{ZOO}:{which}", "--weights", weights, *given, "--name", f"{name}-eager")
+    path = folder / f"{name}.{'pt2' if form == 'pt2' else 'pt'}"
+    _save(model, form, shape, path)
+    if form == "pt2":  # a saved program knows its input shape
+        given = ["--trust-pickle"]
+    out = json.loads(run_cli("ingest", path, *given, "--name", name, "--json").stdout)
+    eager = store.get_network(f"{name}-eager")
+    assert (out["layers"], out["neurons"], out["edges"]) == (
+        len(eager_layers := _edge_lists(store, f"{name}-eager")[0]),
+        eager["nNeurons"],
+        eager["nEdges"],
+    )
+    assert _edge_lists(store, name) == _edge_lists(store, f"{name}-eager")
+    if which == "residual_mlp":
+        assert {(*k, v) for k, v in _edge_lists(store, name)[2].items()} == HAND_EDGES
+    else:
+        assert [la[:3] for la in eager_layers] == RESNET_LAYERS
+    network = store.get_network(name)
+    kind = {"script": "torchscript", "trace": "torchscript", "pt2": "export"}[form]
+    assert (network["dataFlow"], network["modelKind"], network["status"]) == (
+        "dag",
+        kind,
+        "complete",
+    )
+
+
+def test_a_saved_program_is_kept_and_loaded_back_by_its_sha(run_cli, store, resnet_weights, name):
+    model, weights = resnet_weights
+    path = weights.parent / f"{name}.pt2"
+    _save(model, "pt2", (1, 8, 8), path)
+    run_cli("ingest", path, "--trust-pickle", "--name", name)
+    network = store.get_network(name)
+    assert network["sha256"] == sha256_file(path)
+    path.unlink()  # from now on only the store's copy exists
+    assert store.files.model(network["sha256"]) is not None
+    with pytest.raises(IngestError, match="--trust-pickle"):
+        load_recorded_model(network, store.files)
+    loaded = load_recorded_model(network, store.files, trust_pickle=True)
+    assert isinstance(loaded.module, SavedProgram) and loaded.sha256 == network["sha256"]
+    x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert_allclose(loaded.module(x).detach().numpy(), model(x).detach().numpy(), atol=1e-6)
+
+
+class _Marker:
+    """Unpickling this creates a file: what a hostile archive could do instead."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_saved_program_is_not_loaded_without_trust_pickle(
+    run_cli, store, resnet_weights, tmp_path, name
+):
+    """torch.export.load unpickles from the archive (its sample inputs fall back to
+    weights_only=False): a program runs code from the file, like a pickled module."""
+    model, _ = resnet_weights
+    honest = tmp_path / "resnet.pt2"
+    _save(model, "pt2", (1, 8, 8), honest)
+    marker = tmp_path / "ran"
+    payload = io.BytesIO()
+    torch.save(_Marker(marker), payload)
+    hostile = tmp_path / "hostile.pt"  # told apart by its content, not its suffix
+    with zipfile.ZipFile(honest) as source, zipfile.ZipFile(hostile, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, payload.getvalue() if "sample_inputs" in item.filename else data)
     before = snapshot(store)
-    message = one_line_error(run_cli("ingest", path, "--name", name, expect=2))
-    assert "not a chain" in message and "TorchScript residual/DAG networks" in message
-    assert "package.module:factory" in message
+    for path in (honest, hostile):
+        message = one_line_error(run_cli("ingest", path, "--name", name, expect=2))
+        assert "saved torch.export program" in message and "--trust-pickle" in message
+    assert not marker.exists()
     assert snapshot(store) == before
+
+
+class Recurrent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 3, batch_first=True)
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0][:, -1])
+
+
+def test_a_torchscript_op_that_cannot_be_read_is_one_line(run_cli, store, tmp_path, name):
+    torch.manual_seed(0)
+    path = tmp_path / "lstm.pt"
+    torch.jit.save(torch.jit.script(Recurrent()), str(path))
+    before = snapshot(store)
+    message = one_line_error(
+        run_cli("ingest", path, "--input-shape", "3,4", "--name", name, expect=2)
+    )
+    assert message.startswith("error: aten::lstm in module 'rnn' (LSTM)")
+    assert snapshot(store) == before and store.get_network(name) is None
 
 
 def test_a_chain_records_its_feeds_and_data_flow(run_cli, store, tmp_path, mlp, name):
@@ -450,6 +597,21 @@ def test_a_chain_records_its_feeds_and_data_flow(run_cli, store, tmp_path, mlp, 
     assert {la["kind"] for la in layers[1:]} == {"linear"}
     assert store.get_network(name)["dataFlow"] == "chain"
     assert weight_graph(store, name).is_chain
+
+
+def test_a_traced_cnn_chain_gives_the_scripted_chains_graph(run_cli, store, tmp_path, cnn, name):
+    """A traced Conv2d keeps its weights but not its settings: the chain reader cannot rebuild
+    it (it raised a TypeError), its data flow reads it as the same chain."""
+    scripted, traced = tmp_path / "scripted.pt", tmp_path / "traced.pt"
+    torch.jit.save(torch.jit.script(cnn.eval()), str(scripted))
+    torch.jit.save(torch.jit.trace(cnn.eval(), torch.zeros(2, 1, 8, 8)), str(traced))
+    for path in (scripted, traced):
+        run_cli("ingest", path, "--input-shape", "1,8,8", "--name", f"{name}-{path.stem}")
+    ours, theirs = _edge_lists(store, f"{name}-traced"), _edge_lists(store, f"{name}-scripted")
+    assert ours[:2] == theirs[:2]
+    assert ours[2].keys() == theirs[2].keys()
+    assert list(ours[2].values()) == pytest.approx([theirs[2][k] for k in ours[2]], rel=1e-9)
+    assert store.get_network(f"{name}-traced")["dataFlow"] == "chain"
 
 
 def test_planted_modules_of_a_residual_mlp_are_found_and_beat_the_nulls(run_cli, store, zoo, name):

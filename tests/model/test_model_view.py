@@ -193,8 +193,3 @@ def test_a_view_that_does_not_reproduce_the_model_is_refused():
         assert "does not reproduce" in str(err) or "aten" in str(err)
     else:  # read correctly: then it must compute what the model computes
         assert_allclose(view(x).numpy(), model(x).detach().double().numpy(), atol=1e-6)
-
-
-def test_a_torchscript_model_is_not_exported():
-    with pytest.raises(IngestError, match="TorchScript"):
-        read_view(torch.jit.script(Residual()), example_batch((4,)))
