@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurongraph.analysis.graphs import weight_graph  # noqa: E402
-from neurongraph.model.view import SUM  # noqa: E402
+from neurongraph.model.recorded import DAG_NOT_SUPPORTED  # noqa: E402
+from neurongraph.model.view import CHAIN, SUM  # noqa: E402
 from neurongraph.store import Store  # noqa: E402
 from neurongraph.store.files import VISUALISATIONS  # noqa: E402
 from neurongraph.store.rows import partition_uid  # noqa: E402
@@ -76,6 +78,7 @@ def _fmt(value) -> str:
 def _overview(network: dict) -> str:
     keys = (
         "status",
+        "dataFlow",
         "dataset",
         "accuracy",
         "nLayers",
@@ -132,10 +135,13 @@ def _panel_title(source: dict, target: dict) -> str:
     return f"{source['name']} -> {target['name']}{kind}"
 
 
-def _ncut_section(store: Store, name: str) -> str:
+def _ncut_section(store: Store, name: str, *, chain: bool) -> str:
     parts = []
     for method in ("spectral-weights", "spectral-activations"):
         partition = store.partition(partition_uid(name, method))
+        if method == "spectral-activations" and not chain:
+            parts.append(f"<h3>{method}</h3>{_not_for_dags()}")
+            continue
         if partition is None:
             graph = method.split("-")[1]
             parts.append(
@@ -328,16 +334,32 @@ def _series_value(store: Store, network: dict, key: str):
     return None if partition is None else partition.get("modularity")
 
 
+def _not_for_dags() -> str:
+    return f'<p class="missing">Not for this network: {html.escape(DAG_NOT_SUPPORTED)}.</p>'
+
+
 def build_report(store: Store, name: str) -> str:
-    """The HTML report of one network."""
+    """The HTML report of one network. Sections of the runtime analyses, which refuse
+    residual/DAG networks, say so for them instead of which command fills them."""
     network = store.require_network(name)
+    chain = network.get("dataFlow", CHAIN) == CHAIN
+
+    def runtime(section: Callable[[Store, str], str]) -> str:
+        return section(store, name) if chain else _not_for_dags()
+
     sections = (
         ("Network", _overview(network)),
         ("Weights by spectral cluster", _weights_section(store, name)),
-        ("Clusterability: n-cut against shuffled networks", _ncut_section(store, name)),
-        ("Importance: lesions against random groups", _importance_section(store, name)),
-        ("Coherence: feature visualisation and dataset examples", _coherence_section(store, name)),
-        ("Communities and entropy per layer", _layers_section(store, name)),
+        (
+            "Clusterability: n-cut against shuffled networks",
+            _ncut_section(store, name, chain=chain),
+        ),
+        ("Importance: lesions against random groups", runtime(_importance_section)),
+        (
+            "Coherence: feature visualisation and dataset examples",
+            runtime(_coherence_section),
+        ),
+        ("Communities and entropy per layer", runtime(_layers_section)),
         ("Evolution through training", _evolution_section(store, network)),
     )
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)

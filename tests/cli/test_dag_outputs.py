@@ -462,6 +462,11 @@ def test_a_resnet_trained_on_digits_end_to_end(run_cli, store, resnet_weights, n
         f"{src} -> {dst}{' (sum)' if dst in SUMS else ''}" for src, dst in RESNET_FEEDS
     )
     assert 'alt="weights reordered by cluster"' in text
+    assert "<td>dataFlow</td><td>dag</td>" in text
+    # the runtime analyses' sections say they do not run on it, not which command to run
+    assert text.count("Not for this network: residual/DAG networks are not supported") == 4
+    for command in ("louvain", "entropy", "importance", "coherence", "spectral"):
+        assert f"neurongraph analyze {command} {name} " not in text.replace("</code>", " ")
 
     # the view: the clusters, and one cluster's neurons
     page = tmp_path / "view.html"
