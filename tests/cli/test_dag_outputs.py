@@ -298,6 +298,12 @@ def test_every_named_query_answers_for_the_skip_mlp(run_cli, store, skip_net):
     assert (partition["method"], partition["k"], partition["nShuffles"]) == (WEIGHTS, 2, 4)
     listed = {r["network"]: r for r in named(run_cli, "networks")}
     assert (listed[name]["layers"], listed[name]["edges"]) == (4, len(SKIP_EDGES))
+    assert listed[name]["dataFlow"] == "dag"
+    table = run_cli("networks").stdout.splitlines()
+    assert table[0].split()[:3] == ["name", "status", "dataFlow"]
+    assert [line.split()[:3] for line in table if line.startswith(name)] == [
+        [name, "complete", "dag"]
+    ]
     assert name in {r["network"] for r in named(run_cli, "clusterability")}
     # the runtime analyses refuse DAG networks: their queries answer with nothing
     assert named(run_cli, "neurons-by-entropy", network=name) == []

@@ -219,6 +219,7 @@ def test_networks(pipeline, store_dir):
     assert net["neurons"] == sum(WIDTHS)
     assert net["edges"] == sum(a * b for a, b in zip(WIDTHS, WIDTHS[1:], strict=False))
     assert net["layers"] == len(WIDTHS)
+    assert net["dataFlow"] == "chain"
     assert net["dataset"] == "digits"
     assert net["accuracy"] == pytest.approx(pipeline["ingest"]["activations"]["accuracy"])
     assert net["entropy"] == pytest.approx(pipeline["entropy"]["entropy"])
