@@ -33,7 +33,16 @@ from neurongraph.model.loading import LoadedModel, load_model, load_recorded_mod
 from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
 
-NETWORK_COLUMNS = ("name", "status", "nLayers", "nNeurons", "nEdges", "createdAt", "source")
+NETWORK_COLUMNS = (
+    "name",
+    "status",
+    "dataFlow",
+    "nLayers",
+    "nNeurons",
+    "nEdges",
+    "createdAt",
+    "source",
+)
 
 
 def activation_options(command):

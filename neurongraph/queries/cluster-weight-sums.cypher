@@ -2,7 +2,8 @@
 //
 // One row per ordered pair of clusters joined by WEIGHT edges: the sum of |w| (or conv kernel
 // norms) and the number of edges from the first to the second; a cluster paired with itself
-// holds the weights inside it. This is the cluster graph that `neurongraph view` draws.
+// holds the weights inside it. In a residual network the weight-1 edges into sum layers count
+// too, as in the graph the partition cut. This is the cluster graph that `neurongraph view` draws.
 //
 // @param network: the network's name
 // @param method: the partition: spectral-weights, spectral-activations or louvain

@@ -2,8 +2,9 @@
 //
 // WEIGHT edges from a neuron of cluster `source` to a neuron of cluster `target` of the same
 // partition, largest |w| (or conv kernel norm) first, with the signed weight. Edges run from
-// earlier to later layers: swap the clusters for the other direction; give the same cluster
-// twice for the weights inside it.
+// earlier to later layers along FEEDS (in a residual network also over a skip connection into
+// its sum layer): swap the clusters for the other direction; give the same cluster twice for
+// the weights inside it.
 //
 // @param network: the network's name
 // @param method: the partition: spectral-weights, spectral-activations or louvain

@@ -4,7 +4,7 @@
 // its Neurons with their HAS_NEURON edges.
 //
 // @param network: the network's name
-// @param layer: the layer's name (its module path, e.g. 0 or features.3; input for the inputs)
+// @param layer: the layer's name (its module path, e.g. 0 or features.3; input; a sum: layer1.add)
 // @bloom Layer $layer of network $network
 //
 // In Neo4j Browser: :params {network: 'digits-mlp', layer: '0'}

@@ -1,6 +1,7 @@
 // Networks in the store and their status.
 //
-// One row per network: whether its ingest finished (`complete`) or not (`partial`), its size,
+// One row per network: whether its ingest finished (`complete`) or not (`partial`), whether its
+// layers form a chain or a residual/DAG network (`dataFlow`: chain or dag), its size,
 // the dataset its activations came from, its test accuracy, its mean firing entropy and the
 // partitions computed for it so far (`neurongraph analyze ...`).
 //
@@ -10,7 +11,7 @@ MATCH (net:Network) WHERE NOT net.name CONTAINS '~'
 OPTIONAL MATCH (net)-[:HAS_PARTITION]->(p:Partition)
 WITH net, p ORDER BY p.method
 WITH net, collect(p.method) AS partitions
-RETURN net.name AS network, net.status AS status, net.nLayers AS layers,
+RETURN net.name AS network, net.status AS status, net.dataFlow AS dataFlow, net.nLayers AS layers,
        net.nNeurons AS neurons, net.nEdges AS edges, net.dataset AS dataset,
        net.accuracy AS accuracy, net.entropy AS entropy, partitions
 ORDER BY network

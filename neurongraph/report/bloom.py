@@ -258,10 +258,13 @@ def _property_type(label: str, key: str) -> tuple[str, str]:
 
 
 def _style_rules(label: str, stamp: int) -> list[dict]:
-    """Neurons: colour by spectral cluster (unique values), size by lesion importance (range).
+    """Layers: colour by kind (unique values: input, linear, conv2d, sum stand apart in a data
+    flow). Neurons: colour by spectral cluster (unique values), size by lesion importance (range).
     Clusters: colour by importance p, then by example-entropy p (ranges over [0, 1]), size by
     neuron count."""
     ids = (f"rule:{stamp + i}" for i in range(10))
+    if label == Label.LAYER:
+        return [_rule(next(ids), "unique", _property_type(label, "kind"), color=True)]
     if label == Label.NEURON:
         return [
             _rule(next(ids), "unique", _property_type(label, "spectralWeightsCluster"), color=True),

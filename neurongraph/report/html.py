@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurongraph.analysis.graphs import weight_graph  # noqa: E402
+from neurongraph.model.recorded import DAG_NOT_SUPPORTED  # noqa: E402
+from neurongraph.model.view import CHAIN, SUM  # noqa: E402
 from neurongraph.store import Store  # noqa: E402
 from neurongraph.store.files import VISUALISATIONS  # noqa: E402
 from neurongraph.store.rows import partition_uid  # noqa: E402
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 #: Figure size (inches) and resolution of every plot.
 FIGSIZE = (9.0, 3.6)
 DPI = 90
+#: Weight panels per row of the weights figure.
+PANELS_PER_ROW = 5
 #: Feature visualisations shown at most.
 MAX_VISUALISATIONS = 24
 _CSS = """
@@ -73,6 +78,7 @@ def _fmt(value) -> str:
 def _overview(network: dict) -> str:
     keys = (
         "status",
+        "dataFlow",
         "dataset",
         "accuracy",
         "nLayers",
@@ -92,17 +98,41 @@ def _weights_section(store: Store, name: str) -> str:
         return _missing("spectral partition of the weights", f"neurongraph analyze spectral {name}")
     weights = weight_graph(store, name)
     widths, blocks = weights.widths, weights.blocks
+    layers = store.layers(name)
     labels = {(r["layer"], r["index"]): r["value"] for r in labels_rows}
-    fig, axes = plt.subplots(1, len(blocks), figsize=(FIGSIZE[0], FIGSIZE[1]), squeeze=False)
-    for ax, block, (p, q) in zip(axes[0], blocks, weights.pairs, strict=True):
+    columns = min(len(blocks), PANELS_PER_ROW)
+    rows_of_panels = -(-len(blocks) // columns)
+    fig, axes = plt.subplots(
+        rows_of_panels,
+        columns,
+        figsize=(FIGSIZE[0], FIGSIZE[1] * rows_of_panels),
+        squeeze=False,
+    )
+    titles = []
+    for ax, block, (p, q) in zip(axes.flat, blocks, weights.pairs, strict=False):
         rows = np.argsort([labels.get((q, i), -1) for i in range(widths[q])], kind="stable")
         cols = np.argsort([labels.get((p, i), -1) for i in range(widths[p])], kind="stable")
         ax.imshow(np.log1p(block.toarray()[np.ix_(rows, cols)]), aspect="auto", cmap="magma")
-        ax.set_title(f"layer {p} -> {q}", fontsize=8)
+        title = _panel_title(layers[p], layers[q])
+        titles.append(title)
+        ax.set_title(title.replace(" -> ", "\n-> "), fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle("|W| between connected layers, rows and columns sorted by spectral cluster")
-    return _img(fig, "weights reordered by cluster")
+    for ax in axes.flat[len(blocks) :]:
+        ax.set_axis_off()
+    fig.suptitle("|W| between connected layers (columns: source, rows: target), sorted by cluster")
+    fig.tight_layout()
+    listed = "; ".join(html.escape(title) for title in titles)
+    return (
+        _img(fig, "weights reordered by cluster")
+        + f'<p class="panels">One panel per FEEDS relationship: {listed}.</p>'
+    )
+
+
+def _panel_title(source: dict, target: dict) -> str:
+    """``source -> target`` by layer name, the target's kind added for a sum layer."""
+    kind = f" ({SUM})" if target.get("kind") == SUM else ""
+    return f"{source['name']} -> {target['name']}{kind}"
 
 
 def _ncut_section(store: Store, name: str) -> str:
@@ -301,15 +331,31 @@ def _series_value(store: Store, network: dict, key: str):
     return None if partition is None else partition.get("modularity")
 
 
+def _not_for_dags() -> str:
+    return f'<p class="missing">Not for this network: {html.escape(DAG_NOT_SUPPORTED)}.</p>'
+
+
 def build_report(store: Store, name: str) -> str:
-    """The HTML report of one network."""
+    """The HTML report of one network. Sections of the lesion and coherence analyses, which
+    refuse residual/DAG networks, say so for them instead of which command fills them."""
     network = store.require_network(name)
+    chain = network.get("dataFlow", CHAIN) == CHAIN
+
+    def runtime(section: Callable[[Store, str], str]) -> str:
+        return section(store, name) if chain else _not_for_dags()
+
     sections = (
         ("Network", _overview(network)),
         ("Weights by spectral cluster", _weights_section(store, name)),
-        ("Clusterability: n-cut against shuffled networks", _ncut_section(store, name)),
-        ("Importance: lesions against random groups", _importance_section(store, name)),
-        ("Coherence: feature visualisation and dataset examples", _coherence_section(store, name)),
+        (
+            "Clusterability: n-cut against shuffled networks",
+            _ncut_section(store, name),
+        ),
+        ("Importance: lesions against random groups", runtime(_importance_section)),
+        (
+            "Coherence: feature visualisation and dataset examples",
+            runtime(_coherence_section),
+        ),
         ("Communities and entropy per layer", _layers_section(store, name)),
         ("Evolution through training", _evolution_section(store, network)),
     )

@@ -213,7 +213,8 @@ def test_rule_based_styling(perspective):
     cluster = _rules(perspective, Label.CLUSTER)
     assert ("importanceP", "range", True, False) in cluster
     assert ("exampleEntropyP", "range", True, False) in cluster
-    for label in SCHEMA_LABELS - {Label.NEURON, Label.CLUSTER}:
+    assert _rules(perspective, Label.LAYER) == {("kind", "unique", True, False)}
+    for label in SCHEMA_LABELS - {Label.LAYER, Label.NEURON, Label.CLUSTER}:
         assert _rules(perspective, label) == set()
     ids = [r["id"] for c in perspective["categories"] for r in c["styleRules"]]
     assert len(ids) == len(set(ids))

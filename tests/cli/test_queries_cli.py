@@ -59,6 +59,7 @@ CHECKED = {
     "cluster-graph",
     "layer-graph",
     "important-cluster-graph",
+    "data-flow",
 }
 
 
@@ -218,6 +219,7 @@ def test_networks(pipeline, store_dir):
     assert net["neurons"] == sum(WIDTHS)
     assert net["edges"] == sum(a * b for a, b in zip(WIDTHS, WIDTHS[1:], strict=False))
     assert net["layers"] == len(WIDTHS)
+    assert net["dataFlow"] == "chain"
     assert net["dataset"] == "digits"
     assert net["accuracy"] == pytest.approx(pipeline["ingest"]["activations"]["accuracy"])
     assert net["entropy"] == pytest.approx(pipeline["entropy"]["entropy"])
@@ -233,6 +235,8 @@ def test_layer_summary(pipeline, store, store_dir):
     assert [r["layer"] for r in rows] == list(LAYERS)
     assert [r["width"] for r in rows] == list(WIDTHS)
     assert [r["neurons"] for r in rows] == list(WIDTHS)
+    assert [r["inputs"] for r in rows] == [[], *([layer] for layer in LAYERS[:-1])]
+    assert [r["kind"] for r in rows] == ["input", "linear", "linear", "linear"]
     frac = labels_of(store, NET, "fracActive")
     for row in rows:
         values = [v for (layer, _), v in frac.items() if layer == row["layer"]]
@@ -453,6 +457,13 @@ def test_graph_queries(pipeline, store, store_dir):
     k_louvain = sum(r["communities"] for r in pipeline["louvain"]["layers"])
     assert len(clusters) == pipeline["spectral"]["k"] + k_louvain
     assert {r["hc"]["type"] for r in rows} == {"HAS_CLUSTER"}
+
+    rows = query(store_dir, "data-flow", network=NET)
+    assert [(r["l"]["name"], r["m"] and r["m"]["name"]) for r in rows] == [
+        *zip(LAYERS, LAYERS[1:], strict=False),
+        (LAYERS[-1], None),
+    ]
+    assert {r["net"]["dataFlow"] for r in rows} == {"chain"}
 
     rows = query(store_dir, "layer-graph", network=NET, layer="2")
     assert {r["l"]["uid"] for r in rows} == {f"{NET}/2"}
