@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -31,6 +32,8 @@ from neurongraph.model.loading import infer_input_shape, load_model, load_record
 from neurongraph.model.recorded import require_chain
 from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
+
+log = logging.getLogger(__name__)
 
 NETWORK_COLUMNS = ("name", "status", "nLayers", "nNeurons", "nEdges", "createdAt", "source")
 
@@ -126,7 +129,9 @@ def ingest(
         jobs = [(model, name if name is not None else _default_name(model))]
     results = []
     for source, network in jobs:
+        log.info("loading the model %s", source)
         loaded = load_model(source, weights=weights, trust_pickle=trust_pickle)
+        log.info("loaded the model %s", source)
         shape = (
             input_shape
             or tuple(loaded.metadata.get("input_shape") or ())

@@ -118,8 +118,15 @@ def read_network(
 
         log.info("not a chain (%s); reading the model's data flow with torch.export", err)
         view = read_view(module, example_input)
-        return None, view_graph(view, kernel_norm=kernel_norm)
-    return chain, network_graph(chain, kernel_norm=kernel_norm)
+        log.info("read the model's data flow: %d layers", len(view.layers))
+        return None, _built(view_graph(view, kernel_norm=kernel_norm))
+    log.info("read the model as a chain of %d layers", len(chain.stages))
+    return chain, _built(network_graph(chain, kernel_norm=kernel_norm))
+
+
+def _built(graph: NetworkGraph) -> NetworkGraph:
+    log.info("built the graph: %d neurons, %d WEIGHT edges", graph.n_neurons, graph.n_edges)
+    return graph
 
 
 def ingest_model(
@@ -213,6 +220,7 @@ def ingest_model(
             progress=activation_progress,
         )
         activations = replace_dataclass(activations, network=name)
+        log.info("recorded activations of %s", name)
     replaced = store.swap_network(staged, name)
     log.info("%s is the new %s", staged, name)
     if replaced is not None:

@@ -241,6 +241,7 @@ class EmbeddedServer:
             raise
         for statement in ARCADEDB_SCHEMA:
             self.database.command("sql", statement)
+        log.info("started the embedded store %s", self.directory)
 
     def attach(self, client: Client) -> None:
         """Record a client to close at exit if it is still open then.
