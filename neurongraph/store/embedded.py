@@ -265,6 +265,11 @@ class EmbeddedServer:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def read_columns(self, query: str, params: dict) -> dict | None:
+        """The rows of a read-only openCypher ``query`` as columns (numpy arrays for numbers),
+        run in-process; None where the package cannot return columns."""
+        return self.database.query("opencypher", query, params).to_columns()
+
     def graph_batch(self):
         """ArcadeDB's bulk importer for this store's database."""
         return self.database.graph_batch()

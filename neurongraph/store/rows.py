@@ -168,7 +168,7 @@ def bulk_write(
             columns = {"weight": weights.tolist(), "signed": signed.tolist()}
             server.add_edges(batch, Rel.WEIGHT, src.tolist(), dst.tolist(), columns)
             done += len(sources)
-            log.debug("%d of %d WEIGHT edges buffered", done, total)
+            log.info("%d of %d WEIGHT edges written", done, total)
             if progress is not None:
                 progress(done, total)
     log.info("wrote %d WEIGHT edges", total)
