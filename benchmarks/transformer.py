@@ -7,7 +7,8 @@ reader refuses it (it cannot read transformers yet) the benchmark says so in one
 falls back to :func:`stand_in`: an eager module with the BERT encoder's layer structure in
 plain Linear layers and residual adds (per block q, k, v, o ``Linear(384, 384)``, the FFN
 ``Linear(384, 1536)`` -> GELU -> ``Linear(1536, 384)``; no norms, which the reader does not
-read yet). Six blocks hold 10,616,832 WEIGHT edges.
+read yet). Six blocks hold 10,616,832 weights, plus 18,432 weight-1 edges into the sum
+layers: 10,635,264 WEIGHT edges on 30,336 neurons.
 
 The stand-in is ingested as a user would: this file is copied into a temporary module
 directory on PYTHONPATH, its weights saved as safetensors, and ``neurongraph ingest
@@ -21,7 +22,7 @@ The baseline, in the same run: the bare driver's flat ``UNWIND $rows ... CREATE`
 edge, as ``benchmarks/ingest.py``'s baseline) writing the first block's value projection
 (147,456 edges) into the same store, in this process; its edges/s against the command's.
 
-    python benchmarks/transformer.py [--json] [--skip-baseline] [--skip-spectral]
+    python benchmarks/transformer.py [--json] [--skip-baseline] [--skip-spectral] [--skip-bert]
 """
 
 from __future__ import annotations
