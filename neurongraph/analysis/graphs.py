@@ -50,36 +50,41 @@ def weight_graph(store: Store, network: str) -> WeightGraph:
     store.require_network(network)
     layers = store.layers(network)
     widths = [int(layer["width"]) for layer in layers]
-    rows = store.read_weights(network)
-    if not rows:
+    edges = store.read_weight_columns(network)
+    if not len(edges["weight"]):
         raise AnalysisError(
             f"network {network!r} has no WEIGHT edges to analyse; re-ingest it with "
             "`neurongraph ingest MODEL --name NAME --replace`"
         )
     pairs = store.feeds(network) or [(p, p + 1) for p in range(len(widths) - 1)]
-    index = {pair: i for i, pair in enumerate(pairs)}
-    parts: list[tuple[list, list, list]] = [([], [], []) for _ in pairs]
-    for row in rows:
-        source = int(row["layer"])
-        target = row.get("targetLayer")
-        pair = (source, source + 1 if target is None else int(target))
-        if pair not in index:
-            raise AnalysisError(
-                f"network {network!r} has WEIGHT edges from layer {pair[0]} to layer {pair[1]}, "
-                "which no FEEDS relationship joins; re-ingest it with "
-                "`neurongraph ingest MODEL --name NAME --replace`"
-            )
-        targets, sources, values = parts[index[pair]]
-        targets.extend(row["targets"])
-        sources.extend([row["source"]] * len(row["targets"]))
-        values.extend(row["weights"])
-    blocks = [
-        sp.csr_matrix(
-            (np.asarray(v, dtype=float), (np.asarray(t, dtype=int), np.asarray(s, dtype=int))),
-            shape=(widths[target], widths[source]),
+    # one key per (source layer, target layer) pair, then the edges sorted by it
+    keys = edges["layer"].astype(np.int64) * len(widths) + edges["targetLayer"]
+    known = np.asarray([s * len(widths) + t for s, t in pairs], dtype=np.int64)
+    strays = np.setdiff1d(keys, known)
+    if strays.size:
+        source, target = divmod(int(strays[0]), len(widths))
+        raise AnalysisError(
+            f"network {network!r} has WEIGHT edges from layer {source} to layer {target}, "
+            "which no FEEDS relationship joins; re-ingest it with "
+            "`neurongraph ingest MODEL --name NAME --replace`"
         )
-        for (source, target), (t, s, v) in zip(pairs, parts, strict=True)
-    ]
+    order = np.argsort(keys, kind="stable")
+    bounds = (
+        np.searchsorted(keys[order], known, side="left"),
+        np.searchsorted(keys[order], known, side="right"),
+    )
+    blocks = []
+    for (source, target), lo, hi in zip(pairs, *bounds, strict=True):
+        part = order[lo:hi]
+        blocks.append(
+            sp.csr_matrix(
+                (
+                    edges["weight"][part].astype(float),
+                    (edges["target"][part].astype(int), edges["source"][part].astype(int)),
+                ),
+                shape=(widths[target], widths[source]),
+            )
+        )
     fixed = [layers[target].get("kind") == SUM for _, target in pairs]
     return WeightGraph(widths, blocks, pairs, fixed)
 

@@ -321,7 +321,14 @@ def run_spectral(
     store.require_network(name)
     layers = store.layers(name)
     if graph == "weights":
+        log.info("reading the weight graph of %s", name)
         weights = weight_graph(store, name)
+        log.info(
+            "read the weight graph of %s: %d neurons, %d edges",
+            name,
+            sum(weights.widths),
+            sum(block.nnz for block in weights.blocks),
+        )
         nodes = [(p, i) for p, w in enumerate(weights.widths) for i in range(w)]
     else:
         adjacency, columns = activation_graph(store, name)

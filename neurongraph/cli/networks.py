@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -32,6 +33,8 @@ from neurongraph.model.input_shape import infer_input_shape
 from neurongraph.model.loading import LoadedModel, load_model, load_recorded_model
 from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
+
+log = logging.getLogger(__name__)
 
 NETWORK_COLUMNS = (
     "name",
@@ -138,7 +141,9 @@ def ingest(
         jobs = [(model, name if name is not None else _default_name(model))]
     results = []
     for source, network in jobs:
+        log.info("loading the model %s", source)
         loaded = load_model(source, weights=weights, trust_pickle=trust_pickle)
+        log.info("loaded the model %s", source)
         example = _model_example(loaded, input_shape, dataset)
         with (
             progress_bar(f"{network}: WEIGHT edges", enabled=not as_json) as progress,

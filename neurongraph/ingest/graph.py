@@ -8,6 +8,7 @@ a :class:`~neurongraph.model.view.ModelView` of a residual/DAG network (:func:`v
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -64,8 +65,9 @@ class WeightBlock:
         if self.target < 0:
             object.__setattr__(self, "target", self.source + 1)
 
-    @property
+    @cached_property
     def n_edges(self) -> int:
+        """Non-zero weights, counted once (the log of a large ingest asks after every block)."""
         return int(np.count_nonzero(self.weight))
 
 

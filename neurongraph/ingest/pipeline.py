@@ -109,15 +109,22 @@ def read_network(
     """
     if not example_input.is_floating_point():
         log.info("token ids in; reading the model's data flow with torch.export")
-        view = read_view(module, example_input)
-        return view, view_graph(view, kernel_norm=kernel_norm)
-    try:
-        chain = extract_chain(module, example_input)
-    except NotAChainError as err:
-        log.info("not a chain (%s); reading the model's data flow with torch.export", err)
-        view = read_view(module, example_input)
-        return view, view_graph(view, kernel_norm=kernel_norm)
-    return chain, network_graph(chain, kernel_norm=kernel_norm)
+    else:
+        try:
+            chain = extract_chain(module, example_input)
+        except NotAChainError as err:
+            log.info("not a chain (%s); reading the model's data flow with torch.export", err)
+        else:
+            log.info("read the model as a chain of %d layers", len(chain.stages))
+            return chain, _built(network_graph(chain, kernel_norm=kernel_norm))
+    view = read_view(module, example_input)
+    log.info("read the model's data flow: %d layers", len(view.layers))
+    return view, _built(view_graph(view, kernel_norm=kernel_norm))
+
+
+def _built(graph: NetworkGraph) -> NetworkGraph:
+    log.info("built the graph: %d neurons, %d WEIGHT edges", graph.n_neurons, graph.n_edges)
+    return graph
 
 
 def ingest_model(
@@ -207,6 +214,7 @@ def ingest_model(
             progress=activation_progress,
         )
         activations = replace_dataclass(activations, network=name)
+        log.info("recorded activations of %s", name)
     replaced = store.swap_network(staged, name)
     log.info("%s is the new %s", staged, name)
     if replaced is not None:

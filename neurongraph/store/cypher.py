@@ -125,6 +125,14 @@ READ_WEIGHTS = (
     "collect(b.index) AS targets, collect(w.weight) AS weights, collect(w.signed) AS signed"
 )
 
+#: WEIGHT edges of a network, one row each (read as columns in-process by the embedded store):
+#: ``$name``.
+READ_WEIGHT_EDGES = (
+    f"MATCH (a:`{NEURON}` {{network: $name}})-[w:`{Rel.WEIGHT}`]->(b:`{NEURON}`) "
+    "RETURN a.position AS layer, b.position AS targetLayer, a.index AS source, "
+    "b.index AS target, w.weight AS weight"
+)
+
 #: The data-flow DAG of a network, as layer positions: ``$name``.
 READ_FEEDS = (
     f"MATCH (a:`{LAYER}` {{network: $name}})-[:`{Rel.FEEDS}`]->(b:`{LAYER}`) "

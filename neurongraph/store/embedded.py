@@ -241,6 +241,7 @@ class EmbeddedServer:
             raise
         for statement in ARCADEDB_SCHEMA:
             self.database.command("sql", statement)
+        log.info("started the embedded store %s", self.directory)
 
     def attach(self, client: Client) -> None:
         """Record a client to close at exit if it is still open then.
@@ -263,6 +264,11 @@ class EmbeddedServer:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def read_columns(self, query: str, params: dict) -> dict | None:
+        """The rows of a read-only openCypher ``query`` as columns (numpy arrays for numbers),
+        run in-process; None where the package cannot return columns."""
+        return self.database.query("opencypher", query, params).to_columns()
 
     def graph_batch(self):
         """ArcadeDB's bulk importer for this store's database."""

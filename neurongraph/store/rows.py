@@ -151,6 +151,7 @@ def bulk_write(
         neuron_rids = [
             batch.create_vertices(Label.NEURON, rows) for _, rows in neuron_rows(network, graph)
         ]
+    log.info("wrote %d layers and %d neurons", len(layer_rids), graph.n_neurons)
     with server.graph_batch() as batch:
         batch.new_edges([net_rid] * len(layer_rids), Rel.HAS_LAYER, layer_rids)
         feeds = graph.feeds
@@ -159,7 +160,7 @@ def bulk_write(
             batch.new_edges(sources, Rel.FEEDS, [layer_rids[t] for _, t in feeds])
         for layer_rid, rids in zip(layer_rids, neuron_rids, strict=True):
             batch.new_edges([layer_rid] * len(rids), Rel.HAS_NEURON, rids)
-        done = 0
+        done, total = 0, graph.n_edges
         for block in graph.blocks:
             sources, targets, weights, signed = _edges(block, by_source=False)
             src = np.asarray(neuron_rids[block.source], dtype=object)[sources]
@@ -167,6 +168,7 @@ def bulk_write(
             columns = {"weight": weights.tolist(), "signed": signed.tolist()}
             server.add_edges(batch, Rel.WEIGHT, src.tolist(), dst.tolist(), columns)
             done += len(sources)
-            log.info("%d of %d WEIGHT edges written", done, graph.n_edges)
+            log.info("%d of %d WEIGHT edges written", done, total)
             if progress is not None:
-                progress(done, graph.n_edges)
+                progress(done, total)
+    log.info("wrote %d WEIGHT edges", total)

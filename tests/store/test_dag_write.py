@@ -4,6 +4,7 @@ store's bulk importer: the same WEIGHT edges, sum layers and FEEDS."""
 from __future__ import annotations
 
 import torch
+from numpy.testing import assert_allclose
 from torch import nn
 
 from neurongraph.ingest import ingest_model
@@ -72,3 +73,27 @@ def test_bolt_and_bulk_write_the_same_dag(store, store_dir, monkeypatch, name):
     assert store.read(
         "MATCH (l:Layer) WHERE l.network STARTS WITH $n RETURN count(l) AS c", {"n": name}
     ) == [{"c": 0}]
+
+
+def test_weight_columns_read_in_process_match_the_bolt_read(store, store_dir, monkeypatch, name):
+    torch.manual_seed(0)
+    model = Residual()
+    ingest_model(store, model, name, torch.zeros(2, 6))
+    monkeypatch.setenv("NEO4J_USERNAME", ROOT_USER)
+    monkeypatch.setenv("NEO4J_PASSWORD", read_password(store_dir))
+    monkeypatch.setenv("NEO4J_DATABASE", "neurongraph")
+
+    def rows(columns):
+        keys = ("layer", "targetLayer", "source", "target", "weight")
+        return sorted(zip(*(columns[k].tolist() for k in keys), strict=True))
+
+    with open_store(f"bolt://127.0.0.1:{store._server.bolt_port}") as remote:
+        over_bolt = rows(remote.read_weight_columns(name))
+    in_process = rows(store.read_weight_columns(name))
+    assert in_process == over_bolt
+    assert len(in_process) == 30 + 30 + 6 + 6 + 36 + 6 + 6 + 18
+    fc1 = [r[2:] for r in in_process if r[:2] == (0, 1)]
+    assert [(i, o) for i, o, _ in fc1] == [(i, o) for i in range(6) for o in range(5)]
+    expected = model.fc1.weight.detach().double().abs().numpy()
+    assert_allclose([w for *_, w in fc1], [expected[o, i] for i, o, _ in fc1], rtol=1e-12)
+    store.drop_network(name)
