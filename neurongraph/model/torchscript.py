@@ -35,109 +35,24 @@ import torch
 from torch import fx, nn
 
 from neurongraph.errors import IngestError
+from neurongraph.model.operations import READ_OPERATIONS
 
 __all__ = ["METADATA", "TRANSLATED", "script_graph_module"]
 
 log = logging.getLogger(__name__)
 
 #: ATen operations on tensors that the translation carries over (in-place forms included):
-#: the feed-forward operation set that ``torch.export`` gives for eager modules.
-TRANSLATED = frozenset(
-    {
-        # weight layers and products
-        "linear",
-        "conv1d",
-        "conv2d",
-        "_convolution",
-        "matmul",
-        "mm",
-        "bmm",
-        "addmm",
-        "baddbmm",
-        "embedding",
-        # norms
-        "batch_norm",
-        "layer_norm",
-        "group_norm",
-        "rms_norm",
-        # element-wise
-        "relu",
-        "gelu",
-        "tanh",
-        "sigmoid",
-        "leaky_relu",
-        "silu",
-        "hardtanh",
-        "elu",
-        "softmax",
-        "log_softmax",
-        "add",
-        "sub",
-        "mul",
-        "div",
-        "neg",
-        "pow",
-        "sqrt",
-        "rsqrt",
-        "exp",
-        "masked_fill",
-        "where",
-        "eq",
-        "ne",
-        "lt",
-        "le",
-        "gt",
-        "ge",
-        # dropout (identities in eval mode)
-        "dropout",
-        "feature_dropout",
-        "alpha_dropout",
-        "feature_alpha_dropout",
-        # pooling and reductions over positions
-        "max_pool1d",
-        "max_pool2d",
-        "max_pool2d_with_indices",
-        "avg_pool1d",
-        "avg_pool2d",
-        "adaptive_avg_pool1d",
-        "adaptive_avg_pool2d",
-        "adaptive_max_pool1d",
-        "adaptive_max_pool2d",
-        "mean",
-        "sum",
-        # regrouping and copying
-        "flatten",
-        "view",
-        "reshape",
-        "squeeze",
-        "unsqueeze",
-        "transpose",
-        "permute",
-        "t",
-        "contiguous",
-        "clone",
-        "detach",
-        "expand",
-        "slice",
-        "select",
-        "narrow",
-        "cat",
-        "stack",
-        "split",
-        "chunk",
-        "type_as",
-        "to",
-        # attention
-        "scaled_dot_product_attention",
-        # tensors made from shapes (masks, positions)
-        "zeros",
-        "ones",
-        "zeros_like",
-        "ones_like",
-        "arange",
-        "full",
-    }
-)
+#: what the view reads, a traced convolution, and tensors made from shapes (masks, positions).
+TRANSLATED = READ_OPERATIONS | {
+    "_convolution",
+    "baddbmm",
+    "zeros",
+    "ones",
+    "zeros_like",
+    "ones_like",
+    "arange",
+    "full",
+}
 #: Operations that read a tensor's metadata (shape, rank, device), not its values: evaluated
 #: on the example input.
 METADATA = frozenset(

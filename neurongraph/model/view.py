@@ -51,6 +51,7 @@ from torch import nn
 from torch.fx.node import map_aggregate
 
 from neurongraph.errors import IngestError
+from neurongraph.model import operations
 from neurongraph.model.export import export_program
 
 __all__ = [
@@ -88,108 +89,6 @@ SUPPORTED = (
     "slices/concatenation, attention, adds"
 )
 
-#: Element-wise nonlinearities, by ATen name, and the name recorded on the layer they follow.
-_ACTIVATIONS = {
-    "relu": "relu",
-    "gelu": "gelu",
-    "tanh": "tanh",
-    "sigmoid": "sigmoid",
-    "leaky_relu": "leakyrelu",
-    "silu": "silu",
-    "elu": "elu",
-    "softplus": "softplus",
-    "hardtanh": "hardtanh",
-    "relu6": "relu6",
-    "mish": "mish",
-    "hardswish": "hardswish",
-}
-#: Other element-wise functions of one tensor.
-_ELEMENTWISE = {
-    "dropout",
-    "feature_dropout",
-    "alpha_dropout",
-    "feature_alpha_dropout",
-    "clone",
-    "contiguous",
-    "alias",
-    "detach",
-    "lift_fresh_copy",
-    "neg",
-    "abs",
-    "exp",
-    "log",
-    "sqrt",
-    "rsqrt",
-    "pow",
-    "square",
-    "erf",
-    "clamp",
-    "clip",
-    "reciprocal",
-    "softmax",
-    "_softmax",
-    "log_softmax",
-    "_log_softmax",
-    "masked_fill",
-    "where",
-    "logical_not",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-}
-#: Dtype conversions: identities for floating results (the view runs in float64).
-_CASTS = {"to", "_to_copy", "type_as"}
-#: Element-wise functions of two tensors.
-_BINARY = {"add", "sub", "mul", "div", "rsub"}
-#: Operations that only move elements: applied to the unit map itself.
-_MOVES = {
-    "view",
-    "reshape",
-    "_unsafe_view",
-    "flatten",
-    "unflatten",
-    "permute",
-    "transpose",
-    "t",
-    "squeeze",
-    "unsqueeze",
-    "expand",
-    "slice",
-    "select",
-    "narrow",
-    "split",
-    "split_with_sizes",
-    "chunk",
-    "unbind",
-    "cat",
-    "stack",
-    "index_select",
-    "repeat",
-}
-#: Pooling over positions (every dimension after the channels).
-_POOLING = {
-    "max_pool1d",
-    "max_pool2d",
-    "avg_pool1d",
-    "avg_pool2d",
-    "adaptive_avg_pool1d",
-    "adaptive_avg_pool2d",
-    "max_pool1d_with_indices",
-    "max_pool2d_with_indices",
-    "adaptive_max_pool1d",
-    "adaptive_max_pool2d",
-}
-#: Reductions over the dimensions they name.
-_REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "var", "std", "norm", "logsumexp"}
-_BATCH_NORMS = {"batch_norm", "_native_batch_norm_legit_no_training"}
-_NORMS = {"layer_norm", "rms_norm", "group_norm", "native_layer_norm", "native_group_norm"}
-_WEIGHT_OPS = {"linear", "conv1d", "conv2d", "addmm", "mm", "matmul", "bmm"}
-_ATTENTION = "scaled_dot_product_attention"
-#: ATen operations that check shapes or types and compute nothing.
-_CHECKS = ("_assert", "sym_")
 #: Bits of a global unit id that hold the unit's index in its layer (the rest: the layer).
 _UNIT_BITS = 32
 _UNIT_MASK = (1 << _UNIT_BITS) - 1
@@ -200,8 +99,6 @@ _AUX = "aux"  # computed from the data but carries no unit: statistics, attentio
 _TOKENS = "tokens"  # integer token ids and what is computed from them before an embedding
 _PARTS = "parts"  # a list of values (split, an op returning several tensors)
 _SHAPE = "shape"  # a size of the data (the batch size of a model exported for any batch size)
-#: Operations on sizes.
-_SIZE_OPS = {"sym_size", "sym_numel", "sym_stride", "sym_storage_offset"}
 
 
 @dataclass
@@ -702,7 +599,7 @@ class _Reader:
         """A node computed from parameters and constants alone: its value, now."""
         args = map_aggregate(node.args, self.ref)
         kwargs = map_aggregate(dict(node.kwargs), self.ref)
-        if _packet(node.target) in _CASTS and _float_result(node):
+        if _packet(node.target) in operations.CASTS and _float_result(node):
             self.consts[node.name] = args[0]
             return
         try:
@@ -766,7 +663,8 @@ class _Reader:
             self.values[node.name] = _Value(_TOKENS)
             return
         flattened = any(
-            _packet(user.target) in _MOVES and len(_shape(user)) == 2 for user in node.users
+            _packet(user.target) in operations.MOVES and len(_shape(user)) == 2
+            for user in node.users
         )
         convolved = any(
             _packet(n.target) in _CONV for n in node.graph.nodes if n.op == "call_function"
@@ -803,12 +701,12 @@ class _Reader:
             return
         if isinstance(target, torch._ops.OpOverload):
             name = _packet(target)
-            if name.startswith(_CHECKS) and name not in _SIZE_OPS:
+            if name.startswith(operations.CHECKS) and name not in operations.SIZE_OPS:
                 return
         sizes = any(self.values[a.name].kind == _SHAPE for a in data)
         scalar = not isinstance(node.meta.get("val"), torch.Tensor | list | tuple)
         if (sizes and scalar) or (
-            isinstance(target, torch._ops.OpOverload) and _packet(target) in _SIZE_OPS
+            isinstance(target, torch._ops.OpOverload) and _packet(target) in operations.SIZE_OPS
         ):
             self.size(node)
             return
@@ -825,25 +723,29 @@ class _Reader:
             return
         if name == "embedding":
             self.embedding(node)
-        elif _UNITS not in kinds and _PARTS not in kinds and name not in _MOVES:
+        elif _UNITS not in kinds and _PARTS not in kinds and name not in operations.MOVES:
             self.aux(node, kinds)
-        elif name in _WEIGHT_OPS:
+        elif name in operations.WEIGHT_OPS:
             self.weight_op(node, name)
-        elif name in _BATCH_NORMS:
+        elif name in operations.BATCH_NORMS:
             self.batch_norm(node, name)
-        elif name in _NORMS:
+        elif name in operations.NORMS:
             self.norm(node, name)
-        elif name == _ATTENTION:
+        elif name == operations.ATTENTION:
             self.attention(node)
-        elif name in _ACTIVATIONS or name in _ELEMENTWISE or name in _CASTS:
-            self.elementwise(node, data, _ACTIVATIONS.get(name))
-        elif name in _BINARY:
+        elif (
+            name in operations.ACTIVATIONS
+            or name in operations.ELEMENTWISE
+            or name in operations.CASTS
+        ):
+            self.elementwise(node, data, operations.ACTIVATIONS.get(name))
+        elif name in operations.BINARY:
             self.binary(node, name)
-        elif name in _MOVES:
+        elif name in operations.MOVES:
             self.move(node)
-        elif name in _POOLING:
+        elif name in operations.POOLING:
             self.pool(node)
-        elif name in _REDUCTIONS:
+        elif name in operations.REDUCTIONS:
             self.reduce(node)
         else:
             raise self.refuse(node, f"is not read by the neuron graph yet (supported: {SUPPORTED})")
@@ -861,7 +763,9 @@ class _Reader:
         value = node.meta.get("val")
         integer = isinstance(value, torch.Tensor) and not value.is_floating_point()
         kind = _TOKENS if kinds == {_TOKENS} and integer else _AUX
-        target = _identity if _packet(node.target) in _CASTS and _float_result(node) else None
+        target = (
+            _identity if _packet(node.target) in operations.CASTS and _float_result(node) else None
+        )
         if target is _identity:
             self.values[node.name] = _Value(kind)
             self.ops.append(_Op(node.name, _identity, (self.ref(node.args[0]),)))
@@ -1219,7 +1123,7 @@ class _Reader:
         out = _Value(
             _UNITS, ids, scale, fresh=fresh if len(source.users) == 1 else None, direct=direct
         )
-        if name in _CASTS and _float_result(node):
+        if name in operations.CASTS and _float_result(node):
             self.values[node.name] = out
             self.ops.append(_Op(node.name, _identity, (self.ref(source),)))
             return

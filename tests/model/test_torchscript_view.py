@@ -16,7 +16,8 @@ from neurongraph.errors import IngestError
 from neurongraph.ingest.pipeline import read_network
 from neurongraph.model.export import SavedProgram, export_program
 from neurongraph.model.extract import example_batch
-from neurongraph.model.loading import infer_input_shape, load_model
+from neurongraph.model.input_shape import infer_input_shape
+from neurongraph.model.loading import load_model
 from neurongraph.model.view import read_view
 
 
