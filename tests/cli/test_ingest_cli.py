@@ -106,10 +106,8 @@ def test_replace_needed_and_replaces_whole(run_cli, store, script_file, name):
 def bad_models(tmp_path):
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"PK\x03\x04 this is not a model")
-    unsupported = tmp_path / "lstm.pt"
-    torch.jit.save(
-        torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1))), str(unsupported)
-    )
+    unsupported = tmp_path / "glu.pt"
+    torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 4), nn.GLU())), str(unsupported))
     nan = tmp_path / "nan.pt"
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     with torch.no_grad():
@@ -120,7 +118,7 @@ def bad_models(tmp_path):
     return {
         "missing": (tmp_path / "nope.pt", "not found"),
         "corrupt": (corrupt, "not a TorchScript"),
-        "unsupported": (unsupported, "'1' (Softmax)"),
+        "unsupported": (unsupported, "aten::glu in module '1' (GLU)"),
         "nan": (nan, "NaN or Inf"),
         "state-dict-only": (state, "package.module:factory"),
     }

@@ -356,3 +356,13 @@ def test_pytorch_transformer_layers(model, example, first):
     names = [la.name for la in graph.layers]
     # the residual stream: the first sum reads the encoder's input and the output projection
     assert {key[0] for key in found if key[1] == names[-5]} == {names[-10], names[-6]}
+
+
+def test_a_softmax_over_the_output_units_passes_them_through():
+    """A softmax normalises over units per example, as a norm does: units pass, not a layer."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1)).eval()
+    view = read_view(model, example_batch((4,)))
+    assert [(la.kind, la.width) for la in view.layers] == [("input", 4), ("linear", 3)]
+    x = torch.randn(5, 4)
+    assert_allclose(view(x).numpy(), model(x).detach().double().numpy(), rtol=1e-6)
