@@ -2,13 +2,13 @@
 
 The model is one function. :func:`bert` saves ``transformers.BertModel(BertConfig(
 hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536))``,
-randomly initialised, as a local model directory; it is tried first, and where the model
-reader refuses it (it cannot read transformers yet) the benchmark says so in one line and
-falls back to :func:`stand_in`: an eager module with the BERT encoder's layer structure in
-plain Linear layers and residual adds (per block q, k, v, o ``Linear(384, 384)``, the FFN
-``Linear(384, 1536)`` -> GELU -> ``Linear(1536, 384)``; no norms, which the reader does not
-read yet). Six blocks hold 10,616,832 weights, plus 18,432 weight-1 edges into the sum
-layers: 10,635,264 WEIGHT edges on 30,336 neurons.
+randomly initialised, as a local model directory, ingested as ``neurongraph ingest DIR``
+(about 10.8 M WEIGHT edges). Should the reader refuse it, the benchmark says so in one line and
+falls back to :func:`stand_in`: an eager module with the BERT encoder's layer shapes in plain
+Linear layers and residual adds (per block q, k, v, o ``Linear(384, 384)``, the FFN
+``Linear(384, 1536)`` -> GELU -> ``Linear(1536, 384)``; no norms). Six blocks hold 10,616,832
+weights, plus 18,432 weight-1 edges into the sum layers: 10,635,264 WEIGHT edges on 30,336
+neurons.
 
 The stand-in is ingested as a user would: this file is copied into a temporary module
 directory on PYTHONPATH, its weights saved as safetensors, and ``neurongraph ingest
