@@ -77,8 +77,6 @@ CHAIN = "chain"
 DAG = "dag"
 #: Kinds of the projections that attention reads, by the argument they reach.
 ATTENTION_KINDS = {"query": "attention-q", "key": "attention-k", "value": "attention-v"}
-#: Kinds of layers whose units feed attention scores only: no outgoing WEIGHT edges.
-SCORE_KINDS = (ATTENTION_KINDS["query"], ATTENTION_KINDS["key"])
 #: Examples of the batch the model is exported with (the unit maps hold one entry per element
 #: of each tensor of it); the view is checked on the whole example batch.
 EXPORT_EXAMPLES = 2
@@ -160,13 +158,8 @@ class ViewLayer:
         """Names of the nonlinearities, joined by '>' ('' when none)."""
         return ">".join(self.activation)
 
-    @property
-    def feeds_scores(self) -> bool:
-        """Whether the layer's units feed attention scores only (no outgoing WEIGHT edges)."""
-        return self.kind in SCORE_KINDS
 
-
-@dataclass(frozen=True)
+@dataclass
 class Tap:
     """Where one layer's activations are read during a run of the view.
 
@@ -174,6 +167,8 @@ class Tap:
     ----------
     layer : int
         The layer.
+    width : int
+        Its units.
     batch_dim : int
         The dimension of the recorded value that runs over examples.
     columns : torch.Tensor
@@ -184,27 +179,29 @@ class Tap:
     """
 
     layer: int
+    width: int
     batch_dim: int
     columns: torch.Tensor
     units: torch.Tensor
+    #: Elements of one example per unit.
+    counts: torch.Tensor = field(init=False)
 
-    def read(self, value: torch.Tensor, width: int, how: str) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        self.counts = torch.bincount(self.units, minlength=self.width)
+
+    def read(self, value: torch.Tensor, how: str) -> torch.Tensor:
         """``(N, width)``: each unit's elements of each example reduced with ``how``
         (``mean``, ``max`` or ``l2``, as conv channels are over H x W)."""
         flat = value.movedim(self.batch_dim, 0).reshape(value.shape[self.batch_dim], -1)
         flat = flat[:, self.columns]
-        n = flat.shape[0]
-        if len(self.units) == width and bool(
-            (torch.bincount(self.units, minlength=width) == 1).all()
-        ):
+        n, width = flat.shape[0], self.width
+        if len(self.units) == width and bool((self.counts == 1).all()):
             # one element per unit (features): nothing to reduce, as for a chain
             return torch.zeros((n, width), dtype=flat.dtype).index_copy_(1, self.units, flat)
         if how == "max":
             out = torch.full((n, width), -torch.inf, dtype=flat.dtype)
             return out.scatter_reduce(1, self.units.expand(n, -1), flat, "amax")
-        counts = torch.zeros(width, dtype=flat.dtype).index_add_(
-            0, self.units, torch.ones(len(self.units), dtype=flat.dtype)
-        )
+        counts = self.counts.to(flat.dtype)
         if how == "l2":
             return (
                 torch.zeros((n, width), dtype=flat.dtype).index_add_(1, self.units, flat**2).sqrt()
@@ -350,12 +347,11 @@ class ModelView:
         if missing:
             names = ", ".join(self.layers[i].name for i in sorted(missing))
             raise ValueError(f"the activations of layers {names} cannot be read")
-        widths = self.widths
         found: dict[int, torch.Tensor] = {}
 
         def read(name: str, value: torch.Tensor) -> None:
             for tap in self.taps[name]:
-                found[tap.layer] = tap.read(value, widths[tap.layer], channel_reduce)
+                found[tap.layer] = tap.read(value, channel_reduce)
 
         x = x.double() if x.is_floating_point() else x
         pieces, outputs = [], []
@@ -398,7 +394,7 @@ class _Value:
 
     ``ids`` (int64, the value's shape) holds the global id of the unit each element carries
     (layer index << 32 | unit); ``scale`` (float64, same shape, or None for 1) the factor on
-    each element since its unit (norm weights, constant scalings); ``fresh`` the weights whose
+    each element since its unit (norm weights, constant scalings); ``fresh`` the weight layer whose
     raw output this is (a BatchNorm after it folds into them); ``direct`` the layer whose output
     this is through element-wise operations only (its activation names); ``size`` the value of
     a size of the data at the exported example.
@@ -407,7 +403,7 @@ class _Value:
     kind: str
     ids: torch.Tensor | None = None
     scale: torch.Tensor | None = None
-    fresh: tuple | None = None
+    fresh: int | None = None
     direct: int | None = None
     parts: list | None = None
     size: object = None
@@ -479,6 +475,18 @@ def _varying(ids: torch.Tensor) -> set[int]:
         for d in range(ids.dim())
         if ids.shape[d] > 1 and not bool((ids == ids.narrow(d, 0, 1)).all())
     }
+
+
+def _replayed(node: torch.fx.Node) -> Callable:
+    """What replays ``node``: its op made out-of-place, or for a cast to a floating dtype the
+    value unchanged (the view runs in float64)."""
+    if _packet(node.target) in operations.CASTS and _float_result(node):
+        return _unchanged
+    return _functional(node.target)
+
+
+def _unchanged(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+    return x
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -589,7 +597,7 @@ class _Reader:
         """Record the node as it is (its data arguments by reference)."""
         args = map_aggregate(node.args, self.ref)
         kwargs = map_aggregate(dict(node.kwargs), self.ref)
-        self.ops.append(_Op(node.name, target or _functional(node.target), args, kwargs))
+        self.ops.append(_Op(node.name, target or _replayed(node), args, kwargs))
 
     def record_as(self, node: torch.fx.Node, value: _Value, target: Callable | None = None) -> None:
         self.values[node.name] = value
@@ -599,11 +607,8 @@ class _Reader:
         """A node computed from parameters and constants alone: its value, now."""
         args = map_aggregate(node.args, self.ref)
         kwargs = map_aggregate(dict(node.kwargs), self.ref)
-        if _packet(node.target) in operations.CASTS and _float_result(node):
-            self.consts[node.name] = args[0]
-            return
         try:
-            self.consts[node.name] = _functional(node.target)(*args, **kwargs)
+            self.consts[node.name] = _replayed(node)(*args, **kwargs)
         except Exception as err:  # an op we cannot run on its recorded constants
             raise self.refuse(
                 node, f"cannot be computed from the model's constants ({err})"
@@ -645,7 +650,7 @@ class _Reader:
             raise IngestError("the model has no Linear or convolution layer to ingest")
         layers, moved = self.split_roles()
         view = ModelView(layers, self.ops, output, self.input_shape, self.batch, self.tokens)
-        view.taps = self.final_taps(moved, len(layers))
+        view.taps = self.final_taps(moved, view.widths)
         return view
 
     def start(self, node: torch.fx.Node) -> None:
@@ -763,14 +768,7 @@ class _Reader:
         value = node.meta.get("val")
         integer = isinstance(value, torch.Tensor) and not value.is_floating_point()
         kind = _TOKENS if kinds == {_TOKENS} and integer else _AUX
-        target = (
-            _identity if _packet(node.target) in operations.CASTS and _float_result(node) else None
-        )
-        if target is _identity:
-            self.values[node.name] = _Value(kind)
-            self.ops.append(_Op(node.name, _identity, (self.ref(node.args[0]),)))
-            return
-        self.record_as(node, _Value(kind), target)
+        self.record_as(node, _Value(kind))
 
     def embedding(self, node: torch.fx.Node) -> None:
         bound = _bind(node)
@@ -874,7 +872,7 @@ class _Reader:
         shape = _shape(node)
         out_dim = 1 if op != "linear" else len(shape) - 1
         ids = self.unit_ids(index, shape, out_dim).contiguous()
-        self.values[node.name] = _Value(_UNITS, ids, fresh=(index,), direct=index)
+        self.values[node.name] = _Value(_UNITS, ids, fresh=index, direct=index)
         self.ops.append(_Op(node.name, None, (self.ref(source),), weights=weights))
 
     def columns(self, node: torch.fx.Node, x: _Value, dim: int) -> list[ViewInput]:
@@ -1008,8 +1006,10 @@ class _Reader:
         ids = value.ids.select(dims[0], 0).reshape(-1)
         self.taps[value.direct] = (self.ref(node).name, dims[0], ids.clone())
 
-    def final_taps(self, moved: dict, n_layers: int) -> dict[str, list[Tap]]:
-        """The taps by recorded value, for the layers after packed projections are split."""
+    def final_taps(self, moved: dict, widths: list[int]) -> dict[str, list[Tap]]:
+        """The taps by recorded value, for the layers (of ``widths`` units) after packed
+        projections are split. A layer without one is named when its activations are asked
+        for (:meth:`ModelView.activations`)."""
         taps: dict[str, list[Tap]] = {}
         for index, (name, dim, ids) in self.taps.items():
             target, position = moved[index]
@@ -1019,15 +1019,12 @@ class _Reader:
                 columns = np.flatnonzero(parts == part)
                 tap = Tap(
                     part,
+                    widths[part],
                     dim,
                     torch.from_numpy(columns),
                     torch.from_numpy(position[units[columns]]),
                 )
                 taps.setdefault(name, []).append(tap)
-        found = {tap.layer for found in taps.values() for tap in found}
-        missing = [i for i in range(n_layers) if i not in found]
-        if missing:
-            log.debug("no activations can be read for layers %s", missing)
         return taps
 
     # -- norms -------------------------------------------------------------------------------
@@ -1049,7 +1046,7 @@ class _Reader:
         source = bound["input"]
         tuple_out = name != "batch_norm"
         if x.fresh is not None and len(source.users) == 1:
-            index = x.fresh[0]
+            index = x.fresh
             layer, weights = self.layers[index], self.op_weights[index]
             shape = (-1,) + (1,) * (weights.weight.dim() - 1)
             weights.weight = weights.weight * scale.view(shape)
@@ -1123,10 +1120,6 @@ class _Reader:
         out = _Value(
             _UNITS, ids, scale, fresh=fresh if len(source.users) == 1 else None, direct=direct
         )
-        if name in operations.CASTS and _float_result(node):
-            self.values[node.name] = out
-            self.ops.append(_Op(node.name, _identity, (self.ref(source),)))
-            return
         if name.endswith("dropout") and _bind(node).get("train", False):
             raise self.refuse(node, "runs in training mode; put it in eval mode")
         self.record_as(node, out)

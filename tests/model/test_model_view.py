@@ -193,3 +193,18 @@ def test_a_view_that_does_not_reproduce_the_model_is_refused():
         assert "does not reproduce" in str(err) or "aten" in str(err)
     else:  # read correctly: then it must compute what the model computes
         assert_allclose(view(x).numpy(), model(x).detach().double().numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("how", ["mean", "max", "l2"])
+@pytest.mark.parametrize(("fixture", "shape"), [("mlp", (64,)), ("cnn", (1, 8, 8))])
+def test_a_chains_view_reads_the_chains_activations(request, fixture, shape, how):
+    model = request.getfixturevalue(fixture)
+    example = example_batch(shape)
+    view, chain = read_view(model, example), extract_chain(model, example)
+    x = torch.rand((9, *shape), generator=torch.Generator().manual_seed(0))
+    ours, output = view.activations(x, channel_reduce=how)
+    theirs, _ = chain.activations(x, channel_reduce=how)
+    assert [a.shape[1] for a in ours] == view.widths
+    for a, b in zip(ours[1:], theirs, strict=True):
+        assert_allclose(a.numpy(), b.double().numpy(), rtol=1e-6, atol=1e-6)
+    assert_allclose(output.numpy(), model(x).detach().double().numpy(), rtol=1e-5, atol=1e-6)
