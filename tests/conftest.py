@@ -11,6 +11,7 @@ import torch
 from click.testing import CliRunner
 from sklearn.datasets import load_digits
 from torch import nn
+from torch.nn import functional as F
 
 from neurongraph.cli import cli
 from neurongraph.store import open_store
@@ -107,7 +108,58 @@ def mlp(digits):
 def cnn(digits):
     """A small CNN with BatchNorm, trained briefly on digits images."""
     X, y = digits
-    model = nn.Sequential(
+    model = digits_cnn()
+    train(model, X.reshape(-1, 1, 8, 8), y, epochs=15)
+    with torch.no_grad():  # non-trivial running statistics for the fold to matter
+        model[1].running_mean.uniform_(-0.5, 0.5)
+        model[1].running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def snapshot(store) -> tuple:
+    """Everything a refused command must leave alone."""
+    counts = store.read("MATCH (n) RETURN count(n) AS nodes")[0]["nodes"]
+    rels = store.read("MATCH ()-[r]->() RETURN count(r) AS rels")[0]["rels"]
+    return counts, rels, [(n["name"], n["status"]) for n in store.networks()]
+
+
+def one_line_error(result) -> str:
+    """The stderr of a refused command: one ``error: ...`` line, no traceback."""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    return result.stderr
+
+
+class ResidualOnInput(nn.Module):
+    """``fc2(relu(fc1(x)) + x)``: on zeros it looks like the chain fc1 > relu > fc2 (as a chain,
+    the trust issue's silent misread)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 64)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)) + x)
+
+
+class FunctionalRelu(nn.Module):
+    """Bias-free, with a functional ReLU that no module accounts for (zeros in, zeros out):
+    the trust issue's other misread."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 32, bias=False)
+        self.fc2 = nn.Linear(32, 10, bias=False)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def digits_cnn() -> nn.Sequential:
+    """The suite's small CNN with BatchNorm for 1 x 8 x 8 digits images (untrained)."""
+    return nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1),
         nn.BatchNorm2d(4),
         nn.ReLU(),
@@ -117,8 +169,3 @@ def cnn(digits):
         nn.Flatten(),
         nn.Linear(6 * 4 * 4, 10),
     )
-    train(model, X.reshape(-1, 1, 8, 8), y, epochs=15)
-    with torch.no_grad():  # non-trivial running statistics for the fold to matter
-        model[1].running_mean.uniform_(-0.5, 0.5)
-        model[1].running_var.uniform_(0.5, 2.0)
-    return model

@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from conftest import train
+from conftest import one_line_error, snapshot, train
 from numpy.testing import assert_allclose
 from sklearn.metrics import adjusted_rand_score
 from torch import nn
@@ -182,19 +182,6 @@ RESNET_FEEDS = {
 #: 1x4 + 4x4 + 4x4 + 4x8 + 4x8 + 8x8 + 8x10 weight edges, 2 x (4 + 8) sum edges.
 RESNET_EDGES = 4 + 16 + 16 + 32 + 32 + 64 + 80 + 24
 DAG_REFUSAL = "residual/DAG networks are not supported by this analysis yet"
-
-
-def snapshot(store):
-    """Everything a refused command must leave alone."""
-    counts = store.read("MATCH (n) RETURN count(n) AS nodes")[0]["nodes"]
-    rels = store.read("MATCH ()-[r]->() RETURN count(r) AS rels")[0]["rels"]
-    return counts, rels, [(n["name"], n["status"]) for n in store.networks()]
-
-
-def one_line_error(result) -> str:
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
-    return result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from conftest import one_line_error, snapshot
 from transformers import (
     BertConfig,
     BertForSequenceClassification,
@@ -22,19 +23,6 @@ from neurongraph.model.hf import HF_DIRECTORY, INSTALL_HINT
 
 HIDDEN = 32
 LAYERS = 2
-
-
-def snapshot(store):
-    """Everything a refused command must leave alone."""
-    counts = store.read("MATCH (n) RETURN count(n) AS nodes")[0]["nodes"]
-    rels = store.read("MATCH ()-[r]->() RETURN count(r) AS rels")[0]["rels"]
-    return counts, rels, [(n["name"], n["status"]) for n in store.networks()]
-
-
-def one_line_error(result) -> str:
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
-    return result.stderr
 
 
 @pytest.fixture(scope="module")

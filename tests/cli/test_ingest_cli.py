@@ -9,19 +9,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import FunctionalRelu, ResidualOnInput, one_line_error, snapshot
 from safetensors.torch import save_file
 from torch import nn
-from torch.nn import functional as F
 
 from neurongraph.model.datasets import load_dataset
 from neurongraph.model.recorded import activation_cache
-
-
-def snapshot(store):
-    """Everything a refused command must leave alone."""
-    counts = store.read("MATCH (n) RETURN count(n) AS nodes")[0]["nodes"]
-    rels = store.read("MATCH ()-[r]->() RETURN count(r) AS rels")[0]["rels"]
-    return counts, rels, [(n["name"], n["status"]) for n in store.networks()]
 
 
 @pytest.fixture
@@ -156,31 +149,6 @@ def test_bad_network_names(run_cli, store, script_file, bad, message):
     assert snapshot(store) == before
 
 
-class ResidualOnInput(nn.Module):
-    """``fc2(relu(fc1(x)) + x)``: on zeros it looks like the chain fc1 > relu > fc2."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(64, 64)
-        self.act = nn.ReLU()
-        self.fc2 = nn.Linear(64, 10)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)) + x)
-
-
-class FunctionalRelu(nn.Module):
-    """Bias-free, with a functional ReLU that no module accounts for (zeros in, zeros out)."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(64, 32, bias=False)
-        self.fc2 = nn.Linear(32, 10, bias=False)
-
-    def forward(self, x):
-        return self.fc2(F.relu(self.fc1(x)))
-
-
 class DefinedOutOfOrder(nn.Module):
     """A chain whose modules are defined in another order than they are called."""
 
@@ -192,12 +160,6 @@ class DefinedOutOfOrder(nn.Module):
 
     def forward(self, x):
         return self.fc2(self.act(self.fc1(x)))
-
-
-def one_line_error(result) -> str:
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
-    return result.stderr
 
 
 #: Layers of the scripted models that the chain reader refuses, read through their data flow.

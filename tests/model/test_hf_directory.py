@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from conftest import digits_cnn
 from torch import nn
 from transformers import (
     BertConfig,
@@ -242,19 +243,7 @@ class Functional(nn.Module):
 
 
 CNNS = [
-    (  # the digits CNN of the suite
-        nn.Sequential(
-            nn.Conv2d(1, 4, 3, padding=1),
-            nn.BatchNorm2d(4),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(4, 6, 3, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(6 * 4 * 4, 10),
-        ),
-        (1, 8, 8),
-    ),
+    (digits_cnn(), (1, 8, 8)),  # the digits CNN of the suite
     (  # LeNet-5 on MNIST: unpadded 5 x 5 kernels, average pooling
         nn.Sequential(
             nn.Conv2d(1, 6, 5),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import train
+from conftest import FunctionalRelu, ResidualOnInput, train
 from numpy.testing import assert_allclose
 from torch import nn
 from torch.nn import functional as F
@@ -69,31 +69,6 @@ class ResNet(nn.Module):
     def forward(self, x):
         x = self.layer2(self.layer1(self.stem(x)))
         return self.fc(torch.flatten(self.pool(x), 1))
-
-
-class ResidualOnInput(nn.Module):
-    """``fc2(relu(fc1(x)) + x)``: read as a chain, the trust issue's silent misread."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(64, 64)
-        self.act = nn.ReLU()
-        self.fc2 = nn.Linear(64, 10)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)) + x)
-
-
-class FunctionalRelu(nn.Module):
-    """A functional ReLU outside any module: the trust issue's other misread."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(64, 32, bias=False)
-        self.fc2 = nn.Linear(32, 10, bias=False)
-
-    def forward(self, x):
-        return self.fc2(F.relu(self.fc1(x)))
 
 
 class Recurrent(nn.Module):
