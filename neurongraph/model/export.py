@@ -17,16 +17,38 @@ from torch import nn
 
 from neurongraph.model.torchscript import script_graph_module
 
-__all__ = ["SavedProgram", "export_program"]
+__all__ = ["SavedProgram", "export_program", "pieces"]
 
 log = logging.getLogger(__name__)
+
+
+def pieces(x: torch.Tensor, batch: int | None) -> list[tuple[torch.Tensor, int]]:
+    """``x`` in pieces of ``batch`` examples (a program exported for that batch size only runs
+    on it), each with its number of real examples; the last one is padded with copies of its
+    first example. ``batch`` None: ``x`` whole.
+
+    Examples
+    --------
+    >>> [(tuple(p.shape), n) for p, n in pieces(torch.zeros(5, 2), 2)]
+    [((2, 2), 2), ((2, 2), 2), ((2, 2), 1)]
+    """
+    if batch is None or len(x) == batch:
+        return [(x, len(x))]
+    out = []
+    for start in range(0, len(x), batch):
+        piece = x[start : start + batch]
+        n = len(piece)
+        if n < batch:
+            piece = torch.cat([piece, piece[:1].expand(batch - n, *piece.shape[1:])])
+        out.append((piece, n))
+    return out
 
 
 class SavedProgram(nn.Module):
     """A loaded ``torch.export`` program as a module that runs on batches of any size.
 
     A program exported with a fixed batch size runs only on that batch size (its input is
-    guarded); other batches are run in chunks of it, the last one padded with zeros.
+    guarded); other batches are run in pieces of it (:func:`pieces`).
 
     Parameters
     ----------
@@ -46,16 +68,7 @@ class SavedProgram(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The program's output on ``x``."""
-        if self.batch is None or len(x) == self.batch:
-            return self.runner(x)
-        outputs = []
-        for start in range(0, len(x), self.batch):
-            chunk = x[start : start + self.batch]
-            padding = self.batch - len(chunk)
-            if padding:
-                chunk = torch.cat([chunk, chunk.new_zeros((padding, *chunk.shape[1:]))])
-            outputs.append(self.runner(chunk)[: self.batch - padding])
-        return torch.cat(outputs)
+        return torch.cat([self.runner(piece)[:n] for piece, n in pieces(x, self.batch)])
 
     def train(self, mode: bool = True) -> SavedProgram:
         """A saved program runs as it was exported (in eval mode, for the view); the mode of

@@ -52,7 +52,7 @@ from torch.fx.node import map_aggregate
 
 from neurongraph.errors import IngestError
 from neurongraph.model import operations
-from neurongraph.model.export import export_program
+from neurongraph.model.export import export_program, pieces
 
 __all__ = [
     "CHAIN",
@@ -354,27 +354,13 @@ class ModelView:
                 found[tap.layer] = tap.read(value, channel_reduce)
 
         x = x.double() if x.is_floating_point() else x
-        pieces, outputs = [], []
+        read_pieces, outputs = [], []
         with torch.no_grad():
-            for piece, n in self._pieces(x):
+            for piece, n in pieces(x, self.batch):
                 outputs.append(self._run(piece, read)[:n])
-                pieces.append({i: found[i][:n] for i in found})
-        layers = [torch.cat([p[i] for p in pieces]) for i in range(len(self.layers))]
+                read_pieces.append({i: found[i][:n] for i in found})
+        layers = [torch.cat([p[i] for p in read_pieces]) for i in range(len(self.layers))]
         return layers, torch.cat(outputs)
-
-    def _pieces(self, x: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
-        """The batch in the pieces the recorded operations run on, each with its number of
-        real examples (the last one padded with copies of its first example)."""
-        if self.batch is None:
-            return [(x, len(x))]
-        pieces = []
-        for start in range(0, len(x), self.batch):
-            piece = x[start : start + self.batch]
-            n = len(piece)
-            if n < self.batch:
-                piece = torch.cat([piece, piece[:1].expand(self.batch - n, *piece.shape[1:])])
-            pieces.append((piece, n))
-        return pieces
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The network's output on a batch ``(N, *input_shape)``, computed in float64.
@@ -385,7 +371,7 @@ class ModelView:
         """
         x = x.double() if x.is_floating_point() else x
         with torch.no_grad():
-            return torch.cat([self._run(piece)[:n] for piece, n in self._pieces(x)])
+            return torch.cat([self._run(piece)[:n] for piece, n in pieces(x, self.batch)])
 
 
 @dataclass
