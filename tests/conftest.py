@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 from sklearn.datasets import load_digits
 from torch import nn
-from torch.nn import functional as F
+from zoo import digits_cnn
 
 from neurongraph.cli import cli
 from neurongraph.store import open_store
@@ -128,44 +128,3 @@ def one_line_error(result) -> str:
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     return result.stderr
-
-
-class ResidualOnInput(nn.Module):
-    """``fc2(relu(fc1(x)) + x)``: on zeros it looks like the chain fc1 > relu > fc2 (as a chain,
-    the trust issue's silent misread)."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(64, 64)
-        self.act = nn.ReLU()
-        self.fc2 = nn.Linear(64, 10)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)) + x)
-
-
-class FunctionalRelu(nn.Module):
-    """Bias-free, with a functional ReLU that no module accounts for (zeros in, zeros out):
-    the trust issue's other misread."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(64, 32, bias=False)
-        self.fc2 = nn.Linear(32, 10, bias=False)
-
-    def forward(self, x):
-        return self.fc2(F.relu(self.fc1(x)))
-
-
-def digits_cnn() -> nn.Sequential:
-    """The suite's small CNN with BatchNorm for 1 x 8 x 8 digits images (untrained)."""
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1),
-        nn.BatchNorm2d(4),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(4, 6, 3, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(6 * 4 * 4, 10),
-    )

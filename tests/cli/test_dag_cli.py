@@ -4,20 +4,18 @@ analyses that refuse it cleanly without touching the store."""
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
-import sys
-import textwrap
 import zipfile
 
 import numpy as np
 import pytest
 import torch
+import zoo
 from conftest import one_line_error, snapshot, train
 from numpy.testing import assert_allclose
 from sklearn.metrics import adjusted_rand_score
-from torch import nn
+from zoo import RESNET_FEEDS, RESNET_LAYERS
 
 from neurongraph.analysis.cuts import ncut
 from neurongraph.analysis.graphs import weight_adjacency, weight_graph
@@ -28,115 +26,6 @@ from neurongraph.model.loading import load_recorded_model
 from neurongraph.model.recorded import activation_cache
 from neurongraph.store.files import sha256_file
 
-ZOO = "dag_zoo"
-ZOO_SOURCE = textwrap.dedent("""
-    import torch
-    from torch import nn
-
-
-    class ResidualMLP(nn.Module):
-        \"\"\"fc2(relu(fc1(x))) + x on 4 -> 4 -> 4.\"\"\"
-
-        def __init__(self):
-            super().__init__()
-            self.fc1 = nn.Linear(4, 4)
-            self.fc2 = nn.Linear(4, 4, bias=False)
-
-        def forward(self, x):
-            return self.fc2(torch.relu(self.fc1(x))) + x
-
-
-    class ResidualOnInput(nn.Module):
-        \"\"\"fc2(relu(fc1(x)) + x): the scripted case of the trust issue, as an eager module.\"\"\"
-
-        def __init__(self):
-            super().__init__()
-            self.fc1 = nn.Linear(64, 64)
-            self.act = nn.ReLU()
-            self.fc2 = nn.Linear(64, 10)
-
-        def forward(self, x):
-            return self.fc2(self.act(self.fc1(x)) + x)
-
-
-    class BasicBlock(nn.Module):
-        def __init__(self, cin, cout, stride=1):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(cout)
-            self.relu = nn.ReLU(inplace=True)
-            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(cout)
-            self.shortcut = None
-            if stride != 1 or cin != cout:
-                self.shortcut = nn.Sequential(
-                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
-                )
-
-        def forward(self, x):
-            identity = x if self.shortcut is None else self.shortcut(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            out += identity
-            return self.relu(out)
-
-
-    class TinyResNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
-            self.layer1 = BasicBlock(4, 4)
-            self.layer2 = BasicBlock(4, 8, stride=2)
-            self.pool = nn.AdaptiveAvgPool2d(1)
-            self.fc = nn.Linear(8, 10)
-
-        def forward(self, x):
-            x = self.layer2(self.layer1(self.stem(x)))
-            return self.fc(torch.flatten(self.pool(x), 1))
-
-
-    class Gated(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Linear(64, 8)
-            self.b = nn.Linear(64, 8)
-
-        def forward(self, x):
-            return self.a(x) * torch.sigmoid(self.b(x))
-
-
-    class Planted(nn.Module):
-        \"\"\"head(x + fc2(relu(fc1(x)))) on 12 features in 3 modules.\"\"\"
-
-        def __init__(self):
-            super().__init__()
-            self.fc1 = nn.Linear(12, 12)
-            self.fc2 = nn.Linear(12, 12)
-            self.head = nn.Linear(12, 6)
-
-        def forward(self, x):
-            return self.head(x + self.fc2(torch.relu(self.fc1(x))))
-
-
-    def residual_mlp():
-        return ResidualMLP()
-
-
-    def planted():
-        return Planted()
-
-
-    def residual_on_input():
-        return ResidualOnInput()
-
-
-    def resnet():
-        return TinyResNet()
-
-
-    def gated():
-        return Gated()
-""")
 #: The hand-made residual MLP's weights.
 W1 = [[1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 0.0, -3.0], [0.5, 0.0, 0.0, 0.0]]
 B1 = [0.1, -0.2, 0.3, 0.0]
@@ -154,55 +43,23 @@ HAND_EDGES = {
     *(("fc2", i, "add", i, 1.0) for i in range(4)),
     *(("input", i, "add", i, 1.0) for i in range(4)),
 }
-RESNET_LAYERS = [
-    ("input", "input", 1),
-    ("stem.0", "conv2d", 4),
-    ("layer1.conv1", "conv2d", 4),
-    ("layer1.conv2", "conv2d", 4),
-    ("layer1.add", "sum", 4),
-    ("layer2.shortcut.0", "conv2d", 8),
-    ("layer2.conv1", "conv2d", 8),
-    ("layer2.conv2", "conv2d", 8),
-    ("layer2.add", "sum", 8),
-    ("fc", "linear", 10),
-]
-RESNET_FEEDS = {
-    ("input", "stem.0"),
-    ("stem.0", "layer1.conv1"),
-    ("layer1.conv1", "layer1.conv2"),
-    ("layer1.conv2", "layer1.add"),
-    ("stem.0", "layer1.add"),
-    ("layer1.add", "layer2.shortcut.0"),
-    ("layer1.add", "layer2.conv1"),
-    ("layer2.conv1", "layer2.conv2"),
-    ("layer2.conv2", "layer2.add"),
-    ("layer2.shortcut.0", "layer2.add"),
-    ("layer2.add", "fc"),
-}
 #: 1x4 + 4x4 + 4x4 + 4x8 + 4x8 + 8x8 + 8x10 weight edges, 2 x (4 + 8) sum edges.
 RESNET_EDGES = 4 + 16 + 16 + 32 + 32 + 64 + 80 + 24
 DAG_REFUSAL = "residual/DAG networks are not supported by this analysis yet"
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    """The factories' module on sys.path, and a folder for weights."""
-    folder = tmp_path_factory.mktemp("dag_zoo")
-    (folder / f"{ZOO}.py").write_text(ZOO_SOURCE)
-    sys.path.insert(0, str(folder))
-    module = importlib.import_module(ZOO)
-    yield module, folder
-    sys.path.remove(str(folder))
-    sys.modules.pop(ZOO, None)
+def folder(tmp_path_factory):
+    """A folder for the test networks' weights."""
+    return tmp_path_factory.mktemp("weights")
 
 
 @pytest.fixture(scope="module")
-def resnet_weights(zoo, digits):
+def resnet_weights(folder, digits):
     """TinyResNet trained briefly on digits (8 x 8 images), its state dict saved."""
-    module, folder = zoo
     X, y = digits
     torch.manual_seed(0)
-    model = train(module.resnet(), X.reshape(-1, 1, 8, 8), y, epochs=15)
+    model = train(zoo.TinyResNet(), X.reshape(-1, 1, 8, 8), y, epochs=15)
     path = folder / "resnet.pt"
     torch.save(model.state_dict(), path)
     return model, path
@@ -226,19 +83,22 @@ def _graph(store, name):
     return layers, {(f["src"], f["dst"]) for f in feeds}, edges
 
 
-def test_a_residual_mlp_gives_every_edge_worked_out_by_hand(run_cli, store, zoo, name):
-    module, folder = zoo
-    model = module.residual_mlp()
+def _hand_made(folder):
+    """The residual MLP with the weights of HAND_EDGES, and its saved state dict."""
+    model = zoo.ResidualMLP()
     with torch.no_grad():
         model.fc1.weight.copy_(torch.tensor(W1))
         model.fc1.bias.copy_(torch.tensor(B1))
         model.fc2.weight.copy_(torch.tensor(W2))
-    weights = folder / "residual_mlp.pt"
+    weights = folder / "hand_made.pt"
     torch.save(model.state_dict(), weights)
+    return model, weights
+
+
+def test_a_residual_mlp_gives_every_edge_worked_out_by_hand(run_cli, store, folder, name):
+    _, weights = _hand_made(folder)
     out = json.loads(
-        run_cli(
-            "ingest", f"{ZOO}:residual_mlp", "--weights", weights, "--name", name, "--json"
-        ).stdout
+        run_cli("ingest", "zoo:ResidualMLP", "--weights", weights, "--name", name, "--json").stdout
     )
     assert (out["layers"], out["neurons"], out["edges"]) == (4, 16, len(HAND_EDGES))
     layers, feeds, edges = _graph(store, name)
@@ -264,15 +124,14 @@ def test_a_residual_mlp_gives_every_edge_worked_out_by_hand(run_cli, store, zoo,
     assert (network["dataFlow"], network["status"]) == ("dag", "complete")
 
 
-def test_the_eager_residual_on_input_is_read_as_a_dag(run_cli, store, zoo, name):
+def test_the_eager_residual_on_input_is_read_as_a_dag(run_cli, store, folder, name):
     """The trust issue's scripted misread, as an eager module: read correctly, not refused."""
-    module, folder = zoo
     torch.manual_seed(0)
     weights = folder / "residual_on_input.pt"
-    torch.save(module.residual_on_input().state_dict(), weights)
+    torch.save(zoo.ResidualOnInput().state_dict(), weights)
     out = json.loads(
         run_cli(
-            "ingest", f"{ZOO}:residual_on_input", "--weights", weights, "--name", name, "--json"
+            "ingest", "zoo:ResidualOnInput", "--weights", weights, "--name", name, "--json"
         ).stdout
     )
     assert (out["layers"], out["neurons"], out["edges"]) == (4, 64 + 64 + 64 + 10, 4096 + 128 + 640)
@@ -286,9 +145,9 @@ def test_the_eager_residual_on_input_is_read_as_a_dag(run_cli, store, zoo, name)
     assert feeds == {("input", "fc1"), ("fc1", "add"), ("input", "add"), ("add", "fc2")}
 
 
-def test_a_resnet_is_ingested_listed_and_partitioned(run_cli, store, zoo, resnet_weights, name):
+def test_a_resnet_is_ingested_listed_and_partitioned(run_cli, store, folder, resnet_weights, name):
     model, weights = resnet_weights
-    args = ["ingest", f"{ZOO}:resnet", "--weights", weights, "--input-shape", "1,8,8"]
+    args = ["ingest", "zoo:TinyResNet", "--weights", weights, "--input-shape", "1,8,8"]
     out = json.loads(run_cli(*args, "--name", name, "--json").stdout)
     assert (out["layers"], out["neurons"], out["edges"]) == (10, 59, RESNET_EDGES)
     layers, feeds, edges = _graph(store, name)
@@ -352,10 +211,10 @@ def test_a_resnet_is_ingested_listed_and_partitioned(run_cli, store, zoo, resnet
 
 
 def test_a_resnet_records_activations_louvain_and_entropy(
-    run_cli, store, zoo, resnet_weights, name
+    run_cli, store, folder, resnet_weights, name
 ):
     model, weights = resnet_weights
-    args = ["ingest", f"{ZOO}:resnet", "--weights", weights, "--input-shape", "1,8,8"]
+    args = ["ingest", "zoo:TinyResNet", "--weights", weights, "--input-shape", "1,8,8"]
     out = json.loads(run_cli(*args, "--name", name, "--data", "digits", "--json").stdout)
     assert out["activations"]["neurons"] == 59 and out["activations"]["examples"] == 1797
     # each layer's activations are the model's own, each channel's mean over H x W: a sum
@@ -396,10 +255,10 @@ def test_a_resnet_records_activations_louvain_and_entropy(
 
 
 def test_lesions_and_coherence_refuse_a_dag_network_and_write_nothing(
-    run_cli, store, zoo, resnet_weights, name
+    run_cli, store, folder, resnet_weights, name
 ):
     _, weights = resnet_weights
-    model = ["ingest", f"{ZOO}:resnet", "--weights", weights, "--input-shape", "1,8,8"]
+    model = ["ingest", "zoo:TinyResNet", "--weights", weights, "--input-shape", "1,8,8"]
     run_cli(*model, "--name", name)
     before = snapshot(store)
     for command in (
@@ -411,13 +270,12 @@ def test_lesions_and_coherence_refuse_a_dag_network_and_write_nothing(
     assert snapshot(store) == before
 
 
-def test_an_unsupported_op_is_refused_by_name(run_cli, store, zoo, name):
-    module, folder = zoo
+def test_an_unsupported_op_is_refused_by_name(run_cli, store, folder, name):
     weights = folder / "gated.pt"
-    torch.save(module.gated().state_dict(), weights)
+    torch.save(zoo.Gated().state_dict(), weights)
     before = snapshot(store)
     message = one_line_error(
-        run_cli("ingest", f"{ZOO}:gated", "--weights", weights, "--name", name, expect=2)
+        run_cli("ingest", "zoo:Gated", "--weights", weights, "--name", name, expect=2)
     )
     assert "aten.mul" in message and "the model's forward" in message
     assert snapshot(store) == before
@@ -445,37 +303,25 @@ def _save(model, form: str, shape: tuple[int, ...], path) -> None:
         torch.export.save(torch.export.export(model, (example,)), path)
 
 
-def _hand_made(module, folder):
-    model = module.residual_mlp()
-    with torch.no_grad():
-        model.fc1.weight.copy_(torch.tensor(W1))
-        model.fc1.bias.copy_(torch.tensor(B1))
-        model.fc2.weight.copy_(torch.tensor(W2))
-    weights = folder / "hand_made.pt"
-    torch.save(model.state_dict(), weights)
-    return model, weights
-
-
 @pytest.mark.parametrize(
     ("which", "form"),
     [
-        ("residual_mlp", "script"),
-        ("residual_mlp", "pt2"),
-        ("resnet", "trace"),
-        ("resnet", "script"),
-        ("resnet", "pt2"),
+        ("ResidualMLP", "script"),
+        ("ResidualMLP", "pt2"),
+        ("TinyResNet", "trace"),
+        ("TinyResNet", "script"),
+        ("TinyResNet", "pt2"),
     ],
 )
 def test_torchscript_and_saved_programs_give_the_eager_graph(
-    run_cli, store, zoo, resnet_weights, name, which, form
+    run_cli, store, folder, resnet_weights, name, which, form
 ):
-    module, folder = zoo
-    if which == "resnet":
+    if which == "TinyResNet":
         (model, weights), shape = resnet_weights, (1, 8, 8)
     else:
-        (model, weights), shape = _hand_made(module, folder), (4,)
-    given = ["--input-shape", ",".join(map(str, shape))] if which == "resnet" else []
-    run_cli("ingest", f"{ZOO}:{which}", "--weights", weights, *given, "--name", f"{name}-eager")
+        (model, weights), shape = _hand_made(folder), (4,)
+    given = ["--input-shape", ",".join(map(str, shape))] if which == "TinyResNet" else []
+    run_cli("ingest", f"zoo:{which}", "--weights", weights, *given, "--name", f"{name}-eager")
     path = folder / f"{name}.{'pt2' if form == 'pt2' else 'pt'}"
     _save(model, form, shape, path)
     if form == "pt2":  # a saved program knows its input shape
@@ -488,7 +334,7 @@ def test_torchscript_and_saved_programs_give_the_eager_graph(
         eager["nEdges"],
     )
     assert _edge_lists(store, name) == _edge_lists(store, f"{name}-eager")
-    if which == "residual_mlp":
+    if which == "ResidualMLP":
         assert {(*k, v) for k, v in _edge_lists(store, name)[2].items()} == HAND_EDGES
     else:
         assert [la[:3] for la in eager_layers] == RESNET_LAYERS
@@ -552,20 +398,10 @@ def test_a_saved_program_is_not_loaded_without_trust_pickle(
     assert snapshot(store) == before
 
 
-class Recurrent(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.rnn = nn.LSTM(4, 3, batch_first=True)
-        self.fc = nn.Linear(3, 2)
-
-    def forward(self, x):
-        return self.fc(self.rnn(x)[0][:, -1])
-
-
 def test_a_torchscript_op_that_cannot_be_read_is_one_line(run_cli, store, tmp_path, name):
     torch.manual_seed(0)
     path = tmp_path / "lstm.pt"
-    torch.jit.save(torch.jit.script(Recurrent()), str(path))
+    torch.jit.save(torch.jit.script(zoo.Recurrent()), str(path))
     before = snapshot(store)
     message = one_line_error(
         run_cli("ingest", path, "--input-shape", "3,4", "--name", name, expect=2)
@@ -601,11 +437,12 @@ def test_a_traced_cnn_chain_gives_the_scripted_chains_graph(run_cli, store, tmp_
     assert store.get_network(f"{name}-traced")["dataFlow"] == "chain"
 
 
-def test_planted_modules_of_a_residual_mlp_are_found_and_beat_the_nulls(run_cli, store, zoo, name):
+def test_planted_modules_of_a_residual_mlp_are_found_and_beat_the_nulls(
+    run_cli, store, folder, name
+):
     """Three modules through every layer, the skip connection inside them: the partition finds
     them and the network is more clusterable than every null (sum edges kept)."""
-    module, folder = zoo
-    model = module.planted()
+    model = zoo.Planted()
     rng = np.random.default_rng(0)
     with torch.no_grad():
         for layer, rows in ((model.fc1, 4), (model.fc2, 4), (model.head, 2)):
@@ -614,7 +451,7 @@ def test_planted_modules_of_a_residual_mlp_are_found_and_beat_the_nulls(run_cli,
             layer.weight.copy_(torch.tensor(weights * rng.choice([-1, 1], mask.shape)))
     weights = folder / "planted.pt"
     torch.save(model.state_dict(), weights)
-    run_cli("ingest", f"{ZOO}:planted", "--weights", weights, "--name", name)
+    run_cli("ingest", "zoo:Planted", "--weights", weights, "--name", name)
     args = ("-k", 3, "--shuffles", 9, "--seed", 0, "--jobs", 1, "--json")
     result = json.loads(run_cli("analyze", "spectral", name, *args).stdout)
     assert result["percentile"] == pytest.approx(0.1)  # below all 9 nulls

@@ -6,87 +6,21 @@ edges fixed, each weight block shuffled on its own), every named query, `report`
 from __future__ import annotations
 
 import html
-import importlib
 import json
 import re
-import sys
-import textwrap
 from collections import Counter
 
 import numpy as np
 import pytest
 import torch
+import zoo
 from conftest import train
 from numpy.testing import assert_allclose
 from test_view import DATA_BLOCK, assert_renders
+from zoo import RESNET_FEEDS, RESNET_LAYERS
 
 from neurongraph.analysis.nulls import dag_clusterability
 from neurongraph.queries import list_queries
-
-ZOO = "dag_outputs_zoo"
-ZOO_SOURCE = textwrap.dedent("""
-    import torch
-    from torch import nn
-
-
-    class Skip(nn.Module):
-        \"\"\"fc2(relu(fc1(x))) + fc1(x): the skip adds the first layer's output.\"\"\"
-
-        def __init__(self, n_in=2, width=3):
-            super().__init__()
-            self.fc1 = nn.Linear(n_in, width)
-            self.fc2 = nn.Linear(width, width)
-
-        def forward(self, x):
-            h = self.fc1(x)
-            return self.fc2(torch.relu(h)) + h
-
-
-    class BasicBlock(nn.Module):
-        def __init__(self, cin, cout, stride=1):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(cout)
-            self.relu = nn.ReLU(inplace=True)
-            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(cout)
-            self.shortcut = nn.Identity()
-            if stride != 1 or cin != cout:
-                self.shortcut = nn.Sequential(
-                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
-                )
-
-        def forward(self, x):
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            return self.relu(out + self.shortcut(x))
-
-
-    class ResNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU())
-            self.block1 = BasicBlock(6, 6)
-            self.block2 = BasicBlock(6, 8, stride=2)
-            self.pool = nn.AdaptiveAvgPool2d((1, 1))
-            self.head = nn.Linear(8, 10)
-
-        def forward(self, x):
-            x = self.block2(self.block1(self.stem(x)))
-            return self.head(torch.flatten(self.pool(x), 1))
-
-
-    def skip():
-        return Skip()
-
-
-    def wide_skip():
-        return Skip(4, 4)
-
-
-    def resnet():
-        return ResNet()
-""")
 
 #: The hand-made residual MLP: fc1 = Linear(2, 3), fc2 = Linear(3, 3), add = fc2(relu(fc1)) + fc1.
 W1 = [[1.0, 0.0], [0.0, -2.0], [0.5, 0.5]]
@@ -112,20 +46,8 @@ SKIP_LAYERS = [
     ("add", "sum", 3, 3, ["fc1", "fc2"]),
 ]
 SKIP_FEEDS = {("input", "fc1"), ("fc1", "fc2"), ("fc1", "add"), ("fc2", "add")}
-RESNET_FEEDS = {
-    ("input", "stem.0"),
-    ("stem.0", "block1.conv1"),
-    ("block1.conv1", "block1.conv2"),
-    ("block1.conv2", "block1.add"),
-    ("stem.0", "block1.add"),
-    ("block1.add", "block2.conv1"),
-    ("block1.add", "block2.shortcut.0"),
-    ("block2.conv1", "block2.conv2"),
-    ("block2.conv2", "block2.add"),
-    ("block2.shortcut.0", "block2.add"),
-    ("block2.add", "head"),
-}
-SUMS = {"block1.add": 6, "block2.add": 8}
+#: TinyResNet's sum layers.
+SUMS = {name for name, kind, _ in RESNET_LAYERS if kind == "sum"}
 WEIGHTS = "spectral-weights"
 EDGES = (
     "MATCH (a:Neuron {network: $n})-[w:WEIGHT]->(b:Neuron) RETURN a.layer AS sl, a.index AS si, "
@@ -146,15 +68,9 @@ PARTITION = (
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    """The factories' module on sys.path, and a folder for weights."""
-    folder = tmp_path_factory.mktemp(ZOO)
-    (folder / f"{ZOO}.py").write_text(ZOO_SOURCE)
-    sys.path.insert(0, str(folder))
-    module = importlib.import_module(ZOO)
-    yield module, folder
-    sys.path.remove(str(folder))
-    sys.modules.pop(ZOO, None)
+def folder(tmp_path_factory):
+    """A folder for the test networks' weights."""
+    return tmp_path_factory.mktemp("weights")
 
 
 def cypher(run_cli, query, **params):
@@ -176,9 +92,8 @@ def save(model, folder, stem):
 
 
 @pytest.fixture(scope="module")
-def skip_weights(zoo):
-    module, folder = zoo
-    model = module.skip()
+def skip_weights(folder):
+    model = zoo.Skip()
     with torch.no_grad():
         for layer, w, b in ((model.fc1, W1, B1), (model.fc2, W2, B2)):
             layer.weight.copy_(torch.tensor(w))
@@ -189,24 +104,23 @@ def skip_weights(zoo):
 @pytest.fixture
 def skip_net(run_cli, skip_weights, name):
     """The hand-made residual MLP, ingested and partitioned into 2 clusters with 4 nulls."""
-    run_cli("ingest", f"{ZOO}:skip", "--weights", skip_weights, "--name", name)
+    run_cli("ingest", "zoo:Skip", "--weights", skip_weights, "--name", name)
     run_cli("analyze", "spectral", name, "-k", 2, "--shuffles", 4, "--seed", 0, "--jobs", 1)
     return name
 
 
 @pytest.fixture(scope="module")
-def resnet_weights(zoo, digits):
+def resnet_weights(folder, digits):
     """The ResNet-style CNN trained briefly on digits (8 x 8 images as 1 x 8 x 8 maps)."""
-    module, folder = zoo
     X, y = digits
-    model = train(module.resnet(), X.reshape(-1, 1, 8, 8), y, epochs=20)
+    model = train(zoo.TinyResNet(), X.reshape(-1, 1, 8, 8), y, epochs=20)
     accuracy = (model(torch.as_tensor(X.reshape(-1, 1, 8, 8))).argmax(1).numpy() == y).mean()
     assert accuracy > 0.5  # it learned something: the weights are not the initial ones
     return save(model, folder, "resnet")
 
 
 def test_the_hand_made_skip_mlp_gives_every_edge_through_cypher(run_cli, skip_weights, name):
-    args = ("ingest", f"{ZOO}:skip", "--weights", skip_weights, "--name", name, "--json")
+    args = ("ingest", "zoo:Skip", "--weights", skip_weights, "--name", name, "--json")
     out = json.loads(run_cli(*args).stdout)
     assert (out["layers"], out["neurons"], out["edges"]) == (4, 11, len(SKIP_EDGES))
     edges = cypher(run_cli, EDGES, n=name)
@@ -343,21 +257,20 @@ def _hand_blocks(a: float, b: float, pattern: np.ndarray) -> tuple[list, list, l
 
 @pytest.mark.parametrize("method", ["layer", "layer_nonzero"])
 def test_the_nulls_keep_sum_edges_and_shuffle_each_weight_matrix_on_its_own(
-    run_cli, zoo, method, name
+    run_cli, folder, method, name
 ):
     """A wide skip MLP (4 -> 4 -> 4, skip of fc1's output) with two modules in each weight
     matrix (one edge between them in fc2), every non-zero weight of fc1 equal to a and of fc2 to
     b: the 8 sum edges must stay, the 9 + 9 weights be permuted within fc1 and within fc2."""
-    module, folder = zoo
     a, b = 0.5, 2.0
     pattern = np.kron(np.eye(2), np.ones((2, 2)))
     pattern[2, 1] = 1.0  # one edge between the modules keeps the graph connected
-    model = module.wide_skip()
+    model = zoo.wide_skip()
     with torch.no_grad():
         model.fc1.weight.copy_(torch.tensor(a * pattern))
         model.fc2.weight.copy_(torch.tensor(b * pattern))
     weights = save(model, folder, f"wide-skip-{method}")
-    run_cli("ingest", f"{ZOO}:wide_skip", "--weights", weights, "--name", name)
+    run_cli("ingest", "zoo:wide_skip", "--weights", weights, "--name", name)
     fixed = cypher(
         run_cli,
         "MATCH (:Neuron {network: $n})-[w:WEIGHT]->(t:Neuron {layer: 'add'}) "
@@ -416,11 +329,9 @@ def test_view_of_the_skip_mlp_draws_the_skip_edges(run_cli, skip_net, tmp_path):
 
 
 def test_a_resnet_trained_on_digits_end_to_end(run_cli, store, resnet_weights, name, tmp_path):
-    args = ["ingest", f"{ZOO}:resnet", "--weights", resnet_weights, "--input-shape", "1,8,8"]
+    args = ["ingest", "zoo:TinyResNet", "--weights", resnet_weights, "--input-shape", "1,8,8"]
     out = json.loads(run_cli(*args, "--name", name, "--json").stdout)
-    widths = {"input": 1, "stem.0": 6, "block1.conv1": 6, "block1.conv2": 6, "block1.add": 6}
-    widths |= {"block2.conv1": 8, "block2.conv2": 8, "block2.shortcut.0": 8, "block2.add": 8}
-    widths["head"] = 10
+    widths = {layer: width for layer, _, width in RESNET_LAYERS}
     assert (out["layers"], out["neurons"]) == (len(widths), sum(widths.values()))
     feeds = cypher(run_cli, FEEDS, n=name)
     assert {(f["src"], f["dst"]) for f in feeds} == RESNET_FEEDS
@@ -448,12 +359,12 @@ def test_a_resnet_trained_on_digits_end_to_end(run_cli, store, resnet_weights, n
     assert {(r["l"]["name"], r["m"]["name"]) for r in flow if r["f"]} == RESNET_FEEDS
     kinds = {r["l"]["name"]: r["l"]["kind"] for r in flow}
     assert {la for la, kind in kinds.items() if kind == "sum"} == set(SUMS)
-    assert kinds["block2.shortcut.0"] == "conv2d"
+    assert kinds["layer2.shortcut.0"] == "conv2d"
     rows = named(run_cli, "layer-summary", network=name)
     assert [r["layer"] for r in rows] == result["layers"] and set(result["layers"]) == set(widths)
     summary = {r["layer"]: r["inputs"] for r in rows}
-    assert summary["block1.add"] == ["stem.0", "block1.conv2"]
-    assert summary["block2.add"] == ["block2.conv2", "block2.shortcut.0"]
+    assert summary["layer1.add"] == ["stem.0", "layer1.conv2"]
+    assert summary["layer2.add"] == ["layer2.shortcut.0", "layer2.conv2"]
     sums = named(run_cli, "cluster-weight-sums", network=name, method=WEIGHTS)
     assert sum(r["edges"] for r in sums) == len(edges)
     assert sum(r["weight"] for r in sums) == pytest.approx(sum(e["w"] for e in edges))

@@ -9,9 +9,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import FunctionalRelu, ResidualOnInput, one_line_error, snapshot
+from conftest import one_line_error, snapshot
 from safetensors.torch import save_file
 from torch import nn
+from zoo import FunctionalRelu, ResidualOnInput
 
 from neurongraph.model.datasets import load_dataset
 from neurongraph.model.recorded import activation_cache

@@ -8,7 +8,6 @@ import json
 
 import pytest
 import torch
-from conftest import digits_cnn
 from torch import nn
 from transformers import (
     BertConfig,
@@ -20,6 +19,7 @@ from transformers import (
     ViTConfig,
     ViTModel,
 )
+from zoo import digits_cnn
 
 from neurongraph.errors import IngestError, StoreError
 from neurongraph.model.hf import (

@@ -8,6 +8,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 from torch import nn
+from zoo import Recurrent
 
 from neurongraph.errors import IngestError
 from neurongraph.ingest.graph import DAG, network_graph, view_graph
@@ -139,16 +140,6 @@ class Attention(nn.Module):
 
     def forward(self, x):
         return self.attn(x, x, x, need_weights=False)[0]
-
-
-class Recurrent(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.rnn = nn.LSTM(4, 3, batch_first=True)
-        self.fc = nn.Linear(3, 2)
-
-    def forward(self, x):
-        return self.fc(self.rnn(x)[0][:, -1])
 
 
 @pytest.mark.parametrize(

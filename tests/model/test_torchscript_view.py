@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import FunctionalRelu, ResidualOnInput, train
+from conftest import train
 from numpy.testing import assert_allclose
 from torch import nn
-from torch.nn import functional as F
+from zoo import FunctionalRelu, Recurrent, ResidualOnInput, TinyResNet
 
 from neurongraph.errors import IngestError
 from neurongraph.ingest.pipeline import read_network
@@ -35,50 +35,6 @@ class ResidualMLP(nn.Module):
         for block in self.blocks:
             x = x + block["fc2"](torch.relu(block["fc1"](x)))
         return self.head(x)
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
-            )
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        out += self.shortcut(x)
-        return F.relu(out)
-
-
-class ResNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
-        self.layer1 = BasicBlock(4, 4)
-        self.layer2 = BasicBlock(4, 8, stride=2)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(8, 10)
-
-    def forward(self, x):
-        x = self.layer2(self.layer1(self.stem(x)))
-        return self.fc(torch.flatten(self.pool(x), 1))
-
-
-class Recurrent(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.rnn = nn.LSTM(4, 3, batch_first=True)
-        self.fc = nn.Linear(3, 2)
-
-    def forward(self, x):
-        return self.fc(self.rnn(x)[0][:, -1])
 
 
 class Branchy(nn.Module):
@@ -123,7 +79,7 @@ class Counting(nn.Module):
 def resnet(digits):
     X, y = digits
     torch.manual_seed(0)
-    return train(ResNet(), X.reshape(-1, 1, 8, 8), y, epochs=10)
+    return train(TinyResNet(), X.reshape(-1, 1, 8, 8), y, epochs=10)
 
 
 def saved(module: nn.Module, how: str, shape: tuple[int, ...], folder) -> nn.Module:
