@@ -345,10 +345,9 @@ def load_directory(directory: Path, *, trust_pickle: bool = False) -> LoadedMode
     return LoadedModel(
         module,
         str(directory.resolve()),
-        sha,
+        ModelFile(sha, "", path=directory, members=tuple(names)),
         HF_DIRECTORY,
         {"architecture": type(model).__name__},
-        file=ModelFile(sha, "", path=directory, members=tuple(names)),
         tokens=tokens,
     )
 

@@ -80,12 +80,16 @@ class LoadedModel:
 
     module: nn.Module
     source: str
-    sha256: str
+    file: ModelFile
     kind: str
     metadata: dict = field(default_factory=dict)
     weights: str | None = None
-    file: ModelFile | None = None
     tokens: TokenInput | None = None
+
+    @property
+    def sha256(self) -> str:
+        """The sha256 of the bytes the model was read from (its file's)."""
+        return self.file.sha256
 
     @property
     def input_kind(self) -> str:
@@ -156,34 +160,31 @@ def _from_factory(spec: str, weights: Path | None) -> LoadedModel:
 
         state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
         content = save(state)
-        sha = hashlib.sha256(content).hexdigest()
-        file = ModelFile(sha, ".safetensors", content=content)
-        return LoadedModel(model, spec, sha, FACTORY, file=file)
+        file = ModelFile(hashlib.sha256(content).hexdigest(), ".safetensors", content=content)
+        return LoadedModel(model, spec, file, FACTORY)
     state = _load_state_dict(weights)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
         first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
         raise IngestError(f"weights in {weights} do not fit {spec}: {first}") from err
-    sha = sha256_file(weights)
-    file = ModelFile(sha, weights.suffix, path=weights)
-    return LoadedModel(model, spec, sha, FACTORY, weights=str(weights), file=file)
+    file = ModelFile(sha256_file(weights), weights.suffix, path=weights)
+    return LoadedModel(model, spec, file, FACTORY, weights=str(weights))
 
 
 def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
     if not path.exists():
         raise IngestError(f"model file {path} not found; check the path")
-    sha = sha256_file(path)
     meta = _sidecar(path)
-    file = ModelFile(sha, path.suffix, path=path)
+    file = ModelFile(sha256_file(path), path.suffix, path=path)
     if _is_program_archive(path):
-        return _from_program(path, sha, meta, file, trust_pickle)
+        return _from_program(path, meta, file, trust_pickle)
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception:
         pass
     else:
-        return LoadedModel(module, str(path), sha, "torchscript", meta, file=file)
+        return LoadedModel(module, str(path), file, "torchscript", meta)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -200,7 +201,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         ) from err
     if state is not None:
         if isinstance(state, nn.Module):
-            return LoadedModel(state, str(path.resolve()), sha, "module", meta, file=file)
+            return LoadedModel(state, str(path.resolve()), file, "module", meta)
         raise IngestError(
             f"{path} holds weights only; give the architecture as package.module:factory "
             f"with --weights {path}"
@@ -211,7 +212,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         raise IngestError(f"cannot unpickle {path} ({type(err).__name__}: {err})") from err
     if not isinstance(model, nn.Module):
         raise IngestError(f"{path} holds a {type(model).__name__}, not a torch.nn.Module")
-    return LoadedModel(model, str(path.resolve()), sha, "pickle", meta, file=file)
+    return LoadedModel(model, str(path.resolve()), file, "pickle", meta)
 
 
 def _is_program_archive(path: Path) -> bool:
@@ -226,9 +227,7 @@ def _is_program_archive(path: Path) -> bool:
     return False
 
 
-def _from_program(
-    path: Path, sha: str, meta: dict, file: ModelFile, trust_pickle: bool
-) -> LoadedModel:
+def _from_program(path: Path, meta: dict, file: ModelFile, trust_pickle: bool) -> LoadedModel:
     """A saved ``torch.export`` program. ``torch.export.load`` runs code from the file (it
     unpickles sample inputs, falling back to ``weights_only=False``, and pickled payloads, and
     loads compiled AOTInductor libraries), so it is loaded only with the user's consent."""
@@ -245,7 +244,7 @@ def _from_program(
             f"cannot load the torch.export program {path} ({type(err).__name__}); save it "
             "with torch.export.save from this version of PyTorch"
         ) from err
-    return LoadedModel(SavedProgram(program), str(path), sha, EXPORTED, meta, file=file)
+    return LoadedModel(SavedProgram(program), str(path), file, EXPORTED, meta)
 
 
 def load_model(
@@ -325,7 +324,7 @@ def load_recorded_model(
                 f"differs); re-ingest it with `neurongraph ingest {override} --name {name} "
                 "--replace`"
             )
-        if recorded and loaded.file is not None:
+        if recorded:
             loaded.file.keep(files)
         return loaded
     if not recorded:
