@@ -23,14 +23,12 @@ from torch.nn import functional as F
 
 from neurongraph.errors import IngestError, NotAChainError
 from neurongraph.model.chain import Chain, Stage
+from neurongraph.model.checks import check_runs, one_line, reproduction_failure
 
 __all__ = [
     "ACTIVATIONS",
     "CHECK_DATA_EXAMPLES",
-    "CHECK_EXAMPLES",
-    "CHECK_SEED",
     "PASS_THROUGH",
-    "check_runs",
     "example_batch",
     "extract_chain",
     "module_ops",
@@ -56,21 +54,8 @@ _WEIGHTED = (nn.Linear, nn.Conv2d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _SUPPORTED = (*_WEIGHTED, *_NORMS, *ACTIVATIONS, *PASS_THROUGH)
 _BY_NAME = {cls.__name__: cls for cls in _SUPPORTED}
-#: Largest difference allowed between the model's output and the extracted chain's output,
-#: relative to the largest absolute output of the batch (the chain runs in float64, the model
-#: usually in float32) ...
-OUTPUT_RTOL = 1e-4
-#: ... plus this absolute floor, for outputs that are all near zero.
-OUTPUT_ATOL = 1e-5
-#: Examples in each random batch the chain is checked on (standard normal, uniform on [0, 1)).
-CHECK_EXAMPLES = 16
-#: Seed of those batches: a model is always judged on the same inputs.
-CHECK_SEED = 0
 #: Dataset examples added to the check batch by :func:`example_batch`.
 CHECK_DATA_EXAMPLES = 256
-#: Longest error text of a failed forward pass quoted in a message.
-ERROR_QUOTE_CHARS = 200
-
 _FUNCTIONS = {
     F.relu: nn.ReLU,
     torch.relu: nn.ReLU,
@@ -250,42 +235,6 @@ def _check_width(path: str, module: nn.Module) -> None:
         )
 
 
-def _one_line(err: BaseException) -> str:
-    """``Type: message`` on one line, at most ``ERROR_QUOTE_CHARS`` long.
-
-    A TorchScript interpreter error carries both tracebacks of the failed call; its last
-    ``SomethingError: ...`` line is what went wrong.
-    """
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
-    if len(lines) > 1:
-        for line in reversed(lines):
-            if re.match(r"[A-Za-z_][\w.]*(Error|Exception): \S", line):
-                text = line
-                break
-    if len(text) > ERROR_QUOTE_CHARS:
-        text = text[: ERROR_QUOTE_CHARS - 3].rstrip() + "..."
-    return text
-
-
-def _check_batches(example_input: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    """The inputs the chain must reproduce the model on: the caller's batch and seeded random
-    batches of the same example shape (zeros alone would hide residuals and bias-free
-    nonlinearities)."""
-    shape = (CHECK_EXAMPLES, *example_input.shape[1:])
-    generator = torch.Generator().manual_seed(CHECK_SEED)
-    if not example_input.is_floating_point():
-        high = int(example_input.max()) + 1 if example_input.numel() else 1
-        tokens = torch.randint(0, high, shape, generator=generator, dtype=example_input.dtype)
-        return [("the example input", example_input), ("random token ids", tokens)]
-    dtype = example_input.dtype
-    return [
-        ("the example input", example_input),
-        ("standard-normal inputs", torch.randn(shape, generator=generator, dtype=dtype)),
-        ("uniform [0, 1) inputs", torch.rand(shape, generator=generator, dtype=dtype)),
-    ]
-
-
 def example_batch(
     input_shape: tuple[int, ...], examples: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -307,22 +256,6 @@ def example_batch(
     return torch.cat([zeros, data.reshape(len(data), *input_shape)])
 
 
-def check_runs(model: nn.Module, example_input: torch.Tensor) -> None:
-    """IngestError unless ``example_input`` is finite and the (eval-mode) model runs on it."""
-    if example_input.is_floating_point() and not bool(torch.isfinite(example_input).all()):
-        raise IngestError(
-            "the example input holds NaN or infinite values; give finite inputs (clean the data)"
-        )
-    try:
-        with torch.no_grad():
-            model(example_input)
-    except Exception as err:
-        raise IngestError(
-            f"the model cannot run on an input of shape {tuple(example_input.shape)} "
-            f"({_one_line(err)}); pass the model's input shape"
-        ) from err
-
-
 def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
     """Extract the chain of weight stages of ``model``.
 
@@ -338,7 +271,8 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
     Chain
         Float64 stages that reproduce the model's output on ``example_input`` and on seeded
         random batches of its example shape (``CHECK_EXAMPLES`` standard-normal and as many
-        uniform examples), within ``OUTPUT_RTOL`` of the output's scale plus ``OUTPUT_ATOL``.
+        uniform examples), within ``OUTPUT_RTOL`` of the output's scale plus ``OUTPUT_ATOL``
+        (:func:`~neurongraph.model.checks.reproduction_failure`).
 
     Raises
     ------
@@ -391,7 +325,7 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
             except RuntimeError as err:  # the modules are not in data-flow order, or not a chain
                 raise _not_a_chain(
                     model,
-                    f"layer {path!r} cannot take what the layers before it give ({_one_line(err)})",
+                    f"layer {path!r} cannot take what the layers before it give ({one_line(err)})",
                 ) from err
     if not stages:
         raise IngestError("the model has no Linear or Conv2d layer to ingest")
@@ -403,11 +337,9 @@ def extract_chain(model: nn.Module, example_input: torch.Tensor) -> Chain:
     )
     for s in stages:
         _check_finite(s)
-    for what, batch in _check_batches(example_input):
-        mismatch = _mismatch(model, chain, batch)
-        if mismatch is None:
-            continue
-        raise _not_a_chain(model, f"on {what} {mismatch}")
+    failure = reproduction_failure(model, chain, example_input)
+    if failure is not None:
+        raise _not_a_chain(model, failure)
     return chain
 
 
@@ -424,35 +356,6 @@ def _not_a_chain(model: nn.Module, failure: str) -> NotAChainError:
         f"the layers found do not reproduce the model's output: {failure}, so its data flow is "
         "not a plain chain of supported modules; write the model as an nn.Sequential of "
         "supported layers"
-    )
-
-
-def _mismatch(model: nn.Module, chain: Chain, batch: torch.Tensor) -> str | None:
-    """How the chain's output differs from the model's on ``batch`` (a clause such as "they
-    differ by up to 1.5 ..."), or None when it agrees."""
-    with torch.no_grad():
-        try:
-            expected = model(batch)
-        except Exception as err:
-            return f"the model fails ({_one_line(err)})"
-        got = chain(batch.double() if batch.is_floating_point() else batch)
-    if not isinstance(expected, torch.Tensor):
-        return f"the model returns a {type(expected).__name__}, not one tensor"
-    if got.shape != expected.shape:
-        shapes = f"{tuple(got.shape)} and {tuple(expected.shape)}"
-        return f"the layers' and the model's outputs have different shapes ({shapes})"
-    expected = expected.double()
-    if not bool(torch.isfinite(expected).all()):
-        return "the model's output is NaN or infinite"
-    scale = float(expected.abs().max()) if expected.numel() else 0.0
-    tolerance = OUTPUT_RTOL * scale + OUTPUT_ATOL
-    diff = (got - expected).abs()
-    if diff.numel() == 0 or bool(diff.max() <= tolerance):
-        return None
-    flat = int(diff.flatten(1).max(dim=0).values.argmax()) if diff.dim() > 1 else 0
-    return (
-        f"the layers and the model differ by up to {float(diff.max()):.3g} "
-        f"(output {flat}; tolerance {tolerance:.2g})"
     )
 
 
@@ -479,7 +382,7 @@ def _script_diagnosis(model: torch.jit.ScriptModule) -> str | None:
     except _Unexplained as found:
         return str(found)
     except Exception as err:  # a graph this walk does not know how to read
-        log.debug("cannot read the TorchScript graph (%s)", _one_line(err))
+        log.debug("cannot read the TorchScript graph (%s)", one_line(err))
         return None
     leaves = [path for path, _ in module_ops(model)]
     called = [path for path in calls if path in leaves]

@@ -52,6 +52,7 @@ from torch.fx.node import map_aggregate
 
 from neurongraph.errors import IngestError
 from neurongraph.model import operations
+from neurongraph.model.checks import check_runs, one_line, reproduction_failure
 from neurongraph.model.export import export_program, pieces
 
 __all__ = [
@@ -1423,7 +1424,7 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
     ModelView
         Float64 layers that reproduce the model's output on ``example_input`` and on seeded
         random batches of its example shape, within the tolerances of
-        :func:`~neurongraph.model.extract.extract_chain`.
+        :func:`~neurongraph.model.checks.reproduction_failure`.
 
     Raises
     ------
@@ -1432,8 +1433,6 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
         translated, an operation the view does not read (named, with its module), NaN/Inf
         weights, or a view that does not reproduce the model.
     """
-    from neurongraph.model.extract import _check_batches, _mismatch, _one_line, check_runs
-
     model = model.eval()
     check_runs(model, example_input)
     try:
@@ -1442,7 +1441,7 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
         raise
     except Exception as err:  # export fails in many ways on what it cannot capture
         raise IngestError(
-            f"torch.export cannot capture the model's data flow ({_one_line(err)}); "
+            f"torch.export cannot capture the model's data flow ({one_line(err)}); "
             "data-dependent control flow is not supported"
         ) from err
     view = _Reader(program).read()
@@ -1453,13 +1452,12 @@ def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:
                     f"layer {layer.name!r} has NaN or Inf weights or biases; "
                     "re-train or fix the checkpoint before ingesting it"
                 )
-    for what, batch in _check_batches(example_input):
-        mismatch = _mismatch(model, view, batch)
-        if mismatch is not None:
-            raise IngestError(
-                f"the model's neuron-graph view does not reproduce its output: on {what} "
-                f"{mismatch}; an operation changes values in a way the view does not read"
-            )
+    failure = reproduction_failure(model, view, example_input)
+    if failure is not None:
+        raise IngestError(
+            f"the model's neuron-graph view does not reproduce its output: {failure}; an "
+            "operation changes values in a way the view does not read"
+        )
     log.info(
         "read the model as a %s of %d layers",
         "chain" if view.is_chain else "DAG",
