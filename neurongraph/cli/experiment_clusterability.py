@@ -56,7 +56,12 @@ def _variants(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 @click.option(
     "--runs", type=int, default=DEFAULT_RUNS, show_default=True, help="Seeds per variant."
 )
-@click.option("--arch", default=DEFAULT_ARCH, show_default=True, help="MLP architecture string.")
+@click.option(
+    "--arch",
+    default=DEFAULT_ARCH,
+    show_default=True,
+    help="Architecture: an MLP, or a CNN or ResNet (resnet:c8x1-c16x1-10) on images.",
+)
 @click.option(
     "--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True, help="Training epochs."
 )
@@ -130,15 +135,15 @@ def clusterability(
     jobs: int | None,
     as_json: bool,
 ):
-    """Clusterability of trained MLPs against their shuffles (Filan et al.).
+    """Clusterability of trained networks against their shuffles (Filan et al.).
 
     Trains RUNS seeds of plain, dropout, L1, pruned, modular-init and spectral-regularised MLPs
-    and random (untrained) ones, ingests each as PREFIX-VARIANT-sSEED, partitions its weight
-    graph (a spectral-weights Partition in the store) and compares its n-cut with shuffled
-    null networks. Prints one row per variant and writes OUT/clusterability.csv and
-    OUT/clusterability-runs.csv. Defaults (7 variants x 5 runs of the 64-256x4-10 MLP, 20
-    epochs, 50 shuffles) take about a minute per model on 2 cores, about 35 minutes in all;
-    reruns reuse the models and networks that match.
+    (or CNNs or ResNets on images) and random (untrained) ones, ingests each as
+    PREFIX-VARIANT-sSEED, partitions its weight graph (a spectral-weights Partition in the
+    store) and compares its n-cut with shuffled null networks. Prints one row per variant and
+    writes OUT/clusterability.csv and OUT/clusterability-runs.csv. Defaults (7 variants x 5
+    runs of the 64-256x4-10 MLP, 20 epochs, 50 shuffles) take about a minute per model on 2
+    cores, about 35 minutes in all; reruns reuse the models and networks that match.
     """
     check_out_path(out_dir, directory=True)
     with progress_bar("clusterability", enabled=not as_json) as progress:

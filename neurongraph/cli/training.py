@@ -14,6 +14,7 @@ from neurongraph.cli.common import (
 )
 from neurongraph.model.datasets import load_dataset
 from neurongraph.training import parse_architecture
+from neurongraph.training.architectures import IMAGE_KINDS
 from neurongraph.training.train import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DROPOUT,
@@ -41,7 +42,11 @@ def data_option(required: bool = True):
 
 
 @click.command()
-@click.option("--arch", required=True, help="64-256-256-10 (MLP) or cnn:c16-p-f64-10 (CNN).")
+@click.option(
+    "--arch",
+    required=True,
+    help="64-256-256-10 (MLP), cnn:c16-p-f64-10 (CNN) or resnet:c16x2-c32x2-10 (ResNet).",
+)
 @data_option()
 @click.option(
     "--out",
@@ -124,10 +129,10 @@ def train(
     seed: int,
     as_json: bool,
 ):
-    """Train a small MLP or CNN on a built-in dataset and save it as TorchScript."""
+    """Train a small MLP, CNN or ResNet on a built-in dataset and save it as TorchScript."""
     architecture = parse_architecture(arch)
     out_path = check_out_path(out)  # before hours of training, not after
-    dataset = load_dataset(data, random_state=seed, image=arch.startswith("cnn:"))
+    dataset = load_dataset(data, random_state=seed, image=architecture.kind in IMAGE_KINDS)
     checkpoints = out_path.with_name(out_path.stem + "-checkpoints") if checkpoint_every else None
     with progress_bar("epochs", enabled=not as_json, total=epochs) as progress:
         result = train_model(

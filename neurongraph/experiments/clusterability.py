@@ -1,7 +1,7 @@
-"""Are trained MLPs more clusterable than their shuffles? (Filan et al. 2021, section 4).
+"""Are trained networks more clusterable than their shuffles? (Filan et al. 2021, section 4).
 
-:func:`run_clusterability_experiment` trains ``runs`` seeds of every variant of one MLP
-architecture on one data set:
+:func:`run_clusterability_experiment` trains ``runs`` seeds of every variant of one architecture
+(an MLP as in the paper, or a CNN or ResNet on image data) on one data set:
 
 ========  ==============================================================================
 variant   training
@@ -21,6 +21,10 @@ spectral analysis with shuffled null networks on it through the store
 (:func:`~neurongraph.analysis.runner.run_spectral`, which writes the ``spectral-weights``
 Partition, its Clusters and the neurons' ``spectralWeightsCluster``). Run ``r`` (0-based) trains
 and partitions with seed ``seed + r``; every run uses the train/test split of ``seed``.
+
+A ResNet's weight graph is a DAG (its residual sums are layers of their own): its variants train
+and partition that graph, and its null networks shuffle each weight block with the sums' weight-1
+edges kept (:func:`~neurongraph.analysis.nulls.clusterability`).
 
 The table has one row per variant: the means over the runs of the test accuracy, the n-cut, the
 null networks' mean and standard deviation, the z-score and the percentile, and how many runs
@@ -68,7 +72,12 @@ from neurongraph.model.datasets import Dataset, load_dataset
 from neurongraph.model.loading import load_model
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.schema import Status
-from neurongraph.training.architectures import MLP_EXAMPLE, parse_architecture
+from neurongraph.training.architectures import (
+    IMAGE_KINDS,
+    MLP_EXAMPLE,
+    count_neurons,
+    parse_architecture,
+)
 from neurongraph.training.train import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DROPOUT,
@@ -389,7 +398,8 @@ def run_clusterability_experiment(
     data : str, default=DEFAULT_DATA
         Data set spec (:func:`neurongraph.model.datasets.load_dataset`).
     arch : str, default=DEFAULT_ARCH
-        MLP architecture string such as ``64-256-256-10``.
+        Architecture string: an MLP such as ``64-256-256-10``, or a CNN or ResNet
+        (``resnet:c8x1-c16x1-10``) trained on the data set's images.
     runs : int, default=DEFAULT_RUNS
         Seeds per variant, at least 1.
     epochs : int, default=DEFAULT_EPOCHS
@@ -422,29 +432,27 @@ def run_clusterability_experiment(
     Raises
     ------
     UsageError
-        Any option out of range, an unknown variant or data set, an architecture that is not an
-        MLP or does not fit the data, or a bad prefix: before anything is trained or written.
+        Any option out of range, an unknown variant or data set, an architecture that does not
+        fit the data, or a bad prefix: before anything is trained or written.
     """
     started = time.perf_counter()
     variants = _check_options(runs, epochs, n_shuffles, k, shuffle_method, variants, arch)
     architecture = parse_architecture(arch)
-    if architecture.kind != "mlp":
-        raise UsageError(
-            f"the clusterability experiment trains MLPs, not {arch!r}; give widths such as "
-            f"{DEFAULT_ARCH}"
-        )
-    n_neurons = sum(architecture.input_shape) + sum(layer.width for layer in architecture.layers)
-    if k > n_neurons:
-        raise UsageError(f"-k {k} is larger than the {n_neurons} neurons of {arch}; choose fewer")
     for variant in variants:
         check_network_name(network_name(prefix, variant, seed + runs - 1))
-    dataset = load_dataset(data, random_state=seed)
-    if dataset.input_shape != architecture.input_shape:
+    images = architecture.kind in IMAGE_KINDS
+    dataset = load_dataset(data, random_state=seed, image=images)
+    if images:
+        architecture = architecture.with_input_shape(dataset.image_shape)
+    elif dataset.input_shape != architecture.input_shape:
         raise UsageError(
             f"architecture {arch} takes {architecture.input_shape[0]} inputs but {data!r} "
             f"examples have shape {dataset.input_shape}; make the first width "
             f"{math.prod(dataset.input_shape)}"
         )
+    n_neurons = count_neurons(architecture)
+    if k > n_neurons:
+        raise UsageError(f"-k {k} is larger than the {n_neurons} neurons of {arch}; choose fewer")
     out = Path(out_dir) if out_dir is not None else Path(DEFAULT_OUT)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a directory for the experiment's output")
@@ -580,6 +588,8 @@ def _check_options(
             f"--shuffle-method must be one of {', '.join(LAYER_SHUFFLE_METHODS)}, "
             f"not {shuffle_method!r}"
         )
+    if not isinstance(arch, str):
+        raise UsageError(f"--arch must be an architecture string, not {arch!r}")
     chosen = list(dict.fromkeys(variants))
     unknown = [v for v in chosen if v not in VARIANT_OPTIONS]
     if unknown or not chosen:
@@ -587,8 +597,6 @@ def _check_options(
             f"unknown variant(s) {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
             f"{', '.join(VARIANTS)}"
         )
-    if not isinstance(arch, str):
-        raise UsageError(f"--arch must be an architecture string, not {arch!r}")
     return chosen
 
 

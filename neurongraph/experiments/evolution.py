@@ -54,7 +54,7 @@ from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import load_dataset
 from neurongraph.model.loading import load_model
 from neurongraph.store import Store, check_network_name
-from neurongraph.training.architectures import CNN_PREFIX, MLP_EXAMPLE, parse_architecture
+from neurongraph.training.architectures import IMAGE_KINDS, MLP_EXAMPLE, parse_architecture
 from neurongraph.training.train import (
     DEFAULT_EPOCHS,
     DEFAULT_LR,
@@ -270,7 +270,7 @@ def run_evolution(
     _check_epochs(epochs)
     _check_series_name(name, epochs)
     architecture = parse_architecture(arch)
-    dataset = load_dataset(data, random_state=seed, image=arch.startswith(CNN_PREFIX))
+    dataset = load_dataset(data, random_state=seed, image=architecture.kind in IMAGE_KINDS)
     out = Path(out_dir) if out_dir is not None else Path(name)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a directory for the experiment's output")

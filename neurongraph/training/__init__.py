@@ -1,6 +1,7 @@
 """Training the small models the experiments need, with the clusterability regularisers.
 
-See :mod:`neurongraph.training.architectures` for the architecture grammar,
+See :mod:`neurongraph.training.architectures` for the architecture grammar (and
+:mod:`neurongraph.training.resnet` for the residual CNNs),
 :mod:`neurongraph.training.train` for the training loop, checkpoints and saved models,
 :mod:`neurongraph.training.regularisers`, :mod:`neurongraph.training.modular` and
 :mod:`neurongraph.training.pruning` for the options from Filan et al.

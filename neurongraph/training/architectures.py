@@ -19,8 +19,20 @@ At least one ``cK`` comes first; no ``cK`` or ``p`` after an ``fK``. ``cnn:c16-c
 Linear 512->64, ReLU, Linear 64->10. Without ``CxHxW`` the input shape comes from the data
 (:meth:`Architecture.with_input_shape`).
 
+ResNet: ``resnet:`` then an optional input shape ``CxHxW`` and stages joined by ``-``::
+
+    resnet:[CxHxW-]cWxN-...-K
+      cWxN  a stage of N basic blocks of width W (:mod:`neurongraph.training.resnet`); the first
+            block of every stage after the first strides 2
+      K     the Linear head, K units (always the last token)
+
+``resnet:c16x2-c32x2-10`` is a 3x3 stem conv to 16 channels with BatchNorm and ReLU, two blocks
+of 16, two of 32 (the first strided, with a 1x1 projection shortcut), adaptive average pooling and
+Linear 32->10.
+
 Models are plain :class:`torch.nn.Sequential` stacks of Linear, Conv2d, ReLU, MaxPool2d, Dropout
-and Flatten, so :func:`torch.jit.script` and the ingest both take them.
+and Flatten (a ResNet's also hold BatchNorm2d, BasicBlock and AdaptiveAvgPool2d), so
+:func:`torch.jit.script` and the ingest both take them.
 
 Seeds
 -----
@@ -43,20 +55,26 @@ import torch
 from torch import nn
 
 from neurongraph.errors import IngestError, UsageError
+from neurongraph.training.resnet import build_resnet
 
 __all__ = [
     "CNN_EXAMPLE",
     "CNN_PREFIX",
     "CONV_KERNEL_SIZE",
+    "IMAGE_KINDS",
     "MLP_EXAMPLE",
     "POOL_SIZE",
+    "RESNET_EXAMPLE",
+    "RESNET_PREFIX",
     "Architecture",
     "LayerSpec",
     "build_model",
+    "count_neurons",
     "input_group_sizes",
     "make_generator",
     "model_weights",
     "parse_architecture",
+    "resnet_stages",
     "resolve_seed",
 ]
 
@@ -65,18 +83,26 @@ log = logging.getLogger(__name__)
 MLP_EXAMPLE = "64-256-256-256-256-10"
 CNN_EXAMPLE = "cnn:c16-c32-p-f64-10"
 CNN_PREFIX = "cnn:"
+RESNET_EXAMPLE = "resnet:c16x2-c32x2-10"
+RESNET_PREFIX = "resnet:"
 CONV_KERNEL_SIZE = 3
 POOL_SIZE = 2
 #: Seeds drawn when ``random_state`` is None lie in ``[0, SEED_RANGE)``.
 SEED_RANGE = 2**31
 
 CONV, POOL, DENSE, OUTPUT = "conv", "pool", "dense", "output"
+#: A ResNet's blocks: the first of a stage, and the others.
+STAGE, BLOCK = "stage", "block"
+#: Architecture kinds that take images ``(C, H, W)``.
+IMAGE_KINDS = frozenset({"cnn", "resnet"})
 _INPUT_SHAPE = re.compile(r"(\d+)x(\d+)x(\d+)")
 _TOKEN = re.compile(r"([cf]?)(\d+)|(p)")
+_STAGE_TOKEN = re.compile(r"c(\d+)x(\d+)")
 
 
 class LayerSpec(NamedTuple):
-    """One architecture token: ``kind`` (conv, pool, dense, output) and ``width`` (0 for pool)."""
+    """One architecture token: ``kind`` (conv, pool, dense, output; a ResNet's stage and block)
+    and ``width`` (0 for pool)."""
 
     kind: str
     width: int = 0
@@ -88,11 +114,13 @@ class Architecture:
 
     Parameters
     ----------
-    kind : {'mlp', 'cnn'}
+    kind : {'mlp', 'cnn', 'resnet'}
     layers : tuple of LayerSpec
-        Hidden layers in order, then one ``output`` layer.
+        Hidden layers in order, then one ``output`` layer. A ResNet has one ``block`` per basic
+        block, the first of each stage as ``stage``.
     input_shape : tuple of int or None
-        ``(features,)`` for an MLP; ``(C, H, W)`` for a CNN, or None until the data fixes it.
+        ``(features,)`` for an MLP; ``(C, H, W)`` for a CNN or ResNet, or None until the data
+        fixes it.
     """
 
     kind: str
@@ -106,6 +134,9 @@ class Architecture:
             widths = (*self.input_shape, *(layer.width for layer in self.layers))
             return "-".join(map(str, widths))
         tokens = ["x".join(map(str, self.input_shape))] if self.input_shape else []
+        if self.kind == "resnet":
+            tokens += [f"c{width}x{blocks}" for width, blocks in resnet_stages(self)]
+            return RESNET_PREFIX + "-".join([*tokens, str(self.n_outputs)])
         prefix = {CONV: "c", POOL: "p", DENSE: "f", OUTPUT: ""}
         for layer in self.layers:
             tokens.append(prefix[layer.kind] + (str(layer.width) if layer.kind != POOL else ""))
@@ -133,10 +164,10 @@ class Architecture:
                 f"architecture {self.spec!r} takes input of shape {self.input_shape}, not {shape}; "
                 f"change the architecture or the data"
             )
-        if self.kind == "cnn" and len(shape) != 3:
+        if self.kind in IMAGE_KINDS and len(shape) != 3:
             raise IngestError(
-                f"a CNN takes images (C, H, W), not examples of shape {shape}; use image data or "
-                f"an MLP such as {MLP_EXAMPLE!r}"
+                f"a {self.kind.upper()} takes images (C, H, W), not examples of shape {shape}; "
+                f"use image data or an MLP such as {MLP_EXAMPLE!r}"
             )
         arch = replace(self, input_shape=shape)
         if arch.kind == "cnn":
@@ -145,7 +176,7 @@ class Architecture:
 
 
 def parse_architecture(spec: str) -> Architecture:
-    """Parse an MLP string such as ``64-256-10`` or a CNN string such as ``cnn:c16-p-f64-10``.
+    """Parse an MLP (``64-256-10``), CNN (``cnn:c16-p-f64-10``) or ResNet (``resnet:c16x2-10``).
 
     Parameters
     ----------
@@ -167,10 +198,14 @@ def parse_architecture(spec: str) -> Architecture:
     (LayerSpec(kind='dense', width=256), LayerSpec(kind='output', width=10))
     >>> parse_architecture("cnn:1x8x8-c16-p-f32-10").spec
     'cnn:1x8x8-c16-p-f32-10'
+    >>> [layer.kind for layer in parse_architecture("resnet:c16x2-c32x1-10").layers]
+    ['stage', 'block', 'stage', 'output']
     """
     text = spec.strip()
     if text.startswith(CNN_PREFIX):
         return _parse_cnn(spec, text.removeprefix(CNN_PREFIX).split("-"))
+    if text.startswith(RESNET_PREFIX):
+        return _parse_resnet(spec, text.removeprefix(RESNET_PREFIX).split("-"))
     tokens = text.split("-")
     widths = [_positive(spec, token) for token in tokens]
     if len(widths) < 2:
@@ -201,12 +236,13 @@ def build_model(
     Returns
     -------
     torch.nn.Sequential
-        Linear, Conv2d, ReLU, MaxPool2d, Dropout and Flatten modules only, in training mode.
+        Linear, Conv2d, ReLU, MaxPool2d, Dropout and Flatten modules only (a ResNet's: see
+        :func:`neurongraph.training.resnet.build_resnet`), in training mode.
 
     Raises
     ------
     IngestError
-        Malformed architecture, or a CNN without an input shape.
+        Malformed architecture, or a CNN or ResNet without an input shape.
     UsageError
         ``dropout`` outside [0, 1).
     """
@@ -215,13 +251,22 @@ def build_model(
     if input_shape is not None:
         arch = arch.with_input_shape(input_shape)
     if arch.input_shape is None:
+        prefix = RESNET_PREFIX if arch.kind == "resnet" else CNN_PREFIX
         raise IngestError(
-            f"CNN {arch.spec!r} has no input shape: write it as 'cnn:CxHxW-...' (e.g. "
-            f"'cnn:1x8x8-c16-p-f64-10') or train it on image data"
+            f"{arch.kind.upper()} {arch.spec!r} has no input shape: write it as "
+            f"'{prefix}CxHxW-...' (e.g. {prefix}1x8x8-...) or train it on image data"
         )
     if not 0.0 <= dropout < 1.0:
         raise UsageError(f"dropout must be in [0, 1), not {dropout}")
     generator = make_generator(random_state)
+    if arch.kind == "resnet":
+        return build_resnet(
+            arch.input_shape[0],
+            resnet_stages(arch),
+            arch.n_outputs,
+            generator=generator,
+            dropout=dropout,
+        )
     modules: list[nn.Module] = []
     channels, features = arch.input_shape[0], math.prod(arch.input_shape)
     flat = arch.kind == "mlp"
@@ -243,6 +288,49 @@ def build_model(
             if dropout > 0:
                 modules.append(nn.Dropout(dropout))
     return nn.Sequential(*modules)
+
+
+def resnet_stages(arch: Architecture) -> list[tuple[int, int]]:
+    """``(width, blocks)`` of each stage of a ResNet architecture.
+
+    Examples
+    --------
+    >>> resnet_stages(parse_architecture("resnet:c16x2-c32x1-10"))
+    [(16, 2), (32, 1)]
+    """
+    stages: list[tuple[int, int]] = []
+    for layer in arch.layers:
+        if layer.kind == STAGE:
+            stages.append((layer.width, 1))
+        elif layer.kind == BLOCK:
+            stages[-1] = (layer.width, stages[-1][1] + 1)
+    return stages
+
+
+def count_neurons(arch: Architecture) -> int:
+    """Neurons of an architecture's graph (with its input shape known), as the ingest makes them.
+
+    Input features or channels, the units of every Linear and channels of every Conv2d, and for
+    a ResNet one ``sum`` layer per block and the projection shortcuts.
+
+    Examples
+    --------
+    >>> count_neurons(parse_architecture("64-32-10"))
+    106
+    >>> count_neurons(parse_architecture("resnet:1x8x8-c4x1-c8x1-10"))
+    59
+    """
+    total = arch.input_shape[0] + sum(layer.width for layer in arch.layers)
+    if arch.kind != "resnet":
+        return total
+    width = arch.layers[0].width  # the stem's
+    total += width
+    for position, block in enumerate(arch.layers[:-1]):
+        strided = block.kind == STAGE and position > 0
+        # conv1 is counted above; conv2, the sum and a projection shortcut are not
+        total += 2 * block.width + (block.width if strided or block.width != width else 0)
+        width = block.width
+    return total
 
 
 def model_weights(model: nn.Module) -> list[torch.Tensor]:
@@ -333,8 +421,40 @@ def _malformed(spec: str, problem: str) -> IngestError:
     return IngestError(
         f"architecture {spec!r} is malformed: {problem}; expected an MLP like {MLP_EXAMPLE!r} or a "
         f"CNN like {CNN_EXAMPLE!r} (tokens cK conv, p pool, fK dense, N output; optional 'CxHxW-' "
-        f"input shape first)"
+        f"input shape first), or a ResNet like {RESNET_EXAMPLE!r}"
     )
+
+
+def _malformed_resnet(spec: str, problem: str) -> IngestError:
+    return IngestError(
+        f"architecture {spec!r} is malformed: {problem}; expected a ResNet like "
+        f"{RESNET_EXAMPLE!r} (stages cWxN of N basic blocks of width W, each stage after the "
+        f"first halving H and W; the output width last; optional 'CxHxW-' input shape first)"
+    )
+
+
+def _parse_resnet(spec: str, tokens: list[str]) -> Architecture:
+    input_shape = None
+    match = _INPUT_SHAPE.fullmatch(tokens[0])
+    if match:
+        input_shape = tuple(int(group) for group in match.groups())
+        if 0 in input_shape:
+            raise _malformed_resnet(spec, f"input shape {tokens[0]!r} has a zero")
+        tokens = tokens[1:]
+    if len(tokens) < 2 or not tokens[-1].isdigit() or int(tokens[-1]) == 0:
+        raise _malformed_resnet(spec, "a ResNet needs at least one stage, then its output width")
+    layers = []
+    for token in tokens[:-1]:
+        match = _STAGE_TOKEN.fullmatch(token)
+        if not match:
+            raise _malformed_resnet(spec, f"token {token!r} is not a stage cWxN")
+        width, blocks = (int(group) for group in match.groups())
+        if width == 0 or blocks == 0:
+            raise _malformed_resnet(spec, f"stage {token!r} needs a positive width and blocks")
+        layers += [LayerSpec(STAGE, width), *[LayerSpec(BLOCK, width)] * (blocks - 1)]
+    layers.append(LayerSpec(OUTPUT, int(tokens[-1])))
+    arch = Architecture(kind="resnet", layers=tuple(layers))
+    return arch if input_shape is None else arch.with_input_shape(input_shape)
 
 
 def _positive(spec: str, token: str) -> int:

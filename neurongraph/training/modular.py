@@ -4,7 +4,10 @@ Every neuron of the network (input features or channels, hidden units, outputs) 
 one of ``M`` modules *contiguously*: unit ``j`` of a layer of ``n`` units goes to module
 ``floor(j * M / n)`` (:func:`module_assignment`). A Linear layer fed by flattened conv maps takes
 each input feature's module from its channel. On ``two-tasks`` with ``M = 2`` this lines module 0
-up with the left image and task A, module 1 with the right image and task B.
+up with the left image and task A, module 1 with the right image and task B. In a ResNet every
+convolution (projection shortcuts included) and the head are scaled on their own input and
+output channels; a residual sum adds channel ``i`` to channel ``i`` of the same width, so it
+joins units of one module.
 
 After the default initialisation, each weight layer's same-module entries (whole kernel slices
 for convolutions) are multiplied by ``s_in`` and the cross-module ones by ``s_out`` with
@@ -26,6 +29,7 @@ from torch import nn
 
 from neurongraph.errors import UsageError
 from neurongraph.training.architectures import input_group_sizes, model_weights
+from neurongraph.training.resnet import is_residual
 
 __all__ = [
     "MODULAR_INIT_RATIO",
@@ -50,10 +54,18 @@ def module_assignment(n_units: int, n_modules: int) -> torch.Tensor:
     return torch.arange(n_units) * n_modules // n_units
 
 
-def same_module_masks(weights: list[torch.Tensor], n_modules: int) -> list[torch.Tensor]:
-    """Per weight tensor, a boolean tensor of its shape: True where both ends share a module."""
+def same_module_masks(
+    weights: list[torch.Tensor], n_modules: int, group_sizes: list[int] | None = None
+) -> list[torch.Tensor]:
+    """Per weight tensor, a boolean tensor of its shape: True where both ends share a module.
+
+    ``group_sizes`` gives each layer's input features per unit of the layer before
+    (:func:`~neurongraph.training.architectures.input_group_sizes` of a chain when None).
+    """
+    if group_sizes is None:
+        group_sizes = input_group_sizes(weights)
     masks = []
-    for weight, group in zip(weights, input_group_sizes(weights), strict=True):
+    for weight, group in zip(weights, group_sizes, strict=True):
         n_out, n_in = weight.shape[0], weight.shape[1] // group
         out_modules = module_assignment(n_out, n_modules)
         in_modules = module_assignment(n_in, n_modules).repeat_interleave(group)
@@ -77,7 +89,8 @@ def apply_modular_init(
     Parameters
     ----------
     model : torch.nn.Module
-        A chain of Linear/Conv2d layers (see :func:`neurongraph.training.model_weights`).
+        A chain of Linear/Conv2d layers (see :func:`neurongraph.training.model_weights`), or a
+        ResNet of :mod:`neurongraph.training.resnet`.
     n_modules : int
         Number of modules M (1 leaves the model unchanged).
     ratio : float, default=MODULAR_INIT_RATIO
@@ -98,7 +111,9 @@ def apply_modular_init(
     if ratio <= 0:
         raise UsageError(f"the modular init ratio must be positive, not {ratio}")
     weights = model_weights(model)
-    for weight, same in zip(weights, same_module_masks(weights, n_modules), strict=True):
+    # a ResNet's layers read pooled channels or channels, never flattened maps
+    groups = [1] * len(weights) if is_residual(model) else None
+    for weight, same in zip(weights, same_module_masks(weights, n_modules, groups), strict=True):
         s_in, s_out = modular_scales(same.float().mean().item(), ratio)
         weight.mul_(torch.where(same, s_in, s_out).to(weight.dtype))
     return model

@@ -21,6 +21,10 @@ the ``k + 1`` smallest ``l_i`` are ``1 - s_1, 1 - s_2, ...``, and ``s_j^2`` are 
 the smaller Gram matrix ``B^T B`` or ``B B^T``. The gradient flows by autograd through
 :func:`torch.linalg.eigvalsh` of that Gram matrix, which has about half as many rows as ``L_sym``
 (an eighth of the cost); it is computed in float64.
+
+A network whose weight graph is not a chain (a ResNet, whose sums are layers of their own) gives
+its adjacency to :func:`adjacency_spectral_regulariser`, which takes the eigenvalues of the full
+``L_sym``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from neurongraph.training.architectures import input_group_sizes
 
 __all__ = [
     "SPECTRAL_EPS",
+    "adjacency_spectral_regulariser",
     "l1_penalty",
     "spectral_regulariser",
     "weight_adjacency",
@@ -126,11 +131,7 @@ def spectral_regulariser(weights: list[torch.Tensor], k: int) -> torch.Tensor:
     blocks = [block.double() for block in weight_blocks(weights)]
     widths = [blocks[0].shape[1], *(block.shape[0] for block in blocks)]
     n_neurons = sum(widths)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n_neurons:
-        raise UsageError(
-            f"the number of eigenvalues k must be an integer from 1 to {n_neurons - 1} for a "
-            f"network of {n_neurons} neurons, not {k!r}"
-        )
+    _check_k(k, n_neurons)
     degrees = [torch.zeros(width, dtype=torch.float64) + SPECTRAL_EPS for width in widths]
     for layer, block in enumerate(blocks):
         degrees[layer] = degrees[layer] + block.sum(dim=0)
@@ -153,6 +154,49 @@ def spectral_regulariser(weights: list[torch.Tensor], k: int) -> torch.Tensor:
     adjacency_eigs = torch.cat([singular, singular.new_zeros(n_zero), -singular.flip(0)])
     laplacian_eigs = 1.0 - adjacency_eigs
     return (laplacian_eigs[1 : k + 1].sum() / k).to(weights[0].dtype)
+
+
+def adjacency_spectral_regulariser(adjacency: torch.Tensor, k: int) -> torch.Tensor:
+    """``(1/k) sum_{i=2..k+1} l_i`` of ``L_sym`` of any weight graph, from its adjacency.
+
+    Parameters
+    ----------
+    adjacency : torch.Tensor
+        Symmetric ``(N, N)`` non-negative weights (e.g.
+        :func:`neurongraph.training.resnet.residual_weight_adjacency`).
+    k : int
+        Number of eigenvalues summed, K.
+
+    Returns
+    -------
+    torch.Tensor
+        A float64 scalar, differentiable in ``adjacency``.
+
+    Raises
+    ------
+    UsageError
+        When ``k < 1`` or the graph has fewer than ``k + 1`` neurons.
+
+    Examples
+    --------
+    >>> two_pairs = torch.tensor([[0.0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
+    >>> round(float(adjacency_spectral_regulariser(two_pairs, 1)), 6)
+    0.0
+    """
+    _check_k(k, adjacency.shape[0])
+    adjacency = adjacency.double()
+    scale = (adjacency.sum(dim=1) + SPECTRAL_EPS).rsqrt()
+    normalised = scale[:, None] * adjacency * scale[None, :]
+    laplacian = torch.eye(len(scale), dtype=torch.float64) - normalised
+    return torch.linalg.eigvalsh(laplacian)[1 : k + 1].sum() / k
+
+
+def _check_k(k: int, n_neurons: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n_neurons:
+        raise UsageError(
+            f"the number of eigenvalues k must be an integer from 1 to {n_neurons - 1} for a "
+            f"network of {n_neurons} neurons, not {k!r}"
+        )
 
 
 def l1_penalty(weights: list[torch.Tensor]) -> torch.Tensor:

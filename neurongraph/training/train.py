@@ -12,8 +12,13 @@ output, plus
   weight ``spectral_every * spectral_reg``: the same regularisation per epoch, as in the lazy
   regularisation of StyleGAN2 (Karras et al., 2020). ``spectral_every=1`` adds it on every step.
 
-Options: ``dropout`` after every hidden ReLU; ``modular_init`` (see
-:mod:`neurongraph.training.modular`); ``prune`` (see :mod:`neurongraph.training.pruning`).
+Options: ``dropout`` after every hidden ReLU (after every block of a ResNet); ``modular_init``
+(see :mod:`neurongraph.training.modular`); ``prune`` (see :mod:`neurongraph.training.pruning`).
+On a ResNet, L1, pruning and modular initialisation take every convolution (projection
+shortcuts included) and the head, and the spectral regulariser acts on the weight graph the
+ingest writes, residual sums included
+(:func:`~neurongraph.training.regularisers.adjacency_spectral_regulariser` of
+:func:`~neurongraph.training.resnet.residual_weight_adjacency`).
 
 Seeds: one :class:`torch.Generator` made from ``random_state`` draws the weights, the batch order
 and the dropout masks (top-level Dropout modules of the Sequential are applied with it instead of
@@ -59,7 +64,12 @@ from neurongraph.training.pruning import (
     pruning_schedule,
     weight_sparsity,
 )
-from neurongraph.training.regularisers import l1_penalty, spectral_regulariser
+from neurongraph.training.regularisers import (
+    adjacency_spectral_regulariser,
+    l1_penalty,
+    spectral_regulariser,
+)
+from neurongraph.training.resnet import is_residual, residual_weight_adjacency
 
 __all__ = [
     "CHECKPOINT_PATTERN",
@@ -280,6 +290,7 @@ def train_model(
     generator = make_generator(seed)
     model, architecture, dataset = _prepare(arch_or_model, dataset, dropout, generator)
     weights = model_weights(model)
+    spectral = _spectral_term(model, weights, reg_k, dataset.input_shape)
     if modular_init is not None and modular_init > 1:
         apply_modular_init(model, modular_init)
     result = TrainResult(
@@ -319,7 +330,7 @@ def train_model(
             if l1 > 0:
                 total = total + l1 * l1_penalty(weights)
             if spectral_reg > 0 and step % spectral_every == 0:
-                value = spectral_regulariser(weights, reg_k)
+                value = spectral()
                 spectral_values.append(value.item())
                 total = total + spectral_every * spectral_reg * value
             optimiser.zero_grad()
@@ -534,6 +545,18 @@ def _prepare(
     dataset = check_input_shape(dataset, arch.input_shape)
     _check_outputs(arch.n_outputs, dataset, f"architecture {arch.spec!r}")
     return build_model(arch, dropout=dropout, random_state=generator), arch.spec, dataset
+
+
+def _spectral_term(
+    model: nn.Module, weights: list[torch.Tensor], k: int, input_shape: tuple[int, ...]
+) -> Callable[[], torch.Tensor]:
+    """The spectral regulariser of the model's weight graph: a chain's through its bipartite
+    structure, a ResNet's from its whole adjacency."""
+    if is_residual(model):
+        return lambda: adjacency_spectral_regulariser(
+            residual_weight_adjacency(model, input_shape[0]), k
+        ).to(weights[0].dtype)
+    return lambda: spectral_regulariser(weights, k)
 
 
 def _check_outputs(n_outputs: int, dataset: Dataset, what: str) -> None:
