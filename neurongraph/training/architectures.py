@@ -95,6 +95,8 @@ CONV, POOL, DENSE, OUTPUT = "conv", "pool", "dense", "output"
 STAGE, BLOCK = "stage", "block"
 #: Architecture kinds that take images ``(C, H, W)``.
 IMAGE_KINDS = frozenset({"cnn", "resnet"})
+#: How messages name each kind.
+_KIND_NAMES = {"mlp": "MLP", "cnn": "CNN", "resnet": "ResNet"}
 _INPUT_SHAPE = re.compile(r"(\d+)x(\d+)x(\d+)")
 _TOKEN = re.compile(r"([cf]?)(\d+)|(p)")
 _STAGE_TOKEN = re.compile(r"c(\d+)x(\d+)")
@@ -166,8 +168,8 @@ class Architecture:
             )
         if self.kind in IMAGE_KINDS and len(shape) != 3:
             raise IngestError(
-                f"a {self.kind.upper()} takes images (C, H, W), not examples of shape {shape}; "
-                f"use image data or an MLP such as {MLP_EXAMPLE!r}"
+                f"a {_kind_name(self.kind)} takes images (C, H, W), not examples of shape "
+                f"{shape}; use image data or an MLP such as {MLP_EXAMPLE!r}"
             )
         arch = replace(self, input_shape=shape)
         if arch.kind == "cnn":
@@ -253,7 +255,7 @@ def build_model(
     if arch.input_shape is None:
         prefix = RESNET_PREFIX if arch.kind == "resnet" else CNN_PREFIX
         raise IngestError(
-            f"{arch.kind.upper()} {arch.spec!r} has no input shape: write it as "
+            f"{_kind_name(arch.kind)} {arch.spec!r} has no input shape: write it as "
             f"'{prefix}CxHxW-...' (e.g. {prefix}1x8x8-...) or train it on image data"
         )
     if not 0.0 <= dropout < 1.0:
@@ -415,6 +417,10 @@ def _feature_map(arch: Architecture) -> tuple[int, int, int]:
                 )
             height, width = height // POOL_SIZE, width // POOL_SIZE
     return channels, height, width
+
+
+def _kind_name(kind: str) -> str:
+    return _KIND_NAMES.get(kind, kind)
 
 
 def _malformed(spec: str, problem: str) -> IngestError:

@@ -113,7 +113,9 @@ def test_tiny_experiment_writes_table_csv_and_partitions(run_cli, store, tmp_pat
         (["--variants", "plain,bogus"], "bogus"),
         (["--arch", "64-x-10"], "64-x-10"),
         (["--arch", "32-8-10"], "32-8-10"),
-        (["--arch", "cnn:c4-10"], "MLP"),
+        (["--arch", "resnet:c4x1-c8x1-10", "-k", 60], "59 neurons"),
+        (["--arch", "resnet:c4x1-c8x1-10", "--data", "poly"], "no image layout"),
+        (["--arch", "resnet:c4x1-10x2-10"], "is not a stage cWxN"),
     ],
 )
 def test_bad_input_is_refused_before_any_work(run_cli, store, tmp_path, name, args, message):
