@@ -291,6 +291,11 @@ def train_model(
     model, architecture, dataset = _prepare(arch_or_model, dataset, dropout, generator)
     weights = model_weights(model)
     spectral = _spectral_term(model, weights, reg_k, dataset.input_shape)
+    batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if batch_norm and batch_size == 1 and epochs > 0:
+        raise UsageError(
+            "batch_size 1 cannot train BatchNorm layers (statistics of one example); use 2 or more"
+        )
     if modular_init is not None and modular_init > 1:
         apply_modular_init(model, modular_init)
     result = TrainResult(
@@ -323,7 +328,7 @@ def train_model(
         model.train()
         loss_sum, spectral_values = 0.0, []
         order = torch.randperm(len(x_train), generator=generator)
-        for batch in order.split(batch_size):
+        for batch in _batches(order, batch_size, batch_norm):
             output = _forward_train(model, x_train[batch], generator)
             loss = _task_loss(output, y_train[batch], dataset)
             total = loss
@@ -545,6 +550,15 @@ def _prepare(
     dataset = check_input_shape(dataset, arch.input_shape)
     _check_outputs(arch.n_outputs, dataset, f"architecture {arch.spec!r}")
     return build_model(arch, dropout=dropout, random_state=generator), arch.spec, dataset
+
+
+def _batches(order: torch.Tensor, batch_size: int, batch_norm: bool) -> list[torch.Tensor]:
+    """Mini-batches of ``order``; with BatchNorm, a last batch of one example joins the one
+    before it (BatchNorm cannot normalise a single example's 1x1 maps in training)."""
+    batches = list(order.split(batch_size))
+    if batch_norm and len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
 
 
 def _spectral_term(

@@ -210,3 +210,17 @@ def test_the_spectral_regulariser_acts_on_a_resnet(images):
 
     assert value(regularised) < 0.7 * value(plain)
     assert regularised.test_accuracy > 0.5
+
+
+def test_a_last_batch_of_one_example_trains_with_batchnorm(tmp_path):
+    """On 1x2x2 images the second stage's maps are 1x1: BatchNorm cannot take one example
+    there, so a last batch of one joins the batch before it."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 1, 2, 2, generator=generator).numpy()
+    np.savez(tmp_path / "tiny.npz", X=x, y=np.arange(40) % 3)
+    data = load_dataset(f"npz:{tmp_path / 'tiny.npz'}", random_state=0)
+    batch_size = len(data.X_train) - 1
+    result = train_model("resnet:c2x1-c2x1-3", data, epochs=2, batch_size=batch_size)
+    assert len(result.history) == 2 and np.isfinite(result.history[-1].loss)
+    with pytest.raises(UsageError, match="batch_size 1 cannot train BatchNorm"):
+        train_model("resnet:c2x1-c2x1-3", data, epochs=1, batch_size=1, random_state=0)
