@@ -41,8 +41,9 @@ from neurongraph.analysis.nulls import (
 )
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
-from neurongraph.errors import AnalysisError, NeurongraphWarning
-from neurongraph.model.recorded import activation_cache, require_chain
+from neurongraph.errors import AnalysisError, NeurongraphWarning, UsageError
+from neurongraph.model.chain import Chain
+from neurongraph.model.recorded import DAG_NOT_SUPPORTED, activation_cache, require_chain
 from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
@@ -514,6 +515,11 @@ def run_importance(
     inputs = load_scoring_inputs(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
     )
+    if not isinstance(inputs.model, Chain):
+        raise UsageError(
+            f"network {name!r} runs only through its data flow, not as a chain of modules: "
+            f"{DAG_NOT_SUPPORTED}"
+        )
     dataset = inputs.dataset
     result = importance(
         inputs.model,
