@@ -1,14 +1,17 @@
 """Coherence of groups of neurons: feature visualisation, dataset examples and selectivity
 (Hod et al., arXiv 2110.08058).
 
-Pure functions over a :class:`~neurongraph.model.chain.Chain` and plain arrays; nothing here
-touches the store. Do a group's neurons respond to the same features of the input? Each score of a
-(layer, cluster) group is compared with the same score of random same-size groups of its layer.
+Pure functions over a :class:`~neurongraph.model.chain.Chain` or a
+:class:`~neurongraph.model.view.ModelView` (any network read through ``torch.export``: residual
+CNNs, transformers) and plain arrays; nothing here touches the store. Do a group's neurons
+respond to the same features of the input? Each score of a (layer, cluster) group is compared
+with the same score of random same-size groups of its layer.
 
 Rules used throughout
 ---------------------
 * **Groups and layers** are as in :mod:`neurongraph.analysis.lesion`: layer positions as in the
-  store (input 0, ``chain.stages[layer - 1]``), a partition given as ``{layer: labels}`` or as
+  store (input 0, ``chain.stages[layer - 1]``, or ``view.layers[layer]``; the last layer is the
+  output), a partition given as ``{layer: labels}`` or as
   ``(layer, label, units)`` triples (:func:`~neurongraph.analysis.lesion.partition_groups`; here
   single-neuron groups are kept, groups outside the hidden layers and whole-layer groups are
   skipped). A group's **activation** on an input is the sum of its units' post-nonlinearity
@@ -27,7 +30,10 @@ Rules used throughout
   group's activation on its final input, and ``vis_entropy``, the entropy (bits) of the network's
   softmax output there (with several tasks, the mean over tasks of each task's softmax entropy).
   Coherent = higher objective (``vis_objective_p``, ``tail='upper'``) and lower entropy
-  (``vis_entropy_p``, ``tail='lower'``) than random groups.
+  (``vis_entropy_p``, ``tail='lower'``) than random groups. A view is optimised through its
+  recorded operations in float64, run only as far as the group's layer; a network of token ids
+  has no continuous input to optimise: its visualisation is skipped with a note
+  (:data:`TOKENS_NOTE`) and its dataset examples and selectivity are still scored.
 * **Dataset examples**: a group's ``top_k`` most activating examples and the entropy (bits) of
   their class histogram. Examples are ranked by the sum of the group's units' activations, each
   standardised over the dataset (z-scores; a constant unit counts 0), so that one unit with a
@@ -55,7 +61,7 @@ import dataclasses
 import logging
 import math
 import numbers
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +86,7 @@ from neurongraph.analysis.lesion import (
 from neurongraph.analysis.stats import fisher_combined, percentile, random_groups
 from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain
+from neurongraph.model.view import ModelView
 
 __all__ = [
     "DEFAULT_INIT_STD",
@@ -90,6 +97,7 @@ __all__ = [
     "DEFAULT_VALUE_RANGE",
     "FOURIER_DECAY",
     "PARAMETERISATIONS",
+    "TOKENS_NOTE",
     "CoherenceResult",
     "GroupCoherence",
     "NeuronSelectivity",
@@ -123,6 +131,11 @@ PARAMETERISATIONS = ("pixel", "fourier")
 #: Optimisation runs in this dtype; final scores are computed in the chain's dtype.
 VIS_DTYPE = torch.float32
 _LN2 = math.log(2.0)
+#: Why a network of token ids gets no feature visualisation.
+TOKENS_NOTE = (
+    "feature visualisation skipped: the network takes token ids, a discrete input that "
+    "gradient ascent cannot optimise; dataset examples and selectivity are still scored"
+)
 #: Label columns allowed when tasks only choose output slices (the entropy of the softmax).
 _MANY_COLUMNS = 2**31
 
@@ -251,6 +264,8 @@ class CoherenceResult:
         Seed of the torch generator of the visualisations.
     options : dict
         The visualisation and example options used (steps, lr, parameterisation, ...).
+    notes : list of str
+        What was left out and why (e.g. :data:`TOKENS_NOTE`).
     """
 
     groups: list[GroupCoherence]
@@ -262,6 +277,7 @@ class CoherenceResult:
     n_random: int
     seed: int
     options: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,7 +405,9 @@ def _check_vis_options(
     return lo, hi
 
 
-def _image_shape(chain: Chain, image_shape: Any, needed: bool) -> tuple[int, int, int] | None:
+def _image_shape(
+    chain: Chain | ModelView, image_shape: Any, needed: bool
+) -> tuple[int, int, int] | None:
     """``(C, H, W)`` of the model's input, from the chain or from ``image_shape``."""
     if image_shape is None:
         if len(chain.input_shape) == 3:
@@ -412,7 +430,7 @@ def _image_shape(chain: Chain, image_shape: Any, needed: bool) -> tuple[int, int
     return shape  # type: ignore[return-value]
 
 
-def _normalise_vis_groups(chain: Chain, groups: Sequence[Any]) -> list[tuple[int, np.ndarray]]:
+def _normalise_vis_groups(net: _Network, groups: Sequence[Any]) -> list[tuple[int, np.ndarray]]:
     out = []
     for item in groups:
         if isinstance(item, Group):
@@ -423,11 +441,11 @@ def _normalise_vis_groups(chain: Chain, groups: Sequence[Any]) -> list[tuple[int
             raise AnalysisError(
                 f"groups must be (layer, units) pairs or Group objects, not {item!r}"
             )
-        _check_layer(layer, len(chain.stages))
+        _check_layer(layer, len(net.widths) - 1)
         if layer == 0:
             raise AnalysisError("the input layer has no activations to maximise")
         u = np.unique(np.asarray(units, dtype=np.int64).reshape(-1))
-        width = chain.stages[layer - 1].width
+        width = net.widths[layer]
         if u.size == 0 or u[0] < 0 or u[-1] >= width:
             raise AnalysisError(f"a group of layer {layer} must name units among 0..{width - 1}")
         out.append((int(layer), u))
@@ -493,10 +511,42 @@ def _truncated(chain: Chain, layer: int, dtype: torch.dtype) -> Chain:
     return Chain(stages, input_shape=chain.input_shape, input_width=chain.input_width)
 
 
-def _objective(chain: Chain, x: torch.Tensor, layer: int, mask: torch.Tensor) -> torch.Tensor:
-    """Each input's group activation: ``(acts(x)[layer] * mask).sum(1)``."""
-    acts, _ = chain.activations(x)
-    return (acts[layer - 1] * mask).sum(1)
+class _Network:
+    """A chain or a model view, behind what coherence runs on it. Layers are positions (input
+    0); a view's activations are its taps' (each unit's elements reduced by their mean)."""
+
+    def __init__(self, model: Chain | ModelView) -> None:
+        self.model = model
+        self.is_view = isinstance(model, ModelView)
+        self.input_shape = tuple(model.input_shape)
+        self.widths = list(model.widths)
+        self.tokens = self.is_view and model.tokens
+        #: The dtype scores are computed in; a view runs in float64, also while optimising.
+        self.dtype = torch.float64 if self.is_view else model.dtype
+        self.vis_dtype = torch.float64 if self.is_view else VIS_DTYPE
+
+    @property
+    def hidden(self) -> range:
+        """Positions of the hidden layers (neither the input nor the output)."""
+        return range(1, len(self.widths) - 1)
+
+    def activations(self, x: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+        """Every layer's activations by position (the input left out) and the output."""
+        with torch.no_grad():
+            if self.is_view:
+                layers, out = self.model.activations(x)
+                return {p: layers[p] for p in range(1, len(layers))}, out
+            stages, out = self.model.activations(x)
+            return {p: a for p, a in enumerate(stages, start=1)}, out
+
+    def layer_reader(self, layer: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``f(x)``: the ``(N, width)`` activations of ``layer`` with gradients, from a forward
+        that stops at that layer."""
+        if self.is_view:
+            view = self.model
+            return lambda x: view.layer_activations(x, layer)
+        net = _truncated(self.model, layer, VIS_DTYPE)
+        return lambda x: net.activations(x)[0][layer - 1]
 
 
 def _output_entropy(logits: torch.Tensor, slices: Sequence[slice] | None) -> torch.Tensor:
@@ -510,7 +560,7 @@ def _output_entropy(logits: torch.Tensor, slices: Sequence[slice] | None) -> tor
 
 
 def _visualise(
-    chain: Chain,
+    net: _Network,
     groups: list[tuple[int, np.ndarray]],
     *,
     steps: int,
@@ -523,7 +573,7 @@ def _visualise(
 ) -> Visualisation:
     n = len(groups)
     init = param.init(n, generator)
-    final = torch.empty((n, *chain.input_shape), dtype=VIS_DTYPE)
+    final = torch.empty((n, *net.input_shape), dtype=VIS_DTYPE)
     layers = sorted({layer for layer, _ in groups})
     batches = []
     for layer in layers:
@@ -532,8 +582,8 @@ def _visualise(
         batches += [(layer, idx[a : a + step]) for a in range(0, len(idx), step)]
     total, done = steps * len(batches), 0
     for layer, idx in batches:
-        net = _truncated(chain, layer, VIS_DTYPE)
-        mask = torch.zeros((len(idx), chain.stages[layer - 1].width), dtype=VIS_DTYPE)
+        read = net.layer_reader(layer)
+        mask = torch.zeros((len(idx), net.widths[layer]), dtype=net.vis_dtype)
         for row, k in enumerate(idx):
             mask[row, torch.as_tensor(groups[k][1])] = 1.0
         p = init[idx].clone().requires_grad_(True)
@@ -548,7 +598,7 @@ def _visualise(
                     )
                 )
             opt.zero_grad(set_to_none=True)
-            loss = -_objective(net, param.inputs(p, shift), layer, mask).sum()
+            loss = -(read(param.inputs(p, shift)) * mask).sum()
             loss.backward()
             opt.step()
             done += 1
@@ -556,19 +606,17 @@ def _visualise(
                 progress(done, total)
         with torch.no_grad():
             final[idx] = param.inputs(p.detach())
-    # final scores in the chain's dtype, on the inputs as returned
-    with torch.no_grad():
-        x = final.to(chain.dtype)
-        acts, out = chain.activations(x)
-        objective = torch.empty(n, dtype=chain.dtype)
-        for k, (layer, units) in enumerate(groups):
-            objective[k] = acts[layer - 1][k, torch.as_tensor(units)].sum()
-        entropy = _output_entropy(out, slices)
+    # final scores in the network's dtype, on the inputs as returned
+    acts, out = net.activations(final.to(net.dtype))
+    objective = torch.empty(n, dtype=net.dtype)
+    for k, (layer, units) in enumerate(groups):
+        objective[k] = acts[layer][k, torch.as_tensor(units)].sum()
+    entropy = _output_entropy(out, slices)
     return Visualisation(final.numpy(), objective.numpy(), entropy.numpy().astype(np.float64))
 
 
 def feature_visualisation(
-    chain: Chain,
+    chain: Chain | ModelView,
     groups: Sequence[Any],
     *,
     steps: int = DEFAULT_STEPS,
@@ -586,9 +634,10 @@ def feature_visualisation(
 
     Parameters
     ----------
-    chain : Chain
+    chain : Chain or ModelView
+        A view is optimised through its recorded operations (float64), as far as each layer.
     groups : sequence of (layer, units) or Group
-        Layers are positions (input 0); any lesionable layer 1..len(chain.stages) may be used.
+        Layers are positions (input 0); any layer after the input may be used.
     steps : int, default=256
         Adam steps.
     lr : float, default=0.05
@@ -622,7 +671,7 @@ def feature_visualisation(
     ------
     AnalysisError
         ``steps < 1``, a non-positive learning rate, an unknown parameterisation, an unknown image
-        shape where one is needed, a bad group.
+        shape where one is needed, a bad group, a network of token ids.
 
     Examples
     --------
@@ -641,25 +690,27 @@ def feature_visualisation(
     (2, True)
     """
     lo_hi = _check_vis_options(steps, lr, parameterisation, jitter, value_range)
-    if not isinstance(chain, Chain):
+    if not isinstance(chain, Chain | ModelView):
         raise AnalysisError(
-            "feature_visualisation takes a Chain (extract_chain(model, example_input))"
+            "feature_visualisation takes a Chain (extract_chain(model, example_input)) or a "
+            "ModelView (read_view(model, example_input))"
         )
+    net = _Network(chain)
+    if net.tokens:
+        raise AnalysisError(TOKENS_NOTE.split(";")[0])
     image = _image_shape(chain, image_shape, needed=parameterisation == "fourier" or jitter > 0)
-    checked = _normalise_vis_groups(chain, groups)
+    checked = _normalise_vis_groups(net, groups)
     slices = None
     if tasks is not None:
-        with torch.no_grad():
-            shape = (1, *chain.input_shape)
-            n_out = int(chain(torch.zeros(shape, dtype=chain.dtype)).reshape(1, -1).shape[1])
-        slices = _check_tasks(tasks, n_out, _MANY_COLUMNS).slices
+        _, out = net.activations(torch.zeros((1, *net.input_shape), dtype=net.dtype))
+        slices = _check_tasks(tasks, int(out.reshape(1, -1).shape[1]), _MANY_COLUMNS).slices
     if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size < 1):
         raise AnalysisError(f"batch_size must be a positive integer or None, not {batch_size!r}")
     rng = _resolve_random_state(random_state)
     generator = torch.Generator().manual_seed(_draw_seed(rng))
-    param = _Parameterisation(parameterisation, chain.input_shape, image, lo_hi, int(jitter))
+    param = _Parameterisation(parameterisation, net.input_shape, image, lo_hi, int(jitter))
     return _visualise(
-        chain,
+        net,
         checked,
         steps=int(steps),
         lr=float(lr),
@@ -760,7 +811,7 @@ def _example_entropies(top: np.ndarray, data: _Data) -> np.ndarray:
 
 
 def coherence(
-    model: Chain | nn.Module,
+    model: Chain | ModelView | nn.Module,
     groups: Mapping[int, Any] | Sequence[tuple[int, Hashable, Sequence[int]]],
     data: tuple[Any, Any],
     *,
@@ -781,12 +832,13 @@ def coherence(
 
     Parameters
     ----------
-    model : Chain or torch.nn.Module
+    model : Chain, ModelView or torch.nn.Module
+        A view of a network of token ids gets no feature visualisation (a note says so).
     groups : mapping of int to array-like, or sequence of (layer, label, units)
         The partition (see :func:`~neurongraph.analysis.lesion.partition_groups`).
     data : (X, y)
-        Examples and integer labels for the dataset examples and the selectivity (as in
-        :func:`~neurongraph.analysis.lesion.lesion_accuracies`).
+        Examples (token ids for a token model) and integer labels for the dataset examples and
+        the selectivity (as in :func:`~neurongraph.analysis.lesion.lesion_accuracies`).
     n_random : int, default=9
         Random same-size groups of the same layer per group.
     random_state : int, RandomState, Generator or None, default=None
@@ -829,21 +881,26 @@ def coherence(
     n_random = _check_n_random(n_random)
     lo_hi = _check_vis_options(steps, lr, parameterisation, jitter, value_range)
     chain, checked = _check_model_and_data(model, data, tasks)
+    net = _Network(chain)
+    notes = []
+    if visualise and net.tokens:
+        notes.append(TOKENS_NOTE)
+        log.info(TOKENS_NOTE)
+        visualise = False
     top_k = _check_top_k(top_k, int(checked.X.shape[0]))
     image = _image_shape(
         chain, image_shape, needed=visualise and (parameterisation == "fourier" or jitter > 0)
     )
     tested, skipped = partition_groups(chain, groups, min_size=1)
     rng = _resolve_random_state(random_state)
-    widths = chain.widths
+    widths = net.widths
     random_sets = [
         np.sort(random_groups(widths[g.layer], g.size, n_random, rng), axis=1) for g in tested
     ]
     seed = _draw_seed(rng)
 
-    with torch.no_grad():
-        acts_t, _ = chain.activations(checked.X)
-    acts = {p: acts_t[p - 1].numpy() for p in range(1, len(chain.stages))}
+    acts_t, _ = net.activations(checked.X)
+    acts = {p: acts_t[p].numpy() for p in net.hidden}
     zscores = {p: _standardise(a) for p, a in acts.items()}
     tasks_ = checked.tasks
     onehot = np.zeros((len(checked.y), tasks_.n_columns))
@@ -870,9 +927,9 @@ def coherence(
         for g, rs in zip(tested, random_sets, strict=True):
             vis_groups.append((g.layer, g.units))
             vis_groups.extend((g.layer, r) for r in rs)
-        param = _Parameterisation(parameterisation, chain.input_shape, image, lo_hi, int(jitter))
+        param = _Parameterisation(parameterisation, net.input_shape, image, lo_hi, int(jitter))
         vis = _visualise(
-            chain,
+            net,
             vis_groups,
             steps=int(steps),
             lr=float(lr),
@@ -969,4 +1026,5 @@ def coherence(
             value_range=lo_hi,
             top_k=top_k,
         ),
+        notes=notes,
     )

@@ -77,6 +77,7 @@ from neurongraph.analysis.stats import fisher_combined, percentile, random_group
 from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain, Stage, reduce_channels
 from neurongraph.model.extract import extract_chain
+from neurongraph.model.view import ModelView
 
 __all__ = [
     "DEFAULT_N_RANDOM",
@@ -437,8 +438,8 @@ class _Data:
         return self.labels + self.tasks.offsets[None, :]
 
 
-def _as_chain(model: Chain | nn.Module, X: torch.Tensor) -> Chain:
-    if isinstance(model, Chain):
+def _as_chain(model: Chain | ModelView | nn.Module, X: torch.Tensor) -> Chain | ModelView:
+    if isinstance(model, Chain | ModelView):
         return model
     if isinstance(model, nn.Module):
         dtype = next((p.dtype for p in model.parameters()), X.dtype)
@@ -468,9 +469,10 @@ def _split_data(data: Any) -> tuple[torch.Tensor, Any]:
 
 
 def _check_model_and_data(
-    model: Chain | nn.Module, data: Any, tasks: Sequence[Any] | None
-) -> tuple[Chain, _Data]:
-    """Validate ``(X, y)`` and ``tasks`` against the model; returns its chain and the data."""
+    model: Chain | ModelView | nn.Module, data: Any, tasks: Sequence[Any] | None
+) -> tuple[Chain | ModelView, _Data]:
+    """Validate ``(X, y)`` and ``tasks`` against the model; returns its chain (or the view
+    given) and the data, token ids as int64 for a view of a token model."""
     X, y = _split_data(data)
     if X.dim() < 2 or X.shape[0] == 0:
         raise AnalysisError(
@@ -485,7 +487,10 @@ def _check_model_and_data(
                 f"the model takes input of shape {shape}; use the dataset the model was trained on"
             )
         X = X.reshape(X.shape[0], *shape)
-    X = X.to(chain.dtype)
+    if isinstance(chain, ModelView):
+        X = X.long() if chain.tokens else X.double()
+    else:
+        X = X.to(chain.dtype)
     try:
         y_arr = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
     except (TypeError, ValueError) as err:
@@ -1314,7 +1319,7 @@ def lesion_accuracies(
 
 
 def partition_groups(
-    chain: Chain,
+    chain: Chain | ModelView,
     groups: Mapping[int, Any] | Sequence[tuple[int, Hashable, Sequence[int]]],
     *,
     min_size: int = 2,
@@ -1323,7 +1328,8 @@ def partition_groups(
 
     Parameters
     ----------
-    chain : Chain
+    chain : Chain or ModelView
+        Its layers (input 0; the last one is the output, not hidden).
     groups : mapping of int to array-like, or sequence of (layer, label, units)
         Either labels per layer, ``{layer: labels}`` with ``labels[i]`` the cluster of unit ``i``
         of that layer (a negative label means no cluster; every other distinct label is one
@@ -1356,8 +1362,8 @@ def partition_groups(
     >>> [(s.layer, s.label, s.reason.split(":")[0]) for s in skipped]
     [(1, 1, 'single neuron'), (1, 2, 'single neuron'), (2, 0, 'not a hidden layer')]
     """
-    n_layers = len(chain.stages)
     widths = chain.widths
+    n_layers = len(widths) - 1
     triples: list[tuple[int, Hashable, np.ndarray]] = []
     if isinstance(groups, Mapping):
         for layer, labels in groups.items():

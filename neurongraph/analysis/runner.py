@@ -41,8 +41,10 @@ from neurongraph.analysis.nulls import (
 )
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
-from neurongraph.errors import AnalysisError, NeurongraphWarning
-from neurongraph.model.recorded import activation_cache
+from neurongraph.errors import AnalysisError, NeurongraphWarning, UsageError
+from neurongraph.model.chain import Chain
+from neurongraph.model.recorded import DAG_NOT_SUPPORTED, activation_cache, require_chain
+from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
 
@@ -509,12 +511,18 @@ def run_importance(
     if n_random < 1:
         raise AnalysisError("--random-sets must be at least 1")
     seed = resolve_seed(seed)
+    require_chain(store.require_network(name))
     inputs = load_scoring_inputs(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
     )
+    if not isinstance(inputs.model, Chain):
+        raise UsageError(
+            f"network {name!r} runs only through its data flow, not as a chain of modules: "
+            f"{DAG_NOT_SUPPORTED}"
+        )
     dataset = inputs.dataset
     result = importance(
-        inputs.chain,
+        inputs.model,
         inputs.groups,
         (dataset.X_test, dataset.y_test),
         n_random=n_random,
@@ -691,8 +699,13 @@ def run_coherence(
     ``visObjective``, ``visEntropy``, ``visObjectiveP``, ``visEntropyP``, ``visPath`` (a PNG in
     the store's files, recorded relative to them),
     ``exampleEntropy``, ``exampleEntropyP``, ``exampleIndices``, ``classConsistency``,
-    ``classConsistencyP``; copied to member neurons with ``selectivity`` and ``preferredClass``;
-    Fisher-combined p per score on the Partition.
+    ``classConsistencyP`` (and ``exampleTexts``, the first :data:`EXAMPLE_TEXTS` of them,
+    when the dataset shows its examples as texts); copied to member neurons with
+    ``selectivity`` and ``preferredClass``; Fisher-combined p per score and ``coherenceNotes``
+    (what was skipped and why) on the Partition.
+
+    Any network runs: a chain, or the view of a residual/DAG network. A network of token ids
+    gets no feature visualisation (a note says why) and no PNGs.
     """
     if steps < 1:
         raise AnalysisError("--steps must be at least 1")
@@ -703,12 +716,13 @@ def run_coherence(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
     )
     dataset = inputs.dataset
+    tokens = isinstance(inputs.model, ModelView) and inputs.model.tokens
     shape = (
         image_shape
         or dataset.image_shape
-        or (tuple(inputs.chain.input_shape) if len(inputs.chain.input_shape) == 3 else None)
+        or (tuple(inputs.model.input_shape) if len(inputs.model.input_shape) == 3 else None)
     )
-    if shape is None:
+    if shape is None and not tokens:
         raise AnalysisError(
             f"the image shape of network {name!r}'s input is unknown (dataset "
             f"{dataset.name!r} has no image layout); pass --image-shape C,H,W"
@@ -716,7 +730,7 @@ def run_coherence(
     X = np.concatenate([dataset.X_train, dataset.X_test])
     y = np.concatenate([dataset.y_train, dataset.y_test])
     result = coherence(
-        inputs.chain,
+        inputs.model,
         inputs.groups,
         (X, y),
         n_random=n_random,
@@ -799,6 +813,7 @@ def run_coherence(
             "coherenceSeed": seed,
             "coherenceSteps": steps,
             "coherenceDataset": dataset.name,
+            "coherenceNotes": result.notes,
         },
     )
     return {
@@ -812,10 +827,21 @@ def run_coherence(
         "groups": groups_out,
         "skipped": _skipped_rows(inputs, result.skipped),
         "visualisations": str(out_dir),
+        "notes": result.notes,
     }
 
 
+#: Texts of a group's most activating examples kept on its Cluster (``exampleTexts``).
+EXAMPLE_TEXTS = 10
+
+
 def _coherence_row(inputs: ScoringInputs, g, path: str | None) -> dict:
+    texts = inputs.dataset.texts
+    shown = (
+        {"exampleTexts": [texts[i] for i in g.example_indices[:EXAMPLE_TEXTS]]}
+        if texts is not None
+        else {}
+    )
     return {
         "layer": inputs.layer_name(g.layer),
         "cluster": g.label,
@@ -830,4 +856,5 @@ def _coherence_row(inputs: ScoringInputs, g, path: str | None) -> dict:
         "exampleIndices": [int(i) for i in g.example_indices],
         "classConsistency": _finite(g.class_consistency),
         "classConsistencyP": _finite(g.class_consistency_p),
+        **shown,
     }

@@ -414,6 +414,8 @@ def coherence(
     click.echo(
         "Fisher-combined p: " + ", ".join(f"{k} {_fmt(v)}" for k, v in result["fisherP"].items())
     )
+    for note in result["notes"]:
+        click.echo(f"note: {note}")
 
 
 def _fmt(value: float | None) -> str:

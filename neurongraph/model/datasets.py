@@ -170,6 +170,9 @@ class Dataset:
         ``(C, H, W)`` when the examples are images, else None.
     random_state : int, default=0
         The seed that made the split and any random draws.
+    texts : tuple of str or None, default=None
+        What to show for each example, train then test (the rows of the activation matrix):
+        the text a token model's ids come from; None for images and vectors, shown by index.
     """
 
     name: str
@@ -181,6 +184,7 @@ class Dataset:
     tasks: list[Task]
     image_shape: tuple[int, ...] | None = None
     random_state: int = 0
+    texts: tuple[str, ...] | None = None
 
     @property
     def n_features(self) -> int:

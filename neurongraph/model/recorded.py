@@ -19,7 +19,7 @@ __all__ = ["DAG_NOT_SUPPORTED", "activation_cache", "fit_dataset", "require_chai
 #: Why a runtime analysis refuses a network that is not a chain.
 DAG_NOT_SUPPORTED = (
     "residual/DAG networks are not supported by this analysis yet (analyze spectral, "
-    "activations, analyze louvain and analyze entropy are)"
+    "activations, analyze louvain, analyze entropy and analyze coherence are)"
 )
 
 

@@ -307,7 +307,11 @@ class ModelView:
             for t, layer in enumerate(self.layers[1:], start=1)
         )
 
-    def _run(self, x: torch.Tensor, read: Callable | None = None) -> torch.Tensor:
+    def _run(
+        self, x: torch.Tensor, read: Callable | None = None, until: int | None = None
+    ) -> torch.Tensor | None:
+        """Replay the recorded operations on ``x`` (the first ``until`` of them; then the
+        output is None), handing every tapped value to ``read``."""
         values: dict[str, object] = {INPUT: x}
         if read is not None and INPUT in self.taps:
             read(INPUT, x)
@@ -315,7 +319,7 @@ class ModelView:
         def resolve(arg: object) -> object:
             return values[arg.name] if isinstance(arg, _Ref) else arg
 
-        for op in self.ops:
+        for op in self.ops[:until]:
             args = map_aggregate(op.args, resolve)
             w = op.weights
             if w is None:
@@ -326,7 +330,38 @@ class ModelView:
                 values[op.out] = _CONV[w.op](args[0], w.weight, w.bias, **w.conv)
             if read is not None and op.out in self.taps:
                 read(op.out, values[op.out])
-        return values[self.output]
+        return values[self.output] if until is None else None
+
+    def layer_activations(
+        self, x: torch.Tensor, layer: int, *, channel_reduce: str = "mean"
+    ) -> torch.Tensor:
+        """One layer's activations on a batch, ``(N, width)`` as in :meth:`activations`, with
+        gradients: the recorded operations run only as far as the layer's last reading (a
+        truncated forward), so an input can be optimised through them.
+
+        Raises
+        ------
+        ValueError
+            A layer whose activations the view cannot read.
+        """
+        names = [name for name, taps in self.taps.items() if any(t.layer == layer for t in taps)]
+        if not names:
+            raise ValueError(f"the activations of layer {layer} cannot be read")
+        order = {op.out: k for k, op in enumerate(self.ops)}
+        until = max(order.get(name, -1) for name in names) + 1
+        found: dict[int, torch.Tensor] = {}
+
+        def read(name: str, value: torch.Tensor) -> None:
+            for tap in self.taps[name]:
+                if tap.layer == layer:
+                    found[layer] = tap.read(value, channel_reduce)
+
+        x = x.double() if x.is_floating_point() else x
+        out = []
+        for piece, n in pieces(x, self.batch):
+            self._run(piece, read, until)
+            out.append(found[layer][:n])
+        return torch.cat(out)
 
     def activations(
         self, x: torch.Tensor, *, channel_reduce: str = "mean"

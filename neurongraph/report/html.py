@@ -336,8 +336,8 @@ def _not_for_dags() -> str:
 
 
 def build_report(store: Store, name: str) -> str:
-    """The HTML report of one network. Sections of the lesion and coherence analyses, which
-    refuse residual/DAG networks, say so for them instead of which command fills them."""
+    """The HTML report of one network. The section of the lesion analysis, which refuses
+    residual/DAG networks, says so for them instead of which command fills it."""
     network = store.require_network(name)
     chain = network.get("dataFlow", CHAIN) == CHAIN
 
@@ -354,7 +354,7 @@ def build_report(store: Store, name: str) -> str:
         ("Importance: lesions against random groups", runtime(_importance_section)),
         (
             "Coherence: feature visualisation and dataset examples",
-            runtime(_coherence_section),
+            _coherence_section(store, name),
         ),
         ("Communities and entropy per layer", _layers_section(store, name)),
         ("Evolution through training", _evolution_section(store, network)),
