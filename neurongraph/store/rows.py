@@ -163,10 +163,13 @@ def bulk_write(
         done, total = 0, graph.n_edges
         for block in graph.blocks:
             sources, targets, weights, signed = _edges(block, by_source=False)
-            src = np.asarray(neuron_rids[block.source], dtype=object)[sources]
-            dst = np.asarray(neuron_rids[block.target], dtype=object)[targets]
-            columns = {"weight": weights.tolist(), "signed": signed.tolist()}
-            server.add_edges(batch, Rel.WEIGHT, src.tolist(), dst.tolist(), columns)
+            server.add_edges(
+                batch,
+                Rel.WEIGHT,
+                (neuron_rids[block.source], neuron_rids[block.target]),
+                (sources, targets),
+                {"weight": weights, "signed": signed},
+            )
             done += len(sources)
             log.info("%d of %d WEIGHT edges written", done, total)
             if progress is not None:
