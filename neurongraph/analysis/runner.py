@@ -42,7 +42,7 @@ from neurongraph.analysis.nulls import (
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
 from neurongraph.errors import AnalysisError, NeurongraphWarning
-from neurongraph.model.recorded import activation_cache
+from neurongraph.model.recorded import activation_cache, require_chain
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
 
@@ -492,11 +492,18 @@ def run_importance(
     trust_pickle: bool = False,
     n_random: int = DEFAULT_N_RANDOM,
     double: bool = False,
+    metric: str | None = None,
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Lesion every (layer, cluster) group of a partition and compare with random same-size
     groups of its layer (Hod et al.'s importance), written to the store.
+
+    Runs on chains and on any network read as a DAG (a lesion silences units of any hidden
+    layer, ``sum`` layers included). ``metric`` (see
+    :func:`~neurongraph.analysis.lesion.importance`): accuracy, or ``output-change`` (DAGs;
+    the default when the dataset has no classification labels), where every delta below is
+    minus the relative change of the output in percent.
 
     On each Cluster: per tested layer part ``importanceLayers``, ``importanceLayerDelta``
     (accuracy change, points), ``importanceLayerP``, ``importanceLayerImportant``; and for its
@@ -514,13 +521,14 @@ def run_importance(
     )
     dataset = inputs.dataset
     result = importance(
-        inputs.chain,
+        inputs.model,
         inputs.groups,
         (dataset.X_test, dataset.y_test),
         n_random=n_random,
         random_state=seed,
         double=double,
         tasks=dataset.tasks,
+        metric=metric,
         progress=progress,
     )
     by_cluster: dict = {}
@@ -574,6 +582,7 @@ def run_importance(
             "importanceRandomSets": n_random,
             "importanceSeed": seed,
             "importanceDataset": dataset.name,
+            "importanceMetric": result.metric,
             "importanceBaseline": float(result.baseline_accuracy),
             "importanceSkipped": [
                 f"{inputs.layer_name(s.layer)}:{s.label}" for s in result.skipped
@@ -612,6 +621,7 @@ def run_importance(
         "network": name,
         "partition": partition,
         "dataset": dataset.name,
+        "metric": result.metric,
         "baselineAccuracy": float(result.baseline_accuracy),
         "fisherP": _finite(result.fisher_p),
         "randomSets": n_random,
@@ -699,6 +709,7 @@ def run_coherence(
     if n_random < 1:
         raise AnalysisError("--random-sets must be at least 1")
     seed = resolve_seed(seed)
+    require_chain(store.require_network(name))
     inputs = load_scoring_inputs(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
     )
@@ -706,7 +717,7 @@ def run_coherence(
     shape = (
         image_shape
         or dataset.image_shape
-        or (tuple(inputs.chain.input_shape) if len(inputs.chain.input_shape) == 3 else None)
+        or (tuple(inputs.model.input_shape) if len(inputs.model.input_shape) == 3 else None)
     )
     if shape is None:
         raise AnalysisError(
@@ -716,7 +727,7 @@ def run_coherence(
     X = np.concatenate([dataset.X_train, dataset.X_test])
     y = np.concatenate([dataset.y_train, dataset.y_test])
     result = coherence(
-        inputs.chain,
+        inputs.model,
         inputs.groups,
         (X, y),
         n_random=n_random,

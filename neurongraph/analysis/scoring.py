@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import torch
 
 from neurongraph.errors import AnalysisError
+from neurongraph.ingest.pipeline import read_network
 from neurongraph.model.chain import Chain
 from neurongraph.model.datasets import Dataset, check_input_shape, load_dataset
-from neurongraph.model.extract import example_batch, extract_chain
+from neurongraph.model.extract import example_batch
 from neurongraph.model.loading import load_recorded_model
-from neurongraph.model.recorded import fit_dataset, require_chain
+from neurongraph.model.recorded import fit_dataset
+from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
 
@@ -28,7 +30,9 @@ PARTITION_COMMANDS = {
 
 @dataclass
 class ScoringInputs:
-    """A partition's (hidden layer, cluster) groups with the network's chain and data."""
+    """A partition's (layer, cluster) groups with the network's model (its chain, or its view
+    when it is not a chain) and data. ``groups`` hold every layer after the input but the last;
+    the analyses skip the ones they do not test."""
 
     network: dict
     layers: list[dict]
@@ -36,7 +40,7 @@ class ScoringInputs:
     partition_uid: str
     groups: list[tuple[int, object, list[int]]]
     cluster_uids: dict
-    chain: Chain
+    model: Chain | ModelView
     dataset: Dataset
 
     def layer_name(self, position: int) -> str:
@@ -62,7 +66,6 @@ def load_scoring_inputs(
         Model file missing or changed since the ingest; data that does not fit the model.
     """
     network = store.require_network(name)
-    require_chain(network)
     uid = partition_uid(name, method)
     partition = store.partition(uid)
     if partition is None:
@@ -76,9 +79,14 @@ def load_scoring_inputs(
         raise AnalysisError(f"no dataset recorded for network {name!r}; pass --data")
     loaded = load_recorded_model(network, store.files, override=model, trust_pickle=trust_pickle)
     shape = tuple(network["inputShape"])
-    dataset = check_input_shape(load_dataset(spec), shape)
-    chain = extract_chain(loaded.module, example_batch(shape, torch.from_numpy(dataset.X_train)))
-    dataset = fit_dataset(dataset, chain, name)
+    if loaded.tokens is not None:
+        dataset = load_dataset(spec)
+        example = loaded.tokens.example(shape)
+    else:
+        dataset = check_input_shape(load_dataset(spec), shape)
+        example = example_batch(shape, torch.from_numpy(dataset.X_train))
+    runner, _ = read_network(loaded.module, example)
+    dataset = fit_dataset(dataset, runner, name)
     layers = store.layers(name)
     hidden = range(1, len(layers) - 1)
     parts: dict = defaultdict(list)
@@ -95,4 +103,4 @@ def load_scoring_inputs(
             parts.items(), key=lambda item: (item[0][0], str(item[0][1]))
         )
     ]
-    return ScoringInputs(network, store.layers(name), partition, uid, groups, uids, chain, dataset)
+    return ScoringInputs(network, layers, partition, uid, groups, uids, runner, dataset)

@@ -336,8 +336,8 @@ def _not_for_dags() -> str:
 
 
 def build_report(store: Store, name: str) -> str:
-    """The HTML report of one network. Sections of the lesion and coherence analyses, which
-    refuse residual/DAG networks, say so for them instead of which command fills them."""
+    """The HTML report of one network. The section of the coherence analysis, which refuses
+    residual/DAG networks, says so for them instead of which command fills it."""
     network = store.require_network(name)
     chain = network.get("dataFlow", CHAIN) == CHAIN
 
@@ -351,7 +351,7 @@ def build_report(store: Store, name: str) -> str:
             "Clusterability: n-cut against shuffled networks",
             _ncut_section(store, name),
         ),
-        ("Importance: lesions against random groups", runtime(_importance_section)),
+        ("Importance: lesions against random groups", _importance_section(store, name)),
         (
             "Coherence: feature visualisation and dataset examples",
             runtime(_coherence_section),
