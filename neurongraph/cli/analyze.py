@@ -15,8 +15,8 @@ from neurongraph.analysis.nulls import (
     LAYER_SHUFFLE_METHODS,
 )
 from neurongraph.analysis.scoring import PARTITION_COMMANDS
-from neurongraph.analysis.view_lesion import METRICS, OUTPUT_CHANGE
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
+from neurongraph.analysis.view_lesion import METRICS, OUTPUT_CHANGE
 from neurongraph.cli.common import (
     Context,
     ShapeType,
