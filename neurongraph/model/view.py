@@ -384,6 +384,25 @@ class ModelView:
         """The name of the value recorded operation ``index`` computes."""
         return self.ops[index].out
 
+    def cast(self, dtype: torch.dtype) -> ModelView:
+        """A copy whose recorded operations run in ``dtype`` (weights, biases, folded norms and
+        floating constants cast; layers, taps and sites shared). For fast passes whose
+        answers are checked in float64: :meth:`__call__` and :meth:`activations` still cast
+        their input to float64."""
+        ops = [
+            _Op(
+                op.out,
+                _cast(op.target, dtype),
+                map_aggregate(op.args, lambda a: _cast(a, dtype)),
+                map_aggregate(dict(op.kwargs), lambda a: _cast(a, dtype)),
+                None if op.weights is None else _cast(op.weights, dtype),
+            )
+            for op in self.ops
+        ]
+        view = ModelView(self.layers, ops, self.output, self.input_shape, self.batch, self.tokens)
+        view.taps, view.sites, view.batch_dims = self.taps, self.sites, self.batch_dims
+        return view
+
     def activations(
         self, x: torch.Tensor, *, channel_reduce: str = "mean"
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -1472,21 +1491,47 @@ def _float_result(node: torch.fx.Node) -> bool:
     return isinstance(value, torch.Tensor) and value.is_floating_point()
 
 
-def _per_unit(scale: torch.Tensor, shift: torch.Tensor) -> Callable:
-    def affine(x: torch.Tensor) -> torch.Tensor:
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        return x * scale.view(shape) + shift.view(shape)
+@dataclass(frozen=True)
+class _PerUnit:
+    """``x * scale + shift`` per unit along dimension 1 (an unfolded BatchNorm)."""
 
-    return affine
+    scale: torch.Tensor
+    shift: torch.Tensor
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return x * self.scale.view(shape) + self.shift.view(shape)
+
+
+def _per_unit(scale: torch.Tensor, shift: torch.Tensor) -> Callable:
+    return _PerUnit(scale, shift)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """``x -> (fn(x), None, None)``: a norm that also returns its statistics."""
+
+    fn: Callable
+
+    def __call__(self, x: torch.Tensor) -> tuple:
+        return self.fn(x), None, None
 
 
 def _as_parts(fn: Callable) -> Callable:
-    """``x -> (fn(x), None, None)``: a norm that also returns its statistics."""
+    return _Parts(fn)
 
-    def parts(x: torch.Tensor) -> tuple:
-        return fn(x), None, None
 
-    return parts
+def _cast(value: object, dtype: torch.dtype) -> object:
+    """``value`` with every floating tensor in it (arguments, recorded targets) in ``dtype``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, _PerUnit):
+        return _PerUnit(_cast(value.scale, dtype), _cast(value.shift, dtype))
+    if isinstance(value, _Parts):
+        return _Parts(_cast(value.fn, dtype))
+    if isinstance(value, _Weights):
+        return _Weights(value.op, _cast(value.weight, dtype), _cast(value.bias, dtype), value.conv)
+    return value
 
 
 def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:

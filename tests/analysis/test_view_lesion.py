@@ -19,8 +19,9 @@ from neurongraph.analysis.view_lesion import OUTPUT_CHANGE, hidden_layers
 from neurongraph.errors import AnalysisError
 from neurongraph.model.view import ModelView, read_view
 
-#: Test examples the lesions run on (digits after the first 1,200).
-N_TEST = 300
+#: Training examples (the first of digits) and test examples the lesions run on (the next).
+N_TRAIN = 600
+N_TEST = 150
 #: The ResNet's weight layers and the BatchNorm folded into each.
 RESNET_NORMS = {
     "stem.0": "stem.1",
@@ -35,7 +36,7 @@ RESNET_NORMS = {
 @pytest.fixture(scope="module")
 def split(digits):
     X, y = digits
-    return X[:1200], y[:1200], X[1200 : 1200 + N_TEST], y[1200 : 1200 + N_TEST]
+    return X[:N_TRAIN], y[:N_TRAIN], X[N_TRAIN : N_TRAIN + N_TEST], y[N_TRAIN : N_TRAIN + N_TEST]
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +126,10 @@ def _zero_read_columns(reader: str):
 
 
 def _lesions(view: ModelView, rng: np.random.Generator) -> list:
-    """Every single unit of every hidden layer, random groups, and two-layer lesions."""
+    """Single units and random groups of every hidden layer, and two-layer lesions."""
     hidden = hidden_layers(view)
     widths = view.widths
-    lesions = [[(p, [u])] for p in hidden for u in range(widths[p])]
+    lesions = [[(p, [u])] for p in hidden for u in (0, widths[p] - 1)]
     for p in hidden:
         for size in (2, widths[p] // 2):
             lesions.append([(p, np.sort(rng.choice(widths[p], size, replace=False)))])
