@@ -157,7 +157,8 @@ RESNET_FEEDS = {
 
 class PlantedResidual(nn.Module):
     """Two modules on ``two-tasks`` with a residual block: ``head(h + relu(fc2(h)))`` with
-    ``h = relu(fc1(x))``, 128 -> 64 -> 64 -> 20. Trained with :meth:`masks` applied,
+    ``h = relu(fc1(x))`` (dropout 0.3 on ``h`` and the sum while training), 128 -> 64 -> 64 ->
+    20. Trained with :meth:`masks` applied,
     hidden units 0-31 of every layer see only the left image and feed only logits 0-9 (task A),
     units 32-63 the right image and logits 10-19 (task B)."""
 
@@ -166,10 +167,11 @@ class PlantedResidual(nn.Module):
         self.fc1 = nn.Linear(128, 64)
         self.fc2 = nn.Linear(64, 64)
         self.head = nn.Linear(64, 20)
+        self.drop = nn.Dropout(0.3)
 
     def forward(self, x):
-        h = torch.relu(self.fc1(x))
-        return self.head(h + torch.relu(self.fc2(h)))
+        h = self.drop(torch.relu(self.fc1(x)))
+        return self.head(self.drop(h + torch.relu(self.fc2(h))))
 
     def masks(self) -> dict[str, torch.Tensor]:
         """The block-diagonal mask of each weight, by layer name."""

@@ -548,10 +548,11 @@ def _check_model_and_data(
     labelled = y is not None and all(
         getattr(task, "kind", "classification") == "classification" for task in tasks or ()
     )
+    # chains keep their own messages for regression tasks (they have no other metric)
+    chain = isinstance(network, Chain)
     if metric is None:
-        chain = isinstance(network, Chain)
         metric = ACCURACY if labelled or chain else OUTPUT_CHANGE
-    metric = check_metric(metric, y is not None)
+    metric = check_metric(metric, labelled or (chain and y is not None))
     if metric != ACCURACY:
         if isinstance(network, Chain):
             raise AnalysisError(
