@@ -38,6 +38,11 @@ def wide_skip() -> Skip:
     return Skip(4, 4)
 
 
+def poly_skip() -> Skip:
+    """:class:`Skip` on 2 -> 6 -> 6, for the six outputs of the ``poly`` regression task."""
+    return Skip(2, 6)
+
+
 class ResidualOnInput(nn.Module):
     """``fc2(relu(fc1(x)) + x)``: on zeros it looks like the chain fc1 > relu > fc2 (as a chain,
     the trust issue's silent misread)."""
@@ -148,6 +153,33 @@ RESNET_FEEDS = {
     ("layer2.shortcut.0", "layer2.add"),
     ("layer2.add", "fc"),
 }
+
+
+class PlantedResidual(nn.Module):
+    """Two modules on ``two-tasks`` with a residual block: ``head(h + relu(fc2(h)))`` with
+    ``h = relu(fc1(x))`` (dropout 0.3 on ``h`` and the sum while training), 128 -> 64 -> 64 ->
+    20. Trained with :meth:`masks` applied,
+    hidden units 0-31 of every layer see only the left image and feed only logits 0-9 (task A),
+    units 32-63 the right image and logits 10-19 (task B)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(128, 64)
+        self.fc2 = nn.Linear(64, 64)
+        self.head = nn.Linear(64, 20)
+        self.drop = nn.Dropout(0.3)
+
+    def forward(self, x):
+        h = self.drop(torch.relu(self.fc1(x)))
+        return self.head(self.drop(h + torch.relu(self.fc2(h))))
+
+    def masks(self) -> dict[str, torch.Tensor]:
+        """The block-diagonal mask of each weight, by layer name."""
+        m1, m2, m3 = torch.zeros(64, 128), torch.zeros(64, 64), torch.zeros(20, 64)
+        m1[:32, :64] = m1[32:, 64:] = 1
+        m2[:32, :32] = m2[32:, 32:] = 1
+        m3[:10, :32] = m3[10:, 32:] = 1
+        return {"fc1": m1, "fc2": m2, "head": m3}
 
 
 class Gated(nn.Module):

@@ -1,9 +1,15 @@
 """Importance of groups of neurons by lesion tests (Hod et al., arXiv 2110.08058).
 
-Pure functions over a :class:`~neurongraph.model.chain.Chain` and plain arrays; nothing here
-touches the store. A *lesion* silences some units: the incoming weights and the bias of every
-lesioned unit are zeroed (for a conv layer, whole output channels), so the unit's pre-activation is
-0 and its output is ``act(0)`` (0 for ReLU, tanh and GELU, 0.5 for a sigmoid).
+Pure functions over a :class:`~neurongraph.model.chain.Chain` or a
+:class:`~neurongraph.model.view.ModelView` and plain arrays; nothing here touches the store. A
+*lesion* silences some units: the incoming weights and the bias of every lesioned unit are zeroed
+(for a conv layer, whole output channels), so the unit's pre-activation is 0 and its output is
+``act(0)`` (0 for ReLU, tanh and GELU, 0.5 for a sigmoid). On any other network (a ModelView:
+residual adds, attention) the same zeroed pre-activation is set where the view computes the layer,
+``sum`` layers included; :mod:`neurongraph.analysis.view_lesion` says how, and how norms are
+treated. Everything below describes chains; views follow the same rules for layers, lesions,
+accuracy and the importance test, lesion any layer after the input, and add the
+``output-change`` metric for networks without classification labels.
 
 Rules used throughout
 ---------------------
@@ -74,10 +80,18 @@ from torch import nn
 from torch.nn import functional as F
 
 from neurongraph.analysis.stats import fisher_combined, percentile, random_groups
+from neurongraph.analysis.view_lesion import (
+    ACCURACY,
+    OUTPUT_CHANGE,
+    OutputTasks,
+    ViewEngine,
+    check_metric,
+    hidden_layers,
+)
 from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain, Stage, reduce_channels
-from neurongraph.model.extract import extract_chain
-from neurongraph.model.view import ModelView
+from neurongraph.model.extract import NotAChainError, extract_chain
+from neurongraph.model.view import ModelView, read_view
 
 __all__ = [
     "DEFAULT_N_RANDOM",
@@ -173,6 +187,10 @@ class LesionAccuracies:
         ``(task name, class)`` of every column of ``class_accuracy``, task by task.
     class_counts : ndarray of shape (n_class_columns,)
         Number of examples of each (task, class).
+    metric : str, default='accuracy'
+        With ``'output-change'`` (views only) the "accuracy" of a lesion is ``-100`` times the
+        mean relative change of the output (percent), the baseline's is 0, there is one task
+        (``'output-change'``) and no class columns.
     """
 
     accuracy: np.ndarray
@@ -184,6 +202,7 @@ class LesionAccuracies:
     tasks: tuple[str, ...]
     classes: tuple[tuple[str, int], ...]
     class_counts: np.ndarray
+    metric: str = ACCURACY
 
     @property
     def delta(self) -> np.ndarray:
@@ -377,6 +396,9 @@ class ImportanceResult:
     n_random : int
     n_lesions : int
         Lesions evaluated in all.
+    metric : str, default='accuracy'
+        ``'output-change'``: deltas are minus the relative output change, percent (see
+        :class:`LesionAccuracies`).
     """
 
     groups: list[GroupImportance]
@@ -391,6 +413,7 @@ class ImportanceResult:
     classes: tuple[tuple[str, int], ...]
     n_random: int
     n_lesions: int = 0
+    metric: str = ACCURACY
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,8 +447,9 @@ class _Tasks:
 @dataclass(frozen=True)
 class _Data:
     X: torch.Tensor
-    y: np.ndarray  # (N, n_columns of y) int64
-    tasks: _Tasks
+    y: np.ndarray | None  # (N, n_columns of y) int64; None for output-change
+    tasks: _Tasks | OutputTasks
+    metric: str = ACCURACY
 
     @property
     def labels(self) -> np.ndarray:
@@ -438,15 +462,41 @@ class _Data:
         return self.labels + self.tasks.offsets[None, :]
 
 
-def _as_chain(model: Chain | ModelView | nn.Module, X: torch.Tensor) -> Chain | ModelView:
+Network = Chain | ModelView
+
+
+def _as_network(model: Chain | ModelView | nn.Module, X: torch.Tensor) -> Network:
+    """The chain or view of ``model``: an ``nn.Module`` is read as a chain when it is one, else
+    as a view of its data flow."""
     if isinstance(model, Chain | ModelView):
         return model
     if isinstance(model, nn.Module):
         dtype = next((p.dtype for p in model.parameters()), X.dtype)
-        return extract_chain(model, X[:EXTRACT_EXAMPLES].to(dtype))
+        example = X[:EXTRACT_EXAMPLES]
+        example = example.to(dtype) if example.is_floating_point() else example
+        if not example.is_floating_point():
+            return read_view(model, example)
+        try:
+            return extract_chain(model, example)
+        except NotAChainError:
+            return read_view(model, example)
     raise AnalysisError(
-        f"model must be a neurongraph Chain or a torch nn.Module, not {type(model).__name__}"
+        "model must be a neurongraph Chain or ModelView or a torch nn.Module, not "
+        f"{type(model).__name__}"
     )
+
+
+def _n_outputs(network: Network, X: torch.Tensor) -> int:
+    with torch.no_grad():
+        return int(network(X[:1]).reshape(1, -1).shape[1])
+
+
+def _hidden(network: Network) -> list[int]:
+    """Layers whose groups are tested: a chain's hidden layers, a view's
+    :func:`~neurongraph.analysis.view_lesion.hidden_layers`."""
+    if isinstance(network, Chain):
+        return list(range(1, len(network.stages)))
+    return hidden_layers(network)
 
 
 def _as_tensor(X: Any) -> torch.Tensor:
@@ -463,23 +513,27 @@ def _as_tensor(X: Any) -> torch.Tensor:
 
 def _split_data(data: Any) -> tuple[torch.Tensor, Any]:
     if not isinstance(data, Sequence) or isinstance(data, str) or len(data) != 2:
-        raise AnalysisError("data must be a pair (X, y) of examples and labels")
+        raise AnalysisError("data must be a pair (X, y) of examples and labels (y None: none)")
     X, y = data
     return _as_tensor(X), y
 
 
 def _check_model_and_data(
-    model: Chain | ModelView | nn.Module, data: Any, tasks: Sequence[Any] | None
-) -> tuple[Chain | ModelView, _Data]:
-    """Validate ``(X, y)`` and ``tasks`` against the model; returns its chain (or the view
-    given) and the data, token ids as int64 for a view of a token model."""
+    model: Chain | ModelView | nn.Module,
+    data: Any,
+    tasks: Sequence[Any] | None,
+    metric: str | None = ACCURACY,
+) -> tuple[Network, _Data]:
+    """Validate ``(X, y)``, ``tasks`` and ``metric`` against the model; returns its chain or
+    view and the data. ``metric`` None: accuracy when ``y`` holds labels of classification
+    tasks, else output-change (views only)."""
     X, y = _split_data(data)
     if X.dim() < 2 or X.shape[0] == 0:
         raise AnalysisError(
             f"data X must hold at least one example, shape (n_examples, ...), got {tuple(X.shape)}"
         )
-    chain = _as_chain(model, X)
-    shape = tuple(chain.input_shape)
+    network = _as_network(model, X)
+    shape = tuple(network.input_shape)
     if tuple(X.shape[1:]) != shape:
         if math.prod(X.shape[1:]) != math.prod(shape):
             raise AnalysisError(
@@ -487,10 +541,24 @@ def _check_model_and_data(
                 f"the model takes input of shape {shape}; use the dataset the model was trained on"
             )
         X = X.reshape(X.shape[0], *shape)
-    if isinstance(chain, ModelView):
-        X = X.long() if chain.tokens else X.double()
-    else:
-        X = X.to(chain.dtype)
+    if isinstance(network, Chain):
+        X = X.to(network.dtype)
+    elif X.is_floating_point():
+        X = X.double()
+    labelled = y is not None and all(
+        getattr(task, "kind", "classification") == "classification" for task in tasks or ()
+    )
+    # chains keep their own messages for regression tasks (they have no other metric)
+    chain = isinstance(network, Chain)
+    if metric is None:
+        metric = ACCURACY if labelled or chain else OUTPUT_CHANGE
+    metric = check_metric(metric, labelled or (chain and y is not None))
+    if metric != ACCURACY:
+        if isinstance(network, Chain):
+            raise AnalysisError(
+                f"the {metric} metric is for networks read as a view; chains score accuracy"
+            )
+        return network, _Data(X, None, OutputTasks(), metric)
     try:
         y_arr = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
     except (TypeError, ValueError) as err:
@@ -507,8 +575,7 @@ def _check_model_and_data(
     ):
         raise AnalysisError("labels y must be integer class labels (classification tasks only)")
     y_arr = y_arr.astype(np.int64)
-    with torch.no_grad():
-        n_outputs = int(chain(X[:1]).reshape(1, -1).shape[1])
+    n_outputs = _n_outputs(network, X)
     checked = _check_tasks(tasks, n_outputs, y_arr.shape[1])
     for name, column, n in zip(checked.names, checked.columns, checked.n_classes, strict=True):
         labels = y_arr[:, column]
@@ -518,7 +585,7 @@ def _check_model_and_data(
                 f"{labels.min()} to {labels.max()} but {n} outputs; use the dataset the model "
                 f"was trained on"
             )
-    return chain, _Data(X, y_arr, checked)
+    return network, _Data(X, y_arr, checked)
 
 
 def _check_tasks(tasks: Sequence[Any] | None, n_outputs: int, n_columns: int) -> _Tasks:
@@ -599,7 +666,9 @@ def _draw_seed(rng: np.random.RandomState | np.random.Generator) -> int:
     return int(rng.randint(0, SEED_RANGE))
 
 
-def _normalise_lesion(chain: Chain, lesion: Any, index: int) -> tuple[tuple[int, np.ndarray], ...]:
+def _normalise_lesion(
+    widths: Sequence[int], lesion: Any, index: int
+) -> tuple[tuple[int, np.ndarray], ...]:
     items = lesion.items() if isinstance(lesion, Mapping) else lesion
     try:
         pairs = list(items)
@@ -607,7 +676,7 @@ def _normalise_lesion(chain: Chain, lesion: Any, index: int) -> tuple[tuple[int,
         raise AnalysisError(
             f"lesion {index} must be a list of (layer, unit_indices) pairs or a mapping"
         ) from err
-    n_layers = len(chain.stages)
+    n_layers = len(widths) - 1
     merged: dict[int, list[np.ndarray]] = {}
     for pair in pairs:
         if not isinstance(pair, tuple | list) or len(pair) != 2:
@@ -633,7 +702,7 @@ def _normalise_lesion(chain: Chain, lesion: Any, index: int) -> tuple[tuple[int,
             units = np.unique(units)
         if not units.size:
             continue
-        width = chain.stages[layer - 1].width
+        width = widths[layer]
         if units[0] < 0 or units[-1] >= width:
             raise AnalysisError(
                 f"lesion {index}: layer {layer} has units 0..{width - 1}, "
@@ -1101,29 +1170,44 @@ class _Run:
     """A checked, ready-to-evaluate list of lesions and the unlesioned network's answers."""
 
     def __init__(
-        self, chain: Chain, data: _Data, lesions: Sequence[Lesion], batch_size: int | None
+        self, network: Network, data: _Data, lesions: Sequence[Lesion], batch_size: int | None
     ) -> None:
         self.chunk_size = _check_batch_size(batch_size)
         if isinstance(lesions, Mapping) or not isinstance(lesions, Sequence):
             raise AnalysisError("lesions must be a list of lesions, each a list of (layer, units)")
-        self.chain = chain
-        self.lesions = [_normalise_lesion(chain, lesion, k) for k, lesion in enumerate(lesions)]
-        self.engine = _Engine(chain, data)
+        self.metric = data.metric
+        widths = network.widths
+        self.lesions = [_normalise_lesion(widths, lesion, k) for k, lesion in enumerate(lesions)]
+        if isinstance(network, Chain):
+            self.engine = _Engine(network, data)
+        else:
+            accuracy = data.metric == ACCURACY
+            self.engine = ViewEngine(
+                network,
+                data.X,
+                data.metric,
+                data.tasks,
+                data.labels if accuracy else None,
+                data.class_columns if accuracy else None,
+            )
+            for layer in {layer for lesion in self.lesions for layer, _ in lesion}:
+                self.engine.site(layer)
         with torch.no_grad():
             self.base_task, self.base_class = self.engine.baseline_counts()
 
     @classmethod
     def checked(
         cls,
-        model: Chain | nn.Module,
+        model: Chain | ModelView | nn.Module,
         lesions: Sequence[Lesion],
         data: Any,
         tasks: Sequence[Any] | None,
         batch_size: int | None,
+        metric: str | None = ACCURACY,
     ) -> _Run:
         _check_batch_size(batch_size)
-        chain, checked = _check_model_and_data(model, data, tasks)
-        return cls(chain, checked, lesions, batch_size)
+        network, checked = _check_model_and_data(model, data, tasks, metric)
+        return cls(network, checked, lesions, batch_size)
 
     def baseline(self) -> tuple[float, np.ndarray, np.ndarray]:
         acc, task, cls = _accuracies(self.engine, self.base_task, self.base_class)
@@ -1197,16 +1281,18 @@ class _Run:
             tasks=tasks.names,
             classes=tasks.classes,
             class_counts=self.engine.class_counts.copy(),
+            metric=self.metric,
         )
 
 
 def iter_lesions(
-    model: Chain | nn.Module,
+    model: Chain | ModelView | nn.Module,
     lesions: Sequence[Lesion],
     data: tuple[Any, Any],
     *,
     batch_size: int | None = None,
     tasks: Sequence[Any] | None = None,
+    metric: str | None = ACCURACY,
 ) -> Iterator[LesionChunk]:
     """Evaluate lesions chunk by chunk, yielding each chunk's accuracies as soon as it is done.
 
@@ -1216,7 +1302,7 @@ def iter_lesions(
 
     Parameters
     ----------
-    model, lesions, data, batch_size, tasks
+    model, lesions, data, batch_size, tasks, metric
         As in :func:`lesion_accuracies`.
 
     Yields
@@ -1241,25 +1327,27 @@ def iter_lesions(
     ...  iter_lesions(model, [[(1, [0])], [(2, [1])], [(1, [2])]], (X, y))]
     [([0, 2], 2, 3), ([1], 3, 3)]
     """
-    return _Run.checked(model, lesions, data, tasks, batch_size).chunks()
+    return _Run.checked(model, lesions, data, tasks, batch_size, metric).chunks()
 
 
 def lesion_accuracies(
-    model: Chain | nn.Module,
+    model: Chain | ModelView | nn.Module,
     lesions: Sequence[Lesion],
     data: tuple[Any, Any],
     *,
     batch_size: int | None = None,
     tasks: Sequence[Any] | None = None,
+    metric: str | None = ACCURACY,
     progress: Progress | None = None,
 ) -> LesionAccuracies:
     """Test accuracy of many lesions of one network, evaluated as batched masked forward passes.
 
     Parameters
     ----------
-    model : Chain or torch.nn.Module
+    model : Chain, ModelView or torch.nn.Module
         The network; an ``nn.Module`` is turned into a chain with
-        :func:`~neurongraph.model.extract.extract_chain` on the first examples of ``X``.
+        :func:`~neurongraph.model.extract.extract_chain` on the first examples of ``X``, or
+        when it is not a chain into a view with :func:`~neurongraph.model.view.read_view`.
     lesions : list of lesions
         Each lesion is a list of ``(layer, unit_indices)`` pairs (or a mapping
         ``{layer: unit_indices}``) naming units to silence together; layers are positions as in
@@ -1275,6 +1363,10 @@ def lesion_accuracies(
         Classification tasks: objects with ``output_slice`` and ``label_column`` (and optionally
         ``name``), such as :class:`neurongraph.model.datasets.Task`, or ``(slice, column)`` pairs.
         ``None``: one task over every output, ``y`` one column.
+    metric : {'accuracy', 'output-change'} or None, default='accuracy'
+        ``'output-change'`` (views only; ``y`` may be None) scores the mean relative L2
+        change of the output instead (see :class:`LesionAccuracies`); None picks accuracy when
+        ``y`` holds classification labels, else output-change.
     progress : callable, optional
         Called as ``progress(done, total)`` after every chunk.
 
@@ -1311,7 +1403,7 @@ def lesion_accuracies(
     >>> res.accuracy.shape, res.class_accuracy.shape
     ((2,), (2, 3))
     """
-    return _Run.checked(model, lesions, data, tasks, batch_size).collect(progress)
+    return _Run.checked(model, lesions, data, tasks, batch_size, metric).collect(progress)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1329,7 +1421,8 @@ def partition_groups(
     Parameters
     ----------
     chain : Chain or ModelView
-        Its layers (input 0; the last one is the output, not hidden).
+        The network; a view's hidden layers are those of
+        :func:`~neurongraph.analysis.view_lesion.hidden_layers`.
     groups : mapping of int to array-like, or sequence of (layer, label, units)
         Either labels per layer, ``{layer: labels}`` with ``labels[i]`` the cluster of unit ``i``
         of that layer (a negative label means no cluster; every other distinct label is one
@@ -1364,6 +1457,7 @@ def partition_groups(
     """
     widths = chain.widths
     n_layers = len(widths) - 1
+    hidden = set(_hidden(chain))
     triples: list[tuple[int, Hashable, np.ndarray]] = []
     if isinstance(groups, Mapping):
         for layer, labels in groups.items():
@@ -1399,7 +1493,7 @@ def partition_groups(
     tested, skipped = [], []
     for layer, label, units in triples:
         size = int(units.size)
-        if not 1 <= layer < n_layers:
+        if layer not in hidden:
             skipped.append(SkippedGroup(layer, label, size, SKIP_NOT_HIDDEN))
         elif size < min_size:
             reason = SKIP_SINGLE if size == 1 else f"fewer than {min_size} neurons"
@@ -1432,7 +1526,7 @@ def _percentiles(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
 
 
 def importance(
-    model: Chain | nn.Module,
+    model: Chain | ModelView | nn.Module,
     groups: Mapping[int, Any] | Sequence[tuple[int, Hashable, Sequence[int]]],
     data: tuple[Any, Any],
     *,
@@ -1442,13 +1536,15 @@ def importance(
     single_neurons: bool = True,
     tasks: Sequence[Any] | None = None,
     batch_size: int | None = None,
+    metric: str | None = ACCURACY,
     progress: Progress | None = None,
 ) -> ImportanceResult:
     """Lesion test of every (layer, cluster) group of a partition against random groups.
 
     Parameters
     ----------
-    model : Chain or torch.nn.Module
+    model : Chain, ModelView or torch.nn.Module
+        As in :func:`lesion_accuracies`.
     groups : mapping of int to array-like, or sequence of (layer, label, units)
         The partition, as in :func:`partition_groups`. Groups of one neuron, groups holding a
         whole layer and groups outside the hidden layers are skipped and reported.
@@ -1466,6 +1562,9 @@ def importance(
         As in :func:`lesion_accuracies`.
     batch_size : int or None, default=None
         As in :func:`lesion_accuracies`.
+    metric : {'accuracy', 'output-change'} or None, default='accuracy'
+        As in :func:`lesion_accuracies`; with output-change a delta is minus the relative
+        output change in percent, and ``important`` needs a change of at least 1 percent.
     progress : callable, optional
         ``progress(done, total)`` over all the lesions of the run.
 
@@ -1504,17 +1603,17 @@ def importance(
     """
     n_random = _check_n_random(n_random)
     _check_batch_size(batch_size)
-    chain, checked = _check_model_and_data(model, data, tasks)
-    tested, skipped = partition_groups(chain, groups, min_size=2)
+    network, checked = _check_model_and_data(model, data, tasks, metric)
+    tested, skipped = partition_groups(network, groups, min_size=2)
     rng = _resolve_random_state(random_state)
-    widths = chain.widths
+    widths = network.widths
     lesions: list[list[tuple[int, np.ndarray]]] = [[(g.layer, g.units)] for g in tested]
     random_sets = []
     for g in tested:
         r = random_groups(widths[g.layer], g.size, n_random, rng)
         random_sets.append(np.sort(r, axis=1))
         lesions.extend([(g.layer, row)] for row in r)
-    hidden = range(1, len(chain.stages))
+    hidden = _hidden(network)
     single_start = len(lesions)
     if single_neurons:
         lesions.extend([(layer, [u])] for layer in hidden for u in range(widths[layer]))
@@ -1538,7 +1637,7 @@ def importance(
         n_random,
         len(lesions),
     )
-    res = _Run(chain, checked, lesions, batch_size).collect(progress)
+    res = _Run(network, checked, lesions, batch_size).collect(progress)
     delta, task_delta, class_delta = res.delta, res.task_delta, res.class_delta
     results = []
     for k, g in enumerate(tested):
@@ -1596,4 +1695,5 @@ def importance(
         classes=res.classes,
         n_random=n_random,
         n_lesions=len(lesions),
+        metric=res.metric,
     )

@@ -41,9 +41,8 @@ from neurongraph.analysis.nulls import (
 )
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
-from neurongraph.errors import AnalysisError, NeurongraphWarning, UsageError
-from neurongraph.model.chain import Chain
-from neurongraph.model.recorded import DAG_NOT_SUPPORTED, activation_cache, require_chain
+from neurongraph.errors import AnalysisError, NeurongraphWarning
+from neurongraph.model.recorded import activation_cache
 from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
@@ -494,11 +493,18 @@ def run_importance(
     trust_pickle: bool = False,
     n_random: int = DEFAULT_N_RANDOM,
     double: bool = False,
+    metric: str | None = None,
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Lesion every (layer, cluster) group of a partition and compare with random same-size
     groups of its layer (Hod et al.'s importance), written to the store.
+
+    Runs on chains and on any network read as a DAG (a lesion silences units of any hidden
+    layer, ``sum`` layers included). ``metric`` (see
+    :func:`~neurongraph.analysis.lesion.importance`): accuracy, or ``output-change`` (DAGs;
+    the default when the dataset has no classification labels), where every delta below is
+    minus the relative change of the output in percent.
 
     On each Cluster: per tested layer part ``importanceLayers``, ``importanceLayerDelta``
     (accuracy change, points), ``importanceLayerP``, ``importanceLayerImportant``; and for its
@@ -511,15 +517,9 @@ def run_importance(
     if n_random < 1:
         raise AnalysisError("--random-sets must be at least 1")
     seed = resolve_seed(seed)
-    require_chain(store.require_network(name))
     inputs = load_scoring_inputs(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
     )
-    if not isinstance(inputs.model, Chain):
-        raise UsageError(
-            f"network {name!r} runs only through its data flow, not as a chain of modules: "
-            f"{DAG_NOT_SUPPORTED}"
-        )
     dataset = inputs.dataset
     result = importance(
         inputs.model,
@@ -529,6 +529,7 @@ def run_importance(
         random_state=seed,
         double=double,
         tasks=dataset.tasks,
+        metric=metric,
         progress=progress,
     )
     by_cluster: dict = {}
@@ -582,6 +583,7 @@ def run_importance(
             "importanceRandomSets": n_random,
             "importanceSeed": seed,
             "importanceDataset": dataset.name,
+            "importanceMetric": result.metric,
             "importanceBaseline": float(result.baseline_accuracy),
             "importanceSkipped": [
                 f"{inputs.layer_name(s.layer)}:{s.label}" for s in result.skipped
@@ -620,6 +622,7 @@ def run_importance(
         "network": name,
         "partition": partition,
         "dataset": dataset.name,
+        "metric": result.metric,
         "baselineAccuracy": float(result.baseline_accuracy),
         "fisherP": _finite(result.fisher_p),
         "randomSets": n_random,

@@ -31,10 +31,9 @@ PARTITION_COMMANDS = {
 
 @dataclass
 class ScoringInputs:
-    """A partition's (hidden layer, cluster) groups with the network's model and data.
-
-    ``model`` runs the network: its :class:`Chain` when it is a chain (exactly as before), else
-    its :class:`ModelView`; layer positions are the store's in both."""
+    """A partition's (layer, cluster) groups with the network's model (its chain, or its view
+    when it is not a chain) and data. ``groups`` hold every layer after the input but the last;
+    the analyses skip the ones they do not test."""
 
     network: dict
     layers: list[dict]
@@ -81,11 +80,11 @@ def load_scoring_inputs(
         raise AnalysisError(f"no dataset recorded for network {name!r}; pass --data")
     loaded = load_recorded_model(network, store.files, override=model, trust_pickle=trust_pickle)
     shape = tuple(network["inputShape"])
-    dataset = load_dataset(spec)
     if loaded.tokens is not None:
+        dataset = load_dataset(spec)
         example = loaded.tokens.example(shape)
     else:
-        dataset = check_input_shape(dataset, shape)
+        dataset = check_input_shape(load_dataset(spec), shape)
         example = example_batch(shape, torch.from_numpy(dataset.X_train))
     runner, _ = read_network(loaded.module, example)
     dataset = fit_dataset(dataset, runner, name)

@@ -16,6 +16,7 @@ from neurongraph.analysis.nulls import (
 )
 from neurongraph.analysis.scoring import PARTITION_COMMANDS
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
+from neurongraph.analysis.view_lesion import METRICS, OUTPUT_CHANGE
 from neurongraph.cli.common import (
     Context,
     ShapeType,
@@ -235,6 +236,14 @@ scoring_data_option = click.option(
     help="Random same-size groups per cluster.",
 )
 @click.option("--double", is_flag=True, help="Also lesion every pair of groups (INTERACTS).")
+@click.option(
+    "--metric",
+    type=click.Choice(METRICS),
+    default=None,
+    help="What a lesion costs: test accuracy, or the mean relative L2 change of the output "
+    "(networks read as a DAG). Default: accuracy where the dataset has class labels, else "
+    "output-change.",
+)
 @seed_option
 @json_option
 @pass_context
@@ -247,6 +256,7 @@ def importance(
     trust_pickle: bool,
     random_sets: int,
     double: bool,
+    metric: str | None,
     seed: int | None,
     as_json: bool,
 ):
@@ -261,19 +271,29 @@ def importance(
             trust_pickle=trust_pickle,
             n_random=random_sets,
             double=double,
+            metric=metric,
             seed=seed,
             progress=progress,
         )
     if as_json:
         echo_json(result)
         return
+    changed = result["metric"] == OUTPUT_CHANGE
+    baseline = "" if changed else f"baseline accuracy {result['baselineAccuracy']:.4f}, "
     click.echo(
         f"importance of {partition} clusters of {network} on {result['dataset']} "
-        f"(baseline accuracy {result['baselineAccuracy']:.4f}, {random_sets} random sets, "
+        f"({result['metric']}, {baseline}{random_sets} random sets, "
         f"seed {result['seed']}): Fisher p {_fmt(result['fisherP'])}"
     )
     echo_table(
-        ("layer", "cluster", "size", "delta (points)", "p", "important"),
+        (
+            "layer",
+            "cluster",
+            "size",
+            "delta (-% output change)" if changed else "delta (points)",
+            "p",
+            "important",
+        ),
         [
             (
                 g["layer"],

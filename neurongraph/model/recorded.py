@@ -1,5 +1,5 @@
-"""What a stored network recorded, for the commands that run its model: whether it is a chain,
-the dataset in the layout it takes, and its cached activations."""
+"""What a stored network recorded, for the commands that run its model: the dataset in the
+layout it takes, and its cached activations."""
 
 from __future__ import annotations
 
@@ -9,29 +9,11 @@ from neurongraph.errors import UsageError
 from neurongraph.model.activations import ActivationCache
 from neurongraph.model.chain import Chain
 from neurongraph.model.datasets import Dataset, check_input_shape
-from neurongraph.model.view import CHAIN, ModelView
+from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.files import ACTIVATIONS
 
-__all__ = ["DAG_NOT_SUPPORTED", "activation_cache", "fit_dataset", "require_chain"]
-
-
-#: Why a runtime analysis refuses a network that is not a chain.
-DAG_NOT_SUPPORTED = (
-    "residual/DAG networks are not supported by this analysis yet (analyze spectral, "
-    "activations, analyze louvain, analyze entropy and analyze coherence are)"
-)
-
-
-def require_chain(network: dict, analysis: str | None = None) -> None:
-    """UsageError (exit 2) when a stored network is not a chain of layers: runtime analyses
-    (activations and what reads them, lesions, coherence) run the model as a chain.
-    ``analysis`` (e.g. ``"activations"``) starts the message."""
-    if network.get("dataFlow", CHAIN) != CHAIN:
-        start = f"{analysis}: " if analysis else ""
-        raise UsageError(
-            f"{start}network {network['name']!r} is not a chain of layers: {DAG_NOT_SUPPORTED}"
-        )
+__all__ = ["activation_cache", "fit_dataset"]
 
 
 def fit_dataset(dataset: Dataset, network: Chain | ModelView, name: str) -> Dataset:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -281,6 +281,12 @@ class ModelView:
         self.tokens = tokens
         #: Where each layer's activations are read, by recorded value (see :class:`Tap`).
         self.taps: dict[str, list[Tap]] = {}
+        #: Where each layer after the input is computed, by recorded value: the raw output of
+        #: its weight operation (norms folded in) or of its add, before any activation; a
+        #: :class:`Tap` of that value (lesions silence units there).
+        self.sites: dict[str, list[Tap]] = {}
+        #: The batch dimension of every recorded value that has one, by name.
+        self.batch_dims: dict[str, int] = {}
 
     @property
     def widths(self) -> list[int]:
@@ -315,22 +321,43 @@ class ModelView:
         values: dict[str, object] = {INPUT: x}
         if read is not None and INPUT in self.taps:
             read(INPUT, x)
+        self.replay(values, range(len(self.ops) if until is None else until), read=read)
+        return values[self.output] if until is None else None
+
+    def replay(
+        self,
+        values: dict[str, object],
+        ops: Iterable[int],
+        *,
+        read: Callable | None = None,
+        edit: Callable | None = None,
+    ) -> dict[str, object]:
+        """Run the recorded operations ``ops`` (indices into the recorded list, in order) on
+        ``values``, which must hold every value they read and do not compute (by name; the
+        input is :data:`INPUT`), adding their outputs to it.
+
+        ``edit(name, value)``, when given, returns what replaces each computed value before
+        anything reads it (lesions silence units at :attr:`sites` this way); ``read(name,
+        value)`` is called on every tapped value (:attr:`taps`). Returns ``values``.
+        """
 
         def resolve(arg: object) -> object:
             return values[arg.name] if isinstance(arg, _Ref) else arg
 
-        for op in self.ops[:until]:
+        for index in ops:
+            op = self.ops[index]
             args = map_aggregate(op.args, resolve)
             w = op.weights
             if w is None:
-                values[op.out] = op.target(*args, **op.kwargs)
+                value = op.target(*args, **op.kwargs)
             elif w.op == "linear":
-                values[op.out] = torch.nn.functional.linear(args[0], w.weight, w.bias)
+                value = torch.nn.functional.linear(args[0], w.weight, w.bias)
             else:
-                values[op.out] = _CONV[w.op](args[0], w.weight, w.bias, **w.conv)
+                value = _CONV[w.op](args[0], w.weight, w.bias, **w.conv)
+            values[op.out] = value if edit is None else edit(op.out, value)
             if read is not None and op.out in self.taps:
                 read(op.out, values[op.out])
-        return values[self.output] if until is None else None
+        return values
 
     def layer_activations(
         self, x: torch.Tensor, layer: int, *, channel_reduce: str = "mean"
@@ -362,6 +389,54 @@ class ModelView:
             self._run(piece, read, until)
             out.append(found[layer][:n])
         return torch.cat(out)
+
+    def reads(self, index: int) -> set[str]:
+        """Names of the values recorded operation ``index`` reads."""
+        found: set[str] = set()
+
+        def collect(arg: object) -> object:
+            if isinstance(arg, _Ref):
+                found.add(arg.name)
+            return arg
+
+        op = self.ops[index]
+        map_aggregate((op.args, op.kwargs), collect)
+        return found
+
+    def downstream(self, names: Iterable[str]) -> list[int]:
+        """Indices of the recorded operations that compute one of ``names`` or read, directly
+        or through others, a value that one of them computes: what must run again when those
+        values change."""
+        changed = set(names)
+        found = []
+        for index, op in enumerate(self.ops):
+            if op.out in changed or self.reads(index) & changed:
+                changed.add(op.out)
+                found.append(index)
+        return found
+
+    def op_name(self, index: int) -> str:
+        """The name of the value recorded operation ``index`` computes."""
+        return self.ops[index].out
+
+    def cast(self, dtype: torch.dtype) -> ModelView:
+        """A copy whose recorded operations run in ``dtype`` (weights, biases, folded norms and
+        floating constants cast; layers, taps and sites shared). For fast passes whose
+        answers are checked in float64: :meth:`__call__` and :meth:`activations` still cast
+        their input to float64."""
+        ops = [
+            _Op(
+                op.out,
+                _cast(op.target, dtype),
+                map_aggregate(op.args, lambda a: _cast(a, dtype)),
+                map_aggregate(dict(op.kwargs), lambda a: _cast(a, dtype)),
+                None if op.weights is None else _cast(op.weights, dtype),
+            )
+            for op in self.ops
+        ]
+        view = ModelView(self.layers, ops, self.output, self.input_shape, self.batch, self.tokens)
+        view.taps, view.sites, view.batch_dims = self.taps, self.sites, self.batch_dims
+        return view
 
     def activations(
         self, x: torch.Tensor, *, channel_reduce: str = "mean"
@@ -535,6 +610,11 @@ class _Reader:
         #: Per layer (before packed projections are split): the value its activations are read
         #: from, that value's batch dimension and the unit of each element of one example.
         self.taps: dict[int, tuple[str, int, torch.Tensor]] = {}
+        #: Per layer: the value its weight operation or add computes (see
+        #: :attr:`ModelView.sites`), as :attr:`taps` holds them.
+        self.sites: dict[int, tuple[str, int, torch.Tensor]] = {}
+        #: The batch dimension of each recorded value that has one.
+        self.batch_dims: dict[str, int] = {}
         #: Readers of each value not walked yet.
         self.readers: dict[str, int] = {}
         state = {**program.state_dict, **program.constants}
@@ -655,6 +735,7 @@ class _Reader:
                 if node.name == self.input_name:
                     self.start(node)
                     self.tap(node)
+                    self.batch_dims[INPUT] = 0
                 continue
             if node.op == "output":
                 output = self.finish(node)
@@ -665,6 +746,9 @@ class _Reader:
                 continue
             self.step(node)
             self.tap(node)
+            dim = self.batch_dim(node)
+            if dim is not None and node.name in self.values:
+                self.batch_dims[node.name] = dim
             self.release(node)
         if self.layers[0].width is None:
             raise IngestError("the model's input never reaches an embedding or a layer")
@@ -672,7 +756,9 @@ class _Reader:
             raise IngestError("the model has no Linear or convolution layer to ingest")
         layers, moved = self.split_roles()
         view = ModelView(layers, self.ops, output, self.input_shape, self.batch, self.tokens)
-        view.taps = self.final_taps(moved, view.widths)
+        view.taps = self.final_taps(self.taps, moved, view.widths)
+        view.sites = self.final_taps(self.sites, moved, view.widths)
+        view.batch_dims = self.batch_dims
         return view
 
     def start(self, node: torch.fx.Node) -> None:
@@ -896,6 +982,7 @@ class _Reader:
         ids = self.unit_ids(index, shape, out_dim).contiguous()
         self.values[node.name] = _Value(_UNITS, ids, fresh=index, direct=index)
         self.ops.append(_Op(node.name, None, (self.ref(source),), weights=weights))
+        self.site(node, index, ids)
 
     def columns(self, node: torch.fx.Node, x: _Value, dim: int) -> list[ViewInput]:
         """The sources a weight op reads along ``dim``: each feature (channel) must carry one
@@ -1014,26 +1101,40 @@ class _Reader:
         value = self.values.get(node.name)
         if value is None or value.kind != _UNITS or value.direct is None or value.ids is None:
             return
+        dim = self.batch_dim(node)
+        if dim is None:
+            return
+        ids = value.ids.select(dim, 0).reshape(-1)
+        self.taps[value.direct] = (self.ref(node).name, dim, ids.clone())
+
+    def site(self, node: torch.fx.Node, index: int, ids: torch.Tensor) -> None:
+        """Record that layer ``index`` is computed by ``node`` (its units: ``ids``)."""
+        dim = self.batch_dim(node)
+        if dim is not None:
+            self.sites[index] = (node.name, dim, ids.select(dim, 0).reshape(-1).clone())
+
+    def batch_dim(self, node: torch.fx.Node) -> int | None:
+        """The dimension of the node's value that runs over examples (None: none, or not
+        known)."""
         meta = node.meta.get("val")
         if not isinstance(meta, torch.Tensor):
-            return
+            return None
         dims = [
             d
             for d, size in enumerate(meta.shape)
             if (self.batch is None and isinstance(size, torch.SymInt) and str(size) == self.symbol)
             or (self.batch is not None and d == 0 and size == self.batch)
         ]
-        if len(dims) != 1:
-            return
-        ids = value.ids.select(dims[0], 0).reshape(-1)
-        self.taps[value.direct] = (self.ref(node).name, dims[0], ids.clone())
+        return dims[0] if len(dims) == 1 else None
 
-    def final_taps(self, moved: dict, widths: list[int]) -> dict[str, list[Tap]]:
-        """The taps by recorded value, for the layers (of ``widths`` units) after packed
-        projections are split. A layer without one is named when its activations are asked
-        for (:meth:`ModelView.activations`)."""
+    def final_taps(
+        self, found: dict[int, tuple[str, int, torch.Tensor]], moved: dict, widths: list[int]
+    ) -> dict[str, list[Tap]]:
+        """Taps by recorded value (of :attr:`taps` or :attr:`sites`), for the layers (of
+        ``widths`` units) after packed projections are split. A layer without a tap is named
+        when its activations are asked for (:meth:`ModelView.activations`)."""
         taps: dict[str, list[Tap]] = {}
-        for index, (name, dim, ids) in self.taps.items():
+        for index, (name, dim, ids) in found.items():
             target, position = moved[index]
             units = (ids & _UNIT_MASK).numpy()
             parts = target[units]
@@ -1236,6 +1337,7 @@ class _Reader:
         self.layers[index].inputs = inputs
         ids = ((index << _UNIT_BITS) + torch.from_numpy(unit_of)).view(shape)
         self.record_as(node, _Value(_UNITS, ids.contiguous(), direct=index))
+        self.site(node, index, ids)
 
     # -- moves, pooling, reductions ----------------------------------------------------------
     def move(self, node: torch.fx.Node) -> None:
@@ -1424,21 +1526,47 @@ def _float_result(node: torch.fx.Node) -> bool:
     return isinstance(value, torch.Tensor) and value.is_floating_point()
 
 
-def _per_unit(scale: torch.Tensor, shift: torch.Tensor) -> Callable:
-    def affine(x: torch.Tensor) -> torch.Tensor:
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        return x * scale.view(shape) + shift.view(shape)
+@dataclass(frozen=True)
+class _PerUnit:
+    """``x * scale + shift`` per unit along dimension 1 (an unfolded BatchNorm)."""
 
-    return affine
+    scale: torch.Tensor
+    shift: torch.Tensor
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return x * self.scale.view(shape) + self.shift.view(shape)
+
+
+def _per_unit(scale: torch.Tensor, shift: torch.Tensor) -> Callable:
+    return _PerUnit(scale, shift)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """``x -> (fn(x), None, None)``: a norm that also returns its statistics."""
+
+    fn: Callable
+
+    def __call__(self, x: torch.Tensor) -> tuple:
+        return self.fn(x), None, None
 
 
 def _as_parts(fn: Callable) -> Callable:
-    """``x -> (fn(x), None, None)``: a norm that also returns its statistics."""
+    return _Parts(fn)
 
-    def parts(x: torch.Tensor) -> tuple:
-        return fn(x), None, None
 
-    return parts
+def _cast(value: object, dtype: torch.dtype) -> object:
+    """``value`` with every floating tensor in it (arguments, recorded targets) in ``dtype``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, _PerUnit):
+        return _PerUnit(_cast(value.scale, dtype), _cast(value.shift, dtype))
+    if isinstance(value, _Parts):
+        return _Parts(_cast(value.fn, dtype))
+    if isinstance(value, _Weights):
+        return _Weights(value.op, _cast(value.weight, dtype), _cast(value.bias, dtype), value.conv)
+    return value
 
 
 def read_view(model: nn.Module, example_input: torch.Tensor) -> ModelView:

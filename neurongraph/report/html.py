@@ -10,7 +10,6 @@ import base64
 import html
 import io
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -20,8 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurongraph.analysis.graphs import weight_graph  # noqa: E402
-from neurongraph.model.recorded import DAG_NOT_SUPPORTED  # noqa: E402
-from neurongraph.model.view import CHAIN, SUM  # noqa: E402
+from neurongraph.model.view import SUM  # noqa: E402
 from neurongraph.store import Store  # noqa: E402
 from neurongraph.store.files import VISUALISATIONS  # noqa: E402
 from neurongraph.store.rows import partition_uid  # noqa: E402
@@ -331,19 +329,9 @@ def _series_value(store: Store, network: dict, key: str):
     return None if partition is None else partition.get("modularity")
 
 
-def _not_for_dags() -> str:
-    return f'<p class="missing">Not for this network: {html.escape(DAG_NOT_SUPPORTED)}.</p>'
-
-
 def build_report(store: Store, name: str) -> str:
-    """The HTML report of one network. The section of the lesion analysis, which refuses
-    residual/DAG networks, says so for them instead of which command fills it."""
+    """The HTML report of one network."""
     network = store.require_network(name)
-    chain = network.get("dataFlow", CHAIN) == CHAIN
-
-    def runtime(section: Callable[[Store, str], str]) -> str:
-        return section(store, name) if chain else _not_for_dags()
-
     sections = (
         ("Network", _overview(network)),
         ("Weights by spectral cluster", _weights_section(store, name)),
@@ -351,7 +339,7 @@ def build_report(store: Store, name: str) -> str:
             "Clusterability: n-cut against shuffled networks",
             _ncut_section(store, name),
         ),
-        ("Importance: lesions against random groups", runtime(_importance_section)),
+        ("Importance: lesions against random groups", _importance_section(store, name)),
         (
             "Coherence: feature visualisation and dataset examples",
             _coherence_section(store, name),

@@ -45,7 +45,6 @@ HAND_EDGES = {
 }
 #: 1x4 + 4x4 + 4x4 + 4x8 + 4x8 + 8x8 + 8x10 weight edges, 2 x (4 + 8) sum edges.
 RESNET_EDGES = 4 + 16 + 16 + 32 + 32 + 64 + 80 + 24
-DAG_REFUSAL = "residual/DAG networks are not supported by this analysis yet"
 
 
 @pytest.fixture(scope="module")
@@ -252,18 +251,6 @@ def test_a_resnet_records_activations_louvain_and_entropy(
         {"n": name},
     )
     assert len(rows) == 8 and all(r["c"] is not None and r["e"] is not None for r in rows)
-
-
-def test_lesions_refuse_a_dag_network_and_write_nothing(
-    run_cli, store, folder, resnet_weights, name
-):
-    _, weights = resnet_weights
-    model = ["ingest", "zoo:TinyResNet", "--weights", weights, "--input-shape", "1,8,8"]
-    run_cli(*model, "--name", name)
-    before = snapshot(store)
-    message = one_line_error(run_cli("analyze", "importance", name, "--data", "digits", expect=2))
-    assert DAG_REFUSAL in message and "analyze spectral" in message
-    assert snapshot(store) == before
 
 
 def test_an_unsupported_op_is_refused_by_name(run_cli, store, folder, name):

@@ -380,10 +380,9 @@ def test_a_resnet_trained_on_digits_end_to_end(run_cli, store, resnet_weights, n
     )
     assert 'alt="weights reordered by cluster"' in text
     assert "<td>dataFlow</td><td>dag</td>" in text
-    # lesions say they do not run on it, not which command to run; the sections of what does
-    # run on it (activations, coherence, communities, entropy) say which command fills them
-    assert text.count("Not for this network: residual/DAG networks are not supported") == 1
-    assert f"neurongraph analyze importance {name} " not in text.replace("</code>", " ")
+    # every section says which command fills it: every analysis runs on a residual network
+    assert "Not for this network" not in text
+    assert f"neurongraph analyze importance {name} " in text.replace("</code>", " ")
     assert f"neurongraph analyze coherence {name} " in text.replace("</code>", " ")
     assert f"neurongraph analyze spectral {name} --graph activations" in text
 

@@ -1,0 +1,312 @@
+"""Lesion benchmark on networks read as a DAG: a ResNet-style CNN on digits (accuracy) and a
+small BERT-style transformer on random token ids (output-change), batched ``importance()``
+against a one-lesion-at-a-time loop on copied models.
+
+Each network's hidden layers are cut into synthetic clusters (unit index mod ``K``: the
+benchmark times lesions, not partitions); ``importance()`` then lesions every (layer, cluster)
+group, ``N_RANDOM`` random same-size groups per group and every hidden neuron alone, sum layers
+included. The loop does what a user without neurongraph would do, per lesion: ``copy.deepcopy``
+the model, zero the incoming weights and biases of the lesioned units of weight layers (and
+the running mean and bias of a BatchNorm folded into them, so that the folded output is 0),
+zero a sum layer's units with a hook where the model reads them (the block's output after its
+ReLU for the ResNet; the LayerNorm's input for BERT), run the test set, score it. The loop runs
+in float32 on the module (timed) and in float64 (its answers compared with the batched ones,
+which must agree to 1e-6) on ``--naive-limit`` lesions spread over the list, its time scaled to
+all of them. Both sides run in this process, each once untimed first; the batched time is the
+median of ``--repeats`` runs.
+
+Run: ``.venv/bin/python benchmarks/lesion_dag.py [--network resnet|transformer|all]
+[--threads T] [--naive-limit N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from neurongraph.analysis.lesion import importance
+from neurongraph.analysis.view_lesion import OUTPUT_CHANGE, hidden_layers
+from neurongraph.model.datasets import load_dataset
+from neurongraph.model.view import SUM, ModelView, read_view
+from neurongraph.runtime import retain_freed_memory
+
+#: Synthetic clusters per layer, random groups per group.
+K = 4
+N_RANDOM = 20
+EPOCHS = 10
+#: The transformer: random token ids, examples x positions.
+TOKENS = (128, 32)
+VOCAB = 200
+
+
+class Block(nn.Module):
+    """A ResNet basic block with BatchNorm; a 1 x 1 convolution on a changing shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """Stem (8 channels), blocks of 8 and 16 channels, average pooling, a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.layer1 = Block(8, 8)
+        self.layer2 = Block(8, 16, stride=2)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer2(self.layer1(self.stem(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+#: The ResNet's weight layers and the BatchNorm folded into each.
+RESNET_NORMS = {
+    "stem.0": "stem.1",
+    "layer1.conv1": "layer1.bn1",
+    "layer1.conv2": "layer1.bn2",
+    "layer2.shortcut.0": "layer2.shortcut.1",
+    "layer2.conv1": "layer2.bn1",
+    "layer2.conv2": "layer2.bn2",
+}
+
+
+def trained_resnet(epochs: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """The ResNet trained on digits (minibatch Adam, seeded), and the test images."""
+    ds = load_dataset("digits", random_state=0, image=True)
+    X, y = torch.as_tensor(ds.X_train), torch.as_tensor(ds.y_train)
+    g = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = ResNet()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(X), generator=g).split(64):
+            opt.zero_grad()
+            F.cross_entropy(model(X[idx]), y[idx]).backward()
+            opt.step()
+    return model.eval(), torch.as_tensor(ds.X_test), torch.as_tensor(ds.y_test)
+
+
+def tiny_bert() -> nn.Module:
+    """A randomly initialised 2-layer BERT-style encoder (hidden 64), ids to hidden states."""
+    from transformers import BertConfig, BertModel
+
+    from neurongraph.model.hf import TokenModel
+
+    config = BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return TokenModel(BertModel(config).eval(), "last_hidden_state").eval()
+
+
+def lesion_weights(m: nn.Module, name: str, units: list[int]) -> None:
+    module = m.get_submodule(name)
+    module.weight[units] = 0
+    if module.bias is not None:
+        module.bias[units] = 0
+    if name in RESNET_NORMS:
+        norm = m.get_submodule(RESNET_NORMS[name])
+        norm.running_mean[units] = 0
+        norm.bias[units] = 0
+
+
+def zero_output(module: nn.Module, units: list[int]) -> None:
+    def hook(_m, _i, output):
+        output = output.clone()
+        output[:, units] = 0
+        return output
+
+    module.register_forward_hook(hook)
+
+
+def zero_last_input(module: nn.Module, units: list[int]) -> None:
+    def hook(_m, inputs):
+        x = inputs[0].clone()
+        x[..., units] = 0
+        return (x,)
+
+    module.register_forward_pre_hook(hook)
+
+
+def resnet_sum(m: nn.Module, name: str, units: list[int]) -> None:
+    """``layer1.add``: the block's output is relu(add), and relu(0) = 0."""
+    zero_output(m.get_submodule(name.rsplit(".", 1)[0]), units)
+
+
+def bert_sum(m: nn.Module, name: str, units: list[int]) -> None:
+    """``...attention.output.add``: the LayerNorm right after reads the add."""
+    zero_last_input(m.get_submodule(name.rsplit(".", 1)[0] + ".LayerNorm"), units)
+
+
+def naive(
+    model: nn.Module,
+    view: ModelView,
+    lesions: list,
+    X: torch.Tensor,
+    score: Callable[[torch.Tensor], float],
+    sums: Callable[[nn.Module, str, list[int]], None],
+) -> np.ndarray:
+    """One lesioned deep copy of ``model`` per lesion (in the dtype of ``model``)."""
+    if X.is_floating_point():
+        X = X.to(next(model.parameters()).dtype)
+    out = np.empty(len(lesions))
+    for k, lesion in enumerate(lesions):
+        m = copy.deepcopy(model)
+        with torch.no_grad():
+            for layer, units in lesion:
+                name, units = view.layers[layer].name, [int(u) for u in units]
+                if view.layers[layer].kind == SUM:
+                    sums(m, name, units)
+                else:
+                    lesion_weights(m, name, units)
+            out[k] = score(m(X))
+    return out
+
+
+def all_lesions(result, widths: list[int]) -> list:
+    """The lesions of an importance run, in the order of its deltas."""
+    lesions = [[(g.layer, g.units)] for g in result.groups]
+    for g in result.groups:
+        lesions.extend([(g.layer, r)] for r in g.random_units)
+    for layer in result.neurons:
+        lesions.extend([(layer, [u])] for u in range(widths[layer]))
+    assert len(lesions) == result.n_lesions
+    return lesions
+
+
+def run_case(
+    title: str,
+    model: nn.Module,
+    X: torch.Tensor,
+    data: tuple,
+    metric: str,
+    score: Callable[[torch.Tensor, torch.Tensor], float],
+    sums: Callable[[nn.Module, str, list[int]], None],
+    args: argparse.Namespace,
+) -> None:
+    view = read_view(model, X[:8])
+    groups = {p: np.arange(view.widths[p]) % K for p in hidden_layers(view)}
+
+    def run():
+        return importance(view, groups, data, n_random=N_RANDOM, random_state=0, metric=metric)
+
+    run()
+    times = []
+    for _ in range(max(1, args.repeats)):
+        t0 = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - t0)
+    t_batched = float(np.median(times))
+    lesions = all_lesions(result, view.widths)
+    print(
+        f"{title}: {len(view.layers)} layers ({sum(1 for la in view.layers if la.kind == SUM)} "
+        f"sums), {len(hidden_layers(view))} hidden; {len(result.groups)} groups, "
+        f"{len(lesions)} lesions; metric {result.metric}, baseline {result.baseline_accuracy:.2f}"
+    )
+    print(
+        f"  batched importance(): {t_batched:7.2f} s  {len(lesions) / t_batched:8.0f} lesions/s"
+        f"  (median of {len(times)}: {', '.join(f'{t:.2f}' for t in times)} s)"
+    )
+    step = max(1, len(lesions) // args.naive_limit) if args.naive_limit > 0 else 1
+    sel = list(range(0, len(lesions), step))
+    subset = [lesions[k] for k in sel]
+    scale = len(lesions) / len(subset)
+    x64 = X.double() if X.is_floating_point() else X
+    base32, base64 = model(X), copy.deepcopy(model).double()(x64)
+    naive(model, view, subset[:5], X, lambda out: score(out, base32), sums)
+    t0 = time.perf_counter()
+    naive(model, view, subset, X, lambda out: score(out, base32), sums)
+    t_naive = (time.perf_counter() - t0) * scale
+    n64 = naive(copy.deepcopy(model).double(), view, subset, X, lambda o: score(o, base64), sums)
+    deltas = np.concatenate(
+        [
+            [g.delta for g in result.groups],
+            np.concatenate([g.random_deltas for g in result.groups]),
+            np.concatenate([n.delta for n in result.neurons.values()]),
+        ]
+    )
+    diff = float(np.max(np.abs(deltas[sel] - (n64 - score(base64, base64)))))
+    extra = "" if scale == 1 else f" (timed on {len(subset)} lesions, scaled)"
+    print(
+        f"  naive float32 module loop: {t_naive:7.2f} s  {len(lesions) / t_naive:8.0f} "
+        f"lesions/s{extra}"
+    )
+    print(
+        f"  speed-up of batched importance(): {t_naive / t_batched:5.1f}x (target >= 10x); "
+        f"max |delta difference| vs float64 copies: {diff:.2e} (must be < 1e-6)"
+    )
+    assert diff < 1e-6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", choices=("resnet", "transformer", "all"), default="all")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="ResNet training epochs")
+    parser.add_argument("--repeats", type=int, default=3, help="batched runs (median counts)")
+    parser.add_argument(
+        "--naive-limit", type=int, default=150, help="lesions the loops run (0: all)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    retained = retain_freed_memory()
+    print(
+        f"torch threads {torch.get_num_threads()}, freed memory "
+        f"{'retained' if retained else 'returned to the system'} (both sides)"
+    )
+    torch.set_grad_enabled(False)
+    if args.network in ("resnet", "all"):
+        with torch.enable_grad():
+            model, X, y = trained_resnet(args.epochs)
+
+        def accuracy(out: torch.Tensor, _base: torch.Tensor) -> float:
+            return 100.0 * float((out.argmax(1) == y).double().mean())
+
+        run_case("ResNet (digits)", model, X, (X, y), "accuracy", accuracy, resnet_sum, args)
+    if args.network in ("transformer", "all"):
+        model = tiny_bert()
+        g = torch.Generator().manual_seed(0)
+        ids = torch.randint(0, VOCAB, TOKENS, generator=g)
+
+        def change(out: torch.Tensor, base: torch.Tensor) -> float:
+            moved = (out - base).flatten(1).norm(dim=1) / base.flatten(1).norm(dim=1)
+            return -100.0 * float(moved.double().mean())
+
+        run_case(
+            "BERT-style encoder", model, ids, (ids, None), OUTPUT_CHANGE, change, bert_sum, args
+        )
+
+
+if __name__ == "__main__":
+    main()
