@@ -25,6 +25,11 @@ from neurongraph.training.train import (
     DEFAULT_SPECTRAL_REG,
     train_model,
 )
+from neurongraph.training.transformer import (
+    TRANSFORMER_EXAMPLE,
+    is_transformer,
+    parse_transformer,
+)
 
 #: Where `train` writes its model unless --out says otherwise.
 DEFAULT_OUT = "model.pt"
@@ -36,12 +41,18 @@ def data_option(required: bool = True):
         "data",
         required=required,
         metavar="DATASET",
-        help="digits, halves, halves-same, poly, two-tasks, npz:PATH or mnist:DIR.",
+        help="digits, halves, halves-same, poly, two-tasks, npz:PATH, mnist:DIR; text for "
+        "token models: text-task or text:FILE (lines of text or label<TAB>text).",
     )
 
 
 @click.command()
-@click.option("--arch", required=True, help="64-256-256-10 (MLP) or cnn:c16-p-f64-10 (CNN).")
+@click.option(
+    "--arch",
+    required=True,
+    help=f"64-256-256-10 (MLP), cnn:c16-p-f64-10 (CNN) or {TRANSFORMER_EXAMPLE} (transformer "
+    "on text: width, heads, blocks, classes).",
+)
 @data_option()
 @click.option(
     "--out",
@@ -124,8 +135,12 @@ def train(
     seed: int,
     as_json: bool,
 ):
-    """Train a small MLP or CNN on a built-in dataset and save it as TorchScript."""
-    architecture = parse_architecture(arch)
+    """Train a small MLP, CNN or transformer on a built-in dataset and save it as TorchScript."""
+    if is_transformer(arch):
+        parse_transformer(arch)  # malformed: one line, before anything else
+        architecture = arch
+    else:
+        architecture = parse_architecture(arch)
     out_path = check_out_path(out)  # before hours of training, not after
     dataset = load_dataset(data, random_state=seed, image=arch.startswith("cnn:"))
     checkpoints = out_path.with_name(out_path.stem + "-checkpoints") if checkpoint_every else None

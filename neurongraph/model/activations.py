@@ -22,7 +22,7 @@ from scipy import stats
 
 from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
 from neurongraph.model.datasets import Dataset
-from neurongraph.model.view import ModelView
+from neurongraph.model.view import TOKEN_REDUCTIONS, ModelView
 from neurongraph.store.files import network_key
 
 __all__ = [
@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 1024
 #: CORRELATES edges kept per neuron (its strongest |r|).
 DEFAULT_CORR_TOP_K = 16
+#: Positions (examples x tokens) per forward pass of a token model: bounds the memory its
+#: intermediate values take, whatever ``batch_size`` says.
+TOKENS_PER_PASS = 8192
 #: Neurons per column block when summarising or ranking the cached matrix.
 COLUMN_BLOCK = 256
 CACHE_VERSION = 2
@@ -92,6 +95,7 @@ class ActivationCache:
         widths: tuple[int, ...],
         dataset: Dataset,
         channel_reduce: str,
+        token_reduce: str = "mean",
     ) -> ActivationCache:
         """The cache file for ``network`` (its ingest, sha256 and creation time) on ``dataset``.
 
@@ -108,6 +112,7 @@ class ActivationCache:
                     network.get("createdAt", ""),
                     dataset.fingerprint,
                     channel_reduce,
+                    token_reduce,
                 ]
             ).encode()
         ).hexdigest()[:20]
@@ -135,16 +140,26 @@ def capture_activations(
     cache: ActivationCache,
     *,
     channel_reduce: str = "mean",
+    token_reduce: str = "mean",
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
 ) -> ActivationCache:
     """Run the dataset through the network (its chain, or its view) and stream every neuron's
     activation to ``cache``.
 
-    Written to a temporary file and renamed at the end, so a half-written cache never exists.
+    A token model's units are reduced over positions with ``token_reduce``
+    (:data:`~neurongraph.model.view.TOKEN_REDUCTIONS`), its padding (``dataset.pad_token``)
+    left out, in passes of at most ``TOKENS_PER_PASS`` positions. Written to a temporary file
+    batch by batch and renamed at the end, so a half-written cache never exists and memory
+    holds one batch at a time.
     """
     if channel_reduce not in CHANNEL_REDUCTIONS:
         raise ValueError(f"channel reduction must be one of {CHANNEL_REDUCTIONS}")
+    if token_reduce not in TOKEN_REDUCTIONS:
+        raise ValueError(f"token reduction must be one of {TOKEN_REDUCTIONS}")
+    tokens = isinstance(network, ModelView) and network.tokens
+    if tokens:
+        batch_size = max(1, min(batch_size, TOKENS_PER_PASS // max(1, dataset.input_shape[0])))
     cache.path.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.path.with_name(cache.path.name + ".partial.npy")
     out = np.lib.format.open_memmap(
@@ -155,7 +170,10 @@ def capture_activations(
         for X in (dataset.X_train, dataset.X_test):
             for start in range(0, len(X), batch_size):
                 x = torch.as_tensor(np.asarray(X[start : start + batch_size]))
-                if isinstance(network, ModelView):
+                if tokens:
+                    mask = x != dataset.pad_token if dataset.pad_token is not None else None
+                    layers, _ = network.activations(x, token_reduce=token_reduce, mask=mask)
+                elif isinstance(network, ModelView):
                     layers, _ = network.activations(x, channel_reduce=channel_reduce)
                 else:
                     stages, _ = network.activations(x, channel_reduce=channel_reduce)

@@ -36,15 +36,20 @@ def require_chain(network: dict, analysis: str | None = None) -> None:
 
 def fit_dataset(dataset: Dataset, network: Chain | ModelView, name: str) -> Dataset:
     """``dataset`` in the layout the network (its chain or its view) takes; UsageError when its
-    inputs or its tasks' outputs do not fit the network."""
-    if isinstance(network, ModelView) and network.tokens:
+    inputs or its tasks' outputs do not fit the network. A network of token ids takes text
+    encoded with its tokenizer (:meth:`~neurongraph.model.hf.TokenInput.encode`); its tasks
+    are checked only when it gives one score per class."""
+    tokens = isinstance(network, ModelView) and network.tokens
+    if tokens != (dataset.texts is not None):
+        takes = "token ids (text)" if tokens else "feature vectors"
+        gives = "text" if dataset.texts is not None else "feature vectors"
         raise UsageError(
-            f"network {name!r} takes token ids; recording the activations of token models on "
-            "text is not supported yet"
+            f"network {name!r} takes {takes} but dataset {dataset.name!r} gives {gives}; "
+            "use the kind of data the model was made for (--data)"
         )
     dataset = check_input_shape(dataset, network.input_shape)
     outputs = output_width(network)
-    if dataset.n_outputs > outputs:
+    if outputs is not None and dataset.n_outputs > outputs:
         raise UsageError(
             f"dataset {dataset.name!r} needs {dataset.n_outputs} outputs but network {name!r} "
             f"has {outputs}; use the dataset the model was trained on (--data)"
@@ -52,12 +57,17 @@ def fit_dataset(dataset: Dataset, network: Chain | ModelView, name: str) -> Data
     return dataset
 
 
-def output_width(network: Chain | ModelView) -> int:
-    """Features of the network's output (a chain's last layer; what a view returns)."""
+def output_width(network: Chain | ModelView) -> int | None:
+    """Features of the network's output (a chain's last layer; what a view returns); None
+    for a token model that returns more than one vector per example (hidden states of every
+    position, not scores)."""
     if isinstance(network, Chain):
         return network.stages[-1].width
-    example = torch.zeros((1, *network.input_shape), dtype=torch.float64)
-    return int(network(example).reshape(1, -1).shape[1])
+    dtype = torch.int64 if network.tokens else torch.float64
+    output = network(torch.zeros((1, *network.input_shape), dtype=dtype))
+    if network.tokens and output.dim() > 2:
+        return None
+    return int(output.reshape(1, -1).shape[1])
 
 
 def activation_cache(store: Store, name: str) -> ActivationCache:
