@@ -520,14 +520,14 @@ def _varying(ids: torch.Tensor) -> set[int]:
 
 def _replayed(node: torch.fx.Node) -> Callable:
     """What replays ``node``: its op made out-of-place, or for a cast to a floating dtype the
-    value unchanged (the view runs in float64)."""
+    value unchanged (the view runs in float64), a mask or integer made float64."""
     if _packet(node.target) in operations.CASTS and _float_result(node):
-        return _unchanged
+        return _floating
     return _functional(node.target)
 
 
-def _unchanged(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
-    return x
+def _floating(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+    return x if x.is_floating_point() else x.double()
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:

@@ -111,6 +111,8 @@ class TinyTransformer(nn.Module):
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
+        self.pad_id = PAD_ID
+        self.mask_bias = MASK_BIAS
         self.embed = nn.Embedding(vocab_size, width)
         self.position = nn.Parameter(torch.zeros(positions, width))
         self.blocks = nn.ModuleList([Block(width, heads) for _ in range(blocks)])
@@ -118,8 +120,8 @@ class TinyTransformer(nn.Module):
         self.head = nn.Linear(width, classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        keep = (ids != PAD_ID).to(torch.float32)
-        bias = ((1.0 - keep) * MASK_BIAS)[:, None, None, :]
+        keep = (ids != self.pad_id).to(torch.float32)
+        bias = ((1.0 - keep) * self.mask_bias)[:, None, None, :]
         x = self.embed(ids) + self.position
         for block in self.blocks:
             x = block(x, bias)
