@@ -47,6 +47,8 @@ DEFAULT_CORR_TOP_K = 16
 TOKENS_PER_PASS = 8192
 #: Neurons per column block when summarising or ranking the cached matrix.
 COLUMN_BLOCK = 256
+#: Neurons whose correlations with all others are computed at once when picking the strongest.
+ROW_BLOCK = 1024
 CACHE_VERSION = 2
 
 
@@ -260,7 +262,9 @@ def spearman_top_k(
     """The strongest Spearman correlations among ``columns`` of the activation matrix.
 
     For each neuron, its ``top_k`` partners by |r| (ties broken by column order); the union of
-    these pairs, each unordered pair once. Constant neurons correlate with nothing.
+    these pairs, each unordered pair once. Constant neurons correlate with nothing. The
+    correlations are computed ``ROW_BLOCK`` neurons at a time, so memory holds the ranks and
+    one block of rows, never the whole correlation matrix.
 
     Returns
     -------
@@ -268,17 +272,43 @@ def spearman_top_k(
         Column indices (into ``columns``) with ``i < j``.
     r : ndarray
         Spearman's rho of each pair.
+
+    Examples
+    --------
+    >>> m = np.array([[1.0, 2.0, 5.0, 1.0], [2.0, 1.0, 5.0, 3.0], [3.0, 0.0, 5.0, 2.0]])
+    >>> i, j, r = spearman_top_k(m, np.arange(4), top_k=1)
+    >>> i.tolist(), j.tolist(), r.round(6).tolist()
+    ([0, 0], [1, 3], [-1.0, 0.5])
     """
-    corr = spearman_matrix(matrix, columns)
-    np.fill_diagonal(corr, 0.0)
-    k = min(top_k, len(columns) - 1)
-    strength = np.abs(corr)
-    nearest = np.argsort(-strength, axis=1, kind="stable")[:, :k]
-    rows = np.repeat(np.arange(len(columns)), k)
-    cols = nearest.ravel()
-    keep = strength[rows, cols] > 0
-    pairs = np.unique(np.sort(np.stack([rows[keep], cols[keep]], axis=1), axis=1), axis=0)
+    ranks = _ranks(matrix, columns).astype(np.float64)
+    n = len(columns)
+    k = min(top_k, n - 1)
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for lo in range(0, n, ROW_BLOCK):
+        rows = np.arange(lo, min(lo + ROW_BLOCK, n))
+        corr = ranks[:, rows].T @ ranks
+        corr[np.arange(len(rows)), rows] = 0.0
+        strength = np.abs(corr)
+        chosen = _strongest(strength, k) & (strength > 0)
+        block_rows, cols = np.nonzero(chosen)
+        found.append((rows[block_rows], cols))
+    pairs = np.concatenate(
+        [np.stack(part, axis=1) for part in found] or [np.empty((0, 2), dtype=np.int64)]
+    )
+    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
     if pairs.size == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0)
-    return pairs[:, 0], pairs[:, 1], corr[pairs[:, 0], pairs[:, 1]]
+    rho = np.einsum("ij,ij->j", ranks[:, pairs[:, 0]], ranks[:, pairs[:, 1]])
+    return pairs[:, 0], pairs[:, 1], rho
+
+
+def _strongest(strength: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the ``k`` largest entries (ties at the k-th value broken by column order)."""
+    if k <= 0:
+        return np.zeros_like(strength, dtype=bool)
+    kth = -np.partition(-strength, k - 1, axis=1)[:, k - 1 : k]
+    above = strength > kth
+    tied = strength == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    return above | (tied & (np.cumsum(tied, axis=1) <= room))

@@ -195,8 +195,18 @@ class Tap:
     #: Elements of one example per unit.
     counts: torch.Tensor = field(init=False)
 
+    #: When every unit has one element at each position: the columns ordered by position,
+    #: then unit (a ``(positions, width)`` block), read without scatters; else None.
+    grid: torch.Tensor | None = field(init=False)
+
     def __post_init__(self) -> None:
         self.counts = torch.bincount(self.units, minlength=self.width)
+        self.grid = None
+        if self.positions is not None and len(self.columns) % self.width == 0:
+            cell = self.positions * self.width + self.units
+            order = torch.argsort(cell)
+            if torch.equal(cell[order], torch.arange(len(cell))):
+                self.grid = self.columns[order]
 
     def read(self, value: torch.Tensor, how: str, keep: torch.Tensor | None = None) -> torch.Tensor:
         """``(N, width)``: each unit's elements of each example reduced with ``how``
@@ -204,8 +214,11 @@ class Tap:
         positions)``, for a token model: the weight of each position in a ``mean`` (0 for
         padding), or for ``max`` the positions it may pick."""
         flat = value.movedim(self.batch_dim, 0).reshape(value.shape[self.batch_dim], -1)
-        flat = flat[:, self.columns]
         n, width = flat.shape[0], self.width
+        if keep is not None and self.grid is not None:
+            grid = flat[:, self.grid].reshape(n, -1, width)
+            return _read_grid(grid, how, keep[:, : grid.shape[1]])
+        flat = flat[:, self.columns]
         if len(self.units) == width and bool((self.counts == 1).all()):
             # one element per unit (features): nothing to reduce, as for a chain
             return torch.zeros((n, width), dtype=flat.dtype).index_copy_(1, self.units, flat)
@@ -237,6 +250,20 @@ class Tap:
         total = torch.zeros((n, width), dtype=flat.dtype).index_add_(1, self.units, flat * weight)
         counts = torch.zeros((n, width), dtype=flat.dtype).index_add_(1, self.units, weight)
         return torch.where(counts > 0, total / counts.clamp_min(torch.finfo(flat.dtype).tiny), 0)
+
+
+def _read_grid(x: torch.Tensor, how: str, keep: torch.Tensor) -> torch.Tensor:
+    """``x`` ``(N, positions, width)`` reduced over the positions ``keep`` weighs (see
+    :meth:`Tap.read`)."""
+    if how == "max":
+        picked = x.masked_fill(~keep.to(torch.bool)[:, :, None], -torch.inf)
+        return picked.amax(dim=1).nan_to_num(neginf=0.0)
+    if how != "mean":
+        raise ValueError(f"position reduction must be one of mean, max, not {how!r}")
+    weight = keep.to(x.dtype)
+    counts = weight.sum(dim=1, keepdim=True)
+    total = torch.bmm(weight[:, None, :], x)[:, 0]
+    return torch.where(counts > 0, total / counts.clamp_min(torch.finfo(x.dtype).tiny), 0)
 
 
 @dataclass
