@@ -208,9 +208,8 @@ class TokenInput:
             generator = torch.Generator().manual_seed(EXAMPLE_SEED)
             shape = (EXAMPLE_BATCH, positions)
             return torch.randint(0, self.vocab_size, shape, generator=generator)
-        ids = torch.from_numpy(
-            _padded(*_encode(self.tokenizer, list(EXAMPLE_SENTENCES[:EXAMPLE_BATCH]), positions))
-        )
+        ids, pad = _encode(self.tokenizer, list(EXAMPLE_SENTENCES[:EXAMPLE_BATCH]), positions)
+        ids = torch.from_numpy(_padded(ids, positions, pad))
         if int(ids.max()) >= self.vocab_size or int(ids.min()) < 0:
             raise IngestError(
                 f"the tokenizer in {self.tokenizer} gives token ids outside the model's "
