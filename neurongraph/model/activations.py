@@ -264,7 +264,8 @@ def spearman_top_k(
     For each neuron, its ``top_k`` partners by |r| (ties broken by column order); the union of
     these pairs, each unordered pair once. Constant neurons correlate with nothing. The
     correlations are computed ``ROW_BLOCK`` neurons at a time, so memory holds the ranks and
-    one block of rows, never the whole correlation matrix.
+    one block of rows, never the whole correlation matrix; partners are chosen on float32
+    products of the ranks and each pair's rho computed in float64.
 
     Returns
     -------
@@ -280,13 +281,13 @@ def spearman_top_k(
     >>> i.tolist(), j.tolist(), r.round(6).tolist()
     ([0, 0], [1, 3], [-1.0, 0.5])
     """
-    ranks = _ranks(matrix, columns).astype(np.float64)
+    ranks = _ranks(matrix, columns)
     n = len(columns)
     k = min(top_k, n - 1)
     found: list[tuple[np.ndarray, np.ndarray]] = []
     for lo in range(0, n, ROW_BLOCK):
         rows = np.arange(lo, min(lo + ROW_BLOCK, n))
-        corr = ranks[:, rows].T @ ranks
+        corr = ranks[:, rows].T @ ranks  # float32 to choose; rho itself in float64 below
         corr[np.arange(len(rows)), rows] = 0.0
         strength = np.abs(corr)
         chosen = _strongest(strength, k) & (strength > 0)
@@ -299,7 +300,7 @@ def spearman_top_k(
     if pairs.size == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0)
-    rho = np.einsum("ij,ij->j", ranks[:, pairs[:, 0]], ranks[:, pairs[:, 1]])
+    rho = np.einsum("ij,ij->j", ranks[:, pairs[:, 0]].astype(np.float64), ranks[:, pairs[:, 1]])
     return pairs[:, 0], pairs[:, 1], rho
 
 
