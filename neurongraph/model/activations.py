@@ -49,6 +49,8 @@ TOKENS_PER_PASS = 8192
 COLUMN_BLOCK = 256
 #: Neurons whose correlations with all others are computed at once when picking the strongest.
 ROW_BLOCK = 1024
+#: Pairs whose rho is computed (in float64) at once.
+PAIR_BLOCK = 4096
 CACHE_VERSION = 2
 
 
@@ -300,7 +302,12 @@ def spearman_top_k(
     if pairs.size == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0)
-    rho = np.einsum("ij,ij->j", ranks[:, pairs[:, 0]].astype(np.float64), ranks[:, pairs[:, 1]])
+    rho = np.empty(len(pairs))
+    for lo in range(0, len(pairs), PAIR_BLOCK):
+        a, b = pairs[lo : lo + PAIR_BLOCK, 0], pairs[lo : lo + PAIR_BLOCK, 1]
+        rho[lo : lo + len(a)] = np.einsum(
+            "ij,ij->j", ranks[:, a].astype(np.float64), ranks[:, b].astype(np.float64)
+        )
     return pairs[:, 0], pairs[:, 1], rho
 
 
