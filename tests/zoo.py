@@ -217,3 +217,29 @@ class Recurrent(nn.Module):
 
     def forward(self, x):
         return self.fc(self.rnn(x)[0][:, -1])
+
+
+#: Tokens of a BERT vocabulary before the words of the built-in text task.
+BERT_SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def save_text_bert(directory, *, hidden: int = 32, layers: int = 2, seed: int = 0):
+    """Save a randomly initialised BERT-style encoder with a word-piece tokenizer built in code
+    from the text task's words (no download) into ``directory``."""
+    import transformers
+
+    from neurongraph.model.texts import WORDS
+
+    vocab = {token: i for i, token in enumerate((*BERT_SPECIAL, *WORDS[2:]))}
+    transformers.BertTokenizerFast(vocab=vocab).save_pretrained(directory)
+    torch.manual_seed(seed)
+    config = transformers.BertConfig(
+        vocab_size=len(BERT_SPECIAL) + len(WORDS) - 2,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=32,
+    )
+    transformers.BertModel(config).save_pretrained(directory)
+    return directory

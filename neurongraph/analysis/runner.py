@@ -841,7 +841,7 @@ EXAMPLE_TEXTS = 10
 def _coherence_row(inputs: ScoringInputs, g, path: str | None) -> dict:
     texts = inputs.dataset.texts
     shown = (
-        {"exampleTexts": [texts[i] for i in g.example_indices[:EXAMPLE_TEXTS]]}
+        {"exampleTexts": [str(s) for s in np.concatenate(texts)[g.example_indices[:EXAMPLE_TEXTS]]]}
         if texts is not None
         else {}
     )

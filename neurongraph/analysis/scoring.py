@@ -6,15 +6,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-import torch
-
 from neurongraph.errors import AnalysisError
 from neurongraph.ingest.pipeline import read_network
 from neurongraph.model.chain import Chain
-from neurongraph.model.datasets import Dataset, check_input_shape, load_dataset
-from neurongraph.model.extract import example_batch
+from neurongraph.model.datasets import Dataset, load_dataset
 from neurongraph.model.loading import load_recorded_model
-from neurongraph.model.recorded import fit_dataset
+from neurongraph.model.recorded import fit_dataset, model_inputs
 from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
@@ -79,13 +76,7 @@ def load_scoring_inputs(
     if not spec:
         raise AnalysisError(f"no dataset recorded for network {name!r}; pass --data")
     loaded = load_recorded_model(network, store.files, override=model, trust_pickle=trust_pickle)
-    shape = tuple(network["inputShape"])
-    if loaded.tokens is not None:
-        dataset = load_dataset(spec)
-        example = loaded.tokens.example(shape)
-    else:
-        dataset = check_input_shape(load_dataset(spec), shape)
-        example = example_batch(shape, torch.from_numpy(dataset.X_train))
+    example, dataset = model_inputs(loaded, tuple(network["inputShape"]), load_dataset(spec))
     runner, _ = read_network(loaded.module, example)
     dataset = fit_dataset(dataset, runner, name)
     layers = store.layers(name)

@@ -31,6 +31,8 @@ from neurongraph.model.datasets import Dataset, check_input_shape, load_dataset
 from neurongraph.model.extract import example_batch
 from neurongraph.model.input_shape import infer_input_shape
 from neurongraph.model.loading import LoadedModel, load_model, load_recorded_model
+from neurongraph.model.recorded import check_not_text, model_inputs, token_inputs
+from neurongraph.model.view import TOKEN_REDUCTIONS
 from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
 
@@ -59,6 +61,14 @@ def activation_options(command):
                 default="mean",
                 show_default=True,
                 help="How a conv channel's H x W map becomes a number.",
+            ),
+            click.option(
+                "--token-reduce",
+                type=click.Choice(TOKEN_REDUCTIONS),
+                default="mean",
+                show_default=True,
+                help="How a token model's unit becomes a number: over its positions (padding "
+                "left out) their mean, max, or the last one's value.",
             ),
             click.option(
                 "--corr-top-k",
@@ -125,6 +135,7 @@ def ingest(
     series: bool,
     data: str | None,
     channel_reduce: str,
+    token_reduce: str,
     corr_top_k: int,
     batch_size: int,
     seed: int,
@@ -144,7 +155,7 @@ def ingest(
         log.info("loading the model %s", source)
         loaded = load_model(source, weights=weights, trust_pickle=trust_pickle)
         log.info("loaded the model %s", source)
-        example = _model_example(loaded, input_shape, dataset)
+        example, data_in = _model_inputs(loaded, input_shape, dataset)
         with (
             progress_bar(f"{network}: WEIGHT edges", enabled=not as_json) as progress,
             progress_bar(f"{network}: activations", enabled=not as_json) as recording,
@@ -158,8 +169,9 @@ def ingest(
                 kernel_norm=kernel_norm,
                 properties=loaded.properties(),
                 model_file=loaded.file,
-                dataset=dataset,
+                dataset=data_in,
                 channel_reduce=channel_reduce,
+                token_reduce=token_reduce,
                 corr_top_k=corr_top_k,
                 batch_size=batch_size,
                 progress=progress,
@@ -177,18 +189,20 @@ def ingest(
         echo_json({"networks": results} if series else results[0])
 
 
-def _model_example(
+def _model_inputs(
     loaded: LoadedModel, input_shape: tuple[int, ...] | None, dataset: Dataset | None
-) -> torch.Tensor:
-    """The example input of a model to ingest: token ids for a token model (``--input-shape``
-    is its number of positions), else a batch of the shape given, recorded or inferred."""
+) -> tuple[torch.Tensor, Dataset | None]:
+    """The example input of a model to ingest, and the dataset in the form it takes: for a
+    token model, token ids (``--input-shape`` is its number of positions) and the text
+    encoded with its tokenizer; else a batch of the shape given, recorded or inferred."""
     if loaded.tokens is not None:
-        if dataset is not None:
-            raise IngestError(
-                f"{loaded.source} takes token ids and --data gives feature vectors; ingest it "
-                "without --data"
-            )
-        return loaded.tokens.example(input_shape)
+        if dataset is None:
+            return loaded.tokens.example(input_shape), None
+        if input_shape is not None and len(input_shape) != 1:
+            loaded.tokens.example(input_shape)  # raises: the number of positions is one number
+        return token_inputs(loaded, dataset, input_shape[0] if input_shape else None)
+    if dataset is not None:
+        check_not_text(dataset, loaded.source)
     shape = (
         input_shape
         or tuple(loaded.metadata.get("input_shape") or ())
@@ -199,7 +213,7 @@ def _model_example(
             "cannot tell the model's input shape (its first layer is a Conv2d and its input "
             "size does not follow from its layers); pass --input-shape C,H,W"
         )
-    return _example(shape, dataset)
+    return _example(shape, dataset), dataset
 
 
 def _example(shape: tuple[int, ...], dataset: Dataset | None) -> torch.Tensor:
@@ -211,10 +225,12 @@ def _example(shape: tuple[int, ...], dataset: Dataset | None) -> torch.Tensor:
 
 
 def _echo_activations(summary: dict) -> None:
+    accuracy = summary["accuracy"]
+    scored = f", test accuracy {accuracy:.4f}" if accuracy is not None else ""
     click.echo(
         f"activations of {summary['network']} on {summary['dataset']}: {summary['examples']} "
-        f"examples, {summary['correlates']} CORRELATES edges, test accuracy "
-        f"{summary['accuracy']:.4f}{' (cached)' if summary['cached'] else ''}"
+        f"examples, {summary['correlates']} CORRELATES edges{scored}"
+        f"{' (cached)' if summary['cached'] else ''}"
     )
 
 
@@ -231,6 +247,7 @@ def activations(
     trust_pickle: bool,
     data: str | None,
     channel_reduce: str,
+    token_reduce: str,
     corr_top_k: int,
     batch_size: int,
     seed: int,
@@ -244,8 +261,8 @@ def activations(
         network, obj.store.files, override=model, trust_pickle=trust_pickle
     )
     dataset = load_dataset(data, random_state=seed)
-    shape = tuple(network["inputShape"])
-    runner, _ = read_network(loaded.module, _example(shape, dataset))
+    example, dataset = model_inputs(loaded, tuple(network["inputShape"]), dataset)
+    runner, _ = read_network(loaded.module, example)
     with progress_bar(f"{name}: activations", enabled=not as_json) as progress:
         summary = record_activations(
             obj.store,
@@ -254,6 +271,7 @@ def activations(
             loaded.module,
             dataset,
             channel_reduce=channel_reduce,
+            token_reduce=token_reduce,
             corr_top_k=corr_top_k,
             batch_size=batch_size,
             progress=progress,

@@ -26,6 +26,11 @@ from neurongraph.training.train import (
     DEFAULT_SPECTRAL_REG,
     train_model,
 )
+from neurongraph.training.transformer import (
+    TRANSFORMER_EXAMPLE,
+    is_transformer,
+    parse_transformer,
+)
 
 #: Where `train` writes its model unless --out says otherwise.
 DEFAULT_OUT = "model.pt"
@@ -37,7 +42,8 @@ def data_option(required: bool = True):
         "data",
         required=required,
         metavar="DATASET",
-        help="digits, halves, halves-same, poly, two-tasks, npz:PATH or mnist:DIR.",
+        help="digits, halves, halves-same, poly, two-tasks, npz:PATH, mnist:DIR; text for "
+        "token models: text-task or text:FILE (lines of text or label<TAB>text).",
     )
 
 
@@ -45,7 +51,8 @@ def data_option(required: bool = True):
 @click.option(
     "--arch",
     required=True,
-    help="64-256-256-10 (MLP), cnn:c16-p-f64-10 (CNN) or resnet:c16x2-c32x2-10 (ResNet).",
+    help="64-256-256-10 (MLP), cnn:c16-p-f64-10 (CNN), resnet:c16x2-c32x2-10 (ResNet) or "
+    f"{TRANSFORMER_EXAMPLE} (transformer on text: width, heads, blocks, classes).",
 )
 @data_option()
 @click.option(
@@ -129,10 +136,16 @@ def train(
     seed: int,
     as_json: bool,
 ):
-    """Train a small MLP, CNN or ResNet on a built-in dataset and save it as TorchScript."""
-    architecture = parse_architecture(arch)
+    """Train a small MLP, CNN, ResNet or transformer on a built-in dataset and save it as
+    TorchScript."""
+    if is_transformer(arch):
+        parse_transformer(arch)  # malformed: one line, before anything else
+        architecture, images = arch, False
+    else:
+        architecture = parse_architecture(arch)
+        images = architecture.kind in IMAGE_KINDS
     out_path = check_out_path(out)  # before hours of training, not after
-    dataset = load_dataset(data, random_state=seed, image=architecture.kind in IMAGE_KINDS)
+    dataset = load_dataset(data, random_state=seed, image=images)
     checkpoints = out_path.with_name(out_path.stem + "-checkpoints") if checkpoint_every else None
     with progress_bar("epochs", enabled=not as_json, total=epochs) as progress:
         result = train_model(

@@ -33,8 +33,8 @@ from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain
 from neurongraph.model.datasets import Dataset
 from neurongraph.model.extract import extract_chain
 from neurongraph.model.loading import ModelFile
-from neurongraph.model.recorded import fit_dataset
-from neurongraph.model.view import ModelView, read_view
+from neurongraph.model.recorded import fit_dataset, output_width
+from neurongraph.model.view import TOKEN_REDUCTIONS, ModelView, read_view
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.files import ACTIVATIONS
 from neurongraph.store.rows import neuron_uid
@@ -62,7 +62,7 @@ class ActivationSummary:
     examples: int
     neurons: int
     correlates: int
-    accuracy: float
+    accuracy: float | None
     task_accuracy: dict
     cache: str
     cached: bool
@@ -139,6 +139,7 @@ def ingest_model(
     model_file: ModelFile | None = None,
     dataset: Dataset | None = None,
     channel_reduce: str = "mean",
+    token_reduce: str = "mean",
     corr_top_k: int = DEFAULT_CORR_TOP_K,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
@@ -171,7 +172,8 @@ def ingest_model(
     model_file : ModelFile, optional
         The file ``properties['sha256']`` names, kept in the store so later analyses find it.
     dataset : Dataset, optional
-        Also record activations on it (see :func:`record_activations`).
+        Also record activations on it (see :func:`record_activations`); for a model of token
+        ids, text encoded with its tokenizer (:meth:`~neurongraph.model.hf.TokenInput.encode`).
     """
     check_network_name(name)
     if kernel_norm not in KERNEL_NORMS:
@@ -180,7 +182,7 @@ def ingest_model(
     runner, graph = read_network(module, example_input, kernel_norm=kernel_norm)
     if dataset is not None:
         dataset = fit_dataset(dataset, runner, name)
-        check_recording_options(channel_reduce, corr_top_k)
+        check_recording_options(channel_reduce, corr_top_k, token_reduce)
     existing = store.get_network(name)
     if existing is not None and not replace:
         raise UsageError(
@@ -209,6 +211,7 @@ def ingest_model(
             runner,
             module,
             channel_reduce=channel_reduce,
+            token_reduce=token_reduce,
             corr_top_k=corr_top_k,
             batch_size=batch_size,
             progress=activation_progress,
@@ -233,10 +236,14 @@ def ingest_model(
     return summary
 
 
-def check_recording_options(channel_reduce: str, corr_top_k: int) -> None:
+def check_recording_options(
+    channel_reduce: str, corr_top_k: int, token_reduce: str = "mean"
+) -> None:
     """UsageError for options of recording activations that cannot work."""
     if channel_reduce not in CHANNEL_REDUCTIONS:
         raise UsageError(f"--channel-reduce must be one of {', '.join(CHANNEL_REDUCTIONS)}")
+    if token_reduce not in TOKEN_REDUCTIONS:
+        raise UsageError(f"--token-reduce must be one of {', '.join(TOKEN_REDUCTIONS)}")
     if corr_top_k < 1:
         raise UsageError("--corr-top-k must be at least 1")
 
@@ -249,6 +256,7 @@ def record_activations(
     dataset: Dataset,
     *,
     channel_reduce: str = "mean",
+    token_reduce: str = "mean",
     corr_top_k: int = DEFAULT_CORR_TOP_K,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
@@ -261,9 +269,11 @@ def record_activations(
     and the cache (a path relative to the store's files). The activation matrix is cached in
     the store, keyed by the ingest and the dataset; the cache it replaces is deleted.
     ``network`` runs the model (its chain, or for any other network its view); ``model`` is
-    the model itself, whose test accuracy is recorded.
+    the model itself, whose test accuracy is recorded (None when its output is not one
+    score per class). A token model's units are reduced over positions with
+    ``token_reduce``, padding left out.
     """
-    check_recording_options(channel_reduce, corr_top_k)
+    check_recording_options(channel_reduce, corr_top_k, token_reduce)
     stored = store.require_network(name)
     return _record(
         store,
@@ -272,6 +282,7 @@ def record_activations(
         network,
         model,
         channel_reduce=channel_reduce,
+        token_reduce=token_reduce,
         corr_top_k=corr_top_k,
         batch_size=batch_size,
         progress=progress,
@@ -286,6 +297,7 @@ def _record(
     model: nn.Module,
     *,
     channel_reduce: str,
+    token_reduce: str,
     corr_top_k: int,
     batch_size: int,
     progress: Callable[[int, int], None] | None,
@@ -295,7 +307,9 @@ def _record(
     layers = store.layers(name)
     widths = tuple(int(layer["width"]) for layer in layers)
     directory = store.files.directory(ACTIVATIONS)
-    cache = ActivationCache.locate(directory, network, widths, dataset, channel_reduce)
+    cache = ActivationCache.locate(
+        directory, network, widths, dataset, channel_reduce, token_reduce
+    )
     cached = cache.exists()
     if not cached:
         capture_activations(
@@ -303,6 +317,7 @@ def _record(
             dataset,
             cache,
             channel_reduce=channel_reduce,
+            token_reduce=token_reduce,
             batch_size=batch_size,
             progress=progress,
         )
@@ -323,21 +338,27 @@ def _record(
         i, j, r = spearman_top_k(matrix, hidden, top_k=corr_top_k)
         store.replace_correlations(name, _correlation_rows(uids, hidden, i, j, r))
         edges = len(r)
-    evaluation = evaluate_model(runner if isinstance(runner, Chain) else model, dataset)
-    recorded = store.files.relative(cache.path)
-    store.set_network_properties(
-        name,
-        {
-            "dataset": dataset.name,
-            "datasetFingerprint": dataset.fingerprint,
-            "activationsCache": recorded,
-            "channelReduce": channel_reduce,
-            "nExamples": cache.n_examples,
-            "accuracy": evaluation.accuracy,
-            "taskAccuracy": [float(evaluation.task_accuracy[t.name]) for t in dataset.tasks],
-            "nCorrelates": edges,
-        },
+    scored = isinstance(runner, Chain) or output_width(runner) is not None
+    evaluation = (
+        evaluate_model(runner if isinstance(runner, Chain) else model, dataset) if scored else None
     )
+    recorded = store.files.relative(cache.path)
+    properties = {
+        "dataset": dataset.name,
+        "datasetFingerprint": dataset.fingerprint,
+        "activationsCache": recorded,
+        "channelReduce": channel_reduce,
+        "nExamples": cache.n_examples,
+        "nCorrelates": edges,
+    }
+    if isinstance(runner, ModelView) and runner.tokens:
+        properties["tokenReduce"] = token_reduce
+    if evaluation is not None:
+        properties["accuracy"] = evaluation.accuracy
+        properties["taskAccuracy"] = [
+            float(evaluation.task_accuracy[t.name]) for t in dataset.tasks
+        ]
+    store.set_network_properties(name, properties)
     if network.get("activationsCache") not in (None, recorded):
         store.files.remove_activations(network["activationsCache"])
     return ActivationSummary(
@@ -346,8 +367,8 @@ def _record(
         examples=cache.n_examples,
         neurons=len(uids),
         correlates=edges,
-        accuracy=evaluation.accuracy,
-        task_accuracy=dict(evaluation.task_accuracy),
+        accuracy=evaluation.accuracy if evaluation is not None else None,
+        task_accuracy=dict(evaluation.task_accuracy) if evaluation is not None else {},
         cache=str(cache.path),
         cached=cached,
         seconds=round(time.perf_counter() - started, 3),

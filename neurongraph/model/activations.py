@@ -22,7 +22,7 @@ from scipy import stats
 
 from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
 from neurongraph.model.datasets import Dataset
-from neurongraph.model.view import ModelView
+from neurongraph.model.view import TOKEN_REDUCTIONS, ModelView
 from neurongraph.store.files import network_key
 
 __all__ = [
@@ -42,8 +42,15 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 1024
 #: CORRELATES edges kept per neuron (its strongest |r|).
 DEFAULT_CORR_TOP_K = 16
+#: Positions (examples x tokens) per forward pass of a token model: bounds the memory its
+#: intermediate values take, whatever ``batch_size`` says.
+TOKENS_PER_PASS = 8192
 #: Neurons per column block when summarising or ranking the cached matrix.
 COLUMN_BLOCK = 256
+#: Neurons whose correlations with all others are computed at once when picking the strongest.
+ROW_BLOCK = 1024
+#: Pairs whose rho is computed (in float64) at once.
+PAIR_BLOCK = 4096
 CACHE_VERSION = 2
 
 
@@ -92,6 +99,7 @@ class ActivationCache:
         widths: tuple[int, ...],
         dataset: Dataset,
         channel_reduce: str,
+        token_reduce: str = "mean",
     ) -> ActivationCache:
         """The cache file for ``network`` (its ingest, sha256 and creation time) on ``dataset``.
 
@@ -108,6 +116,7 @@ class ActivationCache:
                     network.get("createdAt", ""),
                     dataset.fingerprint,
                     channel_reduce,
+                    token_reduce,
                 ]
             ).encode()
         ).hexdigest()[:20]
@@ -135,16 +144,26 @@ def capture_activations(
     cache: ActivationCache,
     *,
     channel_reduce: str = "mean",
+    token_reduce: str = "mean",
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
 ) -> ActivationCache:
     """Run the dataset through the network (its chain, or its view) and stream every neuron's
     activation to ``cache``.
 
-    Written to a temporary file and renamed at the end, so a half-written cache never exists.
+    A token model's units are reduced over positions with ``token_reduce``
+    (:data:`~neurongraph.model.view.TOKEN_REDUCTIONS`), its padding (``dataset.pad_token``)
+    left out, in passes of at most ``TOKENS_PER_PASS`` positions. Written to a temporary file
+    batch by batch and renamed at the end, so a half-written cache never exists and memory
+    holds one batch at a time.
     """
     if channel_reduce not in CHANNEL_REDUCTIONS:
         raise ValueError(f"channel reduction must be one of {CHANNEL_REDUCTIONS}")
+    if token_reduce not in TOKEN_REDUCTIONS:
+        raise ValueError(f"token reduction must be one of {TOKEN_REDUCTIONS}")
+    tokens = isinstance(network, ModelView) and network.tokens
+    if tokens:
+        batch_size = max(1, min(batch_size, TOKENS_PER_PASS // max(1, dataset.input_shape[0])))
     cache.path.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.path.with_name(cache.path.name + ".partial.npy")
     out = np.lib.format.open_memmap(
@@ -155,7 +174,10 @@ def capture_activations(
         for X in (dataset.X_train, dataset.X_test):
             for start in range(0, len(X), batch_size):
                 x = torch.as_tensor(np.asarray(X[start : start + batch_size]))
-                if isinstance(network, ModelView):
+                if tokens:
+                    mask = x != dataset.pad_token if dataset.pad_token is not None else None
+                    layers, _ = network.activations(x, token_reduce=token_reduce, mask=mask)
+                elif isinstance(network, ModelView):
                     layers, _ = network.activations(x, channel_reduce=channel_reduce)
                 else:
                     stages, _ = network.activations(x, channel_reduce=channel_reduce)
@@ -242,7 +264,10 @@ def spearman_top_k(
     """The strongest Spearman correlations among ``columns`` of the activation matrix.
 
     For each neuron, its ``top_k`` partners by |r| (ties broken by column order); the union of
-    these pairs, each unordered pair once. Constant neurons correlate with nothing.
+    these pairs, each unordered pair once. Constant neurons correlate with nothing. The
+    correlations are computed ``ROW_BLOCK`` neurons at a time, so memory holds the ranks and
+    one block of rows, never the whole correlation matrix; partners are chosen on float32
+    products of the ranks and each pair's rho computed in float64.
 
     Returns
     -------
@@ -250,17 +275,48 @@ def spearman_top_k(
         Column indices (into ``columns``) with ``i < j``.
     r : ndarray
         Spearman's rho of each pair.
+
+    Examples
+    --------
+    >>> m = np.array([[1.0, 2.0, 5.0, 1.0], [2.0, 1.0, 5.0, 3.0], [3.0, 0.0, 5.0, 2.0]])
+    >>> i, j, r = spearman_top_k(m, np.arange(4), top_k=1)
+    >>> i.tolist(), j.tolist(), r.round(6).tolist()
+    ([0, 0], [1, 3], [-1.0, 0.5])
     """
-    corr = spearman_matrix(matrix, columns)
-    np.fill_diagonal(corr, 0.0)
-    k = min(top_k, len(columns) - 1)
-    strength = np.abs(corr)
-    nearest = np.argsort(-strength, axis=1, kind="stable")[:, :k]
-    rows = np.repeat(np.arange(len(columns)), k)
-    cols = nearest.ravel()
-    keep = strength[rows, cols] > 0
-    pairs = np.unique(np.sort(np.stack([rows[keep], cols[keep]], axis=1), axis=1), axis=0)
+    ranks = _ranks(matrix, columns)
+    n = len(columns)
+    k = min(top_k, n - 1)
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for lo in range(0, n, ROW_BLOCK):
+        rows = np.arange(lo, min(lo + ROW_BLOCK, n))
+        corr = ranks[:, rows].T @ ranks  # float32 to choose; rho itself in float64 below
+        corr[np.arange(len(rows)), rows] = 0.0
+        strength = np.abs(corr)
+        chosen = _strongest(strength, k) & (strength > 0)
+        block_rows, cols = np.nonzero(chosen)
+        found.append((rows[block_rows], cols))
+    pairs = np.concatenate(
+        [np.stack(part, axis=1) for part in found] or [np.empty((0, 2), dtype=np.int64)]
+    )
+    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
     if pairs.size == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0)
-    return pairs[:, 0], pairs[:, 1], corr[pairs[:, 0], pairs[:, 1]]
+    rho = np.empty(len(pairs))
+    for lo in range(0, len(pairs), PAIR_BLOCK):
+        a, b = pairs[lo : lo + PAIR_BLOCK, 0], pairs[lo : lo + PAIR_BLOCK, 1]
+        rho[lo : lo + len(a)] = np.einsum(
+            "ij,ij->j", ranks[:, a].astype(np.float64), ranks[:, b].astype(np.float64)
+        )
+    return pairs[:, 0], pairs[:, 1], rho
+
+
+def _strongest(strength: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the ``k`` largest entries (ties at the k-th value broken by column order)."""
+    if k <= 0:
+        return np.zeros_like(strength, dtype=bool)
+    kth = -np.partition(-strength, k - 1, axis=1)[:, k - 1 : k]
+    above = strength > kth
+    tied = strength == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    return above | (tied & (np.cumsum(tied, axis=1) <= room))

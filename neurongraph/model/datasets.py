@@ -33,6 +33,10 @@
     them an 80/20 split seeded by ``random_state`` (stratified when every class has two or more
     examples). ``X`` is cast to float32 unchanged; an ``X`` of shape ``(n, H, W)`` or
     ``(n, C, H, W)`` also gives the dataset an image layout.
+``text-task`` and ``text:FILE``
+    Text for token models (:mod:`neurongraph.model.texts`): ``X`` holds token ids (int64) of
+    the built-in word vocabulary, padded with ``pad_token``; ``texts`` the texts themselves,
+    which a model with its own tokenizer encodes again.
 ``mnist:DIR``
     MNIST-format IDX files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
     ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` in ``DIR`` (each may also be
@@ -66,6 +70,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from neurongraph.errors import IngestError
+from neurongraph.model import texts as text_data
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -88,9 +93,14 @@ log = logging.getLogger(__name__)
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 
-BUILTIN_DATASETS = ("digits", "halves", "halves-same", "poly", "two-tasks")
+BUILTIN_DATASETS = ("digits", "halves", "halves-same", "poly", "two-tasks", text_data.TEXT_TASK)
 #: What :func:`load_dataset` accepts, for error messages and ``--help``.
-DATASET_SPECS = (*BUILTIN_DATASETS, "npz:PATH (or a path ending in .npz)", "mnist:DIR")
+DATASET_SPECS = (
+    *BUILTIN_DATASETS,
+    "npz:PATH (or a path ending in .npz)",
+    "mnist:DIR",
+    f"{text_data.TEXT_PREFIX}FILE",
+)
 
 #: Fraction of examples held out for testing wherever a split is made here.
 TEST_FRACTION = 0.2
@@ -170,9 +180,12 @@ class Dataset:
         ``(C, H, W)`` when the examples are images, else None.
     random_state : int, default=0
         The seed that made the split and any random draws.
-    texts : tuple of str or None, default=None
-        What to show for each example, train then test (the rows of the activation matrix):
-        the text a token model's ids come from; None for images and vectors, shown by index.
+    texts : tuple of numpy.ndarray or None, default=None
+        For text data: the train and test texts (object arrays of str), whose token ids ``X``
+        holds; None for other data.
+    pad_token : int or None, default=None
+        For token ids: the id that marks padding positions (left out of every reduction over
+        positions); None: no padding.
     """
 
     name: str
@@ -184,7 +197,8 @@ class Dataset:
     tasks: list[Task]
     image_shape: tuple[int, ...] | None = None
     random_state: int = 0
-    texts: tuple[str, ...] | None = None
+    texts: tuple[np.ndarray, np.ndarray] | None = None
+    pad_token: int | None = None
 
     @property
     def n_features(self) -> int:
@@ -200,7 +214,9 @@ class Dataset:
     def fingerprint(self) -> str:
         """sha256 (hex) of the spec, the seed and every array; a cache key for this data."""
         digest = hashlib.sha256()
-        digest.update(f"{self.name}\0{self.random_state}\0{self.input_shape}".encode())
+        digest.update(
+            f"{self.name}\0{self.random_state}\0{self.input_shape}\0{self.pad_token}".encode()
+        )
         for array in (self.X_train, self.y_train, self.X_test, self.y_test):
             array = np.ascontiguousarray(array)
             digest.update(f"\0{array.dtype.str}{array.shape}".encode())
@@ -244,7 +260,7 @@ def load_dataset(spec: str, *, random_state: int = 0, image: bool = False) -> Da
     ----------
     spec : str
         ``digits``, ``halves``, ``halves-same``, ``poly``, ``two-tasks``, ``npz:PATH`` (or a path
-        ending in ``.npz``) or ``mnist:DIR``.
+        ending in ``.npz``), ``mnist:DIR``, ``text-task`` or ``text:FILE``.
     random_state : int, default=0
         Seed of the train/test split and of every random draw (pairs, ``poly`` inputs).
     image : bool, default=False
@@ -282,6 +298,11 @@ def load_dataset(spec: str, *, random_state: int = 0, image: bool = False) -> Da
     elif spec.startswith(NPZ_PREFIX) or spec.lower().endswith(".npz"):
         path = spec.removeprefix(NPZ_PREFIX)
         dataset = _npz(spec, Path(path), random_state)
+    elif spec == text_data.TEXT_TASK:
+        dataset = _texts(spec, *text_data.text_task(random_state), random_state, "topic")
+    elif spec.startswith(text_data.TEXT_PREFIX):
+        path = Path(spec.removeprefix(text_data.TEXT_PREFIX))
+        dataset = _texts(spec, *text_data.read_text_file(path), random_state, "class")
     elif spec.startswith(MNIST_PREFIX):
         dataset = _mnist(spec, Path(spec.removeprefix(MNIST_PREFIX)), random_state)
     else:
@@ -664,6 +685,30 @@ def _from_arrays(
         tasks=[task],
         image_shape=_image_shape(example_shape),
         random_state=random_state,
+    )
+
+
+def _texts(
+    name: str, texts: list[str], labels: np.ndarray, random_state: int, task: str
+) -> Dataset:
+    """Texts and labels as a dataset of word ids, split 80/20 (stratified where it can be)."""
+    if len(texts) < 2:
+        raise IngestError(f"{name} holds {len(texts)} example(s); a train/test split needs 2")
+    ids = text_data.encode_words(texts)
+    train, y_train, test, y_test = _split(np.arange(len(texts)), labels, random_state)
+    strings = np.asarray(texts, dtype=object)
+    n_classes = int(labels.max()) + 1
+    return Dataset(
+        name=name,
+        X_train=ids[train],
+        y_train=y_train,
+        X_test=ids[test],
+        y_test=y_test,
+        input_shape=(ids.shape[1],),
+        tasks=[Task(task, output_slice=slice(0, n_classes), label_column=0, n_classes=n_classes)],
+        random_state=random_state,
+        texts=(strings[train], strings[test]),
+        pad_token=text_data.PAD_ID,
     )
 
 

@@ -27,15 +27,18 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import torch
 from torch import nn
 
 from neurongraph.errors import IngestError
+from neurongraph.model.datasets import Dataset
 from neurongraph.model.loading import LoadedModel, ModelFile
+from neurongraph.model.texts import PAD_ID, TEXT_PREFIX, TEXT_TASK, encode_words
 from neurongraph.store.files import sha256_directory
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "is_model_directory",
     "load_directory",
     "model_files",
+    "pad_token_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,25 +104,83 @@ _NAMED_MISSING = 3
 class TokenModel(nn.Module):
     """A ``transformers`` model as a module of one tensor in, one out: token ids
     ``(batch, positions)`` to ``last_hidden_state`` (a bare encoder or decoder) or ``logits``
-    (a sequence classifier)."""
+    (a sequence classifier). With a ``pad_token`` its attention leaves out the positions that
+    hold it (the attention mask its tokenizer would give)."""
 
-    def __init__(self, model: nn.Module, output: str) -> None:
+    def __init__(self, model: nn.Module, output: str, pad_token: int | None = None) -> None:
         super().__init__()
         self.model = model
         self.output = output
+        self.pad_token = pad_token
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return getattr(self.model(input_ids=input_ids, return_dict=True), self.output)
+        if self.pad_token is None:
+            outputs = self.model(input_ids=input_ids, return_dict=True)
+        else:
+            mask = (input_ids != self.pad_token).to(torch.int64)
+            outputs = self.model(input_ids=input_ids, attention_mask=mask, return_dict=True)
+        return getattr(outputs, self.output)
 
 
 @dataclass(frozen=True)
 class TokenInput:
     """What a token model takes: ids in ``[0, vocab_size)``, at most ``max_positions`` of
-    them, and the directory whose tokenizer makes its example input (None: it has none)."""
+    them, and the directory whose tokenizer makes its example input and encodes text (None:
+    it has none); ``words``: it takes the built-in word vocabulary
+    (:data:`~neurongraph.model.texts.WORDS`) instead, as a model ``neurongraph train`` made
+    does; ``pad_token``: the id its padding positions hold."""
 
     vocab_size: int
     max_positions: int | None
     tokenizer: Path | None
+    words: bool = False
+    pad_token: int | None = None
+
+    def encode(self, dataset: Dataset, positions: int | None = None) -> Dataset:
+        """``dataset``'s texts as this model's token ids, padded (with ``pad_token``) or cut
+        to ``positions`` (default: the longest text's, at most ``max_positions``).
+
+        Raises
+        ------
+        IngestError
+            Data that is not text, a model without a tokenizer, or more positions than the
+            model takes.
+        """
+        if dataset.texts is None:
+            raise IngestError(
+                f"the model takes token ids and dataset {dataset.name!r} holds feature vectors; "
+                f"give text: --data {TEXT_TASK} or --data {TEXT_PREFIX}FILE"
+            )
+        if None not in (self.max_positions, positions) and positions > self.max_positions:
+            raise IngestError(
+                f"{positions} positions: the model takes at most {self.max_positions}; give fewer"
+            )
+        if self.tokenizer is not None:
+            encoded = [
+                _encode(self.tokenizer, list(texts), positions or self.max_positions)
+                for texts in dataset.texts
+            ]
+            length = positions or max(int(ids.shape[1]) for ids, _ in encoded)
+            pad = encoded[0][1]
+            train, test = (_padded(ids, length, pad) for ids, _ in encoded)
+        elif self.words:
+            length = positions or int(encode_words(np.concatenate(dataset.texts)).shape[1])
+            if self.max_positions is not None:
+                length = min(length, self.max_positions)
+            train, test = (encode_words(list(texts), length) for texts in dataset.texts)
+            pad = PAD_ID
+        else:
+            raise IngestError(
+                "the model has no tokenizer to encode text with; save its directory with its "
+                "tokenizer (tokenizer.save_pretrained(DIR))"
+            )
+        for ids in (train, test):
+            if len(ids) and (int(ids.max()) >= self.vocab_size or int(ids.min()) < 0):
+                raise IngestError(
+                    f"the tokenizer gives token ids outside the model's vocabulary [0, "
+                    f"{self.vocab_size}); save the model with its own tokenizer"
+                )
+        return replace(dataset, X_train=train, X_test=test, input_shape=(length,), pad_token=pad)
 
     def example(self, input_shape: tuple[int, ...] | None = None) -> torch.Tensor:
         """The example input: ``EXAMPLE_BATCH`` sequences of ``input_shape[0]`` (default
@@ -146,7 +208,8 @@ class TokenInput:
             generator = torch.Generator().manual_seed(EXAMPLE_SEED)
             shape = (EXAMPLE_BATCH, positions)
             return torch.randint(0, self.vocab_size, shape, generator=generator)
-        ids = _tokenize(self.tokenizer, positions)
+        ids, pad = _encode(self.tokenizer, list(EXAMPLE_SENTENCES[:EXAMPLE_BATCH]), positions)
+        ids = torch.from_numpy(_padded(ids, positions, pad))
         if int(ids.max()) >= self.vocab_size or int(ids.min()) < 0:
             raise IngestError(
                 f"the tokenizer in {self.tokenizer} gives token ids outside the model's "
@@ -338,9 +401,11 @@ def load_directory(directory: Path, *, trust_pickle: bool = False) -> LoadedMode
             "model itself with save_pretrained(DIR)"
         )
     model.config.use_cache = False
-    module = TokenModel(model.float(), LOGITS if classifier else HIDDEN_STATES).eval()
     tokenizer = directory if any(n in TOKENIZER_FILES for n in names) else None
-    tokens = TokenInput(int(config.vocab_size), _max_positions(config), tokenizer)
+    pad = pad_token_of(directory) if tokenizer is not None else None
+    output = LOGITS if classifier else HIDDEN_STATES
+    module = TokenModel(model.float(), output, pad).eval()
+    tokens = TokenInput(int(config.vocab_size), _max_positions(config), tokenizer, pad_token=pad)
     log.info("read %s (%s) from %s", type(model).__name__, config.model_type, directory)
     return LoadedModel(
         module,
@@ -360,7 +425,40 @@ def _max_positions(config) -> int | None:
     return None
 
 
-def _tokenize(directory: Path, positions: int) -> torch.Tensor:
+def _padded(ids: np.ndarray, length: int, pad: int) -> np.ndarray:
+    """Token ids ``(n, positions)`` padded at the end with ``pad``, or cut, to ``length``."""
+    out = np.full((len(ids), length), pad, dtype=np.int64)
+    kept = min(length, ids.shape[1])
+    out[:, :kept] = ids[:, :kept]
+    return out
+
+
+def _encode(directory: Path, texts: list[str], limit: int | None) -> tuple[np.ndarray, int]:
+    """Texts through a directory's tokenizer: ids padded to the longest (cut at ``limit``
+    positions), and the padding id."""
+    tokenizer = _tokenizer(directory)
+    encoded = tokenizer(
+        texts,
+        padding="longest",
+        truncation=limit is not None,
+        max_length=limit,
+        return_tensors="np",
+    )
+    return encoded["input_ids"].astype(np.int64), int(tokenizer.pad_token_id)
+
+
+def pad_token_of(directory: Path) -> int:
+    """The id a directory's tokenizer pads with (its padding, end or unknown token).
+
+    Raises
+    ------
+    IngestError
+        When the tokenizer cannot be read or has none of these tokens.
+    """
+    return int(_tokenizer(directory).pad_token_id)
+
+
+def _tokenizer(directory: Path):
     with _offline(directory) as transformers:
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(
@@ -379,11 +477,4 @@ def _tokenize(directory: Path, positions: int) -> torch.Tensor:
                 "example sentences with; give it a pad_token"
             )
         tokenizer.pad_token = fill
-    encoded = tokenizer(
-        list(EXAMPLE_SENTENCES[:EXAMPLE_BATCH]),
-        padding="max_length",
-        truncation=True,
-        max_length=positions,
-        return_tensors="pt",
-    )
-    return encoded["input_ids"].to(torch.int64)
+    return tokenizer

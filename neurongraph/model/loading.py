@@ -33,6 +33,7 @@ __all__ = [
     "FEATURES",
     "SIDECAR_SUFFIX",
     "TOKENS",
+    "WORDS_TOKENIZER",
     "LoadedModel",
     "ModelFile",
     "load_model",
@@ -52,6 +53,9 @@ EXPORTED = "export"
 #: ``LoadedModel.input_kind``: the model takes float features (or images), or token ids.
 FEATURES = "features"
 TOKENS = "tokens"
+#: The tokenizer of a token model that takes the built-in word vocabulary (sidecar key
+#: ``tokenizer``, Network property ``tokenizer``).
+WORDS_TOKENIZER = "words"
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ class LoadedModel:
         if self.tokens is not None:
             props["inputKind"] = TOKENS
             props["vocabSize"] = self.tokens.vocab_size
+            if self.tokens.words:
+                props["tokenizer"] = WORDS_TOKENIZER
         return props
 
 
@@ -122,6 +128,19 @@ def _sidecar(path: Path) -> dict:
         return json.loads(side.read_text())
     except ValueError as err:
         raise IngestError(f"{side} is not valid JSON ({err}); fix or delete it") from err
+
+
+def _word_tokens(kind: object, tokenizer: object, meta: dict) -> TokenInput | None:
+    """What a model of the built-in word vocabulary takes (from its sidecar, or the Network
+    node it was ingested as); None for any other model."""
+    if kind != TOKENS or tokenizer != WORDS_TOKENIZER:
+        return None
+    from neurongraph.model.hf import TokenInput
+    from neurongraph.model.texts import PAD_ID
+
+    shape = meta.get("input_shape") or meta.get("inputShape") or [None]
+    vocab = meta.get("vocab_size") or meta.get("vocabSize")
+    return TokenInput(int(vocab), shape[0], None, words=True, pad_token=PAD_ID)
 
 
 def _load_state_dict(path: Path) -> dict:
@@ -184,7 +203,8 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
     except Exception:
         pass
     else:
-        return LoadedModel(module, str(path), file, "torchscript", meta)
+        tokens = _word_tokens(meta.get("input_kind"), meta.get("tokenizer"), meta)
+        return LoadedModel(module, str(path), file, "torchscript", meta, tokens=tokens)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -346,4 +366,7 @@ def load_recorded_model(
         from neurongraph.model.hf import load_directory
 
         return load_directory(path, trust_pickle=trust_pickle)
-    return _from_file(path, trust_pickle)
+    loaded = _from_file(path, trust_pickle)
+    if loaded.tokens is None:
+        loaded.tokens = _word_tokens(network.get("inputKind"), network.get("tokenizer"), network)
+    return loaded

@@ -1,32 +1,73 @@
-"""What a stored network recorded, for the commands that run its model: the dataset in the
-layout it takes, and its cached activations."""
+"""What a stored network recorded, for the commands that run its model: the example input it
+is read with, the dataset in the layout it takes, and its cached activations."""
 
 from __future__ import annotations
 
 import torch
 
-from neurongraph.errors import UsageError
+from neurongraph.errors import IngestError, UsageError
 from neurongraph.model.activations import ActivationCache
 from neurongraph.model.chain import Chain
 from neurongraph.model.datasets import Dataset, check_input_shape
+from neurongraph.model.extract import example_batch
+from neurongraph.model.hf import EXAMPLE_BATCH
+from neurongraph.model.loading import LoadedModel
 from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.files import ACTIVATIONS
 
-__all__ = ["activation_cache", "fit_dataset"]
+__all__ = ["activation_cache", "check_not_text", "fit_dataset", "model_inputs", "token_inputs"]
+
+
+def model_inputs(
+    loaded: LoadedModel, input_shape: tuple[int, ...], dataset: Dataset
+) -> tuple[torch.Tensor, Dataset]:
+    """The example batch a stored network's model is read with and ``dataset`` in the form it
+    takes: a token model's text encoded with its tokenizer at the network's positions
+    (``input_shape[0]``), else the dataset checked against ``input_shape`` (the example: zeros,
+    random inputs and its first examples)."""
+    if loaded.tokens is not None:
+        return token_inputs(loaded, dataset, input_shape[0])
+    check_not_text(dataset, loaded.source)
+    dataset = check_input_shape(dataset, input_shape)
+    return example_batch(input_shape, torch.from_numpy(dataset.X_train)), dataset
+
+
+def token_inputs(
+    loaded: LoadedModel, dataset: Dataset, positions: int | None
+) -> tuple[torch.Tensor, Dataset]:
+    """A token model's text ``dataset`` encoded with its tokenizer at ``positions`` (default:
+    the longest text's), and the example batch it is read with: the first texts."""
+    encoded = loaded.tokens.encode(dataset, positions)
+    return torch.from_numpy(encoded.X_train[:EXAMPLE_BATCH]), encoded
+
+
+def check_not_text(dataset: Dataset, source: str) -> None:
+    """IngestError when text is given to a model of feature vectors."""
+    if dataset.texts is not None:
+        raise IngestError(
+            f"dataset {dataset.name!r} is text and {source} takes feature vectors; give "
+            "text to a model of token ids (a Hugging Face directory, or one trained with "
+            "--arch transformer:...)"
+        )
 
 
 def fit_dataset(dataset: Dataset, network: Chain | ModelView, name: str) -> Dataset:
     """``dataset`` in the layout the network (its chain or its view) takes; UsageError when its
-    inputs or its tasks' outputs do not fit the network."""
-    if isinstance(network, ModelView) and network.tokens:
+    inputs or its tasks' outputs do not fit the network. A network of token ids takes text
+    encoded with its tokenizer (:meth:`~neurongraph.model.hf.TokenInput.encode`); its tasks
+    are checked only when it gives one score per class."""
+    tokens = isinstance(network, ModelView) and network.tokens
+    if tokens != (dataset.texts is not None):
+        takes = "token ids (text)" if tokens else "feature vectors"
+        gives = "text" if dataset.texts is not None else "feature vectors"
         raise UsageError(
-            f"network {name!r} takes token ids; recording the activations of token models on "
-            "text is not supported yet"
+            f"network {name!r} takes {takes} but dataset {dataset.name!r} gives {gives}; "
+            "use the kind of data the model was made for (--data)"
         )
     dataset = check_input_shape(dataset, network.input_shape)
     outputs = output_width(network)
-    if dataset.n_outputs > outputs:
+    if outputs is not None and dataset.n_outputs > outputs:
         raise UsageError(
             f"dataset {dataset.name!r} needs {dataset.n_outputs} outputs but network {name!r} "
             f"has {outputs}; use the dataset the model was trained on (--data)"
@@ -34,12 +75,17 @@ def fit_dataset(dataset: Dataset, network: Chain | ModelView, name: str) -> Data
     return dataset
 
 
-def output_width(network: Chain | ModelView) -> int:
-    """Features of the network's output (a chain's last layer; what a view returns)."""
+def output_width(network: Chain | ModelView) -> int | None:
+    """Features of the network's output (a chain's last layer; what a view returns); None
+    for a token model that returns more than one vector per example (hidden states of every
+    position, not scores)."""
     if isinstance(network, Chain):
         return network.stages[-1].width
-    example = torch.zeros((1, *network.input_shape), dtype=torch.float64)
-    return int(network(example).reshape(1, -1).shape[1])
+    dtype = torch.int64 if network.tokens else torch.float64
+    output = network(torch.zeros((1, *network.input_shape), dtype=dtype))
+    if network.tokens and output.dim() > 2:
+        return None
+    return int(output.reshape(1, -1).shape[1])
 
 
 def activation_cache(store: Store, name: str) -> ActivationCache:

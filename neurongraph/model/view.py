@@ -60,6 +60,7 @@ __all__ = [
     "DAG",
     "INPUT",
     "SUM",
+    "TOKEN_REDUCTIONS",
     "ModelView",
     "Tap",
     "ViewInput",
@@ -76,6 +77,9 @@ INPUT = "input"
 #: ``dataFlow`` of a network: a chain of weight layers, or any other DAG (sums, branches).
 CHAIN = "chain"
 DAG = "dag"
+#: How a token model's unit becomes one number per example from its positions (padding left
+#: out): their mean, their max, or the last one's value.
+TOKEN_REDUCTIONS = ("mean", "max", "last")
 #: Kinds of the projections that attention reads, by the argument they reach.
 ATTENTION_KINDS = {"query": "attention-q", "key": "attention-k", "value": "attention-v"}
 #: Examples of the batch the model is exported with (the unit maps hold one entry per element
@@ -177,6 +181,9 @@ class Tap:
         the layer's units ...
     units : torch.Tensor
         ... and the unit each carries.
+    positions : torch.Tensor or None, default=None
+        In a token model: the position (token) of each column; None where the value has no
+        positions.
     """
 
     layer: int
@@ -184,21 +191,39 @@ class Tap:
     batch_dim: int
     columns: torch.Tensor
     units: torch.Tensor
+    positions: torch.Tensor | None = None
     #: Elements of one example per unit.
     counts: torch.Tensor = field(init=False)
 
+    #: When every unit has one element at each position: the columns ordered by position,
+    #: then unit (a ``(positions, width)`` block), read without scatters; else None.
+    grid: torch.Tensor | None = field(init=False)
+
     def __post_init__(self) -> None:
         self.counts = torch.bincount(self.units, minlength=self.width)
+        self.grid = None
+        if self.positions is not None and len(self.columns) % self.width == 0:
+            cell = self.positions * self.width + self.units
+            order = torch.argsort(cell)
+            if torch.equal(cell[order], torch.arange(len(cell))):
+                self.grid = self.columns[order]
 
-    def read(self, value: torch.Tensor, how: str) -> torch.Tensor:
+    def read(self, value: torch.Tensor, how: str, keep: torch.Tensor | None = None) -> torch.Tensor:
         """``(N, width)``: each unit's elements of each example reduced with ``how``
-        (``mean``, ``max`` or ``l2``, as conv channels are over H x W)."""
+        (``mean``, ``max`` or ``l2``, as conv channels are over H x W). ``keep`` ``(N,
+        positions)``, for a token model: the weight of each position in a ``mean`` (0 for
+        padding), or for ``max`` the positions it may pick."""
         flat = value.movedim(self.batch_dim, 0).reshape(value.shape[self.batch_dim], -1)
-        flat = flat[:, self.columns]
         n, width = flat.shape[0], self.width
+        if keep is not None and self.grid is not None:
+            grid = flat[:, self.grid].reshape(n, -1, width)
+            return _read_grid(grid, how, keep[:, : grid.shape[1]])
+        flat = flat[:, self.columns]
         if len(self.units) == width and bool((self.counts == 1).all()):
             # one element per unit (features): nothing to reduce, as for a chain
             return torch.zeros((n, width), dtype=flat.dtype).index_copy_(1, self.units, flat)
+        if keep is not None and self.positions is not None:
+            return self._read_kept(flat, how, keep[:, self.positions].to(flat.dtype))
         if how == "max":
             out = torch.full((n, width), -torch.inf, dtype=flat.dtype)
             return out.scatter_reduce(1, self.units.expand(n, -1), flat, "amax")
@@ -210,6 +235,35 @@ class Tap:
         if how != "mean":
             raise ValueError(f"unit reduction must be one of mean, max, l2, not {how!r}")
         return torch.zeros((n, width), dtype=flat.dtype).index_add_(1, self.units, flat) / counts
+
+    def _read_kept(self, flat: torch.Tensor, how: str, weight: torch.Tensor) -> torch.Tensor:
+        """Each unit's positions reduced with ``how``, position ``p`` of example ``i`` weighted
+        ``weight[i, p]`` (a unit with no kept position reads 0)."""
+        n, width = flat.shape[0], self.width
+        if how == "max":
+            out = torch.full((n, width), -torch.inf, dtype=flat.dtype)
+            picked = flat.masked_fill(weight == 0, -torch.inf)
+            out = out.scatter_reduce(1, self.units.expand(n, -1), picked, "amax")
+            return out.nan_to_num(neginf=0.0)
+        if how != "mean":
+            raise ValueError(f"position reduction must be one of mean, max, not {how!r}")
+        total = torch.zeros((n, width), dtype=flat.dtype).index_add_(1, self.units, flat * weight)
+        counts = torch.zeros((n, width), dtype=flat.dtype).index_add_(1, self.units, weight)
+        return torch.where(counts > 0, total / counts.clamp_min(torch.finfo(flat.dtype).tiny), 0)
+
+
+def _read_grid(x: torch.Tensor, how: str, keep: torch.Tensor) -> torch.Tensor:
+    """``x`` ``(N, positions, width)`` reduced over the positions ``keep`` weighs (see
+    :meth:`Tap.read`)."""
+    if how == "max":
+        picked = x.masked_fill(~keep.to(torch.bool)[:, :, None], -torch.inf)
+        return picked.amax(dim=1).nan_to_num(neginf=0.0)
+    if how != "mean":
+        raise ValueError(f"position reduction must be one of mean, max, not {how!r}")
+    weight = keep.to(x.dtype)
+    counts = weight.sum(dim=1, keepdim=True)
+    total = torch.bmm(weight[:, None, :], x)[:, 0]
+    return torch.where(counts > 0, total / counts.clamp_min(torch.finfo(x.dtype).tiny), 0)
 
 
 @dataclass
@@ -439,12 +493,18 @@ class ModelView:
         return view
 
     def activations(
-        self, x: torch.Tensor, *, channel_reduce: str = "mean"
+        self,
+        x: torch.Tensor,
+        *,
+        channel_reduce: str = "mean",
+        token_reduce: str = "mean",
+        mask: torch.Tensor | None = None,
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Every layer's activations on a batch, the input first: one ``(N, width)`` matrix
-        each (float64), post-nonlinearity, each unit's elements of an example (a channel's
-        H x W positions, a token model's positions) reduced with ``channel_reduce``; and the
-        network's output.
+        each (float64), post-nonlinearity, each unit's elements of an example reduced: a
+        channel's H x W positions with ``channel_reduce``, a token model's positions with
+        ``token_reduce`` (:data:`TOKEN_REDUCTIONS`) over the positions ``mask`` ``(N,
+        positions)`` keeps (default: all; padding is left out); and the network's output.
 
         Raises
         ------
@@ -458,16 +518,22 @@ class ModelView:
         if missing:
             names = ", ".join(self.layers[i].name for i in sorted(missing))
             raise ValueError(f"the activations of layers {names} cannot be read")
+        how, keep = channel_reduce, None
+        if self.tokens:
+            how, keep = _position_weights(x, token_reduce, mask)
         found: dict[int, torch.Tensor] = {}
+        kept: list[torch.Tensor | None] = [None]
 
         def read(name: str, value: torch.Tensor) -> None:
             for tap in self.taps[name]:
-                found[tap.layer] = tap.read(value, channel_reduce)
+                found[tap.layer] = tap.read(value, how, kept[0])
 
         x = x.double() if x.is_floating_point() else x
         read_pieces, outputs = [], []
+        keeps = pieces(keep, self.batch) if keep is not None else None
         with torch.no_grad():
-            for piece, n in pieces(x, self.batch):
+            for number, (piece, n) in enumerate(pieces(x, self.batch)):
+                kept[0] = keeps[number][0] if keeps is not None else None
                 outputs.append(self._run(piece, read)[:n])
                 read_pieces.append({i: found[i][:n] for i in found})
         layers = [torch.cat([p[i] for p in read_pieces]) for i in range(len(self.layers))]
@@ -483,6 +549,21 @@ class ModelView:
         x = x.double() if x.is_floating_point() else x
         with torch.no_grad():
             return torch.cat([self._run(piece)[:n] for piece, n in pieces(x, self.batch)])
+
+
+def _position_weights(
+    x: torch.Tensor, token_reduce: str, mask: torch.Tensor | None
+) -> tuple[str, torch.Tensor]:
+    """How a token model's units are read over positions: the reduction :meth:`Tap.read`
+    applies and the weight of each position (``last``: the mean over the last kept one)."""
+    if token_reduce not in TOKEN_REDUCTIONS:
+        raise ValueError(f"token reduction must be one of {TOKEN_REDUCTIONS}, not {token_reduce!r}")
+    keep = torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else mask.to(torch.bool)
+    if token_reduce != "last":
+        return token_reduce, keep
+    order = torch.arange(1, keep.shape[1] + 1).expand_as(keep)
+    last = (order * keep).argmax(dim=1)
+    return "mean", torch.nn.functional.one_hot(last, keep.shape[1]).to(torch.bool) & keep
 
 
 @dataclass
@@ -576,14 +657,14 @@ def _varying(ids: torch.Tensor) -> set[int]:
 
 def _replayed(node: torch.fx.Node) -> Callable:
     """What replays ``node``: its op made out-of-place, or for a cast to a floating dtype the
-    value unchanged (the view runs in float64)."""
+    value unchanged (the view runs in float64), a mask or integer made float64."""
     if _packet(node.target) in operations.CASTS and _float_result(node):
-        return _unchanged
+        return _floating
     return _functional(node.target)
 
 
-def _unchanged(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
-    return x
+def _floating(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+    return x if x.is_floating_point() else x.double()
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -609,10 +690,10 @@ class _Reader:
         self.op_weights: dict[int, _Weights] = {}
         #: Per layer (before packed projections are split): the value its activations are read
         #: from, that value's batch dimension and the unit of each element of one example.
-        self.taps: dict[int, tuple[str, int, torch.Tensor]] = {}
+        self.taps: dict[int, tuple[str, int, torch.Tensor, torch.Tensor | None]] = {}
         #: Per layer: the value its weight operation or add computes (see
         #: :attr:`ModelView.sites`), as :attr:`taps` holds them.
-        self.sites: dict[int, tuple[str, int, torch.Tensor]] = {}
+        self.sites: dict[int, tuple[str, int, torch.Tensor, torch.Tensor | None]] = {}
         #: The batch dimension of each recorded value that has one.
         self.batch_dims: dict[str, int] = {}
         #: Readers of each value not walked yet.
@@ -1102,16 +1183,14 @@ class _Reader:
         if value is None or value.kind != _UNITS or value.direct is None or value.ids is None:
             return
         dim = self.batch_dim(node)
-        if dim is None:
-            return
-        ids = value.ids.select(dim, 0).reshape(-1)
-        self.taps[value.direct] = (self.ref(node).name, dim, ids.clone())
+        if dim is not None:
+            self.taps[value.direct] = self.reading(self.ref(node).name, dim, value.ids)
 
     def site(self, node: torch.fx.Node, index: int, ids: torch.Tensor) -> None:
         """Record that layer ``index`` is computed by ``node`` (its units: ``ids``)."""
         dim = self.batch_dim(node)
         if dim is not None:
-            self.sites[index] = (node.name, dim, ids.select(dim, 0).reshape(-1).clone())
+            self.sites[index] = self.reading(node.name, dim, ids)
 
     def batch_dim(self, node: torch.fx.Node) -> int | None:
         """The dimension of the node's value that runs over examples (None: none, or not
@@ -1127,14 +1206,35 @@ class _Reader:
         ]
         return dims[0] if len(dims) == 1 else None
 
+    def reading(self, name: str, dim: int, ids: torch.Tensor) -> tuple:
+        """Where value ``name`` (batch dimension ``dim``, unit ids ``ids``) is read: its name,
+        ``dim``, the unit of each element of one example and (token models) its position."""
+        flat = ids.select(dim, 0).reshape(-1).clone()
+        return name, dim, flat, self.positions_of(ids, dim)
+
+    def positions_of(self, ids: torch.Tensor, batch_dim: int) -> torch.Tensor | None:
+        """In a token model, the position of each element of one example of a value: the
+        index along its first dimension after the batch's that runs over the input's
+        positions; None for other models and values without such a dimension."""
+        if not self.tokens:
+            return None
+        length = self.input_shape[0]
+        dims = [d for d, size in enumerate(ids.shape) if d != batch_dim and size == length]
+        if not dims:
+            return None
+        shape = [1] * ids.dim()
+        shape[dims[0]] = length
+        positions = torch.arange(length).reshape(shape).expand(ids.shape)
+        return positions.select(batch_dim, 0).reshape(-1).clone()
+
     def final_taps(
-        self, found: dict[int, tuple[str, int, torch.Tensor]], moved: dict, widths: list[int]
+        self, found: dict[int, tuple], moved: dict, widths: list[int]
     ) -> dict[str, list[Tap]]:
         """Taps by recorded value (of :attr:`taps` or :attr:`sites`), for the layers (of
         ``widths`` units) after packed projections are split. A layer without a tap is named
         when its activations are asked for (:meth:`ModelView.activations`)."""
         taps: dict[str, list[Tap]] = {}
-        for index, (name, dim, ids) in found.items():
+        for index, (name, dim, ids, positions) in found.items():
             target, position = moved[index]
             units = (ids & _UNIT_MASK).numpy()
             parts = target[units]
@@ -1146,6 +1246,7 @@ class _Reader:
                     dim,
                     torch.from_numpy(columns),
                     torch.from_numpy(position[units[columns]]),
+                    positions[columns] if positions is not None else None,
                 )
                 taps.setdefault(name, []).append(tap)
         return taps

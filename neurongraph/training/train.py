@@ -49,6 +49,7 @@ from torch.nn import functional as F
 import neurongraph
 from neurongraph.errors import IngestError, UsageError
 from neurongraph.model.datasets import REGRESSION, Dataset, check_input_shape
+from neurongraph.model.loading import TOKENS, WORDS_TOKENIZER
 from neurongraph.training.architectures import (
     Architecture,
     build_model,
@@ -70,6 +71,7 @@ from neurongraph.training.regularisers import (
     spectral_regulariser,
 )
 from neurongraph.training.resnet import is_residual, residual_weight_adjacency
+from neurongraph.training.transformer import TinyTransformer, build_transformer, is_transformer
 
 __all__ = [
     "CHECKPOINT_PATTERN",
@@ -542,6 +544,8 @@ def _prepare(
             ) from err
         _check_outputs(output.shape[1], dataset, "the model")
         return model, None, dataset
+    if is_transformer(arch_or_model):
+        return _prepare_transformer(arch_or_model, dataset, dropout, generator)
     arch = parse_architecture(arch_or_model) if isinstance(arch_or_model, str) else arch_or_model
     if arch.input_shape is None:
         if dataset.image_shape is None:
@@ -573,6 +577,22 @@ def _spectral_term(
     return lambda: spectral_regulariser(weights, k)
 
 
+def _prepare_transformer(
+    spec: str, dataset: Dataset, dropout: float, generator: torch.Generator
+) -> tuple[TinyTransformer, str, Dataset]:
+    """A tiny transformer for a text dataset of word ids (its positions fix the model's)."""
+    if dataset.texts is None:
+        raise IngestError(
+            f"a transformer takes text, and dataset {dataset.name!r} holds feature vectors; "
+            "train it on text-task or text:FILE"
+        )
+    if dropout > 0:
+        raise UsageError("dropout applies to MLPs and CNNs; train the transformer without it")
+    model, canonical = build_transformer(spec, dataset.input_shape[0], generator)
+    _check_outputs(model.head.out_features, dataset, f"architecture {canonical!r}")
+    return model, canonical, dataset
+
+
 def _check_outputs(n_outputs: int, dataset: Dataset, what: str) -> None:
     if n_outputs != dataset.n_outputs:
         raise IngestError(
@@ -600,7 +620,10 @@ def _task_loss(output: torch.Tensor, targets: torch.Tensor, dataset: Dataset) ->
 def _forward_train(
     model: nn.Sequential, x: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
-    """Forward pass with the top-level Dropout modules' masks drawn from ``generator``."""
+    """Forward pass with the top-level Dropout modules' masks drawn from ``generator`` (a
+    model that is not a Sequential runs as it is)."""
+    if not isinstance(model, nn.Sequential):
+        return model(x)
     for module in model:
         if isinstance(module, nn.Dropout) and module.p > 0:
             keep = 1.0 - module.p
@@ -611,7 +634,15 @@ def _forward_train(
 
 
 def _sidecar(result: TrainResult, *, epoch: int, evaluation: Evaluation) -> dict:
+    tokens = {}
+    if isinstance(result.model, TinyTransformer):
+        tokens = {
+            "input_kind": TOKENS,
+            "tokenizer": WORDS_TOKENIZER,
+            "vocab_size": result.model.vocab_size,
+        }
     return {
+        **tokens,
         "format": SIDECAR_FORMAT,
         "neurongraph_version": neurongraph.__version__,
         "architecture": result.architecture,

@@ -126,7 +126,7 @@ def test_without_transformers_it_says_how_to_install_it(
     [
         (["--input-shape", "1,8,8"], "number of positions (one number"),
         (["--input-shape", "4096"], "takes at most 512 positions"),
-        (["--data", "digits"], "takes token ids and --data gives feature vectors"),
+        (["--data", "digits"], "takes token ids and dataset 'digits' holds feature vectors"),
         (["--weights", "w.pt"], "--weights goes with a package.module:factory model"),
     ],
 )

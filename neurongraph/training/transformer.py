@@ -1,0 +1,154 @@
+"""A tiny transformer classifier of token ids, for the built-in text task.
+
+Grammar: ``transformer:dD-hH-bB-N``: model width ``D``, ``H`` attention heads (``D`` divisible
+by ``H``), ``B`` blocks, ``N`` classes; the feed-forward width is ``FFN_FACTOR * D``. E.g.
+``transformer:d32-h2-b1-4`` for the four topics of ``text-task``. The vocabulary is the
+built-in word vocabulary (:data:`~neurongraph.model.texts.WORDS`) and the number of positions
+comes from the data.
+
+The model: a token embedding plus a learned position embedding; per block (pre-norm)
+``LayerNorm -> q, k, v Linear -> scaled_dot_product_attention (padding keys masked) -> o
+Linear -> add``, then ``LayerNorm -> Linear -> GELU -> Linear -> add``; a final LayerNorm, the
+mean over the non-padding positions and a Linear head. Only plain Linear layers, no control
+flow on data: :func:`torch.jit.script` takes it and the model view reads the script.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from neurongraph.errors import IngestError
+from neurongraph.model.texts import PAD_ID, WORDS
+
+__all__ = [
+    "FFN_FACTOR",
+    "TRANSFORMER_EXAMPLE",
+    "TRANSFORMER_PREFIX",
+    "TinyTransformer",
+    "build_transformer",
+    "is_transformer",
+    "parse_transformer",
+]
+
+TRANSFORMER_PREFIX = "transformer:"
+TRANSFORMER_EXAMPLE = "transformer:d32-h2-b1-4"
+#: Feed-forward width per unit of the model width.
+FFN_FACTOR = 4
+#: What a padding key adds to an attention score: far below any real score, yet finite.
+MASK_BIAS = -1e4
+_SPEC = re.compile(r"d(\d+)-h(\d+)-b(\d+)-(\d+)")
+
+
+def is_transformer(spec: object) -> bool:
+    """Whether ``spec`` is a transformer architecture string."""
+    return isinstance(spec, str) and spec.strip().startswith(TRANSFORMER_PREFIX)
+
+
+def parse_transformer(spec: str) -> tuple[int, int, int, int]:
+    """``(width, heads, blocks, classes)`` of a transformer string.
+
+    Raises
+    ------
+    IngestError
+        A malformed string, or a width the heads do not divide.
+
+    Examples
+    --------
+    >>> parse_transformer("transformer:d32-h2-b1-4")
+    (32, 2, 1, 4)
+    """
+    match = _SPEC.fullmatch(spec.strip().removeprefix(TRANSFORMER_PREFIX))
+    numbers = tuple(int(g) for g in match.groups()) if match else ()
+    if not numbers or 0 in numbers:
+        raise IngestError(
+            f"architecture {spec!r} is malformed; expected {TRANSFORMER_PREFIX}dD-hH-bB-N with "
+            f"positive numbers (width D, H heads, B blocks, N classes), e.g. "
+            f"{TRANSFORMER_EXAMPLE!r}"
+        )
+    width, heads, _, _ = numbers
+    if width % heads:
+        raise IngestError(f"architecture {spec!r}: width {width} is not divisible by {heads} heads")
+    return numbers
+
+
+class Block(nn.Module):
+    """One pre-norm transformer block of plain Linear layers."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(width)
+        self.q = nn.Linear(width, width)
+        self.k = nn.Linear(width, width)
+        self.v = nn.Linear(width, width)
+        self.o = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        self.ff1 = nn.Linear(width, FFN_FACTOR * width)
+        self.ff2 = nn.Linear(FFN_FACTOR * width, width)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        n, positions, width = x.shape
+        h = self.norm1(x)
+        shape = (n, positions, self.heads, width // self.heads)
+        q = self.q(h).view(shape).transpose(1, 2)
+        k = self.k(h).view(shape).transpose(1, 2)
+        v = self.v(h).view(shape).transpose(1, 2)
+        mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        x = x + self.o(mixed.transpose(1, 2).reshape(n, positions, width))
+        return x + self.ff2(F.gelu(self.ff1(self.norm2(x))))
+
+
+class TinyTransformer(nn.Module):
+    """Token ids ``(N, positions)`` (``PAD_ID`` pads) to class scores ``(N, classes)``."""
+
+    def __init__(
+        self, vocab_size: int, positions: int, width: int, heads: int, blocks: int, classes: int
+    ) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.pad_id = PAD_ID
+        self.mask_bias = MASK_BIAS
+        self.embed = nn.Embedding(vocab_size, width)
+        self.position = nn.Parameter(torch.zeros(positions, width))
+        self.blocks = nn.ModuleList([Block(width, heads) for _ in range(blocks)])
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        keep = (ids != self.pad_id).to(torch.float32)
+        bias = ((1.0 - keep) * self.mask_bias)[:, None, None, :]
+        x = self.embed(ids) + self.position
+        for block in self.blocks:
+            x = block(x, bias)
+        x = self.norm(x)
+        pooled = (x * keep[:, :, None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1.0)
+        return self.head(pooled)
+
+
+def build_transformer(
+    spec: str, positions: int, generator: torch.Generator
+) -> tuple[TinyTransformer, str]:
+    """A seeded :class:`TinyTransformer` for ``positions`` word positions, and its canonical
+    architecture string.
+
+    Weights of Linear layers and embeddings are drawn from ``generator`` (Linear:
+    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, PyTorch's default; embeddings ``N(0, 1)``, position
+    embeddings ``N(0, 0.02^2)``); norms start at 1 and 0.
+    """
+    width, heads, blocks, classes = parse_transformer(spec)
+    model = TinyTransformer(len(WORDS), positions, width, heads, blocks, classes)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                bound = 1.0 / math.sqrt(module.in_features)
+                module.weight.uniform_(-bound, bound, generator=generator)
+                module.bias.uniform_(-bound, bound, generator=generator)
+        model.embed.weight.normal_(generator=generator)
+        model.position.normal_(std=0.02, generator=generator)
+    canonical = f"{TRANSFORMER_PREFIX}d{width}-h{heads}-b{blocks}-{classes}"
+    return model, canonical

@@ -1,0 +1,126 @@
+"""Token models through the CLI: text data (`text-task`, `text:FILE`) encoded with a model
+directory's own tokenizer, token activations at every neuron layer (the residual stream's sum
+layers included) reduced over positions with padding left out, Louvain and entropy on them,
+and a tiny transformer trained on the built-in text task and ingested with its text."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import one_line_error, snapshot
+from zoo import save_text_bert
+
+from neurongraph.model.recorded import activation_cache
+from neurongraph.model.texts import TOPICS
+
+HIDDEN = 32
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    """A BERT-style encoder whose tokenizer knows the text task's words."""
+    return save_text_bert(tmp_path_factory.mktemp("bert-text"), hidden=HIDDEN)
+
+
+def _layers(store, name):
+    return store.read(
+        "MATCH (l:Layer {network: $n}) RETURN l.name AS name, l.kind AS kind ORDER BY l.position",
+        {"n": name},
+    )
+
+
+def test_a_bert_directory_records_text_activations_louvain_and_entropy(
+    run_cli, store, bert_dir, name
+):
+    result = run_cli("ingest", bert_dir, "--name", name, "--data", "text-task", "--json")
+    summary = json.loads(result.stdout)["activations"]
+    assert summary["examples"] == len(TOPICS) * 100 and summary["correlates"] > 0
+    assert summary["accuracy"] is None  # an encoder gives hidden states, not class scores
+    network = store.require_network(name)
+    assert network["tokenReduce"] == "mean"
+    # [CLS] + 5 to 7 words + [SEP]: the longest text's tokens
+    assert network["inputShape"] == [9]
+    layers = _layers(store, name)
+    assert "sum" in {layer["kind"] for layer in layers}
+    cache = activation_cache(store, name)
+    matrix = np.asarray(cache.matrix())
+    assert matrix.shape == (summary["examples"], sum(cache.widths))
+    assert np.isfinite(matrix).all() and matrix.std(axis=0).max() > 0
+    sums = store.read(
+        "MATCH (n:Neuron {network: $n}) WHERE n.layer = $layer RETURN n.actStd AS std",
+        {"n": name, "layer": next(x["name"] for x in layers if x["kind"] == "sum")},
+    )
+    assert len(sums) == HIDDEN and all(row["std"] > 0 for row in sums)
+
+    sum_layers = {x["name"] for x in layers if x["kind"] == "sum"}
+    louvain = json.loads(run_cli("analyze", "louvain", name, "--json").stdout)
+    assert sum_layers <= {x["layer"] for x in louvain["layers"]}
+    entropy = json.loads(run_cli("analyze", "entropy", name, "--json").stdout)
+    assert sum_layers <= {x["layer"] for x in entropy["layers"]}
+    assert 0 <= entropy["entropy"] <= 1
+    written = store.read(
+        "MATCH (n:Neuron {network: $n}) WHERE n.entropy IS NOT NULL "
+        "AND n.louvainCommunity IS NOT NULL RETURN count(n) AS c",
+        {"n": name},
+    )[0]["c"]
+    assert written >= HIDDEN * len(sum_layers)
+
+
+def test_text_files_and_token_reductions(run_cli, store, bert_dir, name, tmp_path):
+    lines = [f"{label}\t{text}" for label, text in enumerate(["the cat sleeps", "a warm soup"])]
+    text = tmp_path / "texts.txt"
+    text.write_text("\n".join(lines * 5) + "\n")
+    run_cli("ingest", bert_dir, "--name", name, "--data", f"text:{text}")
+    means = np.asarray(activation_cache(store, name).matrix()).copy()
+    for how in ("max", "last"):
+        out = run_cli(
+            "activations", name, "--data", f"text:{text}", "--token-reduce", how, "--json"
+        )
+        assert json.loads(out.stdout)["examples"] == 10
+        assert store.require_network(name)["tokenReduce"] == how
+        other = np.asarray(activation_cache(store, name).matrix())
+        assert other.shape == means.shape and not np.allclose(other, means)
+
+
+def test_data_that_does_not_fit_is_one_line(run_cli, store, bert_dir, mlp, name, tmp_path):
+    before = snapshot(store)
+    result = run_cli("ingest", bert_dir, "--name", name, "--data", "digits", expect=2)
+    assert "text" in one_line_error(result)
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("0\tthe cat sleeps\nthe dog runs\n")
+    result = run_cli("ingest", bert_dir, "--name", name, "--data", f"text:{mixed}", expect=2)
+    assert "line 2 has no label" in one_line_error(result)
+    torch.jit.save(torch.jit.script(mlp), tmp_path / "mlp.pt")
+    result = run_cli("ingest", tmp_path / "mlp.pt", "--name", name, "--data", "text-task", expect=2)
+    assert "feature vectors" in one_line_error(result)
+    assert snapshot(store) == before
+
+
+def test_a_transformer_trained_on_the_text_task_is_ingested_with_it(run_cli, store, name, tmp_path):
+    out = tmp_path / "transformer.pt"
+    trained = run_cli(
+        "train",
+        "--arch",
+        "transformer:d16-h2-b1-4",
+        "--data",
+        "text-task",
+        "--epochs",
+        8,
+        "--out",
+        out,
+        "--json",
+    )
+    accuracy = json.loads(trained.stdout)["testAccuracy"]
+    assert accuracy > 0.6  # four topics: chance is 0.25
+    result = run_cli("ingest", out, "--name", name, "--data", "text-task", "--json")
+    summary = json.loads(result.stdout)
+    assert summary["activations"]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    kinds = {layer["kind"] for layer in _layers(store, name)}
+    assert {"sum", "attention-q", "attention-k", "attention-v", "linear"} <= kinds
+    network = store.require_network(name)
+    assert (network["inputKind"], network["tokenizer"]) == ("tokens", "words")
+    rerun = run_cli("activations", name, "--data", "text-task", "--json")
+    assert json.loads(rerun.stdout)["cached"] is True
