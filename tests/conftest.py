@@ -29,6 +29,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(marker)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    on a small shared CPU the small operations of tiny models are many times slower with two.
+    The previous setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def store_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("store") / "ng"

@@ -543,8 +543,8 @@ def _check_model_and_data(
         X = X.reshape(X.shape[0], *shape)
     if isinstance(network, Chain):
         X = X.to(network.dtype)
-    elif X.is_floating_point():
-        X = X.double()
+    else:
+        X = X.long() if network.tokens else X.double()
     labelled = y is not None and all(
         getattr(task, "kind", "classification") == "classification" for task in tasks or ()
     )

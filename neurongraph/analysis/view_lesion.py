@@ -177,7 +177,7 @@ class ViewEngine:
         }
         fast = FAST_DTYPE is not None and metric == ACCURACY
         self.fast = view.cast(FAST_DTYPE) if fast else None
-        self.rows = view.batch or 1  # a replay runs on a multiple of this many rows
+        self.rows = view.batch or 1  # a replay runs on this many rows, or any number (1)
         self.elements = self._elements()
         self._plans: dict[frozenset, tuple[list[int], list[str]]] = {}
         self._cache: dict[tuple[int, frozenset | None], _Base] = {}
@@ -337,8 +337,9 @@ class ViewEngine:
         per_pair = sum(self.elements.get(self.view.op_name(i), 0) for i in ops) + sum(
             self.elements.get(name, 0) for name in frontier
         )
-        per_pass = max(self.rows, LESION_BATCH_ELEMENTS // max(1, per_pair))
-        per_pass -= per_pass % self.rows
+        # a program made for one batch size (view.batch) runs on exactly that many rows
+        per_pass = self.rows if self.view.batch else LESION_BATCH_ELEMENTS // max(1, per_pair)
+        per_pass = max(1, per_pass)
         keep = None if self.examples_per_chunk >= self.n else frontier
         for chunk in self._chunks():
             base = self.baseline(chunk, keep)

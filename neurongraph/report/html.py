@@ -34,6 +34,8 @@ DPI = 90
 #: Weight panels per row of the weights figure.
 PANELS_PER_ROW = 5
 #: Feature visualisations shown at most.
+#: Most activating example texts shown per cluster (token models).
+SHOWN_TEXTS = 3
 MAX_VISUALISATIONS = 24
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #222; }
@@ -254,9 +256,15 @@ def _coherence_section(store: Store, name: str) -> str:
             for path in vis
             if path.exists()
         )
+        examples = [
+            (c["label"], " | ".join(c["exampleTexts"][:SHOWN_TEXTS]))
+            for c in scored
+            if c.get("exampleTexts")
+        ]
+        texts = _table([("cluster", "most activating examples"), *examples]) if examples else ""
         parts.append(
             f"<h3>{method}</h3>{_img(fig, f'coherence of {method}')}"
-            f'<div class="vis">{gallery}</div>'
+            f'<div class="vis">{gallery}</div>{texts}'
         )
     return "".join(parts) or _missing("partition to score", f"neurongraph analyze spectral {name}")
 

@@ -92,14 +92,15 @@ class Block(nn.Module):
         self.ff2 = nn.Linear(FFN_FACTOR * width, width)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        n, positions, width = x.shape
+        # heads split and joined on the last dimension only: the script holds no batch size,
+        # so its view runs (and lesions batch) on any number of examples
         h = self.norm1(x)
-        shape = (n, positions, self.heads, width // self.heads)
-        q = self.q(h).view(shape).transpose(1, 2)
-        k = self.k(h).view(shape).transpose(1, 2)
-        v = self.v(h).view(shape).transpose(1, 2)
+        heads = [self.heads, x.shape[-1] // self.heads]
+        q = self.q(h).unflatten(-1, heads).transpose(1, 2)
+        k = self.k(h).unflatten(-1, heads).transpose(1, 2)
+        v = self.v(h).unflatten(-1, heads).transpose(1, 2)
         mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        x = x + self.o(mixed.transpose(1, 2).reshape(n, positions, width))
+        x = x + self.o(mixed.transpose(1, 2).flatten(2))
         return x + self.ff2(F.gelu(self.ff1(self.norm2(x))))
 
 

@@ -18,14 +18,7 @@ from neurongraph.model.extract import extract_chain
 from neurongraph.model.hf import load_directory
 from neurongraph.model.view import read_view
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread for this module (see test_lesion.py); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_chain_read_as_a_view_scores_as_the_chain():

@@ -127,14 +127,7 @@ def block_masks() -> list[torch.Tensor]:
     return [m1, m2, m3]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Run this module's torch work on one thread: on a small shared CPU the small operations of
-    these tests are many times slower with two threads. The previous setting is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

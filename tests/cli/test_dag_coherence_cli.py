@@ -28,13 +28,7 @@ NEURON_PROPS = (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small torch work is faster on one thread on a small shared CPU; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -58,13 +58,7 @@ COHERENCE_CLUSTER_KEYS = (
 COHERENCE_NEURON_KEYS = ("visObjectiveP", "visEntropyP", "exampleEntropyP", "classConsistency")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small torch work is faster on one thread on a small shared CPU; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def invoke(store_dir, *args):

@@ -5,6 +5,7 @@ and a tiny transformer trained on the built-in text task and ingested with its t
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -14,7 +15,7 @@ from conftest import one_line_error, snapshot
 from zoo import save_text_bert
 
 from neurongraph.model.recorded import activation_cache
-from neurongraph.model.texts import TOPICS
+from neurongraph.model.texts import TOPICS, WORDS
 
 HIDDEN = 32
 
@@ -99,7 +100,7 @@ def test_data_that_does_not_fit_is_one_line(run_cli, store, bert_dir, mlp, name,
     assert snapshot(store) == before
 
 
-def test_a_transformer_trained_on_the_text_task_is_ingested_with_it(run_cli, store, name, tmp_path):
+def test_a_transformer_trained_on_the_text_task_runs_every_analysis(run_cli, store, name, tmp_path):
     out = tmp_path / "transformer.pt"
     trained = run_cli(
         "train",
@@ -124,3 +125,42 @@ def test_a_transformer_trained_on_the_text_task_is_ingested_with_it(run_cli, sto
     assert (network["inputKind"], network["tokenizer"]) == ("tokens", "words")
     rerun = run_cli("activations", name, "--data", "text-task", "--json")
     assert json.loads(rerun.stdout)["cached"] is True
+
+    # every analysis runs on it: spectral, louvain, entropy, importance, coherence
+    run_cli("analyze", "spectral", name, "-k", 4, "--no-null", "--seed", 0)
+    louvain = json.loads(run_cli("analyze", "louvain", name, "--json").stdout)
+    assert any(layer["layer"].endswith("add") for layer in louvain["layers"])
+    assert json.loads(run_cli("analyze", "entropy", name, "--json").stdout)["layers"]
+    scoring = ["--data", "text-task", "--random-sets", 3, "--seed", 0, "--json"]
+    lesions = json.loads(run_cli("analyze", "importance", name, *scoring).stdout)
+    assert lesions["metric"] == "accuracy"
+    assert lesions["baselineAccuracy"] == pytest.approx(100 * accuracy, abs=1e-4)
+    assert lesions["groups"] and all(0 < g["p"] <= 1 for g in lesions["groups"])
+    single = store.read(
+        "MATCH (n:Neuron {network: $n}) WHERE n.importance IS NOT NULL RETURN count(n) AS c",
+        {"n": name},
+    )[0]["c"]
+    assert single > 0
+    coherence = json.loads(
+        run_cli("analyze", "coherence", name, *scoring, "--steps", 4, "--top-k", 5).stdout
+    )
+    (note,) = coherence["notes"]
+    assert "token" in note  # no feature visualisation of discrete token ids, and why
+    assert all(g["visPath"] is None for g in coherence["groups"])
+    texts = store.read(
+        "MATCH (:Partition {uid: $uid})-[:HAS_CLUSTER]->(c:Cluster) "
+        "WHERE c.exampleTexts IS NOT NULL RETURN c.exampleTexts AS texts",
+        {"uid": f"{name}/spectral-weights"},
+    )
+    assert texts and all(len(r["texts"]) == 5 for r in texts)
+    assert all(t and set(t.split()) <= set(WORDS) for r in texts for t in r["texts"])
+
+    # the report and the view read what was stored
+    report = tmp_path / "report.html"
+    run_cli("report", name, "--out", report)
+    page = html.unescape(report.read_text())
+    for analysis in ("importance", "coherence"):  # the scored partition is shown, not asked for
+        assert f"analyze {analysis} {name} --partition spectral-weights" not in page
+    assert texts[0]["texts"][0] in page  # the clusters' most activating texts
+    view = tmp_path / "view.html"
+    assert json.loads(run_cli("view", name, "--out", view, "--json").stdout)["nodes"] == 4

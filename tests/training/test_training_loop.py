@@ -22,13 +22,7 @@ from neurongraph.training.pruning import pruning_schedule
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: intra-op threads only contend on a small shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

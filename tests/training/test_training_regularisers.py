@@ -17,14 +17,7 @@ from neurongraph.training import (
 )
 from neurongraph.training.regularisers import SPECTRAL_EPS
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: intra-op threads only contend on a small shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def mlp_weights(seed: int = 0) -> list[torch.Tensor]:
