@@ -2,9 +2,9 @@
 
 The matrix has one row per example (the dataset's train and test examples, in that order) and one
 float32 column per neuron, the layers in order (input features or input channels first). It is
-written batch by batch into a ``.npy`` file, so memory holds one batch at a time, never more than
-the matrix itself. Per-neuron summaries and the Spearman correlation graph are computed from it in
-column blocks.
+written batch by batch into a ``.npy`` file (a view replays in ``RECORD_DTYPE``, float32), so
+memory holds one batch at a time, never more than the matrix itself. Per-neuron summaries and the
+Spearman correlation graph are computed from it in column blocks.
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ ROW_BLOCK = 1024
 #: Pairs whose rho is computed (in float64) at once.
 PAIR_BLOCK = 4096
 CACHE_VERSION = 2
+#: The dtype a view replays in while recording: the cache holds float32, and a float64 replay
+#: of a transformer takes twice as long for the same stored values (to a float32 rounding).
+RECORD_DTYPE = torch.float32
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,8 @@ def capture_activations(
     if token_reduce not in TOKEN_REDUCTIONS:
         raise ValueError(f"token reduction must be one of {TOKEN_REDUCTIONS}")
     tokens = isinstance(network, ModelView) and network.tokens
+    if isinstance(network, ModelView):
+        network = network.cast(RECORD_DTYPE)
     if tokens:
         batch_size = max(1, min(batch_size, TOKENS_PER_PASS // max(1, dataset.input_shape[0])))
     cache.path.parent.mkdir(parents=True, exist_ok=True)

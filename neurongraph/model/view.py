@@ -299,7 +299,8 @@ _CONV = {"conv1d": torch.nn.functional.conv1d, "conv2d": torch.nn.functional.con
 
 
 class ModelView:
-    """A network as a DAG of neuron layers (see module docstring), runnable in float64.
+    """A network as a DAG of neuron layers (see module docstring), runnable in float64 (or any
+    floating dtype, :meth:`cast`).
 
     Parameters
     ----------
@@ -316,6 +317,8 @@ class ModelView:
         the recorded operations then run on batches of this size. None: any size.
     tokens : bool
         Whether the model takes integer token ids.
+    dtype : torch.dtype
+        The floating dtype its recorded operations run in (float64 unless :meth:`cast`).
     """
 
     def __init__(
@@ -326,6 +329,7 @@ class ModelView:
         input_shape: tuple[int, ...],
         batch: int | None,
         tokens: bool = False,
+        dtype: torch.dtype = torch.float64,
     ) -> None:
         self.layers = layers
         self.ops = ops
@@ -333,6 +337,7 @@ class ModelView:
         self.input_shape = tuple(input_shape)
         self.batch = batch
         self.tokens = tokens
+        self.dtype = dtype
         #: Where each layer's activations are read, by recorded value (see :class:`Tap`).
         self.taps: dict[str, list[Tap]] = {}
         #: Where each layer after the input is computed, by recorded value: the raw output of
@@ -437,7 +442,7 @@ class ModelView:
                 if tap.layer == layer:
                     found[layer] = tap.read(value, channel_reduce)
 
-        x = x.double() if x.is_floating_point() else x
+        x = x.to(self.dtype) if x.is_floating_point() else x
         out = []
         for piece, n in pieces(x, self.batch):
             self._run(piece, read, until)
@@ -475,9 +480,8 @@ class ModelView:
 
     def cast(self, dtype: torch.dtype) -> ModelView:
         """A copy whose recorded operations run in ``dtype`` (weights, biases, folded norms and
-        floating constants cast; layers, taps and sites shared). For fast passes whose
-        answers are checked in float64: :meth:`__call__` and :meth:`activations` still cast
-        their input to float64."""
+        floating constants cast; layers, taps and sites shared): :meth:`__call__`,
+        :meth:`activations` and :meth:`layer_activations` cast a floating input to it."""
         ops = [
             _Op(
                 op.out,
@@ -488,7 +492,9 @@ class ModelView:
             )
             for op in self.ops
         ]
-        view = ModelView(self.layers, ops, self.output, self.input_shape, self.batch, self.tokens)
+        view = ModelView(
+            self.layers, ops, self.output, self.input_shape, self.batch, self.tokens, dtype
+        )
         view.taps, view.sites, view.batch_dims = self.taps, self.sites, self.batch_dims
         return view
 
@@ -501,7 +507,7 @@ class ModelView:
         mask: torch.Tensor | None = None,
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Every layer's activations on a batch, the input first: one ``(N, width)`` matrix
-        each (float64), post-nonlinearity, each unit's elements of an example reduced: a
+        each (in :attr:`dtype`), post-nonlinearity, each unit's elements of an example reduced: a
         channel's H x W positions with ``channel_reduce``, a token model's positions with
         ``token_reduce`` (:data:`TOKEN_REDUCTIONS`) over the positions ``mask`` ``(N,
         positions)`` keeps (default: all; padding is left out); and the network's output.
@@ -528,7 +534,7 @@ class ModelView:
             for tap in self.taps[name]:
                 found[tap.layer] = tap.read(value, how, kept[0])
 
-        x = x.double() if x.is_floating_point() else x
+        x = x.to(self.dtype) if x.is_floating_point() else x
         read_pieces, outputs = [], []
         keeps = pieces(keep, self.batch) if keep is not None else None
         with torch.no_grad():
@@ -540,13 +546,13 @@ class ModelView:
         return layers, torch.cat(outputs)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The network's output on a batch ``(N, *input_shape)``, computed in float64.
+        """The network's output on a batch ``(N, *input_shape)``, computed in :attr:`dtype`.
 
         When the recorded operations hold the exported batch size in their shapes (a model
         that exports for that size only), the batch runs in pieces of that size (the last one
         padded with copies of its first example).
         """
-        x = x.double() if x.is_floating_point() else x
+        x = x.to(self.dtype) if x.is_floating_point() else x
         with torch.no_grad():
             return torch.cat([self._run(piece)[:n] for piece, n in pieces(x, self.batch)])
 
