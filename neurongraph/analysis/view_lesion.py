@@ -176,7 +176,7 @@ class ViewEngine:
             tap.layer: (name, tap) for name, taps in view.sites.items() for tap in taps
         }
         fast = FAST_DTYPE is not None and metric == ACCURACY
-        self.fast = view.cast(FAST_DTYPE) if fast else None
+        self.fast = view.cast(FAST_DTYPE, channels_last=True) if fast else None
         self.rows = view.batch or 1  # a replay runs on this many rows, or any number (1)
         self.elements = self._elements()
         self._plans: dict[frozenset, tuple[list[int], list[str]]] = {}

@@ -478,17 +478,24 @@ class ModelView:
         """The name of the value recorded operation ``index`` computes."""
         return self.ops[index].out
 
-    def cast(self, dtype: torch.dtype) -> ModelView:
+    def cast(self, dtype: torch.dtype, *, channels_last: bool = False) -> ModelView:
         """A copy whose recorded operations run in ``dtype`` (weights, biases, folded norms and
         floating constants cast; layers, taps and sites shared): :meth:`__call__`,
-        :meth:`activations` and :meth:`layer_activations` cast a floating input to it."""
+        :meth:`activations` and :meth:`layer_activations` cast a floating input to it. With
+        ``channels_last`` the 4-D weights are stored channels-last, so that convolutions run
+        in that memory format (several times faster for few channels on the CPU; the same
+        values to a rounding)."""
+
+        def cast(a: object) -> object:
+            return _cast(a, dtype, channels_last)
+
         ops = [
             _Op(
                 op.out,
-                _cast(op.target, dtype),
-                map_aggregate(op.args, lambda a: _cast(a, dtype)),
-                map_aggregate(dict(op.kwargs), lambda a: _cast(a, dtype)),
-                None if op.weights is None else _cast(op.weights, dtype),
+                cast(op.target),
+                map_aggregate(op.args, cast),
+                map_aggregate(dict(op.kwargs), cast),
+                None if op.weights is None else cast(op.weights),
             )
             for op in self.ops
         ]
@@ -1663,16 +1670,25 @@ def _as_parts(fn: Callable) -> Callable:
     return _Parts(fn)
 
 
-def _cast(value: object, dtype: torch.dtype) -> object:
-    """``value`` with every floating tensor in it (arguments, recorded targets) in ``dtype``."""
+def _cast(value: object, dtype: torch.dtype, channels_last: bool = False) -> object:
+    """``value`` with every floating tensor in it (arguments, recorded targets) in ``dtype``;
+    with ``channels_last``, 4-D ones (convolution weights) in that memory format."""
     if isinstance(value, torch.Tensor):
-        return value.to(dtype) if value.is_floating_point() else value
+        if not value.is_floating_point():
+            return value
+        value = value.to(dtype)
+        if channels_last and value.dim() == 4:
+            return value.contiguous(memory_format=torch.channels_last)
+        return value
     if isinstance(value, _PerUnit):
-        return _PerUnit(_cast(value.scale, dtype), _cast(value.shift, dtype))
+        return _PerUnit(
+            _cast(value.scale, dtype, channels_last), _cast(value.shift, dtype, channels_last)
+        )
     if isinstance(value, _Parts):
-        return _Parts(_cast(value.fn, dtype))
+        return _Parts(_cast(value.fn, dtype, channels_last))
     if isinstance(value, _Weights):
-        return _Weights(value.op, _cast(value.weight, dtype), _cast(value.bias, dtype), value.conv)
+        weight = _cast(value.weight, dtype, channels_last)
+        return _Weights(value.op, weight, _cast(value.bias, dtype, channels_last), value.conv)
     return value
 
 
