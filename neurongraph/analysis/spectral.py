@@ -1,10 +1,24 @@
 """Spectral partitions of weight and activation graphs (Filan et al. 2021).
 
-A graph is partitioned by embedding its nodes with the top k eigenvectors of the
-normalised adjacency ``D^-1/2 A D^-1/2`` (the bottom k of the normalised Laplacian),
-normalising each node's embedding to unit length (Ng, Jordan and Weiss) and clustering
-the embedded nodes with k-means; of several seeded k-means restarts the one with the
-lowest normalised cut (:func:`~neurongraph.analysis.cuts.ncut`, re-exported here) is kept.
+Two partitioners (``method``), both embedding the nodes with the top k eigenvectors of
+the normalised adjacency ``D^-1/2 A D^-1/2`` (the bottom k of the normalised Laplacian)
+and clustering the embedded nodes with k-means:
+
+- ``papers`` (the default, :data:`PAPERS`): the papers' reference code, i.e.
+  scikit-learn's ``SpectralClustering(affinity='precomputed', assign_labels='kmeans',
+  eigen_solver='arpack')``. The embedding is scikit-learn's ``spectral_embedding``
+  (``drop_first=False``): every eigenvector scaled by ``D^-1/2`` (Shi and Malik); k-means
+  runs on that raw embedding with scikit-learn's ``KMeans``, ``n_init`` restarts (25 up to
+  2,000 nodes, 100 above, as the reference code), and the restart with the lowest
+  inertia is kept. Its n-cuts and z-scores are comparable with the papers'.
+- ``ncut-refined`` (:data:`NCUT_REFINED`): each node's embedding is normalised to unit
+  length (Ng, Jordan and Weiss), batched k-means restarts stop early, and the restart
+  with the lowest normalised cut (:func:`~neurongraph.analysis.cuts.ncut`, re-exported
+  here) is kept. It finds lower n-cuts, but its null distributions are narrower, so its
+  z-scores are not comparable with the papers' (see ``docs/departures.md``).
+
+Both methods give the same eigenvectors (any orthonormal basis of the same eigenspace:
+k-means is invariant to rotations of the embedding), so they share the eigensolvers.
 
 Eigensolvers. The weight graph of a layered network is bipartite (even layers against
 odd layers), and so is every graph whose nodes can be two-coloured: for those the
@@ -15,10 +29,7 @@ up to ``DENSE_MAX_NODES`` nodes and ARPACK's Lanczos (``which="LA"``, seeded sta
 vector) on the sparse normalised adjacency beyond. scikit-learn's ARPACK mode instead
 runs shift-invert, which factorises a nearly dense matrix: most of its time.
 
-Why Ng-Jordan-Weiss. Row normalisation puts low- and high-degree neurons on the same
-footing, where Shi and Malik's ``D^-1/2`` scaling (scikit-learn's) spreads the
-low-degree ones out; on trained and shuffled MLPs it gave lower n-cuts with fewer
-restarts. Restarts are chosen by n-cut, the quantity reported, not by k-means inertia.
+Isolated (zero-degree) nodes are left out of every partition and labelled -1.
 
 The weight graph of a layered network comes from :func:`layered_adjacency`. The null
 models that say whether a partition is better than chance live in
@@ -49,10 +60,15 @@ from neurongraph.errors import AnalysisError, NeurongraphWarning
 
 __all__ = [
     "DEFAULT_EIGEN_TOL",
+    "DEFAULT_METHOD",
     "DEFAULT_N_CLUSTERS",
     "DEFAULT_N_INIT",
     "DENSE_MAX_NODES",
+    "METHODS",
+    "NCUT_REFINED",
+    "PAPERS",
     "dag_adjacency",
+    "default_n_init",
     "layered_adjacency",
     "ncut",
     "shuffle_layer",  # noqa: F822 (lazy, see __getattr__)
@@ -66,8 +82,21 @@ logger = logging.getLogger(__name__)
 
 #: Number of clusters of a spectral partition when none is asked for (Filan et al. use 12).
 DEFAULT_N_CLUSTERS = 12
-#: Number of k-means restarts; the restart with the lowest n-cut is kept.
+#: The papers' partitioner: scikit-learn's SpectralClustering, as the reference code.
+PAPERS = "papers"
+#: Row-normalised embedding and the k-means restart with the lowest n-cut.
+NCUT_REFINED = "ncut-refined"
+#: Every partitioner, by name.
+METHODS = (PAPERS, NCUT_REFINED)
+#: The partitioner used when none is named.
+DEFAULT_METHOD = PAPERS
+#: Number of k-means restarts of ``ncut-refined``; the restart with the lowest n-cut is kept.
 DEFAULT_N_INIT = 10
+#: k-means restarts of ``papers``: as the reference code, ``PAPERS_N_INIT`` up to
+#: ``PAPERS_N_INIT_NODES`` (non-isolated) nodes and ``PAPERS_N_INIT_LARGE`` above.
+PAPERS_N_INIT = 25
+PAPERS_N_INIT_LARGE = 100
+PAPERS_N_INIT_NODES = 2000
 #: Relative accuracy of the Ritz values asked of ARPACK. The clusters only depend on the
 #: span of the eigenvectors, and tighter tolerances cost time without lowering the n-cut.
 DEFAULT_EIGEN_TOL = 1e-4
@@ -525,6 +554,62 @@ def _kmeans(
     return labels
 
 
+def default_n_init(method: str, n_nodes: int) -> int:
+    """Number of k-means restarts of ``method`` on a graph of ``n_nodes`` non-isolated nodes.
+
+    Examples
+    --------
+    >>> default_n_init("papers", 1098), default_n_init("papers", 2001)
+    (25, 100)
+    >>> default_n_init("ncut-refined", 1098)
+    10
+    """
+    if method == NCUT_REFINED:
+        return DEFAULT_N_INIT
+    return PAPERS_N_INIT if n_nodes <= PAPERS_N_INIT_NODES else PAPERS_N_INIT_LARGE
+
+
+def _papers_kmeans(
+    points: np.ndarray, k: int, n_init: int, random_state: np.random.RandomState
+) -> np.ndarray:
+    """scikit-learn's k-means (k-means++, Lloyd), the restart with the lowest inertia.
+
+    Returns the labels as one run, shape (1, n). scikit-learn is imported here only:
+    worker processes that never run this method do not pay for its import. It runs on
+    one OpenMP thread: on small embeddings its threads cost more than they save, many
+    times over on a busy machine.
+    """
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    model = KMeans(n_clusters=k, n_init=n_init, random_state=random_state)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        labels = model.fit(points).labels_
+    return labels[None, :].astype(np.int64)
+
+
+def _cluster_runs(
+    vectors: np.ndarray,
+    degrees: np.ndarray,
+    k: int,
+    method: str,
+    n_init: int | None,
+    random_state: np.random.RandomState,
+) -> np.ndarray:
+    """k-means runs on the spectral embedding of ``method``, shape (runs, n).
+
+    ``vectors`` are orthonormal eigenvectors of the top k eigenvalues of the normalised
+    adjacency and ``degrees`` the nodes' degrees. ``papers`` returns one run (the lowest
+    inertia); ``ncut-refined`` returns every restart, for the caller to pick by n-cut.
+    """
+    n_init = default_n_init(method, degrees.size) if n_init is None else n_init
+    if method == PAPERS:
+        # scikit-learn's spectral_embedding: eigenvectors scaled by D^-1/2, signs fixed
+        embedding = _fix_signs(vectors / np.sqrt(degrees)[:, None])
+        return _papers_kmeans(embedding, k, n_init, random_state)
+    return _kmeans(_normalize_rows(_fix_signs(vectors)), k, n_init, random_state)
+
+
 def _bipartite_ncuts(
     raw: np.ndarray | sp.csr_matrix,
     row_degrees: np.ndarray,
@@ -565,7 +650,8 @@ def _bipartite_labels(
     k: int,
     random_state: np.random.RandomState,
     *,
-    n_init: int,
+    method: str,
+    n_init: int | None,
     eigen_tol: float,
 ) -> tuple[np.ndarray, np.ndarray, float, int] | None:
     """Partition a bipartite graph given by its non-negative biadjacency ``raw``.
@@ -599,8 +685,8 @@ def _bipartite_labels(
     values, left, right = triplets
     n_components = int(np.count_nonzero(values >= 1.0 - COMPONENT_TOL))
     n_rows = left.shape[0]
-    embedding = _normalize_rows(_fix_signs(np.vstack([left, right])))
-    runs = _kmeans(embedding, k, n_init, random_state)
+    degrees = np.concatenate([row_degrees, col_degrees])
+    runs = _cluster_runs(np.vstack([left, right]), degrees, k, method, n_init, random_state)
     ncuts = _bipartite_ncuts(raw, row_degrees, col_degrees, runs[:, :n_rows], runs[:, n_rows:], k)
     best = int(np.argmin(ncuts))
     row_labels, col_labels = runs[best, :n_rows], runs[best, n_rows:]
@@ -618,7 +704,8 @@ def _general_labels(
     k: int,
     random_state: np.random.RandomState,
     *,
-    n_init: int,
+    method: str,
+    n_init: int | None,
     eigen_tol: float,
 ) -> tuple[np.ndarray, float]:
     """Partition a graph without isolated nodes; returns labels and n-cut."""
@@ -626,7 +713,7 @@ def _general_labels(
     scale = sp.diags(1.0 / np.sqrt(degrees))
     normalized = (scale @ graph @ scale).tocsr()
     vectors = _top_eigenvectors(normalized, k, random_state, eigen_tol)
-    runs = _kmeans(_normalize_rows(_fix_signs(vectors)), k, n_init, random_state)
+    runs = _cluster_runs(vectors, degrees, k, method, n_init, random_state)
     score = _NcutScorer(graph)
     ncuts = [score(run) for run in runs]
     best = int(np.argmin(ncuts))
@@ -650,8 +737,9 @@ def _spectral_labels(
     k: int,
     random_state: np.random.RandomState,
     *,
-    n_init: int,
-    eigen_tol: float,
+    method: str = DEFAULT_METHOD,
+    n_init: int | None = None,
+    eigen_tol: float = DEFAULT_EIGEN_TOL,
 ) -> tuple[np.ndarray, float, int]:
     """Partition a validated adjacency; isolated nodes get -1.
 
@@ -672,14 +760,16 @@ def _spectral_labels(
         raw = graph[first][:, second]
         if first.size * second.size <= DENSE_MAX_ENTRIES:
             raw = raw.toarray()
-        result = _bipartite_labels(raw, k, random_state, n_init=n_init, eigen_tol=eigen_tol)
+        result = _bipartite_labels(
+            raw, k, random_state, method=method, n_init=n_init, eigen_tol=eigen_tol
+        )
     if result is not None:
         first_labels, second_labels, value, _ = result
         active_labels = np.empty(graph.shape[0], dtype=np.int64)
         active_labels[first], active_labels[second] = first_labels, second_labels
     else:
         active_labels, value = _general_labels(
-            graph, k, random_state, n_init=n_init, eigen_tol=eigen_tol
+            graph, k, random_state, method=method, n_init=n_init, eigen_tol=eigen_tol
         )
     labels[active] = active_labels
     return _canonical(labels), value, int(n_components)
@@ -745,8 +835,9 @@ def _layered_labels(
     k: int,
     random_state: np.random.RandomState,
     *,
-    n_init: int,
-    eigen_tol: float,
+    method: str = DEFAULT_METHOD,
+    n_init: int | None = None,
+    eigen_tol: float = DEFAULT_EIGEN_TOL,
 ) -> tuple[np.ndarray, float, int]:
     """Partition a layered network's weight graph (validated input); like _spectral_labels.
 
@@ -754,12 +845,15 @@ def _layered_labels(
     of components is counted spectrally (at most k).
     """
     raw, row_nodes, col_nodes = _layered_biadjacency(widths, blocks)
-    result = _bipartite_labels(raw, k, random_state, n_init=n_init, eigen_tol=eigen_tol)
+    result = _bipartite_labels(
+        raw, k, random_state, method=method, n_init=n_init, eigen_tol=eigen_tol
+    )
     if result is None:
         return _spectral_labels(
             _layered_adjacency(widths, blocks),
             k,
             random_state,
+            method=method,
             n_init=n_init,
             eigen_tol=eigen_tol,
         )
@@ -793,13 +887,19 @@ def _check_internal_k(k: int, n_active: int) -> None:
         )
 
 
-def _check_options(n_init: Any, eigen_tol: Any) -> tuple[int, float]:
-    try:
-        n_init = _as_int(n_init)
-    except TypeError as err:
-        raise AnalysisError(f"n_init must be a positive integer, got {n_init!r}") from err
-    if n_init < 1:
-        raise AnalysisError(f"n_init must be a positive integer, got {n_init}")
+def _check_options(
+    n_init: Any, eigen_tol: Any, method: Any = DEFAULT_METHOD
+) -> tuple[int | None, float]:
+    """Validate the partitioner's options; ``n_init=None`` means the method's default."""
+    if method not in METHODS:
+        raise AnalysisError(f"unknown spectral method {method!r}: use one of {', '.join(METHODS)}")
+    if n_init is not None:
+        try:
+            n_init = _as_int(n_init)
+        except TypeError as err:
+            raise AnalysisError(f"n_init must be a positive integer, got {n_init!r}") from err
+        if n_init < 1:
+            raise AnalysisError(f"n_init must be a positive integer, got {n_init}")
     if not isinstance(eigen_tol, numbers.Real) or not 0 <= eigen_tol < 1:
         raise AnalysisError(f"eigen_tol must be a number in [0, 1), got {eigen_tol!r}")
     return n_init, float(eigen_tol)
@@ -820,7 +920,8 @@ def spectral_partition(
     k: int = DEFAULT_N_CLUSTERS,
     random_state: int | np.random.RandomState | None = None,
     *,
-    n_init: int = DEFAULT_N_INIT,
+    method: str = DEFAULT_METHOD,
+    n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
     seed: int | np.random.RandomState | None = None,
 ) -> np.ndarray:
@@ -835,8 +936,15 @@ def spectral_partition(
     random_state : int, RandomState instance or None, default=None
         Seeds the eigensolver's start vector and the k-means restarts. Pass an int for
         reproducible labels.
-    n_init : int, default=10
-        Number of k-means restarts; the one with the lowest n-cut is kept.
+    method : {"papers", "ncut-refined"}, default="papers"
+        The partitioner (see the module notes): ``papers`` is equal in distribution to
+        scikit-learn's ``SpectralClustering`` as the papers used it; ``ncut-refined``
+        finds lower n-cuts, with z-scores not comparable with the papers'.
+    n_init : int, default=None
+        Number of k-means restarts; None: the method's default (:func:`default_n_init`:
+        25 up to 2,000 nodes and 100 above for ``papers``, 10 for ``ncut-refined``).
+        ``papers`` keeps the restart with the lowest inertia, ``ncut-refined`` the one
+        with the lowest n-cut.
     eigen_tol : float, default=1e-4
         Relative tolerance of ARPACK where it is used (0 means machine precision); see
         the module notes for which graphs are solved exactly with LAPACK instead.
@@ -866,13 +974,16 @@ def spectral_partition(
     ``N = D^-1/2 A D^-1/2`` (equivalently the k smallest of ``L_sym = I - N``), through
     the singular vectors of the biadjacency when the graph is bipartite (as every
     layered network's weight graph is), else with LAPACK (small graphs) or ARPACK with
-    a seeded start vector (large ones); fix each eigenvector's sign; normalise each row
-    to unit length (Ng, Jordan and Weiss); run ``n_init`` seeded k-means restarts
-    (k-means++ seeding, batched) and keep the one with the lowest :func:`ncut`; renumber
-    the labels canonically.
+    a seeded start vector (large ones); fix each eigenvector's sign. ``papers`` scales
+    every row by ``1/sqrt(degree)`` and keeps scikit-learn's ``KMeans`` restart with the
+    lowest inertia; ``ncut-refined`` normalises each row to unit length (Ng, Jordan and
+    Weiss), runs batched k-means restarts and keeps the one with the lowest
+    :func:`ncut`. The labels are renumbered canonically.
 
     References
     ----------
+    U. von Luxburg, "A tutorial on spectral clustering", Statistics and Computing 17, 2007
+    (the ``papers`` embedding, as scikit-learn's ``spectral_embedding``).
     A. Ng, M. Jordan and Y. Weiss, "On spectral clustering: analysis and an algorithm",
     NIPS 2001. D. Filan et al., "Clusterability in neural networks", arXiv:2103.03386.
 
@@ -895,10 +1006,10 @@ def spectral_partition(
     matrix = _check_adjacency(adjacency)
     n_active = int(np.count_nonzero(np.diff(matrix.indptr)))
     k = _check_k(k, n_active)
-    n_init, eigen_tol = _check_options(n_init, eigen_tol)
+    n_init, eigen_tol = _check_options(n_init, eigen_tol, method)
     random_state = _check_random_state(random_state)
     labels, _, n_components = _spectral_labels(
-        matrix, k, random_state, n_init=n_init, eigen_tol=eigen_tol
+        matrix, k, random_state, method=method, n_init=n_init, eigen_tol=eigen_tol
     )
     _warn_disconnected(n_components)
     return labels
