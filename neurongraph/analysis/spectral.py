@@ -498,56 +498,68 @@ def _kmeans_plusplus(
     return centers
 
 
-def _assign(points: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre of every point for a batch of runs: labels (r, n), distances (r, n, k).
+def _assign(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Nearest centre of every point for a batch of runs, labels of shape (r, n).
 
-    The distances leave out ``||x||^2``, which is the same for every centre.
+    One matrix product against the centres of all runs; the distances leave out
+    ``||x||^2``, which is the same for every centre.
     """
-    distances = np.matmul(points, (-2.0 * centers).transpose(0, 2, 1))
-    distances += np.einsum("rkd,rkd->rk", centers, centers)[:, None, :]
-    return np.argmin(distances, axis=2), distances
+    n_runs, k, dim = centers.shape
+    flat = centers.reshape(n_runs * k, dim)
+    distances = points @ (-2.0 * flat.T)
+    distances += np.einsum("cd,cd->c", flat, flat)
+    return np.argmin(distances.reshape(-1, n_runs, k), axis=2).T
 
 
 def _kmeans(
-    points: np.ndarray, k: int, n_init: int, random_state: np.random.RandomState
+    points: np.ndarray,
+    k: int,
+    n_init: int,
+    random_state: np.random.RandomState,
+    change_tol: float = KMEANS_CHANGE_TOL,
 ) -> np.ndarray:
     """n_init k-means runs at once (k-means++ seeding, then Lloyd iterations).
 
-    Returns the labels of every run, shape (n_init, n). The runs still going are batched
-    into 3-D array operations. A run stops when at most ``KMEANS_CHANGE_TOL`` of the
-    points changed cluster in its last assignment or, as in scikit-learn, when its
-    centres move less than ``KMEANS_TOL`` times the mean variance of the points (then
-    its points are assigned to the final centres).
+    Returns the labels of every run, shape (n_init, n). The runs still going are batched:
+    one matrix product assigns the points of all of them, and per-cluster sums are
+    bincounts. A run stops when at most ``change_tol`` of the points changed cluster in
+    its last assignment (0: none, scikit-learn's strict convergence) or, as in
+    scikit-learn, when its centres move less than ``KMEANS_TOL`` times the mean variance
+    of the points (then its points are assigned to the final centres). With
+    ``change_tol=0`` every run is scikit-learn's ``KMeans`` (Lloyd) run.
     """
     n, dim = points.shape
     squared = np.einsum("ij,ij->i", points, points)
     centers = _kmeans_plusplus(points, squared, k, n_init, random_state)
     tolerance = KMEANS_TOL * float(np.mean(np.var(points, axis=0)))
-    identity = np.eye(k)
+    # coordinate d of the point behind entry (run, node) of the raveled labels of any runs
+    tiled = np.tile(points.T, n_init)
     labels = np.full((n_init, n), -1)
     running = np.arange(n_init)
     for _ in range(KMEANS_MAX_ITER):
-        assigned, distances = _assign(points, centers)
-        moved = np.count_nonzero(assigned != labels[running], axis=1) > KMEANS_CHANGE_TOL * n
+        assigned = _assign(points, centers)
+        moved = np.count_nonzero(assigned != labels[running], axis=1) > change_tol * n
         labels[running] = assigned
-        running, assigned, distances = running[moved], assigned[moved], distances[moved]
+        running, assigned, centers = running[moved], assigned[moved], centers[moved]
         if running.size == 0:
             break
-        members = identity[assigned]  # one-hot, (runs, n, k)
-        keys = assigned + k * np.arange(running.size)[:, None]
-        counts = np.bincount(keys.ravel(), minlength=running.size * k).reshape(-1, k)
-        counts = counts.astype(np.float64)
-        sums = np.matmul(members.transpose(0, 2, 1), points)
+        size = running.size * k
+        keys = (assigned + k * np.arange(running.size)[:, None]).ravel()
+        counts = np.bincount(keys, minlength=size).reshape(-1, k).astype(np.float64)
+        sums = np.stack(
+            [np.bincount(keys, weights=column[: keys.size], minlength=size) for column in tiled],
+            axis=1,
+        ).reshape(-1, k, dim)
         for run, cluster in zip(*np.nonzero(counts == 0), strict=True):
             # Re-seed an empty cluster with the point farthest from its centre.
-            own = distances[run, np.arange(n), assigned[run]] + squared
+            own = np.sum((points - centers[run][assigned[run]]) ** 2, axis=1)
             sums[run, cluster] = points[int(np.argmax(own))]
             counts[run, cluster] = 1.0
         updated = sums / counts[:, :, None]
-        shift = np.sum((updated - centers[moved]) ** 2, axis=(1, 2))
+        shift = np.sum((updated - centers) ** 2, axis=(1, 2))
         settled = shift <= tolerance
         if settled.any():
-            labels[running[settled]] = _assign(points, updated[settled])[0]
+            labels[running[settled]] = _assign(points, updated[settled])
         running, centers = running[~settled], updated[~settled]
         if running.size == 0:
             break
@@ -569,23 +581,38 @@ def default_n_init(method: str, n_nodes: int) -> int:
     return PAPERS_N_INIT if n_nodes <= PAPERS_N_INIT_NODES else PAPERS_N_INIT_LARGE
 
 
+def _inertias(points: np.ndarray, runs: np.ndarray, k: int) -> np.ndarray:
+    """k-means inertia of every run: the sum of squared distances to the cluster means.
+
+    ``sum ||x||^2 - sum_c ||sum_{x in c} x||^2 / |c|`` per run, from per-cluster sums.
+    """
+    n_runs = runs.shape[0]
+    keys = (runs + k * np.arange(n_runs)[:, None]).ravel()
+    tiled = np.tile(points, (n_runs, 1))
+    counts = np.bincount(keys, minlength=n_runs * k).astype(np.float64)
+    sums = np.stack(
+        [
+            np.bincount(keys, weights=tiled[:, d], minlength=n_runs * k)
+            for d in range(points.shape[1])
+        ],
+        axis=1,
+    )
+    safe = np.maximum(counts, 1.0)
+    between = np.einsum("ij,ij->i", sums, sums) / safe
+    return float(np.einsum("ij,ij->", points, points)) - between.reshape(n_runs, k).sum(axis=1)
+
+
 def _papers_kmeans(
     points: np.ndarray, k: int, n_init: int, random_state: np.random.RandomState
 ) -> np.ndarray:
-    """scikit-learn's k-means (k-means++, Lloyd), the restart with the lowest inertia.
+    """scikit-learn's ``KMeans(n_clusters=k, n_init=n_init)``: the restart with the lowest
+    inertia, as one run of shape (1, n).
 
-    Returns the labels as one run, shape (1, n). scikit-learn is imported here only:
-    worker processes that never run this method do not pay for its import. It runs on
-    one OpenMP thread: on small embeddings its threads cost more than they save, many
-    times over on a busy machine.
+    The restarts are :func:`_kmeans` runs with scikit-learn's stopping rules (k-means++
+    seeding, Lloyd iterations until no point moves or the centres settle), batched.
     """
-    from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
-
-    model = KMeans(n_clusters=k, n_init=n_init, random_state=random_state)
-    with threadpool_limits(limits=1, user_api="openmp"):
-        labels = model.fit(points).labels_
-    return labels[None, :].astype(np.int64)
+    runs = _kmeans(points, k, n_init, random_state, change_tol=0.0)
+    return runs[[int(np.argmin(_inertias(points, runs, k)))]]
 
 
 def _cluster_runs(

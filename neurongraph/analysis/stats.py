@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["fisher_combined", "percentile", "random_groups"]
 
@@ -63,6 +62,9 @@ def fisher_combined(pvalues: Sequence[float]) -> float:
     >>> round(fisher_combined([0.5]), 6)
     0.5
     """
+    # scipy.stats takes a second to import; the null workers import this module without it
+    from scipy import stats
+
     p = np.asarray(pvalues, dtype=float)
     if p.size == 0:
         return float("nan")
