@@ -8,9 +8,11 @@ and clustering the embedded nodes with k-means:
   scikit-learn's ``SpectralClustering(affinity='precomputed', assign_labels='kmeans',
   eigen_solver='arpack')``. The embedding is scikit-learn's ``spectral_embedding``
   (``drop_first=False``): every eigenvector scaled by ``D^-1/2`` (Shi and Malik); k-means
-  runs on that raw embedding with scikit-learn's ``KMeans``, ``n_init`` restarts (25 up to
-  2,000 nodes, 100 above, as the reference code), and the restart with the lowest
-  inertia is kept. Its n-cuts and z-scores are comparable with the papers'.
+  runs on that raw embedding as scikit-learn's ``KMeans`` does (k-means++ seeding, Lloyd
+  iterations until no point moves or the centres settle; the restarts batched in NumPy),
+  ``n_init`` restarts (25 up to 2,000 nodes, 100 above, as the reference code), and the
+  restart with the lowest inertia is kept. Its n-cuts and z-scores are comparable with
+  the papers' (tested against ``SpectralClustering`` in distribution).
 - ``ncut-refined`` (:data:`NCUT_REFINED`): each node's embedding is normalised to unit
   length (Ng, Jordan and Weiss), batched k-means restarts stop early, and the restart
   with the lowest normalised cut (:func:`~neurongraph.analysis.cuts.ncut`, re-exported
