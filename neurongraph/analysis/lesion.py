@@ -49,7 +49,7 @@ Rules used throughout
 * **Importance test** (:func:`importance`). For every (layer, cluster) group of a partition in a
   hidden layer, the group's lesion delta is compared with the deltas of ``n_random`` random
   same-size groups of the same layer (drawn uniformly among all the layer's units with
-  :func:`~neurongraph.analysis.stats.random_groups`): ``p = (#{random delta <= delta} + 1) /
+  :func:`~neurongraph.analysis.stats.random_groups`): ``p = (#{random delta < delta} + 1) /
   (n_random + 1)``; a group is *important* when ``p < 1 / n_random`` and ``delta <= -1`` point.
   The network's p is Fisher's combination of the groups' p values.
 * **Seeds.** ``random_state`` (int, ``RandomState``, ``Generator`` or None) is resolved once with
@@ -295,7 +295,7 @@ class GroupImportance:
     class_deltas : ndarray of shape (n_class_columns,)
         Per (task, class) accuracy change, in the order of :attr:`ImportanceResult.classes`.
     p : float
-        ``(#{random delta <= delta} + 1) / (n_random + 1)``.
+        ``(#{random delta < delta} + 1) / (n_random + 1)``.
     task_p : ndarray of shape (n_tasks,)
         The same percentile for each task's delta against the random groups' task deltas.
     important : bool
@@ -1581,7 +1581,7 @@ def importance(
     -----
     Every lesion of the run (groups, random groups, single neurons, pairs) is evaluated in one
     batched :func:`lesion_accuracies` call. A group's ``p`` is
-    ``(#{random delta <= delta} + 1) / (n_random + 1)``
+    ``(#{random delta < delta} + 1) / (n_random + 1)``
     (:func:`~neurongraph.analysis.stats.percentile`, ``tail='lower'``), so its smallest value is
     ``1 / (n_random + 1)``; ``important`` needs ``p < 1 / n_random`` and ``delta <= -1`` point.
     ``fisher_p`` combines the groups' p values.

@@ -37,8 +37,8 @@ from threadpoolctl import threadpool_limits
 from neurongraph.analysis.cuts import _check_adjacency, _check_labels, ncut
 from neurongraph.analysis.spectral import (
     DEFAULT_EIGEN_TOL,
+    DEFAULT_METHOD,
     DEFAULT_N_CLUSTERS,
-    DEFAULT_N_INIT,
     _as_int,
     _check_dag,
     _check_k,
@@ -52,6 +52,7 @@ from neurongraph.analysis.spectral import (
     _spectral_labels,
     _warn_disconnected,
 )
+from neurongraph.analysis.stats import percentile as _percentile
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 
 __all__ = [
@@ -269,16 +270,20 @@ class ClusterabilityResult:
     method : str
         The null model: ``layer``, ``layer_nonzero``, ``upper_triangle`` or
         ``upper_triangle_nonzero``.
+    spectral_method : str
+        The partitioner of the real network and of every null (``papers`` or
+        ``ncut-refined``, see :mod:`neurongraph.analysis.spectral`).
     null_ncuts : ndarray of float of shape (n_shuffles,)
         N-cut of each null network's own spectral partition, in seed order.
     null_mean, null_std : float
-        Mean and sample standard deviation (ddof=1) of ``null_ncuts``; NaN without
-        nulls (std also with a single null).
+        Mean and population standard deviation (ddof=0, as the papers' reference code)
+        of ``null_ncuts``; NaN without nulls (std also with a single null).
     z_score : float
         ``(ncut - null_mean) / null_std``; negative means more clusterable than chance.
         NaN when it is undefined, +-inf when the nulls have no spread.
     percentile : float
-        One-sided ``(#{null < ncut} + 1) / (n_shuffles + 1)``. Its minimum,
+        One-sided ``(#{null < ncut} + 1) / (n_shuffles + 1)``
+        (:func:`neurongraph.analysis.stats.percentile`). Its minimum,
         ``1 / (n_shuffles + 1)``, means that no null network was as clusterable as the
         real one. NaN without nulls.
     n_shuffles : int
@@ -289,6 +294,7 @@ class ClusterabilityResult:
     labels: np.ndarray = field(repr=False)
     k: int
     method: str
+    spectral_method: str
     null_ncuts: np.ndarray = field(repr=False)
     null_mean: float
     null_std: float
@@ -309,15 +315,20 @@ class ClusterabilityResult:
 
 
 def _summarise(
-    ncut: float, labels: np.ndarray, k: int, method: str, null_ncuts: np.ndarray
+    ncut: float,
+    labels: np.ndarray,
+    k: int,
+    method: str,
+    spectral_method: str,
+    null_ncuts: np.ndarray,
 ) -> ClusterabilityResult:
     n = null_ncuts.size
     if n:
         mean = float(null_ncuts.mean())
-        std = float(null_ncuts.std(ddof=1)) if n > 1 else float("nan")
+        std = float(null_ncuts.std()) if n > 1 else float("nan")
         with np.errstate(divide="ignore", invalid="ignore"):
             z_score = float(np.float64(ncut - mean) / np.float64(std))
-        percentile = (int(np.count_nonzero(null_ncuts < ncut)) + 1) / (n + 1)
+        percentile = _percentile(ncut, null_ncuts, tail="lower")
     else:
         mean = std = z_score = percentile = float("nan")
     return ClusterabilityResult(
@@ -325,6 +336,7 @@ def _summarise(
         labels=labels,
         k=k,
         method=method,
+        spectral_method=spectral_method,
         null_ncuts=null_ncuts,
         null_mean=mean,
         null_std=std,
@@ -471,7 +483,8 @@ def _null_ncut(
     null: _LayerNull | _DagNull | _GraphNull,
     k: int,
     seeds: tuple[np.random.SeedSequence, np.random.SeedSequence],
-    n_init: int,
+    method: str,
+    n_init: int | None,
     eigen_tol: float,
 ) -> tuple[float, int]:
     """Shuffle, re-partition and score one null network (runs in a worker)."""
@@ -483,6 +496,7 @@ def _null_ncut(
                 np.random.default_rng(shuffle_seed),
                 k,
                 random_state,
+                method=method,
                 n_init=n_init,
                 eigen_tol=eigen_tol,
             )
@@ -490,8 +504,41 @@ def _null_ncut(
             raise AnalysisError(f"a null network cannot be partitioned: {err}") from err
 
 
+def _connected_blocks(
+    widths: list[int], blocks: list[Any], pairs: list[tuple[int, int]]
+) -> tuple[list[int], list[Any], np.ndarray]:
+    """A network of layers without its isolated neurons, as the papers' reference code.
+
+    Returns the widths and blocks of the network with every neuron that has no non-zero
+    weight removed, and the mask of the neurons kept (numbered layer by layer). The
+    nulls shuffle this reduced network, so isolated neurons are not re-connected.
+    """
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    degrees = np.zeros(int(offsets[-1]))
+    for block, (source, target) in zip(blocks, pairs, strict=True):
+        degrees[offsets[target] : offsets[target + 1]] += np.asarray(block.sum(axis=1)).ravel()
+        degrees[offsets[source] : offsets[source + 1]] += np.asarray(block.sum(axis=0)).ravel()
+    keep = degrees > 0
+    if keep.all():
+        return widths, blocks, keep
+    masks = [keep[offsets[i] : offsets[i + 1]] for i in range(len(widths))]
+    reduced = [int(mask.sum()) for mask in masks]
+    if min(reduced) == 0:
+        empty = reduced.index(0)
+        raise AnalysisError(
+            f"no neuron of layer {empty} has a non-zero weight: the network falls apart "
+            "there; partition the layers on either side separately"
+        )
+    sliced = [
+        block[masks[target]][:, masks[source]]
+        for block, (source, target) in zip(blocks, pairs, strict=True)
+    ]
+    return reduced, sliced, keep
+
+
 def _run(
-    matrix: sp.csr_matrix,
+    full: sp.csr_matrix,
+    keep: np.ndarray,
     null: _LayerNull | _DagNull | _GraphNull,
     method: str,
     k: Any,
@@ -502,31 +549,39 @@ def _run(
     progress: ProgressCallback | None,
     n_init: Any,
     eigen_tol: Any,
+    spectral_method: Any,
 ) -> ClusterabilityResult:
-    k, given = _check_partition_args(k, labels, matrix)
-    n_init, eigen_tol = _check_options(n_init, eigen_tol)
+    """Partition the real network and its nulls; ``null`` holds the network without its
+    isolated neurons (``keep`` marks the neurons of ``full`` it holds)."""
+    k, given = _check_partition_args(k, labels, full)
+    n_init, eigen_tol = _check_options(n_init, eigen_tol, spectral_method)
     n_shuffles, n_jobs = _check_run_options(n_shuffles, n_jobs, progress)
     random_state = _check_random_state(random_state)
     # Null seeds are drawn first, so they are the same whether or not labels are given.
     seeds = _null_seeds(random_state, n_shuffles)
+    options = dict(method=spectral_method, n_init=n_init, eigen_tol=eigen_tol)
 
     if given is None:
+        matrix = full if keep.all() else full[keep][:, keep]
         if isinstance(null, _LayerNull):
-            labels, real_ncut, _ = _layered_labels(
-                null.widths, null.blocks, k, random_state, n_init=n_init, eigen_tol=eigen_tol
+            reduced, real_ncut, _ = _layered_labels(
+                null.widths, null.blocks, k, random_state, **options
             )
             n_components = _n_components(matrix)  # exact; _layered_labels counts up to k
         else:
-            labels, real_ncut, n_components = _spectral_labels(
-                matrix, k, random_state, n_init=n_init, eigen_tol=eigen_tol
-            )
+            reduced, real_ncut, n_components = _spectral_labels(matrix, k, random_state, **options)
         _warn_disconnected(n_components, "the network's graph")
+        labels = np.full(full.shape[0], -1, dtype=np.int64)
+        labels[keep] = reduced
     else:
-        labels, real_ncut = given, ncut(matrix, given)
+        labels, real_ncut = given, ncut(full, given)
 
     null_ncuts = np.empty(n_shuffles)
     disconnected = 0
-    tasks = (joblib.delayed(_null_ncut)(null, k, pair, n_init, eigen_tol) for pair in seeds)
+    tasks = (
+        joblib.delayed(_null_ncut)(null, k, pair, spectral_method, n_init, eigen_tol)
+        for pair in seeds
+    )
     workers = _n_workers(n_jobs, n_shuffles)
     logger.info("clusterability: %d %s nulls on %d worker(s)", n_shuffles, method, workers)
     if workers == 1:
@@ -545,7 +600,7 @@ def _run(
             NeurongraphWarning,
             stacklevel=3,
         )
-    return _summarise(real_ncut, labels, k, method, null_ncuts)
+    return _summarise(real_ncut, labels, k, method, spectral_method, null_ncuts)
 
 
 def _check_shuffle_method(method: str) -> None:
@@ -566,15 +621,18 @@ def clusterability(
     random_state: int | np.random.RandomState | None = None,
     n_jobs: int | None = None,
     progress: ProgressCallback | None = None,
-    n_init: int = DEFAULT_N_INIT,
+    n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
+    spectral_method: str = DEFAULT_METHOD,
 ) -> ClusterabilityResult:
     """Is a layered network's weight graph more clusterable than its shuffles?
 
     Partitions the network's weight graph (:func:`~neurongraph.analysis.spectral.layered_adjacency`)
     with :func:`~neurongraph.analysis.spectral.spectral_partition`, then shuffles every
     weight matrix ``n_shuffles`` times, re-partitions each null network at the same k
-    and compares the n-cuts.
+    and compares the n-cuts. As in the papers' reference code, isolated neurons (no
+    non-zero weight) are removed first, from the real network and from the network the
+    nulls shuffle (they are labelled -1), and the null's std is the population std.
 
     Parameters
     ----------
@@ -603,6 +661,9 @@ def clusterability(
         Called as ``progress(done, total)`` after every null network.
     n_init, eigen_tol
         Passed to every spectral partition; see
+        :func:`~neurongraph.analysis.spectral.spectral_partition`.
+    spectral_method : {"papers", "ncut-refined"}, default="papers"
+        The partitioner of the real network and of every null alike; see
         :func:`~neurongraph.analysis.spectral.spectral_partition`.
 
     Returns
@@ -636,9 +697,12 @@ def clusterability(
     _check_shuffle_method(method)
     widths, checked = _check_layers(widths, blocks)
     matrix = _layered_adjacency(widths, checked)
-    null = _LayerNull(widths, checked, nonzero=method == "layer_nonzero")
+    pairs = [(i, i + 1) for i in range(len(checked))]
+    reduced, kept_blocks, keep = _connected_blocks(widths, checked, pairs)
+    null = _LayerNull(reduced, kept_blocks, nonzero=method == "layer_nonzero")
     return _run(
         matrix,
+        keep,
         null,
         method,
         k,
@@ -649,6 +713,7 @@ def clusterability(
         progress,
         n_init,
         eigen_tol,
+        spectral_method,
     )
 
 
@@ -665,8 +730,9 @@ def dag_clusterability(
     random_state: int | np.random.RandomState | None = None,
     n_jobs: int | None = None,
     progress: ProgressCallback | None = None,
-    n_init: int = DEFAULT_N_INIT,
+    n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
+    spectral_method: str = DEFAULT_METHOD,
 ) -> ClusterabilityResult:
     """Is the weight graph of a network whose layers form a DAG more clusterable than its
     shuffles?
@@ -690,6 +756,7 @@ def dag_clusterability(
     fixed : sequence of bool, default=None
         Blocks the nulls keep (None: none).
     labels, n_shuffles, method, random_state, n_jobs, progress, n_init, eigen_tol
+    spectral_method
         As in :func:`clusterability`.
 
     Returns
@@ -716,9 +783,11 @@ def dag_clusterability(
     if len(fixed) != len(pairs):
         raise AnalysisError(f"fixed has {len(fixed)} entries for {len(pairs)} blocks")
     matrix = _dag_adjacency(widths, checked, pairs)
-    null = _DagNull(widths, checked, pairs, fixed, nonzero=method == "layer_nonzero")
+    reduced, kept_blocks, keep = _connected_blocks(widths, checked, pairs)
+    null = _DagNull(reduced, kept_blocks, pairs, fixed, nonzero=method == "layer_nonzero")
     return _run(
         matrix,
+        keep,
         null,
         method,
         k,
@@ -729,6 +798,7 @@ def dag_clusterability(
         progress,
         n_init,
         eigen_tol,
+        spectral_method,
     )
 
 
@@ -742,8 +812,9 @@ def adjacency_clusterability(
     random_state: int | np.random.RandomState | None = None,
     n_jobs: int | None = None,
     progress: ProgressCallback | None = None,
-    n_init: int = DEFAULT_N_INIT,
+    n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
+    spectral_method: str = DEFAULT_METHOD,
 ) -> ClusterabilityResult:
     """Is a symmetric graph (e.g. the activation graph) more clusterable than chance?
 
@@ -764,7 +835,7 @@ def adjacency_clusterability(
     method : {"upper_triangle", "upper_triangle_nonzero"}, default="upper_triangle"
         Permute all upper-triangle entries (zeros included), or only the non-zero edge
         values among the existing edges.
-    random_state, n_jobs, progress, n_init, eigen_tol
+    random_state, n_jobs, progress, n_init, eigen_tol, spectral_method
         As in :func:`clusterability`.
 
     Returns
@@ -785,9 +856,12 @@ def adjacency_clusterability(
             f"unknown shuffle method {method!r}: use one of {', '.join(GRAPH_SHUFFLE_METHODS)}"
         )
     matrix = _check_adjacency(adjacency)
-    null = _GraphNull(matrix, nonzero=method == "upper_triangle_nonzero")
+    keep = np.diff(matrix.indptr) > 0
+    reduced = matrix if keep.all() else matrix[keep][:, keep]
+    null = _GraphNull(reduced, nonzero=method == "upper_triangle_nonzero")
     return _run(
         matrix,
+        keep,
         null,
         method,
         k,
@@ -798,4 +872,5 @@ def adjacency_clusterability(
         progress,
         n_init,
         eigen_tol,
+        spectral_method,
     )

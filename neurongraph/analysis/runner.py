@@ -40,7 +40,7 @@ from neurongraph.analysis.nulls import (
     dag_clusterability,
 )
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
-from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
+from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 from neurongraph.model.recorded import activation_cache
 from neurongraph.model.view import ModelView
@@ -294,6 +294,7 @@ def run_spectral(
     k: int = DEFAULT_N_CLUSTERS,
     n_shuffles: int = DEFAULT_N_SHUFFLES,
     shuffle_method: str | None = None,
+    spectral_method: str = DEFAULT_METHOD,
     labels_from: str | None = None,
     seed: int | None = None,
     n_jobs: int | None = None,
@@ -302,11 +303,12 @@ def run_spectral(
     """Spectral partition of the weight or activation graph, its n-cut and its clusterability
     against shuffled null networks (Filan et al.), written to the store.
 
-    Writes a ``spectral-weights`` / ``spectral-activations`` Partition (k, ncut, nullMean,
-    nullStd, zScore, percentile, nShuffles, seed, params), one Cluster per label (size, sizes per
-    layer), IN_CLUSTER edges and the label on every neuron (``spectralWeightsCluster`` /
-    ``spectralActivationsCluster``; -1 for isolated neurons). With ``labels_from``, an existing
-    labelling is scored instead (partition method ``<property>-<graph>``; neurons unchanged).
+    Writes a ``spectral-weights`` / ``spectral-activations`` Partition (spectralMethod, k,
+    ncut, nullMean, nullStd, zScore, percentile, nShuffles, seed, params), one Cluster per
+    label (size, sizes per layer), IN_CLUSTER edges and the label on every neuron
+    (``spectralWeightsCluster`` / ``spectralActivationsCluster``; -1 for isolated neurons).
+    With ``labels_from``, an existing labelling is scored instead (partition method
+    ``<property>-<graph>``; neurons unchanged).
     """
     if graph not in SPECTRAL_GRAPHS:
         raise AnalysisError(f"--graph must be one of {', '.join(SPECTRAL_GRAPHS)}")
@@ -355,6 +357,7 @@ def run_spectral(
         random_state=seed,
         n_jobs=n_jobs,
         progress=progress,
+        spectral_method=spectral_method,
     )
     # Numerical warnings (disconnected graphs) are logged and returned, as in run_louvain,
     # rather than printed with a source line by the warnings module.
@@ -422,11 +425,17 @@ def run_spectral(
             for j, (p, i) in enumerate(nodes)
         ]
     )
-    params = {"graph": graph, "shuffleMethod": shuffle_method, "labelsFrom": labels_from}
+    params = {
+        "graph": graph,
+        "shuffleMethod": shuffle_method,
+        "spectralMethod": spectral_method,
+        "labelsFrom": labels_from,
+    }
     partition = {
         "uid": puid,
         "network": name,
         "method": method,
+        "spectralMethod": spectral_method,
         "graph": graph,
         "k": result.k,
         "ncut": float(result.ncut),
@@ -450,6 +459,7 @@ def run_spectral(
     return {
         "network": name,
         "method": method,
+        "spectralMethod": spectral_method,
         "graph": graph,
         "k": result.k,
         "ncut": float(result.ncut),

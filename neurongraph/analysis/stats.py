@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["fisher_combined", "percentile", "random_groups"]
 
@@ -30,22 +29,26 @@ def random_groups(width: int, size: int, n: int, rng: np.random.Generator) -> np
 def percentile(observed: float, null: Sequence[float], *, tail: str = "lower") -> float:
     """One-sided percentile of ``observed`` among ``null`` values, (#{null beyond} + 1)/(n + 1).
 
-    ``tail='lower'`` counts null values <= observed (small observed values are extreme, as for
-    an accuracy drop or an entropy); ``tail='upper'`` counts null values >= observed. The
-    smallest possible value is 1/(n + 1).
+    The convention of the papers' reference code (Filan et al., after Davison and Hinkley),
+    used by every test in neurongraph: ``tail='lower'`` counts null values strictly below
+    ``observed`` (small observed values are extreme, as for an n-cut, an accuracy drop or an
+    entropy); ``tail='upper'`` counts null values strictly above it. Ties are not counted as
+    beyond. The smallest possible value is 1/(n + 1).
 
     Examples
     --------
     >>> percentile(-10.0, [-1.0, -2.0, -3.0])
     0.25
+    >>> percentile(-2.0, [-1.0, -2.0, -3.0])
+    0.5
     >>> percentile(5.0, [1.0, 6.0, 7.0], tail="upper")
     0.75
     """
     null = np.asarray(null, dtype=float)
     if tail == "lower":
-        beyond = np.count_nonzero(null <= observed)
+        beyond = np.count_nonzero(null < observed)
     elif tail == "upper":
-        beyond = np.count_nonzero(null >= observed)
+        beyond = np.count_nonzero(null > observed)
     else:
         raise ValueError(f"tail must be 'lower' or 'upper', not {tail!r}")
     return float((beyond + 1) / (null.size + 1))
@@ -59,6 +62,9 @@ def fisher_combined(pvalues: Sequence[float]) -> float:
     >>> round(fisher_combined([0.5]), 6)
     0.5
     """
+    # scipy.stats takes a second to import; the null workers import this module without it
+    from scipy import stats
+
     p = np.asarray(pvalues, dtype=float)
     if p.size == 0:
         return float("nan")

@@ -15,7 +15,7 @@ from neurongraph.analysis.nulls import (
     LAYER_SHUFFLE_METHODS,
 )
 from neurongraph.analysis.scoring import PARTITION_COMMANDS
-from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
+from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS, METHODS
 from neurongraph.analysis.view_lesion import METRICS, OUTPUT_CHANGE
 from neurongraph.cli.common import (
     Context,
@@ -143,6 +143,16 @@ def entropy(obj: Context, network: str, as_json: bool):
     "upper_triangle_nonzero (activations; default upper_triangle).",
 )
 @click.option(
+    "--method",
+    "spectral_method",
+    type=click.Choice(METHODS),
+    default=DEFAULT_METHOD,
+    show_default=True,
+    help="Partitioner of the network and of its nulls: papers (scikit-learn's "
+    "SpectralClustering, as Filan et al.) or ncut-refined (lower n-cuts; z-scores not "
+    "comparable with the papers').",
+)
+@click.option(
     "--labels-from",
     metavar="PROPERTY",
     help="Score this existing neuron labelling instead of computing a partition.",
@@ -164,6 +174,7 @@ def spectral(
     shuffles: int,
     no_null: bool,
     shuffle_method: str | None,
+    spectral_method: str,
     labels_from: str | None,
     jobs: int | None,
     seed: int | None,
@@ -178,6 +189,7 @@ def spectral(
             k=k,
             n_shuffles=0 if no_null else shuffles,
             shuffle_method=shuffle_method,
+            spectral_method=spectral_method,
             labels_from=labels_from,
             seed=seed,
             n_jobs=jobs,
@@ -187,8 +199,8 @@ def spectral(
         echo_json(result)
         return
     click.echo(
-        f"{result['method']} partition of {network} (k={result['k']}, seed "
-        f"{result['seed']}): n-cut {result['ncut']:.4f}"
+        f"{result['method']} partition of {network} ({result['spectralMethod']}, "
+        f"k={result['k']}, seed {result['seed']}): n-cut {result['ncut']:.4f}"
     )
     if result["nShuffles"]:
         verdict = "clusterable" if result["clusterable"] else "not clusterable"

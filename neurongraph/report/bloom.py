@@ -127,6 +127,7 @@ NODE_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     Label.PARTITION: (
         ("method", STRING),
+        ("spectralMethod", STRING),
         ("uid", STRING),
         ("network", STRING),
         ("k", INTEGER),

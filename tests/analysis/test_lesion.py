@@ -392,7 +392,7 @@ def test_lesioning_the_task_a_module_kills_task_a_only_and_is_significant(two_ta
 def test_p_is_the_percentile_formula_on_a_hand_built_network():
     # logits (h0, h1, 0.5): hidden unit 0 answers class 0, unit 1 class 1, units 2 and 3 have no
     # outgoing weights. Lesioning unit 0 or 1 costs 50 points, both 100, units 2 and 3 nothing;
-    # so only a random group equal to {0, 1} is as bad as the group {0, 1}.
+    # so only a random group equal to {0, 1} is as bad as the group {0, 1}, and none is worse.
     model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 3))
     with torch.no_grad():
         model[0].weight.copy_(torch.tensor([[1.0, 0], [0, 1.0], [1.0, 1.0], [1.0, 1.0]]))
@@ -408,7 +408,8 @@ def test_p_is_the_percentile_formula_on_a_hand_built_network():
     assert_allclose(g.class_deltas, [-100.0, -100.0, np.nan])  # class 2 has no examples
     is_same = [set(r) == {0, 1} for r in g.random_units.tolist()]
     assert 0 < sum(is_same) < 20  # seed 7 draws {0, 1} a few times
-    assert g.p == pytest.approx((sum(is_same) + 1) / 21)
+    # the papers' convention (stats.percentile): ties with the group are not counted
+    assert g.p == pytest.approx(1 / 21)
     expected = [
         -100.0 if same else -50.0 * len({0, 1} & set(r))
         for same, r in zip(is_same, g.random_units.tolist(), strict=True)
@@ -427,7 +428,7 @@ def test_importance_p_values_follow_the_formula_and_the_rule(digits_chain):
     assert len(res.groups) == 7
     for g in res.groups:
         assert g.random_deltas.shape == (9,) and g.random_units.shape == (9, g.size)
-        assert g.p == pytest.approx((np.sum(g.random_deltas <= g.delta) + 1) / 10)
+        assert g.p == pytest.approx((np.sum(g.random_deltas < g.delta) + 1) / 10)
         assert g.important == (g.p < 1 / 9 and g.delta <= -1.0)
         acc, task_acc, class_acc = reference(chain, [(g.layer, g.units)], X, y)
         assert g.delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-6)
@@ -490,7 +491,7 @@ def test_double_lesions_report_joint_delta_interaction_and_p(two_task_net):
         assert pair.delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-6)
         assert pair.interaction == pytest.approx(pair.delta - a.delta - b.delta)
         assert pair.random_deltas.shape == (4,)
-        assert pair.p == pytest.approx((np.sum(pair.random_deltas <= pair.delta) + 1) / 5)
+        assert pair.p == pytest.approx((np.sum(pair.random_deltas < pair.delta) + 1) / 5)
     # the A modules of layers 1 and 2 are in series: lesioning both is no worse than one
     ab = res.pairs[1]  # groups (1, A) and (2, A)
     assert ab.interaction > 30

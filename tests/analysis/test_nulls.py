@@ -172,8 +172,9 @@ def test_statistics_follow_their_definitions():
     nulls = result.null_ncuts
     assert nulls.shape == (N_SHUFFLES,)
     assert_allclose(result.null_mean, nulls.mean())
-    assert_allclose(result.null_std, nulls.std(ddof=1))
-    assert_allclose(result.z_score, (result.ncut - nulls.mean()) / nulls.std(ddof=1))
+    # population std (ddof=0), as the papers' reference code (np.std)
+    assert_allclose(result.null_std, nulls.std(ddof=0))
+    assert_allclose(result.z_score, (result.ncut - nulls.mean()) / nulls.std(ddof=0))
     assert_allclose(result.percentile, (np.sum(nulls < result.ncut) + 1) / (N_SHUFFLES + 1))
 
 

@@ -160,6 +160,21 @@ def test_weights_partition_is_written_and_scored(run_cli, store, trained_net):
     assert_allclose(partition["ncut"], ncut(adjacency, np.asarray(labels)), rtol=1e-9)
 
 
+def test_the_partitioner_is_chosen_by_name_and_recorded(run_cli, store, trained_net):
+    args = ("-k", 6, "--shuffles", 3, "--seed", 2, "--jobs", 1)
+    papers = _spectral(run_cli, trained_net, *args)
+    (partition,) = _partitions(store, trained_net, WEIGHTS)
+    assert papers["spectralMethod"] == partition["spectralMethod"] == "papers"
+    assert json.loads(partition["params"])["spectralMethod"] == "papers"
+
+    refined = _spectral(run_cli, trained_net, *args, "--method", "ncut-refined")
+    (partition,) = _partitions(store, trained_net, WEIGHTS)
+    assert refined["spectralMethod"] == partition["spectralMethod"] == "ncut-refined"
+    assert refined["ncut"] < papers["ncut"]  # it keeps the restart with the lowest n-cut
+    text = run_cli("analyze", "spectral", trained_net, *args).stdout
+    assert "(papers, k=6" in text
+
+
 def test_rerun_replaces_and_same_seed_reproduces(run_cli, store, trained_net):
     first = _spectral(run_cli, trained_net, "-k", 5, "--shuffles", 4, "--seed", 3, "--jobs", 1)
     labels = _labels(store, trained_net, WEIGHTS_KEY)
