@@ -24,24 +24,39 @@ from neurongraph.experiments.clusterability import (
     DEFAULT_OUT,
     DEFAULT_PREFIX,
     DEFAULT_RUNS,
-    TABLE_COLUMNS,
+    PARTITION_METHOD,
+    SHUFFLE_BOTH,
     VARIANTS,
+    ClusterabilityExperiment,
+    VariantRow,
     run_clusterability_experiment,
 )
+from neurongraph.experiments.filan_reference import SOURCE_TABLE
 
 __all__ = ["clusterability"]
 
-_HEADINGS = {
-    "variant": "variant",
-    "runs": "runs",
-    "accuracy": "accuracy",
-    "ncut": "n-cut",
-    "nullMean": "null mean",
-    "nullStd": "null std",
-    "zScore": "z",
-    "percentile": "percentile",
-    "clusterable": "clusterable",
-}
+#: Columns of the text table: ours, then the paper's figures of the same row.
+_HEADINGS = (
+    "variant",
+    "shuffles",
+    "runs",
+    "accuracy",
+    "n-cut",
+    "null mean",
+    "null std",
+    "z",
+    "percentile",
+    "clusterable",
+    "paper n-cut",
+    "paper null",
+    "paper z",
+    "paper pct",
+    "same sign",
+)
+#: How the text table writes its numbers.
+VALUE = ".4f"
+Z_VALUE = "+.2f"
+NOT_AVAILABLE = "n/a"
 
 
 def _variants(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
@@ -77,10 +92,13 @@ def _variants(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 )
 @click.option(
     "--shuffle-method",
-    type=click.Choice(LAYER_SHUFFLE_METHODS),
-    default=LAYER_SHUFFLE_METHODS[0],
+    "shuffle_methods",
+    type=click.Choice((*LAYER_SHUFFLE_METHODS, SHUFFLE_BOTH)),
+    multiple=True,
+    default=LAYER_SHUFFLE_METHODS[:1],
     show_default=True,
-    help="Null model: permute every weight, or only the non-zero ones.",
+    help="Null model: permute every weight, or only the non-zero ones; give it twice (or "
+    f"{SHUFFLE_BOTH}) for a row per variant and method.",
 )
 @click.option("-k", "k", type=int, default=DEFAULT_N_CLUSTERS, show_default=True, help="Clusters.")
 @click.option(
@@ -126,7 +144,7 @@ def clusterability(
     epochs: int,
     lr: float,
     shuffles: int,
-    shuffle_method: str,
+    shuffle_methods: tuple[str, ...],
     k: int,
     variants: list[str],
     seed: int,
@@ -137,13 +155,16 @@ def clusterability(
 ):
     """Clusterability of trained networks against their shuffles (Filan et al.).
 
-    Trains RUNS seeds of plain, dropout, L1, pruned, modular-init and spectral-regularised MLPs
-    (or CNNs or ResNets on images) and random (untrained) ones, ingests each as
-    PREFIX-VARIANT-sSEED, partitions its weight graph (a spectral-weights Partition in the
-    store) and compares its n-cut with shuffled null networks. Prints one row per variant and
-    writes OUT/clusterability.csv and OUT/clusterability-runs.csv. Defaults (7 variants x 5
-    runs of the 64-256x4-10 MLP, 20 epochs, 50 shuffles) take about a minute per model on 2
-    cores, about 35 minutes in all; reruns reuse the models and networks that match.
+    Trains RUNS seeds of every row of Filan et al.'s MLP table: plain, dropout, L1, L2, pruned,
+    dropout + pruned, modular-init and spectral-regularised MLPs (or CNNs or ResNets on images)
+    and random (untrained) ones, ingests each as PREFIX-VARIANT-sSEED, partitions its weight
+    graph (a spectral-weights Partition in the store) and compares its n-cut with shuffled null
+    networks. Prints one row per variant and shuffle method beside the paper's MNIST figures of
+    that row (n/a where it has none) and whether the sign of z agrees, and writes
+    OUT/clusterability.csv, OUT/clusterability-runs.csv and the z-scores plotted against the
+    paper's, OUT/clusterability.png. Defaults (9 variants x 5 runs of the 64-256x4-10 MLP, 20
+    epochs, 50 shuffles) take about a minute per model on 2 cores, about 45 minutes in all;
+    reruns reuse the models and networks that match.
     """
     check_out_path(out_dir, directory=True)
     with progress_bar("clusterability", enabled=not as_json) as progress:
@@ -156,7 +177,7 @@ def clusterability(
             lr=lr,
             n_shuffles=shuffles,
             k=k,
-            shuffle_method=shuffle_method,
+            shuffle_methods=shuffle_methods,
             seed=seed,
             variants=variants,
             out_dir=out_dir,
@@ -167,19 +188,43 @@ def clusterability(
     if as_json:
         echo_json(result.as_dict())
         return
+    _echo_text(result)
+
+
+def _echo_text(result: ClusterabilityExperiment) -> None:
+    """The table as text: our means per variant and shuffle method, then the paper's row."""
     click.echo(
-        f"clusterability of {result.arch} on {data}: {runs} run(s) per variant, {epochs} epochs, "
-        f"k={k}, {shuffles} {shuffle_method} shuffles (seed {seed}); clusterable = percentile "
-        f"{1 / (shuffles + 1):.4f} (below every null network)"
+        f"clusterability of {result.arch} on {result.data}: {result.runs} run(s) per variant, "
+        f"{result.epochs} epochs, k={result.k}, {result.n_shuffles} shuffles per method "
+        f"(seed {result.seed}), partition method {PARTITION_METHOD}; clusterable = percentile "
+        f"{1 / (result.n_shuffles + 1):.4f} (below every null network)"
     )
-    echo_table(
-        [_HEADINGS[c] for c in TABLE_COLUMNS],
-        [
-            [
-                f"{row.clusterable}/{row.runs}" if column == "clusterable" else value
-                for column, value in row.as_dict().items()
-            ]
-            for row in result.variants
-        ],
-    )
-    click.echo(f"table: {result.csv}\nruns: {result.runs_csv}")
+    echo_table(_HEADINGS, [_text_row(row) for row in result.variants])
+    click.echo(f"paper: means over the runs of {SOURCE_TABLE}")
+    click.echo(f"table: {result.csv}\nruns: {result.runs_csv}\nplot: {result.plot}")
+
+
+def _text_row(row: VariantRow) -> list[str]:
+    paper = row.paper
+    same_sign = {True: "yes", False: "no", None: NOT_AVAILABLE}[row.sign_agrees]
+    return [
+        row.variant,
+        row.shuffle_method,
+        str(row.runs),
+        _fmt(row.accuracy),
+        _fmt(row.ncut),
+        _fmt(row.null_mean),
+        _fmt(row.null_std),
+        _fmt(row.z_score, Z_VALUE),
+        _fmt(row.percentile),
+        f"{row.clusterable}/{row.runs}",
+        NOT_AVAILABLE if paper is None else _fmt(paper.ncut),
+        NOT_AVAILABLE if paper is None else f"{paper.null_mean:{VALUE}}±{paper.null_std:{VALUE}}",
+        NOT_AVAILABLE if paper is None else _fmt(paper.z_score, Z_VALUE),
+        NOT_AVAILABLE if paper is None else _fmt(paper.percentile),
+        same_sign,
+    ]
+
+
+def _fmt(value: float | None, spec: str = VALUE) -> str:
+    return NOT_AVAILABLE if value is None else format(value, spec)

@@ -18,10 +18,13 @@ from neurongraph.experiments.evolution import (
     DEFAULT_ARCH,
     DEFAULT_EPOCHS,
     DEFAULT_LR,
+    DEFAULT_MODEL_SPECS,
     DEFAULT_NAME,
     METRICS,
+    EvolutionResult,
     run_evolution,
 )
+from neurongraph.experiments.evolution_models import NO_MODELS
 
 __all__ = ["evolution"]
 
@@ -37,7 +40,7 @@ P_VALUE = ".2g"
     type=click.IntRange(min=1),
     default=DEFAULT_EPOCHS,
     show_default=True,
-    help="Epochs of training; one checkpoint and one network NAME@epoch each.",
+    help="Epochs of training; one checkpoint and one network NAME@epoch each, and NAME@0.",
 )
 @click.option("--arch", default=DEFAULT_ARCH, show_default=True, help="Architecture string.")
 @click.option(
@@ -61,7 +64,17 @@ P_VALUE = ".2g"
     "--name",
     default=DEFAULT_NAME,
     show_default=True,
-    help="Series name: the checkpoints become networks NAME@1 ... NAME@EPOCHS.",
+    help="Series name: the checkpoints become networks NAME@0 ... NAME@EPOCHS.",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="SPEC",
+    help="A model compared with the base across models: key=value pairs joined by '/' "
+    "(arch=, width= factor of the hidden widths, noise= fraction of flipped training labels, "
+    f"epochs=); repeat for several, or {NO_MODELS} for none "
+    f"[default: {' '.join(DEFAULT_MODEL_SPECS)}; without width= for a CNN or ResNet].",
 )
 @json_option
 @pass_context
@@ -74,9 +87,18 @@ def evolution(
     seed: int,
     out_dir: str | None,
     name: str,
+    models: tuple[str, ...],
     as_json: bool,
 ):
-    """Train with a checkpoint per epoch; Louvain modularity and entropy vs accuracy per epoch."""
+    """Louvain modularity and entropy vs accuracy through training and across models.
+
+    Trains with a checkpoint before training (epoch 0) and after every epoch and measures each
+    one; then trains a set of models of different quality (--model: narrower, noisy labels,
+    fewer epochs) and relates their final modularity and entropy to test accuracy across the
+    models (Spearman and Pearson), since along one run anything monotone correlates with it.
+    Writes OUT/evolution.csv, OUT/evolution.png, OUT/evolution-models.csv and
+    OUT/evolution-models.png.
+    """
     check_out_path(out_dir or name, directory=True)
     with progress_bar("evolution", enabled=not as_json) as progress:
         result = run_evolution(
@@ -88,6 +110,7 @@ def evolution(
             lr=lr,
             out_dir=out_dir,
             name=name,
+            models=models or None,
             progress=progress,
         )
     if as_json:
@@ -113,6 +136,49 @@ def evolution(
     )
     click.echo("")
     click.echo("correlation with test accuracy over the epochs:")
+    _echo_correlations(result.correlations)
+    click.echo(f"table: {result.csv}\nplot: {result.plot}\ncheckpoints: {result.checkpoints}/")
+    if result.models:
+        _echo_models(result)
+    if result.dropped:
+        click.echo(f"dropped from an earlier, longer run: {', '.join(result.dropped)}")
+
+
+def _echo_models(result: EvolutionResult) -> None:
+    click.echo("")
+    click.echo(f"{len(result.models)} models of different quality (their final networks):")
+    echo_table(
+        (
+            "model",
+            "network",
+            "arch",
+            "epochs",
+            "accuracy",
+            "modularity",
+            "entropy",
+            "class entropy",
+        ),
+        [
+            (
+                r.model,
+                r.network,
+                r.arch,
+                r.epochs,
+                _fmt(r.metrics.test_accuracy),
+                _fmt(r.metrics.modularity),
+                _fmt(r.metrics.entropy),
+                _fmt(r.metrics.class_entropy),
+            )
+            for r in result.models
+        ],
+    )
+    click.echo("")
+    click.echo("correlation with test accuracy across the models:")
+    _echo_correlations(result.model_correlations)
+    click.echo(f"table: {result.models_csv}\nplot: {result.models_plot}")
+
+
+def _echo_correlations(correlations: dict[str, dict]) -> None:
     echo_table(
         ("metric", "pearson r", "p", "spearman rho", "p", "n"),
         [
@@ -124,12 +190,9 @@ def evolution(
                 _fmt(c["spearmanP"], P_VALUE),
                 c["n"],
             )
-            for metric, c in ((m, result.correlations[m]) for m in METRICS)
+            for metric, c in ((m, correlations[m]) for m in METRICS)
         ],
     )
-    click.echo(f"table: {result.csv}\nplot: {result.plot}\ncheckpoints: {result.checkpoints}/")
-    if result.dropped:
-        click.echo(f"dropped from an earlier, longer run: {', '.join(result.dropped)}")
 
 
 def _fmt(value: float | None, spec: str = VALUE) -> str:

@@ -20,6 +20,7 @@ from neurongraph.training.train import (
     DEFAULT_DROPOUT,
     DEFAULT_EPOCHS,
     DEFAULT_L1,
+    DEFAULT_L2,
     DEFAULT_LR,
     DEFAULT_PRUNE,
     DEFAULT_REG_K,
@@ -83,6 +84,13 @@ def data_option(required: bool = True):
     help="Weight of the L1 penalty on all weights.",
 )
 @click.option(
+    "--l2",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_L2,
+    show_default=True,
+    help="Weight of the L2 penalty (sum of squares) on all weights.",
+)
+@click.option(
     "--prune",
     type=click.FloatRange(0, 1, max_open=True),
     default=DEFAULT_PRUNE,
@@ -128,6 +136,7 @@ def train(
     batch_size: int,
     dropout: float,
     l1: float,
+    l2: float,
     prune: float,
     modular_init: int | None,
     spectral_reg: float,
@@ -156,6 +165,7 @@ def train(
             batch_size=batch_size,
             dropout=dropout,
             l1=l1,
+            l2=l2,
             prune=prune,
             modular_init=modular_init,
             spectral_reg=spectral_reg,

@@ -3,17 +3,20 @@
 :func:`run_clusterability_experiment` trains ``runs`` seeds of every variant of one architecture
 (an MLP as in the paper, or a CNN or ResNet on image data) on one data set:
 
-========  ==============================================================================
-variant   training
-========  ==============================================================================
-plain     Adam, no regulariser
-dropout   dropout ``DROPOUT`` after every hidden ReLU
-l1        L1 penalty ``L1 * sum |w|``
-pruned    magnitude pruning to sparsity ``PRUNE`` (Zhu & Gupta schedule), then fine-tuning
-modular   modular initialisation with ``MODULES`` modules
-spectral  spectral clusterability regulariser with weight ``SPECTRAL_REG``
-random    not trained: the seeded initial weights (``epochs=0``)
-========  ==============================================================================
+==============  ========================================================================
+variant         training
+==============  ========================================================================
+plain           Adam, no regulariser
+dropout         dropout ``DROPOUT`` after every hidden ReLU
+l1              L1 penalty ``L1 * sum |w|``
+l2              L2 penalty ``L2 * sum w^2``
+pruned          magnitude pruning to sparsity ``PRUNE`` (Zhu & Gupta schedule), then
+                fine-tuning
+dropout-pruned  dropout ``DROPOUT`` and pruning to ``PRUNE``
+modular         modular initialisation with ``MODULES`` modules
+spectral        spectral clusterability regulariser with weight ``SPECTRAL_REG``
+random          not trained: the seeded initial weights (``epochs=0``)
+==============  ========================================================================
 
 (see :mod:`neurongraph.training`), saves each model as ``OUT/PREFIX-VARIANT-sSEED.pt`` with its
 JSON sidecar, ingests it as the network ``PREFIX-VARIANT-sSEED``, and runs the weight-graph
@@ -26,11 +29,18 @@ A ResNet's weight graph is a DAG (its residual sums are layers of their own): it
 and partition that graph, and its null networks shuffle each weight block with the sums' weight-1
 edges kept (:func:`~neurongraph.analysis.nulls.clusterability`).
 
-The table has one row per variant: the means over the runs of the test accuracy, the n-cut, the
-null networks' mean and standard deviation, the z-score and the percentile, and how many runs
-are clusterable (percentile at its minimum ``1 / (n_shuffles + 1)``: every null network has a
-higher n-cut). It is written to ``OUT/clusterability.csv``, the runs to
-``OUT/clusterability-runs.csv``.
+Every run is scored against the null networks of each of ``shuffle_methods`` (``layer``: every
+weight of a layer permuted; ``layer_nonzero``: only its non-zero weights).
+
+The table has one row per variant and shuffle method: the means over the runs of the test
+accuracy, the n-cut, the null networks' mean and standard deviation, the z-score and the
+percentile, and how many runs are clusterable (percentile at its minimum
+``1 / (n_shuffles + 1)``: every null network has a higher n-cut). Beside them stand the
+reference figures of the same row of Filan et al.'s MNIST table
+(:mod:`neurongraph.experiments.filan_reference`; empty where it has none) and whether our z has
+their sign. Each row names its partition ``method`` (:data:`PARTITION_METHOD`). The table is
+written to ``OUT/clusterability.csv``, the runs to ``OUT/clusterability-runs.csv``, and the
+z-scores, ours against the paper's, are plotted to ``OUT/clusterability.png``.
 
 Reuse
 -----
@@ -45,8 +55,9 @@ Cost
 On 2 shared CPU cores the default 64-256-256-256-256-10 MLP (1,098 neurons, about 215,000 WEIGHT
 edges) takes about 12 s to train for 20 epochs (about 50 s with the spectral regulariser), 10-30 s
 to ingest and as long to read back, and about 0.3 s per null network: about a minute per model,
-so about 35 minutes for the 35 models of the default 7 variants x 5 runs. A rerun that reuses the
-models and networks costs only the analyses (about 20 s per model).
+so about 45 minutes for the 45 models of the default 9 variants x 5 runs (each further shuffle
+method adds its null networks). A rerun that reuses the models and networks costs only the
+analyses (about 20 s per model).
 """
 
 from __future__ import annotations
@@ -67,6 +78,13 @@ from neurongraph.analysis.nulls import DEFAULT_N_SHUFFLES, LAYER_SHUFFLE_METHODS
 from neurongraph.analysis.runner import run_spectral
 from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
 from neurongraph.errors import UsageError
+from neurongraph.experiments.clusterability_plot import plot_clusterability
+from neurongraph.experiments.filan_reference import (
+    SOURCE_TABLE,
+    PaperFigures,
+    paper_figures,
+    sign_agrees,
+)
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import Dataset, load_dataset
 from neurongraph.model.loading import load_model
@@ -83,6 +101,7 @@ from neurongraph.training.train import (
     DEFAULT_DROPOUT,
     DEFAULT_EPOCHS,
     DEFAULT_L1,
+    DEFAULT_L2,
     DEFAULT_LR,
     DEFAULT_PRUNE,
     DEFAULT_REG_K,
@@ -107,9 +126,13 @@ __all__ = [
     "DEFAULT_RUNS",
     "DROPOUT",
     "L1",
+    "L2",
     "MODULES",
+    "PARTITION_METHOD",
+    "PLOT_NAME",
     "PRUNE",
     "RUNS_CSV_NAME",
+    "SHUFFLE_BOTH",
     "SPECTRAL_REG",
     "TABLE_COLUMNS",
     "VARIANTS",
@@ -136,11 +159,18 @@ DEFAULT_OUT = "clusterability"
 DEFAULT_PREFIX = "clu"
 CSV_NAME = "clusterability.csv"
 RUNS_CSV_NAME = "clusterability-runs.csv"
+PLOT_NAME = "clusterability.png"
+#: The spectral partitioner's method that every row records.
+PARTITION_METHOD = "papers"
+#: What ``--shuffle-method`` takes for every method of ``LAYER_SHUFFLE_METHODS``.
+SHUFFLE_BOTH = "both"
 
 #: Dropout probability of the ``dropout`` variant (Srivastava et al.'s rate for hidden units).
 DROPOUT = 0.5
 #: Weight of the L1 penalty of the ``l1`` variant.
 L1 = 5e-5
+#: Weight of the L2 penalty of the ``l2`` variant (the reference code's ``l2reg_rate``).
+L2 = 5e-5
 #: Target sparsity of the ``pruned`` variant (Filan et al. prune to 90%).
 PRUNE = 0.9
 #: Modules of the ``modular`` variant's initialisation.
@@ -154,7 +184,9 @@ VARIANT_OPTIONS: dict[str, dict[str, Any]] = {
     "plain": {},
     "dropout": {"dropout": DROPOUT},
     "l1": {"l1": L1},
+    "l2": {"l2": L2},
     "pruned": {"prune": PRUNE},
+    "dropout-pruned": {"dropout": DROPOUT, "prune": PRUNE},
     "modular": {"modular_init": MODULES},
     "spectral": {"spectral_reg": SPECTRAL_REG},
     "random": {"epochs": 0},
@@ -164,6 +196,8 @@ VARIANTS = tuple(VARIANT_OPTIONS)
 #: Columns of the per-variant table (CSV header and ``--json`` keys, in order).
 TABLE_COLUMNS = (
     "variant",
+    "shuffleMethod",
+    "method",
     "runs",
     "accuracy",
     "ncut",
@@ -172,10 +206,19 @@ TABLE_COLUMNS = (
     "zScore",
     "percentile",
     "clusterable",
+    "paperAccuracy",
+    "paperNcut",
+    "paperNullMean",
+    "paperNullStd",
+    "paperZScore",
+    "paperPercentile",
+    "signAgrees",
 )
 #: Columns of the per-run table.
 RUN_COLUMNS = (
     "variant",
+    "shuffleMethod",
+    "method",
     "run",
     "seed",
     "network",
@@ -208,6 +251,10 @@ class RunRow:
     Attributes
     ----------
     variant : str
+    shuffle_method : str
+        The null model of ``null_mean`` ... ``clusterable``.
+    method : str
+        The spectral partitioner's method.
     run : int
         0-based run number; the seed is ``seed + run``.
     seed : int
@@ -228,6 +275,8 @@ class RunRow:
     """
 
     variant: str
+    shuffle_method: str
+    method: str
     run: int
     seed: int
     network: str
@@ -248,6 +297,8 @@ class RunRow:
         """camelCase keys, as in the CSV and the ``--json`` output."""
         return {
             "variant": self.variant,
+            "shuffleMethod": self.shuffle_method,
+            "method": self.method,
             "run": self.run,
             "seed": self.seed,
             "network": self.network,
@@ -268,19 +319,25 @@ class RunRow:
 
 @dataclass(frozen=True)
 class VariantRow:
-    """One row of the table: means over a variant's runs.
+    """One row of the table: means over the runs of a variant under one shuffle method.
 
     Attributes
     ----------
-    variant : str
+    variant, shuffle_method, method : str
     runs : int
     accuracy, ncut, null_mean, null_std, z_score, percentile : float or None
         Means over the runs that have a value (None when none has).
     clusterable : int
         How many runs are clusterable.
+    paper : PaperFigures or None
+        The reference row of Filan et al.'s MNIST table (None: it has none).
+    sign_agrees : bool or None
+        Whether ``z_score`` has the sign of the paper's (None: either is missing).
     """
 
     variant: str
+    shuffle_method: str
+    method: str
     runs: int
     accuracy: float | None
     ncut: float | None
@@ -289,11 +346,16 @@ class VariantRow:
     z_score: float | None
     percentile: float | None
     clusterable: int
+    paper: PaperFigures | None = None
+    sign_agrees: bool | None = None
 
     def as_dict(self) -> dict:
         """The :data:`TABLE_COLUMNS` as keys."""
+        paper = self.paper
         return {
             "variant": self.variant,
+            "shuffleMethod": self.shuffle_method,
+            "method": self.method,
             "runs": self.runs,
             "accuracy": self.accuracy,
             "ncut": self.ncut,
@@ -302,6 +364,13 @@ class VariantRow:
             "zScore": self.z_score,
             "percentile": self.percentile,
             "clusterable": self.clusterable,
+            "paperAccuracy": None if paper is None else paper.accuracy,
+            "paperNcut": None if paper is None else paper.ncut,
+            "paperNullMean": None if paper is None else paper.null_mean,
+            "paperNullStd": None if paper is None else paper.null_std,
+            "paperZScore": None if paper is None else paper.z_score,
+            "paperPercentile": None if paper is None else paper.percentile,
+            "signAgrees": self.sign_agrees,
         }
 
 
@@ -313,13 +382,13 @@ class ClusterabilityExperiment:
     ----------
     data, arch : str
     epochs, runs, n_shuffles, k : int
-    shuffle_method : str
+    shuffle_methods : list of str
     seed : int
     variants : list of VariantRow
-        The table, one row per variant in the order asked for.
+        The table, one row per variant (in the order asked for) and shuffle method.
     rows : list of RunRow
-        Every run.
-    csv, runs_csv, out_dir : Path
+        Every run under every shuffle method.
+    csv, runs_csv, plot, out_dir : Path
     seconds : float
     """
 
@@ -329,12 +398,13 @@ class ClusterabilityExperiment:
     runs: int
     n_shuffles: int
     k: int
-    shuffle_method: str
+    shuffle_methods: list[str]
     seed: int
     variants: list[VariantRow]
     rows: list[RunRow]
     csv: Path
     runs_csv: Path
+    plot: Path
     out_dir: Path
     seconds: float
 
@@ -347,7 +417,8 @@ class ClusterabilityExperiment:
             "runs": self.runs,
             "nShuffles": self.n_shuffles,
             "k": self.k,
-            "shuffleMethod": self.shuffle_method,
+            "shuffleMethods": list(self.shuffle_methods),
+            "method": PARTITION_METHOD,
             "seed": self.seed,
             "minPercentile": 1.0 / (self.n_shuffles + 1),
             "columns": list(TABLE_COLUMNS),
@@ -356,6 +427,8 @@ class ClusterabilityExperiment:
             "runRows": [row.as_dict() for row in self.rows],
             "csv": str(self.csv),
             "runsCsv": str(self.runs_csv),
+            "plot": str(self.plot),
+            "paperSource": SOURCE_TABLE,
             "out": str(self.out_dir),
             "seconds": self.seconds,
         }
@@ -382,7 +455,7 @@ def run_clusterability_experiment(
     lr: float = DEFAULT_LR,
     n_shuffles: int = DEFAULT_N_SHUFFLES,
     k: int = DEFAULT_N_CLUSTERS,
-    shuffle_method: str = LAYER_SHUFFLE_METHODS[0],
+    shuffle_methods: Sequence[str] = LAYER_SHUFFLE_METHODS[:1],
     seed: int = 0,
     variants: Sequence[str] = VARIANTS,
     out_dir: str | Path | None = None,
@@ -410,8 +483,10 @@ def run_clusterability_experiment(
         Null networks per run, at least 1.
     k : int, default=DEFAULT_N_CLUSTERS
         Clusters of every spectral partition, between 2 and the number of neurons.
-    shuffle_method : {"layer", "layer_nonzero"}, default="layer"
-        Null model (:func:`~neurongraph.analysis.nulls.clusterability`).
+    shuffle_methods : sequence of {"layer", "layer_nonzero", "both"}, default=("layer",)
+        Null models (:func:`~neurongraph.analysis.nulls.clusterability`; "both": every one):
+        every run is scored against the null networks of each, and the table has a row per
+        variant and method.
     seed : int, default=0
         Seed of the data split; run ``r`` trains and partitions with ``seed + r``.
     variants : sequence of str, default=VARIANTS
@@ -423,7 +498,8 @@ def run_clusterability_experiment(
     n_jobs : int, optional
         Processes for the null networks (None: all cores).
     progress : callable, optional
-        ``progress(done, total)``: one unit per training, ingest and null network.
+        ``progress(done, total)``: one unit per training, ingest and null network (of every
+        shuffle method).
 
     Returns
     -------
@@ -436,7 +512,9 @@ def run_clusterability_experiment(
         fit the data, or a bad prefix: before anything is trained or written.
     """
     started = time.perf_counter()
-    variants = _check_options(runs, epochs, n_shuffles, k, shuffle_method, variants, arch)
+    variants, shuffle_methods = _check_options(
+        runs, epochs, n_shuffles, k, shuffle_methods, variants, arch
+    )
     architecture = parse_architecture(arch)
     for variant in variants:
         check_network_name(network_name(prefix, variant, seed + runs - 1))
@@ -458,7 +536,7 @@ def run_clusterability_experiment(
         raise UsageError(f"--out {out} is a file; give a directory for the experiment's output")
     out.mkdir(parents=True, exist_ok=True)
 
-    per_model = STEPS_PER_MODEL + n_shuffles
+    per_model = STEPS_PER_MODEL + n_shuffles * len(shuffle_methods)
     total = len(variants) * runs * per_model
     done = 0
 
@@ -478,34 +556,51 @@ def run_clusterability_experiment(
             report(1)
             ingested = _ingest_or_reuse(store, path, name, example, variant, metadata)
             report(2)
-            result = run_spectral(
-                store,
-                name,
-                graph="weights",
-                k=k,
-                n_shuffles=n_shuffles,
-                shuffle_method=shuffle_method,
-                seed=run_seed,
-                n_jobs=n_jobs,
-                progress=lambda i, n: report(STEPS_PER_MODEL + i),
-            )
+            for i, shuffle_method in enumerate(shuffle_methods):
+                offset = STEPS_PER_MODEL + i * n_shuffles
+                result = run_spectral(
+                    store,
+                    name,
+                    graph="weights",
+                    k=k,
+                    n_shuffles=n_shuffles,
+                    shuffle_method=shuffle_method,
+                    seed=run_seed,
+                    n_jobs=n_jobs,
+                    progress=lambda j, n, offset=offset: report(offset + j),
+                )
+                rows.append(
+                    _run_row(
+                        variant,
+                        shuffle_method,
+                        run,
+                        run_seed,
+                        name,
+                        path,
+                        metadata,
+                        result,
+                        trained,
+                        ingested,
+                    )
+                )
+                log.info(
+                    "%s (%s): accuracy %.4f, n-cut %.4f, null mean %s, z %s, percentile %s",
+                    name,
+                    shuffle_method,
+                    rows[-1].accuracy,
+                    rows[-1].ncut,
+                    _fmt(rows[-1].null_mean),
+                    _fmt(rows[-1].z_score),
+                    _fmt(rows[-1].percentile),
+                )
             done += per_model
             report(0)
-            rows.append(
-                _run_row(variant, run, run_seed, name, path, metadata, result, trained, ingested)
-            )
-            log.info(
-                "%s: accuracy %.4f, n-cut %.4f, null mean %s, z %s, percentile %s",
-                name,
-                rows[-1].accuracy,
-                rows[-1].ncut,
-                _fmt(rows[-1].null_mean),
-                _fmt(rows[-1].z_score),
-                _fmt(rows[-1].percentile),
-            )
-    table = summarise_runs(rows, variants)
+    table = summarise_runs(rows, variants, shuffle_methods)
     csv_path = write_csv([row.as_dict() for row in table], TABLE_COLUMNS, out / CSV_NAME)
     runs_path = write_csv([row.as_dict() for row in rows], RUN_COLUMNS, out / RUNS_CSV_NAME)
+    plot_path = plot_clusterability(
+        table, out / PLOT_NAME, title=f"{architecture.spec} on {data}, {runs} run(s), k={k}"
+    )
     return ClusterabilityExperiment(
         data=data,
         arch=architecture.spec,
@@ -513,42 +608,59 @@ def run_clusterability_experiment(
         runs=runs,
         n_shuffles=n_shuffles,
         k=k,
-        shuffle_method=shuffle_method,
+        shuffle_methods=shuffle_methods,
         seed=seed,
         variants=table,
         rows=rows,
         csv=csv_path,
         runs_csv=runs_path,
+        plot=plot_path,
         out_dir=out,
         seconds=round(time.perf_counter() - started, 3),
     )
 
 
-def summarise_runs(rows: Sequence[RunRow], variants: Sequence[str]) -> list[VariantRow]:
-    """One :class:`VariantRow` per variant (in the order of ``variants``): means over its runs.
+def summarise_runs(
+    rows: Sequence[RunRow],
+    variants: Sequence[str],
+    shuffle_methods: Sequence[str] = LAYER_SHUFFLE_METHODS[:1],
+) -> list[VariantRow]:
+    """One :class:`VariantRow` per variant and shuffle method (variants in the order given, each
+    with its shuffle methods in the order given): means over its runs, beside the paper's row.
 
     Examples
     --------
     >>> from pathlib import Path
-    >>> row = RunRow("plain", 0, 0, "n", 0.9, 0.0, 1.0, 2.0, 0.1, -10.0, 0.5, 0.5, True,
-    ...              True, True, Path("m.pt"))
-    >>> summarise_runs([row], ["plain"])[0].as_dict()["clusterable"]
-    1
+    >>> row = RunRow("plain", "layer", "papers", 0, 0, "n", 0.9, 0.0, 1.0, 2.0, 0.1, -10.0,
+    ...              0.5, 0.5, True, True, True, Path("m.pt"))
+    >>> summary = summarise_runs([row], ["plain"])[0].as_dict()
+    >>> summary["clusterable"], summary["signAgrees"]
+    (1, True)
     """
     table = []
-    for variant in variants:
-        mine = [row for row in rows if row.variant == variant]
+    for variant, shuffle_method in (
+        (variant, shuffle_method) for variant in variants for shuffle_method in shuffle_methods
+    ):
+        mine = [
+            row for row in rows if row.variant == variant and row.shuffle_method == shuffle_method
+        ]
+        z_score = _mean(row.z_score for row in mine)
+        paper = paper_figures(variant)
         table.append(
             VariantRow(
                 variant=variant,
+                shuffle_method=shuffle_method,
+                method=mine[0].method if mine else PARTITION_METHOD,
                 runs=len(mine),
                 accuracy=_mean(row.accuracy for row in mine),
                 ncut=_mean(row.ncut for row in mine),
                 null_mean=_mean(row.null_mean for row in mine),
                 null_std=_mean(row.null_std for row in mine),
-                z_score=_mean(row.z_score for row in mine),
+                z_score=z_score,
                 percentile=_mean(row.percentile for row in mine),
                 clusterable=sum(row.clusterable for row in mine),
+                paper=paper,
+                sign_agrees=sign_agrees(z_score, None if paper is None else paper.z_score),
             )
         )
     return table
@@ -571,10 +683,10 @@ def _check_options(
     epochs: Any,
     n_shuffles: Any,
     k: Any,
-    shuffle_method: str,
+    shuffle_methods: Sequence[str],
     variants: Sequence[str],
     arch: str,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     for option, value, least in (
         ("--runs", runs, 1),
         ("--epochs", epochs, 1),
@@ -583,10 +695,20 @@ def _check_options(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise UsageError(f"{option} must be an integer of at least {least}, not {value!r}")
-    if shuffle_method not in LAYER_SHUFFLE_METHODS:
+    if isinstance(shuffle_methods, str):
+        shuffle_methods = [shuffle_methods]
+    methods = list(
+        dict.fromkeys(
+            method
+            for given in shuffle_methods
+            for method in (LAYER_SHUFFLE_METHODS if given == SHUFFLE_BOTH else (given,))
+        )
+    )
+    wrong = [m for m in methods if m not in LAYER_SHUFFLE_METHODS]
+    if wrong or not methods:
         raise UsageError(
-            f"--shuffle-method must be one of {', '.join(LAYER_SHUFFLE_METHODS)}, "
-            f"not {shuffle_method!r}"
+            f"--shuffle-method must be one of {', '.join(LAYER_SHUFFLE_METHODS)} or "
+            f"{SHUFFLE_BOTH}, not {', '.join(map(repr, wrong)) or '(none given)'}"
         )
     if not isinstance(arch, str):
         raise UsageError(f"--arch must be an architecture string, not {arch!r}")
@@ -597,7 +719,7 @@ def _check_options(
             f"unknown variant(s) {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
             f"{', '.join(VARIANTS)}"
         )
-    return chosen
+    return chosen, methods
 
 
 def _training_options(variant: str, epochs: int, lr: float) -> dict[str, Any]:
@@ -608,6 +730,7 @@ def _training_options(variant: str, epochs: int, lr: float) -> dict[str, Any]:
         "batch_size": DEFAULT_BATCH_SIZE,
         "dropout": DEFAULT_DROPOUT,
         "l1": DEFAULT_L1,
+        "l2": DEFAULT_L2,
         "prune": DEFAULT_PRUNE,
         "modular_init": None,
         "spectral_reg": DEFAULT_SPECTRAL_REG,
@@ -684,6 +807,7 @@ def _ingest_or_reuse(
 
 def _run_row(
     variant: str,
+    shuffle_method: str,
     run: int,
     seed: int,
     name: str,
@@ -695,6 +819,8 @@ def _run_row(
 ) -> RunRow:
     return RunRow(
         variant=variant,
+        shuffle_method=shuffle_method,
+        method=PARTITION_METHOD,
         run=run,
         seed=seed,
         network=name,

@@ -1,9 +1,11 @@
 """How Louvain communities and firing entropy evolve with training (Mostafa & Mondal, 2106.04693).
 
-:func:`run_evolution` trains one model with a checkpoint after every epoch, ingests every
-checkpoint as the network ``NAME@epoch`` of a series, records its activations on the training
-data set, runs :func:`~neurongraph.analysis.runner.run_louvain` (seeded) and
-:func:`~neurongraph.analysis.runner.run_entropy` on it, and tabulates per epoch
+:func:`run_evolution` trains one model with a checkpoint before training (epoch 0: the
+untrained network) and after every epoch, ingests every checkpoint as the network ``NAME@epoch``
+of a series, records its activations on the training data set, runs
+:func:`~neurongraph.analysis.runner.run_louvain` (seeded) and
+:func:`~neurongraph.analysis.runner.run_entropy` on it
+(:func:`~neurongraph.experiments.network_metrics.measure_network`), and tabulates per epoch
 
 - ``testAccuracy``: the checkpoint's test accuracy;
 - ``modularity``: the mean over hidden layers of the Louvain modularity Q of the layer's
@@ -12,8 +14,15 @@ data set, runs :func:`~neurongraph.analysis.runner.run_louvain` (seeded) and
   entropy, over the data set and averaged over classes (:mod:`neurongraph.analysis.entropy`);
 
 with the Pearson and Spearman correlation of each metric with the test accuracy over the epochs
-(:func:`metric_correlations`). The table goes to ``OUT/evolution.csv`` and a plot to
-``OUT/evolution.png``; the checkpoints stay in ``OUT/checkpoints/``.
+(:func:`~neurongraph.experiments.network_metrics.metric_correlations`). The table goes to
+``OUT/evolution.csv`` and a plot to ``OUT/evolution.png``; the checkpoints stay in
+``OUT/checkpoints/``.
+
+Along one run any quantity that changes monotonically correlates with the accuracy, so the
+experiment also measures a set of models of different quality (narrower, trained on noisy labels,
+trained for fewer epochs; :mod:`neurongraph.experiments.evolution_models`) and correlates the same
+metrics with test accuracy across the models: ``OUT/evolution-models.csv`` and
+``OUT/evolution-models.png``.
 
 Everything runs in this process: each checkpoint is loaded from its TorchScript file once and
 its module serves both the ingest and the activation capture.
@@ -39,23 +48,37 @@ import logging
 import math
 import re
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-from scipy import stats
-
-from neurongraph.analysis.runner import run_entropy, run_louvain
 from neurongraph.errors import UsageError
-from neurongraph.ingest.pipeline import ingest_model
+from neurongraph.experiments.evolution_models import (
+    BASE_MODEL,
+    DEFAULT_MODEL_SPECS,
+    MODEL_DIR,
+    MODELS_CSV_NAME,
+    MODELS_PLOT_NAME,
+    ModelRow,
+    drop_stale_models,
+    model_network,
+    parse_model_specs,
+    plot_models,
+    run_model_set,
+    write_models_csv,
+)
+from neurongraph.experiments.network_metrics import (
+    ACCURACY,
+    METRICS,
+    NetworkMetrics,
+    measure_network,
+    metric_correlations,
+)
 from neurongraph.model.datasets import load_dataset
-from neurongraph.model.loading import load_model
 from neurongraph.store import Store, check_network_name
 from neurongraph.training.architectures import IMAGE_KINDS, MLP_EXAMPLE, parse_architecture
 from neurongraph.training.train import (
+    CHECKPOINT_PATTERN,
     DEFAULT_EPOCHS,
     DEFAULT_LR,
     find_checkpoints,
@@ -71,6 +94,7 @@ __all__ = [
     "DEFAULT_DATA",
     "DEFAULT_EPOCHS",
     "DEFAULT_LR",
+    "DEFAULT_MODEL_SPECS",
     "DEFAULT_NAME",
     "EPOCH_KEY",
     "METRICS",
@@ -98,17 +122,8 @@ PLOT_NAME = "evolution.png"
 #: Network properties that tie a network to its series.
 SERIES_KEY = "series"
 EPOCH_KEY = "epoch"
-#: The column every metric is correlated with.
-ACCURACY = "testAccuracy"
-#: Per-epoch metrics correlated with the test accuracy.
-METRICS = ("modularity", "entropy", "classEntropy")
 #: Steps of the progress callback per checkpoint (ingest with activations, Louvain, entropy).
 STEPS_PER_CHECKPOINT = 3
-#: Fewest epochs with a value for which a correlation is reported.
-MIN_CORRELATION_POINTS = 3
-#: Metrics (or accuracies) that vary by no more than this over the epochs count as constant:
-#: a layer with one community has Q = 0 up to rounding, which must not look like a trend.
-CONSTANT_ATOL = 1e-9
 _PLOT_SIZE = (7.0, 8.0)
 _PLOT_DPI = 120
 _SERIES_SEPARATOR = "@"
@@ -121,6 +136,7 @@ class EpochRow:
     Attributes
     ----------
     epoch : int
+        0 for the untrained network.
     network : str
         ``NAME@epoch``.
     test_accuracy : float
@@ -130,8 +146,8 @@ class EpochRow:
         Mean firing entropy and class entropy (bits) over all hidden neurons.
     communities : int
         Louvain communities summed over the hidden layers.
-    train_loss : float
-        Mean training loss of the epoch.
+    train_loss : float or None
+        Mean training loss of the epoch (None for epoch 0).
     layer_modularity : dict
         Layer name -> Q (None when the layer was skipped).
     layer_entropy : dict
@@ -145,7 +161,7 @@ class EpochRow:
     entropy: float
     class_entropy: float
     communities: int
-    train_loss: float
+    train_loss: float | None
     layer_modularity: dict[str, float | None] = field(default_factory=dict)
     layer_entropy: dict[str, float] = field(default_factory=dict)
 
@@ -176,12 +192,19 @@ class EvolutionResult:
     data, arch : str
     seed : int
     rows : list of EpochRow
-        One per epoch, in order.
+        One per epoch, in order, from epoch 0.
     correlations : dict
-        Metric -> its correlations with the test accuracy (:func:`metric_correlations`).
+        Metric -> its correlations with the test accuracy over the epochs
+        (:func:`~neurongraph.experiments.network_metrics.metric_correlations`).
+    models : list of ModelRow
+        The model set, ``base`` first (empty when no model specs were given).
+    model_correlations : dict
+        Metric -> its correlations with the test accuracy across the models.
     csv, plot, checkpoints : Path
+    models_csv, models_plot : Path or None
+        None without a model set.
     dropped : list of str
-        Networks of an earlier run of the series that this run dropped.
+        Networks of an earlier run of the series or of its model set that this run dropped.
     seconds : float
     """
 
@@ -191,9 +214,13 @@ class EvolutionResult:
     seed: int
     rows: list[EpochRow]
     correlations: dict[str, dict]
+    models: list[ModelRow]
+    model_correlations: dict[str, dict]
     csv: Path
     plot: Path
     checkpoints: Path
+    models_csv: Path | None
+    models_plot: Path | None
     dropped: list[str]
     seconds: float
 
@@ -207,9 +234,13 @@ class EvolutionResult:
             "networks": [row.network for row in self.rows],
             "epochs": [row.as_dict() for row in self.rows],
             "correlations": self.correlations,
+            "models": [row.as_dict() for row in self.models],
+            "modelCorrelations": self.model_correlations,
             "csv": str(self.csv),
             "plot": str(self.plot),
             "checkpoints": str(self.checkpoints),
+            "modelsCsv": None if self.models_csv is None else str(self.models_csv),
+            "modelsPlot": None if self.models_plot is None else str(self.models_plot),
             "dropped": list(self.dropped),
             "seconds": self.seconds,
         }
@@ -230,9 +261,11 @@ def run_evolution(
     lr: float = DEFAULT_LR,
     out_dir: str | Path | None = None,
     name: str = DEFAULT_NAME,
+    models: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvolutionResult:
-    """Train with a checkpoint per epoch, analyse every checkpoint, correlate with accuracy.
+    """Train with a checkpoint per epoch (and epoch 0), analyse every checkpoint and a set of
+    models of different quality, correlate with accuracy along the run and across the models.
 
     Parameters
     ----------
@@ -249,12 +282,16 @@ def run_evolution(
     lr : float, default=DEFAULT_LR
         Adam learning rate.
     out_dir : str or Path, optional
-        Where the checkpoints, ``evolution.csv`` and ``evolution.png`` go; default ``./NAME``.
+        Where the checkpoints, the models, the CSV files and the plots go; default ``./NAME``.
     name : str, default=DEFAULT_NAME
-        Series name: the networks are ``NAME@1`` ... ``NAME@epochs``.
+        Series name: the networks are ``NAME@0`` ... ``NAME@epochs``.
+    models : sequence of str, optional
+        Model specs (:mod:`neurongraph.experiments.evolution_models`) of the models compared
+        beside the base model; ``["none"]`` or empty: no model set; None:
+        ``DEFAULT_MODEL_SPECS`` (without its ``width=`` for a CNN or ResNet).
     progress : callable, optional
-        ``progress(done, total)``, called after every epoch of training and every step of the
-        analysis of a checkpoint.
+        ``progress(done, total)``, called after every epoch of training, every step of the
+        analysis of a checkpoint and every model of the set.
 
     Returns
     -------
@@ -263,19 +300,21 @@ def run_evolution(
     Raises
     ------
     UsageError
-        ``epochs`` below 1, a bad series name, an unknown data set or an architecture that
-        does not fit it (before anything is trained or written).
+        ``epochs`` below 1, a bad series name, an unknown data set, an architecture that does
+        not fit it or a malformed model spec (before anything is trained or written).
     """
     started = time.perf_counter()
     _check_epochs(epochs)
     _check_series_name(name, epochs)
     architecture = parse_architecture(arch)
+    specs = parse_model_specs(models, arch)
+    check_network_name(model_network(name, len(specs)))
     dataset = load_dataset(data, random_state=seed, image=architecture.kind in IMAGE_KINDS)
     out = Path(out_dir) if out_dir is not None else Path(name)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a directory for the experiment's output")
     checkpoint_dir = out / CHECKPOINT_DIR
-    total = epochs * (1 + STEPS_PER_CHECKPOINT)
+    total = epochs + (epochs + 1) * STEPS_PER_CHECKPOINT + len(specs)
     done = 0
 
     def step() -> None:
@@ -295,48 +334,70 @@ def run_evolution(
         random_state=seed,
         progress=lambda record: step(),
     )
+    # epoch 0: the same seed builds the same initial weights the training started from
+    initial_path = checkpoint_dir / CHECKPOINT_PATTERN.format(epoch=0)
+    train_model(architecture, dataset, epochs=0, lr=lr, random_state=seed).save(initial_path)
     _remove_stale_checkpoints(checkpoint_dir, epochs)
     dropped = _drop_stale_members(store, name, epochs)
-    example = torch.from_numpy(dataset.X_train[:2])
+    if specs:
+        dropped += drop_stale_models(store, name, len(specs))
+    losses = [None, *(record.loss for record in trained.history)]
     rows = []
-    for epoch, (path, record) in enumerate(
-        zip(trained.checkpoints, trained.history, strict=True), start=1
+    for epoch, (path, loss) in enumerate(
+        zip([initial_path, *trained.checkpoints], losses, strict=True)
     ):
         network = series_member(name, epoch)
-        clock = _Clock()
-        loaded = load_model(str(path))
-        recorded = ingest_model(
+        started_at = time.perf_counter()
+        metrics = measure_network(
             store,
-            loaded.module,
+            path,
             network,
-            example,
-            replace=True,
-            properties={**loaded.properties(), SERIES_KEY: name, EPOCH_KEY: epoch},
-            model_file=loaded.file,
             dataset=dataset,
-        ).activations
-        clock.lap("ingest and activations")
-        step()
-        louvain = run_louvain(store, network, seed=seed)
-        clock.lap("louvain")
-        step()
-        entropy = run_entropy(store, network)
-        clock.lap("entropy")
-        step()
-        rows.append(_row(epoch, network, recorded.accuracy, record.loss, louvain, entropy))
+            properties={SERIES_KEY: name, EPOCH_KEY: epoch},
+            seed=seed,
+        )
+        for _ in range(STEPS_PER_CHECKPOINT):
+            step()
+        rows.append(_row(epoch, network, loss, metrics))
         log.info(
-            "%s: accuracy %.4f, modularity %s, entropy %.4f (seconds: %s)",
+            "%s: accuracy %.4f, modularity %s, entropy %.4f (%.2f s)",
             network,
-            recorded.accuracy,
-            rows[-1].modularity,
-            rows[-1].entropy,
-            clock,
+            metrics.test_accuracy,
+            metrics.modularity,
+            metrics.entropy,
+            time.perf_counter() - started_at,
         )
     correlations = metric_correlations(rows)
     csv_path = write_csv(rows, out / CSV_NAME)
-    plot_path = plot_evolution(
-        rows, out / PLOT_NAME, correlations=correlations, title=f"{name}: {arch} on {data}"
-    )
+    title = f"{name}: {arch} on {data}"
+    plot_path = plot_evolution(rows, out / PLOT_NAME, correlations=correlations, title=title)
+    model_rows: list[ModelRow] = []
+    model_correlations: dict[str, dict] = {}
+    models_csv = models_plot = None
+    if specs:
+        # the base model is the series' last checkpoint, measured above
+        base = ModelRow(BASE_MODEL, rows[-1].network, architecture.spec, epochs, 0.0, metrics)
+        model_rows = run_model_set(
+            store,
+            specs,
+            series=name,
+            arch=architecture.spec,
+            epochs=epochs,
+            lr=lr,
+            dataset=dataset,
+            seed=seed,
+            out_dir=out / MODEL_DIR,
+            base=base,
+            step=step,
+        )
+        model_correlations = metric_correlations(model_rows)
+        models_csv = write_models_csv(model_rows, out / MODELS_CSV_NAME)
+        models_plot = plot_models(
+            model_rows,
+            out / MODELS_PLOT_NAME,
+            correlations=model_correlations,
+            title=f"{title}: {len(model_rows)} models",
+        )
     return EvolutionResult(
         series=name,
         data=data,
@@ -344,28 +405,16 @@ def run_evolution(
         seed=trained.seed,
         rows=rows,
         correlations=correlations,
+        models=model_rows,
+        model_correlations=model_correlations,
         csv=csv_path,
         plot=plot_path,
         checkpoints=checkpoint_dir,
+        models_csv=models_csv,
+        models_plot=models_plot,
         dropped=dropped,
         seconds=round(time.perf_counter() - started, 3),
     )
-
-
-class _Clock:
-    """Seconds spent in each named stage, for the log."""
-
-    def __init__(self) -> None:
-        self._last = time.perf_counter()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.laps[stage] = round(now - self._last, 2)
-        self._last = now
-
-    def __str__(self) -> str:
-        return ", ".join(f"{stage} {seconds}" for stage, seconds in self.laps.items())
 
 
 def _check_epochs(epochs: int) -> None:
@@ -404,80 +453,19 @@ def _drop_stale_members(store: Store, series: str, epochs: int) -> list[str]:
     return dropped
 
 
-def _row(
-    epoch: int, network: str, accuracy: float, train_loss: float, louvain: dict, entropy: dict
-) -> EpochRow:
+def _row(epoch: int, network: str, train_loss: float | None, metrics: NetworkMetrics) -> EpochRow:
     return EpochRow(
         epoch=epoch,
         network=network,
-        test_accuracy=float(accuracy),
-        modularity=louvain["modularity"],
-        entropy=float(entropy["entropy"]),
-        class_entropy=float(entropy["classEntropy"]),
-        communities=int(sum(layer["communities"] for layer in louvain["layers"])),
-        train_loss=float(train_loss),
-        layer_modularity={layer["layer"]: layer["modularity"] for layer in louvain["layers"]},
-        layer_entropy={layer["layer"]: layer["entropyMean"] for layer in entropy["layers"]},
+        test_accuracy=metrics.test_accuracy,
+        modularity=metrics.modularity,
+        entropy=metrics.entropy,
+        class_entropy=metrics.class_entropy,
+        communities=metrics.communities,
+        train_loss=None if train_loss is None else float(train_loss),
+        layer_modularity=dict(metrics.layer_modularity),
+        layer_entropy=dict(metrics.layer_entropy),
     )
-
-
-def metric_correlations(
-    rows: Sequence[EpochRow], metrics: Sequence[str] = METRICS
-) -> dict[str, dict]:
-    """Pearson and Spearman correlation of each metric with the test accuracy over the epochs.
-
-    Parameters
-    ----------
-    rows : sequence of EpochRow
-    metrics : sequence of str, default=METRICS
-        Keys of :meth:`EpochRow.as_dict`.
-
-    Returns
-    -------
-    dict
-        Metric -> ``{"n", "pearson", "pearsonP", "spearman", "spearmanP"}``: the number of epochs
-        where the metric has a value, the coefficients and their two-sided p-values. A value is
-        None when it is undefined: fewer than ``MIN_CORRELATION_POINTS`` epochs, or a metric
-        (or the accuracy) that does not change by more than ``CONSTANT_ATOL``.
-
-    Examples
-    --------
-    >>> rows = [EpochRow(e, f"s@{e}", a, q, h, h, 1, 0.0)
-    ...         for e, (a, q, h) in enumerate([(0.5, 0.1, 0.9), (0.7, 0.2, 0.8),
-    ...                                        (0.9, 0.4, 0.7)], start=1)]
-    >>> c = metric_correlations(rows)
-    >>> round(c["modularity"]["pearson"], 4), c["modularity"]["spearman"], c["entropy"]["spearman"]
-    (0.982, 1.0, -1.0)
-    """
-    table = [row.as_dict() for row in rows]
-    out = {}
-    for metric in metrics:
-        pairs = [
-            (r[ACCURACY], r[metric])
-            for r in table
-            if r[metric] is not None and math.isfinite(r[metric])
-        ]
-        out[metric] = _correlation(np.array(pairs, dtype=np.float64).reshape(-1, 2))
-    return out
-
-
-def _correlation(pairs: np.ndarray) -> dict:
-    result: dict = {"n": len(pairs), "pearson": None, "pearsonP": None}
-    result |= {"spearman": None, "spearmanP": None}
-    if len(pairs) < MIN_CORRELATION_POINTS or np.ptp(pairs, axis=0).min() <= CONSTANT_ATOL:
-        return result
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        pearson = stats.pearsonr(pairs[:, 0], pairs[:, 1])
-        spearman = stats.spearmanr(pairs[:, 0], pairs[:, 1])
-    for key, value in (
-        ("pearson", pearson.statistic),
-        ("pearsonP", pearson.pvalue),
-        ("spearman", spearman.statistic),
-        ("spearmanP", spearman.pvalue),
-    ):
-        result[key] = float(value) if math.isfinite(value) else None
-    return result
 
 
 def _csv_row(row: EpochRow) -> dict:

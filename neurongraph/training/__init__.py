@@ -17,6 +17,7 @@ from neurongraph.training.modular import MODULAR_INIT_RATIO, apply_modular_init
 from neurongraph.training.pruning import weight_sparsity
 from neurongraph.training.regularisers import (
     l1_penalty,
+    l2_penalty,
     spectral_regulariser,
     weight_adjacency,
     weight_blocks,
@@ -26,6 +27,7 @@ from neurongraph.training.train import (
     DEFAULT_DROPOUT,
     DEFAULT_EPOCHS,
     DEFAULT_L1,
+    DEFAULT_L2,
     DEFAULT_LR,
     DEFAULT_PRUNE,
     DEFAULT_REG_K,
@@ -47,6 +49,7 @@ __all__ = [
     "DEFAULT_DROPOUT",
     "DEFAULT_EPOCHS",
     "DEFAULT_L1",
+    "DEFAULT_L2",
     "DEFAULT_LR",
     "DEFAULT_PRUNE",
     "DEFAULT_REG_K",
@@ -62,6 +65,7 @@ __all__ = [
     "evaluate_model",
     "find_checkpoints",
     "l1_penalty",
+    "l2_penalty",
     "model_weights",
     "parse_architecture",
     "read_sidecar",

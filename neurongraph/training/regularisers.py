@@ -1,4 +1,4 @@
-"""Clusterability regularisers: the spectral regulariser of Filan et al. and L1.
+"""Clusterability regularisers: the spectral regulariser of Filan et al., L1 and L2.
 
 The weight graph
 ----------------
@@ -38,6 +38,7 @@ __all__ = [
     "SPECTRAL_EPS",
     "adjacency_spectral_regulariser",
     "l1_penalty",
+    "l2_penalty",
     "spectral_regulariser",
     "weight_adjacency",
     "weight_blocks",
@@ -202,3 +203,8 @@ def _check_k(k: int, n_neurons: int) -> None:
 def l1_penalty(weights: list[torch.Tensor]) -> torch.Tensor:
     """Sum of ``|w|`` over every weight (biases excluded)."""
     return sum(weight.abs().sum() for weight in weights)
+
+
+def l2_penalty(weights: list[torch.Tensor]) -> torch.Tensor:
+    """Sum of ``w ** 2`` over every weight (biases excluded), as Keras' ``l2`` regulariser."""
+    return sum(weight.square().sum() for weight in weights)

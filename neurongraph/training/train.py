@@ -5,6 +5,7 @@ of cross-entropy on each classification task's logits, or mean squared error on 
 output, plus
 
 - ``l1 * sum |w|`` over all weights (biases excluded), when ``l1 > 0``;
+- ``l2 * sum w^2`` over all weights (biases excluded), when ``l2 > 0``;
 - ``spectral_reg * spectral_regulariser(weights, reg_k)``
   (:func:`neurongraph.training.regularisers.spectral_regulariser`), when ``spectral_reg > 0``.
   The eigensolver is the expensive part (about 0.3 s for the 1,098 neurons of a
@@ -68,6 +69,7 @@ from neurongraph.training.pruning import (
 from neurongraph.training.regularisers import (
     adjacency_spectral_regulariser,
     l1_penalty,
+    l2_penalty,
     spectral_regulariser,
 )
 from neurongraph.training.resnet import is_residual, residual_weight_adjacency
@@ -79,6 +81,7 @@ __all__ = [
     "DEFAULT_DROPOUT",
     "DEFAULT_EPOCHS",
     "DEFAULT_L1",
+    "DEFAULT_L2",
     "DEFAULT_LR",
     "DEFAULT_PRUNE",
     "DEFAULT_REG_K",
@@ -104,6 +107,7 @@ DEFAULT_LR = 1e-3
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_DROPOUT = 0.0
 DEFAULT_L1 = 0.0
+DEFAULT_L2 = 0.0
 DEFAULT_PRUNE = 0.0
 DEFAULT_SPECTRAL_REG = 0.0
 #: Eigenvalues in the spectral regulariser: K = 11 favours the 12 clusters of the default
@@ -210,6 +214,7 @@ def train_model(
     batch_size: int = DEFAULT_BATCH_SIZE,
     dropout: float = DEFAULT_DROPOUT,
     l1: float = DEFAULT_L1,
+    l2: float = DEFAULT_L2,
     prune: float = DEFAULT_PRUNE,
     modular_init: int | None = None,
     spectral_reg: float = DEFAULT_SPECTRAL_REG,
@@ -238,6 +243,8 @@ def train_model(
         Dropout probability after every hidden ReLU of a built architecture.
     l1 : float, default=DEFAULT_L1
         Weight of the L1 penalty ``sum |w|``.
+    l2 : float, default=DEFAULT_L2
+        Weight of the L2 penalty ``sum w^2``.
     prune : float, default=DEFAULT_PRUNE
         Target sparsity in [0, 1) of magnitude pruning; 0 disables it.
     modular_init : int, optional
@@ -280,6 +287,7 @@ def train_model(
         "batch_size": batch_size,
         "dropout": dropout,
         "l1": l1,
+        "l2": l2,
         "prune": prune,
         "modular_init": modular_init,
         "spectral_reg": spectral_reg,
@@ -336,6 +344,8 @@ def train_model(
             total = loss
             if l1 > 0:
                 total = total + l1 * l1_penalty(weights)
+            if l2 > 0:
+                total = total + l2 * l2_penalty(weights)
             if spectral_reg > 0 and step % spectral_every == 0:
                 value = spectral()
                 spectral_values.append(value.item())
@@ -505,7 +515,7 @@ def _check_options(options: dict, checkpoint_dir: str | Path | None, *, given_mo
             positive_int(name)
     if not options["lr"] > 0:
         raise UsageError(f"lr must be positive, not {options['lr']}")
-    for name in ("l1", "spectral_reg"):
+    for name in ("l1", "l2", "spectral_reg"):
         if not options[name] >= 0:
             raise UsageError(f"{name} must be zero or positive, not {options[name]}")
     if not 0.0 <= options["dropout"] < 1.0:

@@ -9,11 +9,16 @@ import pytest
 
 from neurongraph.experiments.clusterability import (
     CSV_NAME,
+    L2,
+    PLOT_NAME,
+    PRUNE,
     RUNS_CSV_NAME,
     TABLE_COLUMNS,
     VARIANTS,
     network_name,
 )
+from neurongraph.experiments.filan_reference import REFERENCE_ROWS, paper_figures
+from neurongraph.training import read_sidecar
 
 ARCH = "64-8-8-10"
 TINY = (
@@ -56,13 +61,29 @@ def test_tiny_experiment_writes_table_csv_and_partitions(run_cli, store, tmp_pat
     )
     assert result["columns"] == list(TABLE_COLUMNS)
     assert [row["variant"] for row in result["table"]] == list(VARIANTS)
+    assert {"l2", "dropout-pruned"} <= set(VARIANTS) == set(REFERENCE_ROWS)
     for row in result["table"]:
         assert list(row) == list(TABLE_COLUMNS)
+        assert (row["shuffleMethod"], row["method"]) == ("layer", "papers")
         assert row["runs"] == 1 and row["clusterable"] in (0, 1)
         assert 0 < row["ncut"] <= 3 and 0 < row["percentile"] <= 1
         assert row["nullMean"] > 0 and row["nullStd"] is not None
+        # beside every row the paper's MNIST figures of that row, and whether the signs agree
+        paper = paper_figures(row["variant"])
+        if paper is None:
+            assert row["paperZScore"] is None and row["signAgrees"] is None
+        else:
+            assert row["paperZScore"] == pytest.approx(paper.z_score)
+            assert row["paperNullStd"] == pytest.approx(paper.null_std)
+            assert row["signAgrees"] == ((row["zScore"] > 0) == (paper.z_score > 0))
+    assert [r["variant"] for r in result["table"] if r["paperZScore"] is None] == [
+        "spectral",
+        "random",
+    ]
     accuracy = {row["variant"]: row["accuracy"] for row in result["table"]}
     assert accuracy["plain"] > accuracy["random"]
+    png = out / PLOT_NAME
+    assert result["plot"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     table = _read_csv(out / CSV_NAME)
     assert list(table[0]) == list(TABLE_COLUMNS)
@@ -70,8 +91,17 @@ def test_tiny_experiment_writes_table_csv_and_partitions(run_cli, store, tmp_pat
     for written, printed in zip(table, result["table"], strict=True):
         assert float(written["ncut"]) == pytest.approx(printed["ncut"])
         assert int(written["clusterable"]) == printed["clusterable"]
+        assert written["paperZScore"] == (
+            "" if printed["paperZScore"] is None else str(printed["paperZScore"])
+        )
     runs = _read_csv(out / RUNS_CSV_NAME)
     assert [row["network"] for row in runs] == [network_name(name, v, 0) for v in VARIANTS]
+    # the new variants are trained as named: L2, and dropout with pruning
+    options = {v: read_sidecar(out / f"{network_name(name, v, 0)}.pt")["options"] for v in VARIANTS}
+    assert options["l2"]["l2"] == L2 and options["plain"]["l2"] == 0
+    assert options["dropout-pruned"]["dropout"] > 0 and options["dropout-pruned"]["prune"] == PRUNE
+    sparsity = {row["variant"]: float(row["sparsity"]) for row in runs}
+    assert sparsity["dropout-pruned"] == pytest.approx(PRUNE, abs=0.02) and sparsity["l2"] == 0
 
     assert result["networks"] == [network_name(name, v, 0) for v in VARIANTS]
     for network, row in zip(result["networks"], result["runRows"], strict=True):
@@ -82,25 +112,38 @@ def test_tiny_experiment_writes_table_csv_and_partitions(run_cli, store, tmp_pat
         ]
         assert store.get_network(network)["variant"] == row["variant"]
 
-    # a rerun reuses the models and networks, analyses again and still has one partition each
-    again = json.loads(
-        run_cli(
-            "experiment",
-            "clusterability",
-            *TINY,
-            "--variants",
-            "plain,random",
-            "--out",
-            out,
-            "--prefix",
-            name,
-            "--json",
-        ).stdout
-    )
-    assert [row["variant"] for row in again["table"]] == ["plain", "random"]
-    assert not any(row["trained"] or row["ingested"] for row in again["runRows"])
-    assert again["table"][0]["ncut"] == pytest.approx(result["table"][0]["ncut"])
-    assert len(_partitions(store, network_name(name, "plain", 0))) == 1
+    # a rerun with both shuffle methods reuses the models and networks and analyses again:
+    # a row per variant and method, and still one partition per network
+    plain = network_name(name, "plain", 0)
+    created = store.get_network(plain)["createdAt"]
+    trained_at = (out / f"{plain}.pt").stat().st_mtime_ns
+    text = run_cli(
+        "experiment",
+        "clusterability",
+        *TINY,
+        "--variants",
+        "plain,l1,random",
+        "--shuffle-method",
+        "both",
+        "--out",
+        out,
+        "--prefix",
+        name,
+    ).stdout
+    assert store.get_network(plain)["createdAt"] == created
+    assert (out / f"{plain}.pt").stat().st_mtime_ns == trained_at
+    assert len(_partitions(store, plain)) == 1
+    lines = [line.split() for line in text.splitlines()]
+    rows = [tuple(cells[:2]) for cells in lines if cells and cells[0] in ("plain", "l1", "random")]
+    assert rows == [(v, m) for v in ("plain", "l1", "random") for m in ("layer", "layer_nonzero")]
+    cells = {tuple(c[:2]): c for c in lines if c and tuple(c[:2]) in rows}
+    assert cells["plain", "layer"][4] == f"{result['table'][0]['ncut']:.4f}"
+    l1_row = cells["l1", "layer"]
+    assert f"{paper_figures('l1').z_score:+.2f}" in l1_row and l1_row[-1] in ("yes", "no")
+    assert cells["random", "layer_nonzero"][-5:] == ["n/a"] * 5
+    assert "clustering_factors_mlp.csv" in text and f"plot: {png}" in text
+    both = _read_csv(out / CSV_NAME)
+    assert [(r["variant"], r["shuffleMethod"]) for r in both] == rows
 
 
 @pytest.mark.parametrize(

@@ -164,10 +164,12 @@ def test_clusterability_experiment_on_a_resnet(run_cli, store, tmp_path, name):
 def test_evolution_experiment_on_a_resnet(run_cli, store, tmp_path, name):
     out = tmp_path / "evo"
     args = ("--data", "digits", "--arch", TINY, "--epochs", 2, "--lr", 0.02, "--seed", 0)
+    args += ("--model", "none")
     result = json.loads(
         run_cli("experiment", "evolution", *args, "--out", out, "--name", name, "--json").stdout
     )
-    assert result["networks"] == [f"{name}@1", f"{name}@2"]
+    assert result["networks"] == [f"{name}@0", f"{name}@1", f"{name}@2"]
+    assert result["models"] == [] and result["modelsCsv"] is None
     for epoch in result["epochs"]:
         assert 0 < epoch["testAccuracy"] <= 1 and epoch["entropy"] > 0
         # Louvain and entropy ran on every neuron layer, the residual sums included

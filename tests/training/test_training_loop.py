@@ -199,6 +199,7 @@ def test_data_that_does_not_fit_is_refused(arch, dataset, match):
         ({"prune": 1.0}, "prune"),
         ({"prune": 0.5, "epochs": 0}, "pruning"),
         ({"l1": -1.0}, "l1"),
+        ({"l2": -1.0}, "l2"),
         ({"modular_init": 0}, "modular_init"),
         ({"checkpoint_every": 1}, "checkpoint directory"),
         ({"spectral_reg": 1.0, "reg_k": 5000}, "k must be an integer"),

@@ -9,6 +9,7 @@ from neurongraph.errors import UsageError
 from neurongraph.model.datasets import load_dataset
 from neurongraph.training import (
     l1_penalty,
+    l2_penalty,
     model_weights,
     spectral_regulariser,
     train_model,
@@ -108,6 +109,19 @@ def test_l1_penalty():
     weights = mlp_weights()
     expected = sum(w.abs().sum() for w in weights)
     torch.testing.assert_close(l1_penalty(weights), expected)
+
+
+def test_l2_penalty_by_hand_and_in_training():
+    weights = [torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0], [-0.5]])]
+    torch.testing.assert_close(l2_penalty(weights), torch.tensor(1 + 4 + 9 + 0.25))
+    digits = load_dataset("digits")
+
+    def sum_of_squares(**options) -> float:
+        result = train_model("64-16-10", digits, epochs=2, lr=0.01, random_state=0, **options)
+        return l2_penalty(model_weights(result.model)).item()
+
+    # same seed, same batches: the penalty alone makes the weights smaller
+    assert sum_of_squares(l2=1e-2) < 0.8 * sum_of_squares()
 
 
 def clusterability(model: torch.nn.Module, k: int) -> tuple[float, float]:
