@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from neurongraph.analysis.nulls import LAYER_SHUFFLE_METHODS
+from neurongraph.analysis.spectral import DEFAULT_METHOD, METHODS
 from neurongraph.cli.common import (
     Context,
     check_out_path,
@@ -24,7 +25,6 @@ from neurongraph.experiments.clusterability import (
     DEFAULT_OUT,
     DEFAULT_PREFIX,
     DEFAULT_RUNS,
-    PARTITION_METHOD,
     SHUFFLE_BOTH,
     VARIANTS,
     ClusterabilityExperiment,
@@ -39,6 +39,7 @@ __all__ = ["clusterability"]
 _HEADINGS = (
     "variant",
     "shuffles",
+    "method",
     "runs",
     "accuracy",
     "n-cut",
@@ -100,6 +101,16 @@ def _variants(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
     help="Null model: permute every weight, or only the non-zero ones; give it twice (or "
     f"{SHUFFLE_BOTH}) for a row per variant and method.",
 )
+@click.option(
+    "--method",
+    "spectral_methods",
+    type=click.Choice(METHODS),
+    multiple=True,
+    default=(DEFAULT_METHOD,),
+    show_default=True,
+    help="Partition method (papers: scikit-learn's SpectralClustering, as the paper; "
+    "ncut-refined: lower n-cuts, z-scores not comparable); give both for rows side by side.",
+)
 @click.option("-k", "k", type=int, default=DEFAULT_N_CLUSTERS, show_default=True, help="Clusters.")
 @click.option(
     "--variants",
@@ -145,6 +156,7 @@ def clusterability(
     lr: float,
     shuffles: int,
     shuffle_methods: tuple[str, ...],
+    spectral_methods: tuple[str, ...],
     k: int,
     variants: list[str],
     seed: int,
@@ -159,8 +171,9 @@ def clusterability(
     dropout + pruned, modular-init and spectral-regularised MLPs (or CNNs or ResNets on images)
     and random (untrained) ones, ingests each as PREFIX-VARIANT-sSEED, partitions its weight
     graph (a spectral-weights Partition in the store) and compares its n-cut with shuffled null
-    networks. Prints one row per variant and shuffle method beside the paper's MNIST figures of
-    that row (n/a where it has none) and whether the sign of z agrees, and writes
+    networks. Prints one row per variant, shuffle method and partition method (--method)
+    beside the paper's MNIST figures of that row (n/a where it has none) and whether the sign
+    of z agrees, and writes
     OUT/clusterability.csv, OUT/clusterability-runs.csv and the z-scores plotted against the
     paper's, OUT/clusterability.png. Defaults (9 variants x 5 runs of the 64-256x4-10 MLP, 20
     epochs, 50 shuffles) take about a minute per model on 2 cores, about 45 minutes in all;
@@ -178,6 +191,7 @@ def clusterability(
             n_shuffles=shuffles,
             k=k,
             shuffle_methods=shuffle_methods,
+            spectral_methods=spectral_methods,
             seed=seed,
             variants=variants,
             out_dir=out_dir,
@@ -196,7 +210,7 @@ def _echo_text(result: ClusterabilityExperiment) -> None:
     click.echo(
         f"clusterability of {result.arch} on {result.data}: {result.runs} run(s) per variant, "
         f"{result.epochs} epochs, k={result.k}, {result.n_shuffles} shuffles per method "
-        f"(seed {result.seed}), partition method {PARTITION_METHOD}; clusterable = percentile "
+        f"(seed {result.seed}); clusterable = percentile "
         f"{1 / (result.n_shuffles + 1):.4f} (below every null network)"
     )
     echo_table(_HEADINGS, [_text_row(row) for row in result.variants])
@@ -210,6 +224,7 @@ def _text_row(row: VariantRow) -> list[str]:
     return [
         row.variant,
         row.shuffle_method,
+        row.method,
         str(row.runs),
         _fmt(row.accuracy),
         _fmt(row.ncut),

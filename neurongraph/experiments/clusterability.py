@@ -38,7 +38,8 @@ percentile, and how many runs are clusterable (percentile at its minimum
 ``1 / (n_shuffles + 1)``: every null network has a higher n-cut). Beside them stand the
 reference figures of the same row of Filan et al.'s MNIST table
 (:mod:`neurongraph.experiments.filan_reference`; empty where it has none) and whether our z has
-their sign. Each row names its partition ``method`` (:data:`PARTITION_METHOD`). The table is
+their sign. Each row names its partition ``method`` (``spectral_methods``: the papers' by
+default, :data:`~neurongraph.analysis.spectral.METHODS`). The table is
 written to ``OUT/clusterability.csv``, the runs to ``OUT/clusterability-runs.csv``, and the
 z-scores, ours against the paper's, are plotted to ``OUT/clusterability.png``.
 
@@ -76,7 +77,7 @@ import torch
 
 from neurongraph.analysis.nulls import DEFAULT_N_SHUFFLES, LAYER_SHUFFLE_METHODS
 from neurongraph.analysis.runner import run_spectral
-from neurongraph.analysis.spectral import DEFAULT_N_CLUSTERS
+from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS, METHODS
 from neurongraph.errors import UsageError
 from neurongraph.experiments.clusterability_plot import plot_clusterability
 from neurongraph.experiments.filan_reference import (
@@ -128,7 +129,6 @@ __all__ = [
     "L1",
     "L2",
     "MODULES",
-    "PARTITION_METHOD",
     "PLOT_NAME",
     "PRUNE",
     "RUNS_CSV_NAME",
@@ -160,8 +160,6 @@ DEFAULT_PREFIX = "clu"
 CSV_NAME = "clusterability.csv"
 RUNS_CSV_NAME = "clusterability-runs.csv"
 PLOT_NAME = "clusterability.png"
-#: The spectral partitioner's method that every row records.
-PARTITION_METHOD = "papers"
 #: What ``--shuffle-method`` takes for every method of ``LAYER_SHUFFLE_METHODS``.
 SHUFFLE_BOTH = "both"
 
@@ -382,12 +380,13 @@ class ClusterabilityExperiment:
     ----------
     data, arch : str
     epochs, runs, n_shuffles, k : int
-    shuffle_methods : list of str
+    shuffle_methods, spectral_methods : list of str
     seed : int
     variants : list of VariantRow
-        The table, one row per variant (in the order asked for) and shuffle method.
+        The table, one row per variant (in the order asked for), shuffle method and partition
+        method.
     rows : list of RunRow
-        Every run under every shuffle method.
+        Every run under every shuffle method and partition method.
     csv, runs_csv, plot, out_dir : Path
     seconds : float
     """
@@ -399,6 +398,7 @@ class ClusterabilityExperiment:
     n_shuffles: int
     k: int
     shuffle_methods: list[str]
+    spectral_methods: list[str]
     seed: int
     variants: list[VariantRow]
     rows: list[RunRow]
@@ -418,7 +418,7 @@ class ClusterabilityExperiment:
             "nShuffles": self.n_shuffles,
             "k": self.k,
             "shuffleMethods": list(self.shuffle_methods),
-            "method": PARTITION_METHOD,
+            "methods": list(self.spectral_methods),
             "seed": self.seed,
             "minPercentile": 1.0 / (self.n_shuffles + 1),
             "columns": list(TABLE_COLUMNS),
@@ -456,6 +456,7 @@ def run_clusterability_experiment(
     n_shuffles: int = DEFAULT_N_SHUFFLES,
     k: int = DEFAULT_N_CLUSTERS,
     shuffle_methods: Sequence[str] = LAYER_SHUFFLE_METHODS[:1],
+    spectral_methods: Sequence[str] = (DEFAULT_METHOD,),
     seed: int = 0,
     variants: Sequence[str] = VARIANTS,
     out_dir: str | Path | None = None,
@@ -487,6 +488,9 @@ def run_clusterability_experiment(
         Null models (:func:`~neurongraph.analysis.nulls.clusterability`; "both": every one):
         every run is scored against the null networks of each, and the table has a row per
         variant and method.
+    spectral_methods : sequence of {"papers", "ncut-refined"}, default=("papers",)
+        Partition methods (:data:`~neurongraph.analysis.spectral.METHODS`): every run is
+        partitioned and scored with each, side by side.
     seed : int, default=0
         Seed of the data split; run ``r`` trains and partitions with ``seed + r``.
     variants : sequence of str, default=VARIANTS
@@ -515,6 +519,13 @@ def run_clusterability_experiment(
     variants, shuffle_methods = _check_options(
         runs, epochs, n_shuffles, k, shuffle_methods, variants, arch
     )
+    spectral_methods = list(dict.fromkeys(spectral_methods))
+    wrong = [m for m in spectral_methods if m not in METHODS]
+    if wrong or not spectral_methods:
+        raise UsageError(
+            f"--method must be one of {', '.join(METHODS)}, not "
+            f"{', '.join(map(repr, wrong)) or '(none given)'}"
+        )
     architecture = parse_architecture(arch)
     for variant in variants:
         check_network_name(network_name(prefix, variant, seed + runs - 1))
@@ -536,7 +547,8 @@ def run_clusterability_experiment(
         raise UsageError(f"--out {out} is a file; give a directory for the experiment's output")
     out.mkdir(parents=True, exist_ok=True)
 
-    per_model = STEPS_PER_MODEL + n_shuffles * len(shuffle_methods)
+    scorings = [(shuffle, method) for shuffle in shuffle_methods for method in spectral_methods]
+    per_model = STEPS_PER_MODEL + n_shuffles * len(scorings)
     total = len(variants) * runs * per_model
     done = 0
 
@@ -556,7 +568,7 @@ def run_clusterability_experiment(
             report(1)
             ingested = _ingest_or_reuse(store, path, name, example, variant, metadata)
             report(2)
-            for i, shuffle_method in enumerate(shuffle_methods):
+            for i, (shuffle_method, spectral_method) in enumerate(scorings):
                 offset = STEPS_PER_MODEL + i * n_shuffles
                 result = run_spectral(
                     store,
@@ -565,6 +577,7 @@ def run_clusterability_experiment(
                     k=k,
                     n_shuffles=n_shuffles,
                     shuffle_method=shuffle_method,
+                    spectral_method=spectral_method,
                     seed=run_seed,
                     n_jobs=n_jobs,
                     progress=lambda j, n, offset=offset: report(offset + j),
@@ -573,6 +586,7 @@ def run_clusterability_experiment(
                     _run_row(
                         variant,
                         shuffle_method,
+                        spectral_method,
                         run,
                         run_seed,
                         name,
@@ -584,9 +598,10 @@ def run_clusterability_experiment(
                     )
                 )
                 log.info(
-                    "%s (%s): accuracy %.4f, n-cut %.4f, null mean %s, z %s, percentile %s",
+                    "%s (%s, %s): accuracy %.4f, n-cut %.4f, null mean %s, z %s, percentile %s",
                     name,
                     shuffle_method,
+                    spectral_method,
                     rows[-1].accuracy,
                     rows[-1].ncut,
                     _fmt(rows[-1].null_mean),
@@ -595,7 +610,7 @@ def run_clusterability_experiment(
                 )
             done += per_model
             report(0)
-    table = summarise_runs(rows, variants, shuffle_methods)
+    table = summarise_runs(rows, variants, shuffle_methods, spectral_methods)
     csv_path = write_csv([row.as_dict() for row in table], TABLE_COLUMNS, out / CSV_NAME)
     runs_path = write_csv([row.as_dict() for row in rows], RUN_COLUMNS, out / RUNS_CSV_NAME)
     plot_path = plot_clusterability(
@@ -609,6 +624,7 @@ def run_clusterability_experiment(
         n_shuffles=n_shuffles,
         k=k,
         shuffle_methods=shuffle_methods,
+        spectral_methods=spectral_methods,
         seed=seed,
         variants=table,
         rows=rows,
@@ -624,9 +640,10 @@ def summarise_runs(
     rows: Sequence[RunRow],
     variants: Sequence[str],
     shuffle_methods: Sequence[str] = LAYER_SHUFFLE_METHODS[:1],
+    spectral_methods: Sequence[str] = (DEFAULT_METHOD,),
 ) -> list[VariantRow]:
-    """One :class:`VariantRow` per variant and shuffle method (variants in the order given, each
-    with its shuffle methods in the order given): means over its runs, beside the paper's row.
+    """One :class:`VariantRow` per variant, shuffle method and partition method (in the orders
+    given): means over its runs, beside the paper's row.
 
     Examples
     --------
@@ -638,11 +655,16 @@ def summarise_runs(
     (1, True)
     """
     table = []
-    for variant, shuffle_method in (
-        (variant, shuffle_method) for variant in variants for shuffle_method in shuffle_methods
+    for variant, shuffle_method, method in (
+        (variant, shuffle_method, method)
+        for variant in variants
+        for shuffle_method in shuffle_methods
+        for method in spectral_methods
     ):
         mine = [
-            row for row in rows if row.variant == variant and row.shuffle_method == shuffle_method
+            row
+            for row in rows
+            if (row.variant, row.shuffle_method, row.method) == (variant, shuffle_method, method)
         ]
         z_score = _mean(row.z_score for row in mine)
         paper = paper_figures(variant)
@@ -650,7 +672,7 @@ def summarise_runs(
             VariantRow(
                 variant=variant,
                 shuffle_method=shuffle_method,
-                method=mine[0].method if mine else PARTITION_METHOD,
+                method=method,
                 runs=len(mine),
                 accuracy=_mean(row.accuracy for row in mine),
                 ncut=_mean(row.ncut for row in mine),
@@ -808,6 +830,7 @@ def _ingest_or_reuse(
 def _run_row(
     variant: str,
     shuffle_method: str,
+    method: str,
     run: int,
     seed: int,
     name: str,
@@ -820,7 +843,7 @@ def _run_row(
     return RunRow(
         variant=variant,
         shuffle_method=shuffle_method,
-        method=PARTITION_METHOD,
+        method=method,
         run=run,
         seed=seed,
         network=name,

@@ -112,8 +112,8 @@ def test_tiny_experiment_writes_table_csv_and_partitions(run_cli, store, tmp_pat
         ]
         assert store.get_network(network)["variant"] == row["variant"]
 
-    # a rerun with both shuffle methods reuses the models and networks and analyses again:
-    # a row per variant and method, and still one partition per network
+    # a rerun with both shuffle methods and both partition methods reuses the models and
+    # networks and analyses again: a row per variant and methods, still one partition per network
     plain = network_name(name, "plain", 0)
     created = store.get_network(plain)["createdAt"]
     trained_at = (out / f"{plain}.pt").stat().st_mtime_ns
@@ -125,6 +125,10 @@ def test_tiny_experiment_writes_table_csv_and_partitions(run_cli, store, tmp_pat
         "plain,l1,random",
         "--shuffle-method",
         "both",
+        "--method",
+        "papers",
+        "--method",
+        "ncut-refined",
         "--out",
         out,
         "--prefix",
@@ -134,16 +138,23 @@ def test_tiny_experiment_writes_table_csv_and_partitions(run_cli, store, tmp_pat
     assert (out / f"{plain}.pt").stat().st_mtime_ns == trained_at
     assert len(_partitions(store, plain)) == 1
     lines = [line.split() for line in text.splitlines()]
-    rows = [tuple(cells[:2]) for cells in lines if cells and cells[0] in ("plain", "l1", "random")]
-    assert rows == [(v, m) for v in ("plain", "l1", "random") for m in ("layer", "layer_nonzero")]
-    cells = {tuple(c[:2]): c for c in lines if c and tuple(c[:2]) in rows}
-    assert cells["plain", "layer"][4] == f"{result['table'][0]['ncut']:.4f}"
-    l1_row = cells["l1", "layer"]
+    rows = [tuple(cells[:3]) for cells in lines if cells and cells[0] in ("plain", "l1", "random")]
+    assert rows == [
+        (v, s, m)
+        for v in ("plain", "l1", "random")
+        for s in ("layer", "layer_nonzero")
+        for m in ("papers", "ncut-refined")
+    ]
+    cells = {tuple(c[:3]): c for c in lines if c and tuple(c[:3]) in rows}
+    assert cells["plain", "layer", "papers"][5] == f"{result['table'][0]['ncut']:.4f}"
+    # each method's row holds its own partition of the same network
+    assert 0 < float(cells["plain", "layer", "ncut-refined"][5]) <= 3
+    l1_row = cells["l1", "layer", "papers"]
     assert f"{paper_figures('l1').z_score:+.2f}" in l1_row and l1_row[-1] in ("yes", "no")
-    assert cells["random", "layer_nonzero"][-5:] == ["n/a"] * 5
+    assert cells["random", "layer_nonzero", "ncut-refined"][-5:] == ["n/a"] * 5
     assert "clustering_factors_mlp.csv" in text and f"plot: {png}" in text
     both = _read_csv(out / CSV_NAME)
-    assert [(r["variant"], r["shuffleMethod"]) for r in both] == rows
+    assert [(r["variant"], r["shuffleMethod"], r["method"]) for r in both] == rows
 
 
 @pytest.mark.parametrize(
