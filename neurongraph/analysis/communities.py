@@ -101,6 +101,8 @@ DEFAULT_N_SHUFFLES = 20
 # Modularities closer than this are equal: a one-community partition's Q is 0 up to rounding, and
 # rounding noise must neither make a z-score nor win a percentile.
 _Q_ATOL = 1e-9
+# Upper bound of the seeds drawn for the nulls' generators.
+_SEED_BOUND = 2**31 - 1
 # float32 sums of 0/1 values are exact below 2**24 examples.
 _FLOAT32_EXACT_COUNT = 2**24
 # Relative tolerance of the symmetry check of an adjacency matrix.
@@ -639,7 +641,8 @@ def modularity_null(
     resolution : float, default=1.0
         See :func:`louvain_communities`.
     random_state : int, RandomState instance or None, default=None
-        Resolved once; seeds the layer's Louvain run, then the permutations and the nulls' runs.
+        Resolved once; seeds the layer's Louvain run, then draws the seed of the permutations and
+        the nulls' runs (as :func:`layer_communities` does for a single layer).
 
     Returns
     -------
@@ -672,7 +675,7 @@ def modularity_null(
             "or check that the neurons fire"
         )
     _, q = _louvain(adjacency, resolution, rs)
-    return _modularity_null(f, q, n, options, resolution, rs)
+    return _modularity_null(f, q, n, options, resolution, _null_stream(rs))
 
 
 def _check_n_shuffles(n_shuffles: int) -> int:
@@ -681,6 +684,11 @@ def _check_n_shuffles(n_shuffles: int) -> int:
     if n_shuffles < 0:
         raise AnalysisError(f"n_shuffles must be 0 or more, got {n_shuffles}")
     return int(n_shuffles)
+
+
+def _null_stream(rs: np.random.RandomState) -> np.random.RandomState:
+    """The nulls' own generator, drawn from ``rs`` once the layers' communities are found."""
+    return np.random.RandomState(rs.randint(_SEED_BOUND))
 
 
 def _z_score(q: float, mean: float, std: float) -> float:
@@ -698,7 +706,7 @@ def _modularity_null(
     resolution: float,
     rs: np.random.RandomState,
 ) -> ModularityNull:
-    rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
+    rng = np.random.default_rng(rs.randint(_SEED_BOUND))
     null = np.empty(n_shuffles)
     for i in range(n_shuffles):
         adjacency = coactivation_graph(permute_firing(f, rng), **options)
@@ -756,9 +764,9 @@ def layer_communities(
         Null graphs per layer (whole dataset only) for :attr:`LayerCommunities.null`, as in
         :func:`modularity_null`; 0 runs no null.
     random_state : int, RandomState instance or None, default=None
-        Resolved once; the layers over all examples are run first, in order, then the per-class
-        graphs, then the nulls, so the communities depend neither on ``per_class`` nor on
-        ``n_shuffles``.
+        Resolved once; the layers over all examples are run first, in order, then one seed is
+        drawn for the nulls, then the per-class graphs are run; so no result depends on
+        ``per_class``, and none but the nulls on ``n_shuffles``.
 
     Returns
     -------
@@ -802,6 +810,7 @@ def layer_communities(
     out: dict[Hashable, LayerCommunities] = {}
     for key, f in fired.items():
         out[key] = LayerCommunities(key, _graph_communities(f, options, resolution, rs, f"{key}"))
+    null_rs = _null_stream(rs)
     if per_class and classes is not None:
         for key, f in fired.items():
             for c, rows in zip(classes.tolist(), class_rows, strict=True):
@@ -811,7 +820,9 @@ def layer_communities(
         for key, f in fired.items():
             result = out[key].result
             if result is not None:
-                null = _modularity_null(f, result.modularity, n_shuffles, options, resolution, rs)
+                null = _modularity_null(
+                    f, result.modularity, n_shuffles, options, resolution, null_rs
+                )
                 out[key] = replace(out[key], null=null)
     return out
 

@@ -121,7 +121,12 @@ def test_same_seed_same_null_and_the_communities_do_not_depend_on_the_null():
     plain = layer_communities(acts, random_state=8)
     tested = layer_communities(acts, n_shuffles=4, random_state=8)
     again = layer_communities(acts, n_shuffles=4, random_state=8)
+    classes = np.arange(300) % 3
+    per_class = layer_communities(acts, classes, per_class=True, n_shuffles=4, random_state=8)
     for key in acts:
+        assert_array_equal(
+            per_class[key].null.null_modularities, tested[key].null.null_modularities
+        )
         assert plain[key].null is None
         assert_array_equal(plain[key].result.labels, tested[key].result.labels)
         assert tested[key].null.modularity == tested[key].result.modularity

@@ -89,7 +89,7 @@ def network(store, store_dir, model_file):
     name = "importance-coherence-mlp"
     invoke(store_dir, "ingest", model_file, "--name", name, "--data", "digits", "--replace")
     invoke(store_dir, "analyze", "spectral", name, "-k", 4, "--no-null", "--seed", 0)
-    invoke(store_dir, "analyze", "louvain", name, "--seed", 0)
+    invoke(store_dir, "analyze", "louvain", name, "--shuffles", 0, "--seed", 0)
     return name
 
 

@@ -105,7 +105,7 @@ def pipeline(tmp_path_factory, store, store_dir):
     for epoch in EPOCHS:
         member = f"{SERIES}@{epoch}"
         _invoke(store_dir, "analyze", "spectral", member, "--no-null", "--seed", 0)
-        _invoke(store_dir, "analyze", "louvain", member, "--seed", 0)
+        _invoke(store_dir, "analyze", "louvain", member, "--shuffles", 0, "--seed", 0)
         _invoke(store_dir, "analyze", "entropy", member)
     return results
 
