@@ -32,7 +32,12 @@ from neurongraph.analysis.communities import (
 from neurongraph.analysis.communities import DEFAULT_N_SHUFFLES as DEFAULT_MODULARITY_SHUFFLES
 from neurongraph.analysis.entropy import entropy_summary
 from neurongraph.analysis.graphs import activation_graph, weight_graph
-from neurongraph.analysis.lesion import DEFAULT_N_RANDOM, importance
+from neurongraph.analysis.lesion import (
+    DEFAULT_N_RANDOM,
+    IMPORTANT_P,
+    importance,
+    importance_unreachable,
+)
 from neurongraph.analysis.nulls import (
     DEFAULT_N_SHUFFLES,
     GRAPH_SHUFFLE_METHODS,
@@ -537,10 +542,12 @@ def run_importance(
     ``importanceClassDeltas``. On the Partition: ``importanceFisherP`` and the run's settings.
     On each hidden Neuron: its own single-neuron lesion ``importance`` (points of accuracy lost)
     and its group's ``importanceDelta``, ``importanceP``, ``important``. With ``double``,
-    ``INTERACTS {delta, interaction, p}`` edges between clusters.
+    ``INTERACTS {delta, interaction, p}`` edges between clusters. ``notes`` says when
+    ``n_random`` is too small for any group to be important.
     """
     if n_random < 1:
         raise AnalysisError("--random-sets must be at least 1")
+    unreachable = importance_unreachable(n_random)
     seed = resolve_seed(seed)
     inputs = load_scoring_inputs(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
@@ -652,6 +659,8 @@ def run_importance(
         "fisherP": _finite(result.fisher_p),
         "randomSets": n_random,
         "minP": 1.0 / (n_random + 1),
+        "importantP": IMPORTANT_P,
+        "notes": [unreachable] if unreachable else [],
         "seed": seed,
         "groups": [
             {

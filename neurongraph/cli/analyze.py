@@ -261,7 +261,8 @@ scoring_data_option = click.option(
     type=int,
     default=DEFAULT_N_RANDOM,
     show_default=True,
-    help="Random same-size groups per cluster.",
+    help="Random same-size groups per cluster; below the default no group can be important "
+    "(p is at least 1/(n+1)).",
 )
 @click.option("--double", is_flag=True, help="Also lesion every pair of groups (INTERACTS).")
 @click.option(
@@ -341,6 +342,8 @@ def importance(
             f"pair {pair['first']} + {pair['second']}: delta {pair['delta']:.3g}, "
             f"interaction {pair['interaction']:.3g}, p {pair['p']:.3g}"
         )
+    for note in result["notes"]:
+        click.echo(f"note: {note}")
 
 
 @analyze.command()

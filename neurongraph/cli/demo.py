@@ -33,8 +33,7 @@ def _summary_table(analyses: dict) -> None:
     rows.append(
         (
             "louvain",
-            "modularity per layer "
-            + ", ".join(_layer_modularity(r) for r in louvain["layers"]),
+            "modularity per layer " + ", ".join(_layer_modularity(r) for r in louvain["layers"]),
         )
     )
     rows.append(
