@@ -29,7 +29,6 @@ from neurongraph.analysis.communities import (
     layer_communities,
     network_modularity,
 )
-from neurongraph.analysis.communities import DEFAULT_N_SHUFFLES as DEFAULT_MODULARITY_SHUFFLES
 from neurongraph.analysis.entropy import entropy_summary
 from neurongraph.analysis.graphs import activation_graph, weight_graph
 from neurongraph.analysis.lesion import (
@@ -105,13 +104,14 @@ def run_louvain(
     edge: str = DEFAULT_EDGE,
     threshold: float | None = None,
     resolution: float = DEFAULT_RESOLUTION,
-    n_shuffles: int = DEFAULT_MODULARITY_SHUFFLES,
+    n_shuffles: int = 0,
     seed: int | None = None,
 ) -> dict:
     """Louvain communities of every hidden layer's co-activation graph, written to the store.
 
     Writes ``louvainCommunity`` on each hidden neuron (-1 when isolated), a ``louvain``
-    Partition (modularity per layer and overall; with ``n_shuffles`` > 0 also each layer's null
+    Partition (modularity per layer and overall; with ``n_shuffles`` > 0, as ``analyze louvain``
+    asks by default (``communities.DEFAULT_N_SHUFFLES``), also each layer's null
     mean, population std, z-score and percentile against permuted firing, ``nShuffles``) and one
     Cluster per (layer, community), which carries its layer's Q, z-score and percentile.
     """
