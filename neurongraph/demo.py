@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from neurongraph.analysis import runner
+from neurongraph.analysis.communities import DEFAULT_N_SHUFFLES as DEFAULT_MODULARITY_SHUFFLES
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import load_dataset
 from neurongraph.model.loading import load_model
@@ -90,7 +91,9 @@ def run_demo(
             store, DEMO_NETWORK, graph=graph, n_shuffles=DEMO_SHUFFLES, seed=DEMO_SEED
         )
     step("Louvain communities")
-    analyses["louvain"] = runner.run_louvain(store, DEMO_NETWORK, seed=DEMO_SEED)
+    analyses["louvain"] = runner.run_louvain(
+        store, DEMO_NETWORK, n_shuffles=DEFAULT_MODULARITY_SHUFFLES, seed=DEMO_SEED
+    )
     step("entropy")
     analyses["entropy"] = runner.run_entropy(store, DEMO_NETWORK)
     step("importance (lesions)")

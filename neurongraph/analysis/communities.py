@@ -30,6 +30,11 @@ Rules used throughout
   (``top_k='auto'``) layers of at most ``DENSE_MAX_NEURONS`` neurons keep every edge, and wider
   layers keep each neuron's ``DEFAULT_TOP_K`` strongest edges (an edge stays when it is among the
   strongest of either end, so the graph stays symmetric).
+* **Q against chance.** With ``n_shuffles`` > 0, :func:`layer_communities` compares each layer's Q
+  with the Q of null graphs: each neuron's firing permuted independently across the examples
+  (:func:`permute_firing`; every neuron keeps its firing rate, co-firing is left to chance), the
+  co-activation graph built with the same options and the same Louvain run on it
+  (:func:`modularity_null`). A null graph without any edge scores Q = 0.
 * **What Q means on structureless data.** With independent random firing, dense Jaccard weights
   all sit near one value, no split beats the whole layer and Q is about 0. Anything that makes the
   graph sparse raises the Q Louvain finds in noise: measured on independent firing, 1,536 neurons
@@ -44,7 +49,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import community as community_louvain
@@ -53,10 +58,12 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
+from neurongraph.analysis.stats import percentile as null_percentile
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 
 __all__ = [
     "DEFAULT_EDGE",
+    "DEFAULT_N_SHUFFLES",
     "DEFAULT_PERCENTILE",
     "DEFAULT_RESOLUTION",
     "DEFAULT_TOP_K",
@@ -64,13 +71,16 @@ __all__ = [
     "EDGE_KINDS",
     "CommunityResult",
     "LayerCommunities",
+    "ModularityNull",
     "coactivation_graph",
     "firing",
     "is_relu_like",
     "layer_communities",
     "louvain_communities",
     "modularity",
+    "modularity_null",
     "network_modularity",
+    "permute_firing",
 ]
 
 #: Per-neuron percentile above which a neuron of a non-ReLU-like layer fires.
@@ -85,6 +95,14 @@ DENSE_MAX_NEURONS = 512
 #: ... and wider layers keep each neuron's this many strongest edges.
 DEFAULT_TOP_K = 64
 
+#: Null graphs per layer that ``analyze louvain`` compares Q with (0 disables the null).
+DEFAULT_N_SHUFFLES = 20
+
+# Modularities closer than this are equal: a one-community partition's Q is 0 up to rounding, and
+# rounding noise must neither make a z-score nor win a percentile.
+_Q_ATOL = 1e-9
+# Upper bound of the seeds drawn for the nulls' generators.
+_SEED_BOUND = 2**31 - 1
 # float32 sums of 0/1 values are exact below 2**24 examples.
 _FLOAT32_EXACT_COUNT = 2**24
 # Relative tolerance of the symmetry check of an adjacency matrix.
@@ -136,11 +154,55 @@ class LayerCommunities:
     per_class : dict
         Class label -> CommunityResult (or ``None`` when skipped) over that class's examples only;
         empty unless ``per_class=True``.
+    null : ModularityNull or None
+        The layer's Q against permuted firing; ``None`` without ``n_shuffles`` or when the layer
+        was skipped.
     """
 
     layer: Hashable
     result: CommunityResult | None
     per_class: dict[Hashable, CommunityResult | None] = field(default_factory=dict)
+    null: ModularityNull | None = None
+
+
+@dataclass(frozen=True)
+class ModularityNull:
+    """A layer's modularity against the modularity of its firing permuted across examples.
+
+    Attributes
+    ----------
+    modularity : float
+        Q of the layer's own co-activation graph.
+    null_modularities : ndarray of shape (n_shuffles,)
+        Q of each null graph (0 for a null graph without edges).
+    null_mean, null_std : float
+        Mean and population standard deviation (ddof=0) of ``null_modularities``.
+    z_score : float
+        ``(modularity - null_mean) / null_std``; positive means more modular than chance. When the
+        nulls all share one value (``null_std`` below 1e-9): 0 if Q equals it too, else NaN.
+    percentile : float
+        ``(#{null Q >= Q} + 1) / (n_shuffles + 1)``
+        (:func:`~neurongraph.analysis.stats.percentile`, ``tail='upper'``, with Q values within
+        1e-9 counted as equal): the smallest value, ``1 / (n_shuffles + 1)``, says that Q is
+        above every null.
+    """
+
+    modularity: float
+    null_modularities: np.ndarray
+    null_mean: float
+    null_std: float
+    z_score: float
+    percentile: float
+
+    @property
+    def n_shuffles(self) -> int:
+        """Number of null graphs."""
+        return int(self.null_modularities.size)
+
+    @property
+    def min_percentile(self) -> float:
+        """The smallest percentile the test can give, ``1 / (n_shuffles + 1)``."""
+        return 1.0 / (self.n_shuffles + 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -520,6 +582,147 @@ def network_modularity(results: Mapping[Hashable, LayerCommunities]) -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# modularity against chance
+
+
+def permute_firing(fired: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each neuron's firing permuted independently across the examples.
+
+    Every column is shuffled with its own permutation, so each neuron fires on as many examples
+    as before (its firing rate is kept) while which neurons fire together is left to chance.
+    Permuting activations before :func:`firing` gives the same result: a neuron's threshold
+    depends only on its own values, not on their order.
+
+    Parameters
+    ----------
+    fired : array-like of bool, shape (n_examples, n_neurons)
+        Binary firing, e.g. from :func:`firing`.
+    rng : numpy.random.Generator
+        Source of the permutations.
+
+    Returns
+    -------
+    ndarray of shape (n_examples, n_neurons), dtype bool
+
+    Examples
+    --------
+    >>> f = np.array([[1, 0], [1, 0], [0, 1], [0, 0]], dtype=bool)
+    >>> permute_firing(f, np.random.default_rng(0)).sum(axis=0)
+    array([2, 1])
+    """
+    return rng.permuted(_check_fired(fired), axis=0)
+
+
+def modularity_null(
+    fired: np.ndarray,
+    *,
+    n_shuffles: int = DEFAULT_N_SHUFFLES,
+    edge: Literal["jaccard", "correlation"] = DEFAULT_EDGE,
+    threshold: float | None = None,
+    top_k: int | Literal["auto"] | None = "auto",
+    resolution: float = DEFAULT_RESOLUTION,
+    random_state: int | np.random.RandomState | None = None,
+) -> ModularityNull:
+    """Louvain modularity of one layer against the same on its firing permuted across examples.
+
+    The layer's co-activation graph (:func:`coactivation_graph`) goes through Louvain
+    (:func:`louvain_communities`) for its Q; then ``n_shuffles`` times each neuron's firing is
+    permuted independently (:func:`permute_firing`), the graph rebuilt with the same options and
+    Louvain run again. :func:`layer_communities` does the same with ``n_shuffles=``.
+
+    Parameters
+    ----------
+    fired : array-like of bool, shape (n_examples, n_neurons)
+        Binary firing of one layer, e.g. from :func:`firing`; its graph must have an edge.
+    n_shuffles : int, default=DEFAULT_N_SHUFFLES
+        Null graphs, at least 1.
+    edge, threshold, top_k
+        See :func:`coactivation_graph`.
+    resolution : float, default=1.0
+        See :func:`louvain_communities`.
+    random_state : int, RandomState instance or None, default=None
+        Resolved once; seeds the layer's Louvain run, then draws the seed of the permutations and
+        the nulls' runs (as :func:`layer_communities` does for a single layer).
+
+    Returns
+    -------
+    ModularityNull
+
+    Examples
+    --------
+    Two groups of neurons, each firing on its own half of the examples:
+
+    >>> fired = np.zeros((40, 6), dtype=bool)
+    >>> fired[:20, :3] = fired[20:, 3:] = True
+    >>> result = modularity_null(fired, n_shuffles=9, random_state=0)
+    >>> round(result.modularity, 3), result.percentile == result.min_percentile
+    (0.5, True)
+    """
+    f = _check_fired(fired)
+    n = _check_n_shuffles(n_shuffles)
+    if n == 0:
+        raise AnalysisError("n_shuffles must be at least 1 for a null of the modularity")
+    if edge not in EDGE_KINDS:
+        raise AnalysisError(f"unknown edge kind {edge!r}; use one of {', '.join(EDGE_KINDS)}")
+    options = {"edge": edge, "threshold": _check_threshold(threshold), "top_k": top_k}
+    _resolve_top_k(top_k, 0)
+    resolution = _check_resolution(resolution)
+    rs = check_random_state(random_state)
+    adjacency = coactivation_graph(f, **options)
+    if adjacency.nnz == 0:
+        raise AnalysisError(
+            "the co-activation graph has no edges, so it has no modularity; lower the threshold "
+            "or check that the neurons fire"
+        )
+    _, q = _louvain(adjacency, resolution, rs)
+    return _modularity_null(f, q, n, options, resolution, _null_stream(rs))
+
+
+def _check_n_shuffles(n_shuffles: int) -> int:
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, int | np.integer):
+        raise AnalysisError(f"n_shuffles must be a whole number, got {n_shuffles!r}")
+    if n_shuffles < 0:
+        raise AnalysisError(f"n_shuffles must be 0 or more, got {n_shuffles}")
+    return int(n_shuffles)
+
+
+def _null_stream(rs: np.random.RandomState) -> np.random.RandomState:
+    """The nulls' own generator, drawn from ``rs`` once the layers' communities are found."""
+    return np.random.RandomState(rs.randint(_SEED_BOUND))
+
+
+def _z_score(q: float, mean: float, std: float) -> float:
+    """``(q - mean) / std``; with nulls of one value, 0 when Q equals it and NaN otherwise."""
+    if std > _Q_ATOL:
+        return float((q - mean) / std)
+    return 0.0 if abs(q - mean) <= _Q_ATOL else math.nan
+
+
+def _modularity_null(
+    f: np.ndarray,
+    q: float,
+    n_shuffles: int,
+    options: dict,
+    resolution: float,
+    rs: np.random.RandomState,
+) -> ModularityNull:
+    rng = np.random.default_rng(rs.randint(_SEED_BOUND))
+    null = np.empty(n_shuffles)
+    for i in range(n_shuffles):
+        adjacency = coactivation_graph(permute_firing(f, rng), **options)
+        null[i] = _louvain(adjacency, resolution, rs)[1] if adjacency.nnz else 0.0
+    mean, std = float(null.mean()), float(null.std())
+    return ModularityNull(
+        modularity=float(q),
+        null_modularities=null,
+        null_mean=mean,
+        null_std=std,
+        z_score=_z_score(q, mean, std),
+        percentile=null_percentile(q - _Q_ATOL, null, tail="upper"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # per layer
 
 
@@ -534,6 +737,7 @@ def layer_communities(
     resolution: float = DEFAULT_RESOLUTION,
     relu_like: bool | None = None,
     percentile: float = DEFAULT_PERCENTILE,
+    n_shuffles: int = 0,
     random_state: int | np.random.RandomState | None = None,
 ) -> dict[Hashable, LayerCommunities]:
     """Louvain communities of every hidden layer's co-activation graph.
@@ -556,9 +760,13 @@ def layer_communities(
         See :func:`louvain_communities`.
     relu_like, percentile
         See :func:`firing`.
+    n_shuffles : int, default=0
+        Null graphs per layer (whole dataset only) for :attr:`LayerCommunities.null`, as in
+        :func:`modularity_null`; 0 runs no null.
     random_state : int, RandomState instance or None, default=None
-        Resolved once; the layers over all examples are run first, in order, then the per-class
-        graphs, so the whole-dataset results do not depend on ``per_class``.
+        Resolved once; the layers over all examples are run first, in order, then one seed is
+        drawn for the nulls, then the per-class graphs are run; so no result depends on
+        ``per_class``, and none but the nulls on ``n_shuffles``.
 
     Returns
     -------
@@ -594,6 +802,7 @@ def layer_communities(
     _resolve_top_k(top_k, 0)
     percentile = _check_percentile(percentile)
     resolution = _check_resolution(resolution)
+    n_shuffles = _check_n_shuffles(n_shuffles)
     rs = check_random_state(random_state)
 
     fired = {key: _layer_firing(a, relu_like, percentile) for key, a in layers.items()}
@@ -601,11 +810,20 @@ def layer_communities(
     out: dict[Hashable, LayerCommunities] = {}
     for key, f in fired.items():
         out[key] = LayerCommunities(key, _graph_communities(f, options, resolution, rs, f"{key}"))
+    null_rs = _null_stream(rs)
     if per_class and classes is not None:
         for key, f in fired.items():
             for c, rows in zip(classes.tolist(), class_rows, strict=True):
                 where = f"{key}, class {c}"
                 out[key].per_class[c] = _graph_communities(f[rows], options, resolution, rs, where)
+    if n_shuffles:
+        for key, f in fired.items():
+            result = out[key].result
+            if result is not None:
+                null = _modularity_null(
+                    f, result.modularity, n_shuffles, options, resolution, null_rs
+                )
+                out[key] = replace(out[key], null=null)
     return out
 
 

@@ -49,8 +49,10 @@ Rules used throughout
 * **Importance test** (:func:`importance`). For every (layer, cluster) group of a partition in a
   hidden layer, the group's lesion delta is compared with the deltas of ``n_random`` random
   same-size groups of the same layer (drawn uniformly among all the layer's units with
-  :func:`~neurongraph.analysis.stats.random_groups`): ``p = (#{random delta < delta} + 1) /
-  (n_random + 1)``; a group is *important* when ``p < 1 / n_random`` and ``delta <= -1`` point.
+  :func:`~neurongraph.analysis.stats.random_groups`): ``p = (#{random delta <= delta} + 1) /
+  (n_random + 1)``; a group is *important* when ``p < IMPORTANT_P`` (0.01) and ``delta <= -1``
+  point. p is never below ``1 / (n_random + 1)``, so fewer than ``DEFAULT_N_RANDOM`` (100)
+  random groups can make no group important: :func:`importance_unreachable` says so in words.
   The network's p is Fisher's combination of the groups' p values.
 * **Seeds.** ``random_state`` (int, ``RandomState``, ``Generator`` or None) is resolved once with
   ``sklearn.utils.check_random_state`` (a ``Generator`` is used as is); random groups are drawn
@@ -96,6 +98,7 @@ from neurongraph.model.view import ModelView, read_view
 __all__ = [
     "DEFAULT_N_RANDOM",
     "IMPORTANT_DELTA",
+    "IMPORTANT_P",
     "LESIONS_PER_CHUNK",
     "LESION_BATCH_ELEMENTS",
     "Group",
@@ -109,16 +112,20 @@ __all__ = [
     "SkippedGroup",
     "partition_groups",
     "importance",
+    "importance_unreachable",
     "iter_lesions",
     "lesion_accuracies",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Random same-size groups per group when none is asked for (Hod et al. use 20).
-DEFAULT_N_RANDOM = 20
-#: A group is important only when its lesion costs at least this much accuracy (points).
+#: A group is important only when its p against the random groups is below this ...
+IMPORTANT_P = 0.01
+#: ... and its lesion costs at least this much accuracy (points).
 IMPORTANT_DELTA = -1.0
+#: Random same-size groups per group when none is asked for: the fewest whose smallest p,
+#: 1 / (n + 1), is below IMPORTANT_P (Hod et al. use 20, which cannot go below 1/21 = 0.048).
+DEFAULT_N_RANDOM = 100
 #: Most activation values one batched forward pass may hold (2**23 values: 64 MiB in float64).
 LESION_BATCH_ELEMENTS = 2**23
 #: Lesions per chunk when ``batch_size`` is None: one chunk is one item of :func:`iter_lesions`
@@ -295,11 +302,11 @@ class GroupImportance:
     class_deltas : ndarray of shape (n_class_columns,)
         Per (task, class) accuracy change, in the order of :attr:`ImportanceResult.classes`.
     p : float
-        ``(#{random delta < delta} + 1) / (n_random + 1)``.
+        ``(#{random delta <= delta} + 1) / (n_random + 1)``.
     task_p : ndarray of shape (n_tasks,)
         The same percentile for each task's delta against the random groups' task deltas.
     important : bool
-        ``p < 1 / n_random`` and ``delta <= IMPORTANT_DELTA``.
+        ``p < IMPORTANT_P`` and ``delta <= IMPORTANT_DELTA``.
     random_deltas : ndarray of shape (n_random,)
         Overall deltas of the random same-size groups.
     random_task_deltas : ndarray of shape (n_random, n_tasks)
@@ -1520,6 +1527,29 @@ def _check_layer(layer: Any, n_layers: int) -> None:
         )
 
 
+def importance_unreachable(n_random: int) -> str | None:
+    """Why no group can be important with ``n_random`` random groups, or None when one can.
+
+    A group's p is at least ``1 / (n_random + 1)``; it must be below ``IMPORTANT_P``.
+
+    Examples
+    --------
+    >>> importance_unreachable(DEFAULT_N_RANDOM) is None
+    True
+    >>> note = importance_unreachable(20)
+    >>> "smallest p is 1/21 = 0.0476" in note and "--random-sets 100 or more" in note
+    True
+    """
+    n = _check_n_random(n_random)
+    if 1.0 / (n + 1) < IMPORTANT_P:
+        return None
+    return (
+        f"with {n} random sets the smallest p is 1/{n + 1} = {1.0 / (n + 1):.3g}, not below the "
+        f"importance threshold p < {IMPORTANT_P:g}, so no group can be important; use "
+        f"--random-sets {DEFAULT_N_RANDOM} or more"
+    )
+
+
 def _percentiles(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     """Lower-tail percentile of every column of ``observed`` (k,) against ``null`` (n, k)."""
     return np.array([percentile(o, null[:, t], tail="lower") for t, o in enumerate(observed)])
@@ -1550,8 +1580,10 @@ def importance(
         whole layer and groups outside the hidden layers are skipped and reported.
     data : (X, y)
         Test examples and labels, as in :func:`lesion_accuracies`.
-    n_random : int, default=20
-        Random same-size groups of the same layer per group (and random pairs per pair).
+    n_random : int, default=DEFAULT_N_RANDOM
+        Random same-size groups of the same layer per group (and random pairs per pair); with
+        fewer than ``DEFAULT_N_RANDOM`` no group can be important
+        (:func:`importance_unreachable`).
     random_state : int, RandomState, Generator or None, default=None
         Seed of the random groups (see the module docstring).
     double : bool, default=False
@@ -1581,9 +1613,9 @@ def importance(
     -----
     Every lesion of the run (groups, random groups, single neurons, pairs) is evaluated in one
     batched :func:`lesion_accuracies` call. A group's ``p`` is
-    ``(#{random delta < delta} + 1) / (n_random + 1)``
+    ``(#{random delta <= delta} + 1) / (n_random + 1)``
     (:func:`~neurongraph.analysis.stats.percentile`, ``tail='lower'``), so its smallest value is
-    ``1 / (n_random + 1)``; ``important`` needs ``p < 1 / n_random`` and ``delta <= -1`` point.
+    ``1 / (n_random + 1)``; ``important`` needs ``p < IMPORTANT_P`` and ``delta <= -1`` point.
     ``fisher_p`` combines the groups' p values.
 
     Examples
@@ -1654,7 +1686,7 @@ def importance(
                 class_deltas=class_delta[k],
                 p=p,
                 task_p=_percentiles(task_delta[k], task_delta[rs]),
-                important=bool(p < 1.0 / n_random and delta[k] <= IMPORTANT_DELTA),
+                important=bool(p < IMPORTANT_P and delta[k] <= IMPORTANT_DELTA),
                 random_deltas=delta[rs],
                 random_task_deltas=task_delta[rs],
                 random_units=random_sets[k],

@@ -25,12 +25,18 @@ from neurongraph.analysis.coherence import (
 from neurongraph.analysis.communities import (
     DEFAULT_EDGE,
     DEFAULT_RESOLUTION,
+    ModularityNull,
     layer_communities,
     network_modularity,
 )
 from neurongraph.analysis.entropy import entropy_summary
 from neurongraph.analysis.graphs import activation_graph, weight_graph
-from neurongraph.analysis.lesion import DEFAULT_N_RANDOM, importance
+from neurongraph.analysis.lesion import (
+    DEFAULT_N_RANDOM,
+    IMPORTANT_P,
+    importance,
+    importance_unreachable,
+)
 from neurongraph.analysis.nulls import (
     DEFAULT_N_SHUFFLES,
     GRAPH_SHUFFLE_METHODS,
@@ -65,6 +71,8 @@ LOUVAIN = "louvain"
 #: Neuron property keys written by each analysis.
 LOUVAIN_KEY = "louvainCommunity"
 _RELU = "relu"
+#: Per-layer keys of a modularity null, in JSON rows and (as ``layer<Key>`` lists) on Partitions.
+_NULL_KEYS = ("nullMean", "nullStd", "zScore", "percentile")
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -96,12 +104,16 @@ def run_louvain(
     edge: str = DEFAULT_EDGE,
     threshold: float | None = None,
     resolution: float = DEFAULT_RESOLUTION,
+    n_shuffles: int = 0,
     seed: int | None = None,
 ) -> dict:
     """Louvain communities of every hidden layer's co-activation graph, written to the store.
 
     Writes ``louvainCommunity`` on each hidden neuron (-1 when isolated), a ``louvain``
-    Partition (modularity per layer and overall) and one Cluster per (layer, community).
+    Partition (modularity per layer and overall; with ``n_shuffles`` > 0, as ``analyze louvain``
+    asks by default (``communities.DEFAULT_N_SHUFFLES``), also each layer's null
+    mean, population std, z-score and percentile against permuted firing, ``nShuffles``) and one
+    Cluster per (layer, community), which carries its layer's Q, z-score and percentile.
     """
     cache = activation_cache(store, name)
     layers = hidden_layers(store, name)
@@ -120,6 +132,7 @@ def run_louvain(
                     threshold=threshold,
                     resolution=resolution,
                     relu_like=_relu_like(layer),
+                    n_shuffles=n_shuffles,
                     random_state=check_random_state(seed),
                 )
             )
@@ -132,6 +145,7 @@ def run_louvain(
     for layer in layers:
         result = results[layer["name"]].result
         q = None if result is None else float(result.modularity)
+        null = _null_row(results[layer["name"]].null)
         per_layer.append(
             {
                 "layer": layer["name"],
@@ -140,6 +154,7 @@ def run_louvain(
                 "sizes": [] if result is None else result.sizes.tolist(),
                 "edges": 0 if result is None else result.n_edges,
                 "skipped": result is None,
+                **null,
             }
         )
         width = int(layer["width"])
@@ -154,20 +169,21 @@ def run_louvain(
         for c in range(0 if result is None else result.n_communities):
             label = f"{layer['name']}:{c}"
             uid = cluster_uid(name, LOUVAIN, label)
-            clusters.append(
-                {
-                    "uid": uid,
-                    "network": name,
-                    "partition": puid,
-                    "method": LOUVAIN,
-                    "label": label,
-                    "layer": layer["name"],
-                    "position": int(layer["position"]),
-                    "community": c,
-                    "size": int(result.sizes[c]),
-                    "layerModularity": q,
-                }
-            )
+            cluster = {
+                "uid": uid,
+                "network": name,
+                "partition": puid,
+                "method": LOUVAIN,
+                "label": label,
+                "layer": layer["name"],
+                "position": int(layer["position"]),
+                "community": c,
+                "size": int(result.sizes[c]),
+                "layerModularity": q,
+                "layerZScore": null["zScore"],
+                "layerPercentile": null["percentile"],
+            }
+            clusters.append({k: v for k, v in cluster.items() if v is not None})
             members.append(
                 {
                     "cluster": uid,
@@ -188,6 +204,7 @@ def run_louvain(
         "modularity": None if np.isnan(overall) else float(overall),
         "layers": [row["layer"] for row in per_layer],
         "layerModularity": [row["modularity"] for row in per_layer],
+        "nShuffles": n_shuffles,
         "seed": seed,
         "params": json.dumps(params, sort_keys=True),
         "createdAt": _now(),
@@ -195,6 +212,9 @@ def run_louvain(
     if class_q:
         partition["classes"] = [int(c) for c in class_q]
         partition["classModularity"] = list(class_q.values())
+    if n_shuffles:
+        for key in _NULL_KEYS:
+            partition[f"layer{key[0].upper()}{key[1:]}"] = [row[key] for row in per_layer]
     partition = {k: v for k, v in partition.items() if v is not None}
     store.replace_partition(name, partition, clusters, members, LOUVAIN_KEY, neuron_rows)
     return {
@@ -203,9 +223,19 @@ def run_louvain(
         "modularity": partition.get("modularity"),
         "layers": per_layer,
         "classModularity": {str(c): q for c, q in class_q.items()},
+        "nShuffles": n_shuffles,
         "seed": seed,
         "params": params,
         "warnings": skipped,
+    }
+
+
+def _null_row(null: ModularityNull | None) -> dict:
+    """A layer's Q against chance as JSON/store values (None without a null)."""
+    values = (null.null_mean, null.null_std, null.z_score, null.percentile) if null else (None,) * 4
+    return {
+        key: None if v is None or np.isnan(v) else float(v)
+        for key, v in zip(_NULL_KEYS, values, strict=True)
     }
 
 
@@ -522,10 +552,12 @@ def run_importance(
     ``importanceClassDeltas``. On the Partition: ``importanceFisherP`` and the run's settings.
     On each hidden Neuron: its own single-neuron lesion ``importance`` (points of accuracy lost)
     and its group's ``importanceDelta``, ``importanceP``, ``important``. With ``double``,
-    ``INTERACTS {delta, interaction, p}`` edges between clusters.
+    ``INTERACTS {delta, interaction, p}`` edges between clusters. ``notes`` says when
+    ``n_random`` is too small for any group to be important.
     """
     if n_random < 1:
         raise AnalysisError("--random-sets must be at least 1")
+    unreachable = importance_unreachable(n_random)
     seed = resolve_seed(seed)
     inputs = load_scoring_inputs(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
@@ -637,6 +669,8 @@ def run_importance(
         "fisherP": _finite(result.fisher_p),
         "randomSets": n_random,
         "minP": 1.0 / (n_random + 1),
+        "importantP": IMPORTANT_P,
+        "notes": [unreachable] if unreachable else [],
         "seed": seed,
         "groups": [
             {

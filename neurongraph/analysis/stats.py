@@ -27,28 +27,31 @@ def random_groups(width: int, size: int, n: int, rng: np.random.Generator) -> np
 
 
 def percentile(observed: float, null: Sequence[float], *, tail: str = "lower") -> float:
-    """One-sided percentile of ``observed`` among ``null`` values, (#{null beyond} + 1)/(n + 1).
+    """One-sided percentile of ``observed`` among ``null`` values, (#{null as extreme} + 1)/(n + 1).
 
-    The convention of the papers' reference code (Filan et al., after Davison and Hinkley),
-    used by every test in neurongraph: ``tail='lower'`` counts null values strictly below
-    ``observed`` (small observed values are extreme, as for an n-cut, an accuracy drop or an
-    entropy); ``tail='upper'`` counts null values strictly above it. Ties are not counted as
-    beyond. The smallest possible value is 1/(n + 1).
+    The one convention of every test in neurongraph: ``tail='lower'`` counts null values at or
+    below ``observed`` (small observed values are extreme, as for an n-cut, an accuracy drop or
+    an entropy); ``tail='upper'`` counts null values at or above it. A tie counts as extreme, so
+    that the value is a valid p-value for discrete scores (lesion deltas in whole examples, a
+    modularity of exactly 0), where not counting ties would make a group that changes nothing
+    look significant. For continuous scores (an n-cut) ties do not occur and this equals the
+    papers' reference code, which counts ``null < observed``. The smallest possible value is
+    1/(n + 1).
 
     Examples
     --------
     >>> percentile(-10.0, [-1.0, -2.0, -3.0])
     0.25
     >>> percentile(-2.0, [-1.0, -2.0, -3.0])
-    0.5
+    0.75
     >>> percentile(5.0, [1.0, 6.0, 7.0], tail="upper")
     0.75
     """
     null = np.asarray(null, dtype=float)
     if tail == "lower":
-        beyond = np.count_nonzero(null < observed)
+        beyond = np.count_nonzero(null <= observed)
     elif tail == "upper":
-        beyond = np.count_nonzero(null > observed)
+        beyond = np.count_nonzero(null >= observed)
     else:
         raise ValueError(f"tail must be 'lower' or 'upper', not {tail!r}")
     return float((beyond + 1) / (null.size + 1))

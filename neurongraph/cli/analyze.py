@@ -8,6 +8,7 @@ from neurongraph.analysis import runner
 from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE_RANDOM
 from neurongraph.analysis.coherence import DEFAULT_STEPS, DEFAULT_TOP_K, PARAMETERISATIONS
 from neurongraph.analysis.communities import DEFAULT_EDGE, DEFAULT_RESOLUTION, EDGE_KINDS
+from neurongraph.analysis.communities import DEFAULT_N_SHUFFLES as DEFAULT_MODULARITY_SHUFFLES
 from neurongraph.analysis.lesion import DEFAULT_N_RANDOM
 from neurongraph.analysis.nulls import (
     DEFAULT_N_SHUFFLES,
@@ -55,6 +56,14 @@ def analyze():
     default=DEFAULT_RESOLUTION,
     show_default=True,
 )
+@click.option(
+    "--shuffles",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MODULARITY_SHUFFLES,
+    show_default=True,
+    help="Null graphs per layer (each neuron's firing permuted across examples) to judge Q "
+    "against; 0 skips the null.",
+)
 @seed_option
 @json_option
 @pass_context
@@ -65,6 +74,7 @@ def louvain(
     edge: str,
     threshold: float | None,
     resolution: float,
+    shuffles: int,
     seed: int | None,
     as_json: bool,
 ):
@@ -76,6 +86,7 @@ def louvain(
         edge=edge,
         threshold=threshold,
         resolution=resolution,
+        n_shuffles=shuffles,
         seed=seed,
     )
     if as_json:
@@ -85,13 +96,30 @@ def louvain(
         f"Louvain communities of {network} (seed {result['seed']}): "
         f"mean modularity {_fmt(result['modularity'])}"
     )
+    null = ("null mean", "null std", "z", "percentile") if shuffles else ()
     echo_table(
-        ("layer", "modularity", "communities", "sizes", "edges"),
+        ("layer", "modularity", *null, "communities", "sizes", "edges"),
         [
-            (r["layer"], _fmt(r["modularity"]), r["communities"], r["sizes"], r["edges"])
+            (
+                r["layer"],
+                _fmt(r["modularity"]),
+                *(
+                    _fmt(r[key])
+                    for key in ("nullMean", "nullStd", "zScore", "percentile")[: len(null)]
+                ),
+                r["communities"],
+                r["sizes"],
+                r["edges"],
+            )
             for r in result["layers"]
         ],
     )
+    if shuffles:
+        click.echo(
+            f"null: {shuffles} graphs per layer from each neuron's firing permuted across the "
+            f"examples; percentile (#{{null Q >= Q}} + 1)/({shuffles} + 1), "
+            f"{1 / (shuffles + 1):.4f} when Q beats every null"
+        )
     # skipped layers: run_louvain has logged a warning for each (on stderr, in both modes)
 
 
@@ -245,7 +273,8 @@ scoring_data_option = click.option(
     type=int,
     default=DEFAULT_N_RANDOM,
     show_default=True,
-    help="Random same-size groups per cluster.",
+    help="Random same-size groups per cluster; below the default no group can be important "
+    "(p is at least 1/(n+1)).",
 )
 @click.option("--double", is_flag=True, help="Also lesion every pair of groups (INTERACTS).")
 @click.option(
@@ -325,6 +354,8 @@ def importance(
             f"pair {pair['first']} + {pair['second']}: delta {pair['delta']:.3g}, "
             f"interaction {pair['interaction']:.3g}, p {pair['p']:.3g}"
         )
+    for note in result["notes"]:
+        click.echo(f"note: {note}")
 
 
 @analyze.command()

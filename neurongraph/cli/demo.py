@@ -33,11 +33,7 @@ def _summary_table(analyses: dict) -> None:
     rows.append(
         (
             "louvain",
-            "modularity per layer "
-            + ", ".join(
-                f"{r['modularity']:.3f}" if r["modularity"] is not None else "skipped"
-                for r in louvain["layers"]
-            ),
+            "modularity per layer " + ", ".join(_layer_modularity(r) for r in louvain["layers"]),
         )
     )
     rows.append(
@@ -66,6 +62,16 @@ def _summary_table(analyses: dict) -> None:
     )
     click.echo("")
     echo_table(("analysis", "result"), rows)
+
+
+def _layer_modularity(row: dict) -> str:
+    """A layer's Q, with its z-score and percentile against permuted firing when it has them."""
+    if row["modularity"] is None:
+        return "skipped"
+    if row["percentile"] is None:
+        return f"{row['modularity']:.3f}"
+    z = "n/a" if row["zScore"] is None else f"{row['zScore']:.1f}"
+    return f"{row['modularity']:.3f} (z {z}, percentile {row['percentile']:.3f})"
 
 
 @click.command()

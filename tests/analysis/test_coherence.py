@@ -204,10 +204,10 @@ def test_coherence_scores_follow_the_percentile_formulas_and_are_reproducible(di
             (np.sum(g.random_vis_objective > g.vis_objective) + 1) / (n + 1)
         )
         assert g.vis_entropy_p == pytest.approx(
-            (np.sum(g.random_vis_entropy < g.vis_entropy) + 1) / (n + 1)
+            (np.sum(g.random_vis_entropy <= g.vis_entropy) + 1) / (n + 1)
         )
         assert g.example_entropy_p == pytest.approx(
-            (np.sum(g.random_example_entropy < g.example_entropy) + 1) / (n + 1)
+            (np.sum(g.random_example_entropy <= g.example_entropy) + 1) / (n + 1)
         )
         assert g.example_entropy == pytest.approx(class_entropy(yte[:200][g.example_indices]))
     assert res.fisher_p["vis_objective"] == pytest.approx(

@@ -15,10 +15,13 @@ from torch import nn
 
 from neurongraph.analysis import lesion as lesion_module
 from neurongraph.analysis.lesion import (
+    DEFAULT_N_RANDOM,
+    IMPORTANT_P,
     SKIP_NOT_HIDDEN,
     SKIP_SINGLE,
     SKIP_WHOLE_LAYER,
     importance,
+    importance_unreachable,
     iter_lesions,
     lesion_accuracies,
     partition_groups,
@@ -366,9 +369,8 @@ def test_lesioning_the_task_a_module_kills_task_a_only_and_is_significant(two_ta
     model, X, y = two_task_net
     chain = extract_chain(model, X)
     labels = np.repeat([0, 1], 32)
-    res = importance(
-        chain, {1: labels, 2: labels}, (X, y), tasks=TASKS, n_random=20, random_state=0
-    )
+    n = DEFAULT_N_RANDOM  # the fewest random groups that let p get below IMPORTANT_P
+    res = importance(chain, {1: labels, 2: labels}, (X, y), tasks=TASKS, n_random=n, random_state=0)
     assert res.baseline_task_accuracy.min() > 85  # about 90 % on each task
     assert [(g.layer, g.label) for g in res.groups] == [(1, 0), (1, 1), (2, 0), (2, 1)]
     for g in res.groups:
@@ -376,17 +378,31 @@ def test_lesioning_the_task_a_module_kills_task_a_only_and_is_significant(two_ta
         lesioned = res.baseline_task_accuracy + g.task_deltas
         assert lesioned[hit] < 20  # chance is 10 %
         assert g.task_deltas[spared] == pytest.approx(0.0, abs=1e-9)  # the modules are disjoint
-        assert g.task_p[hit] == pytest.approx(1 / 21)  # the smallest possible p
-        assert g.p == pytest.approx(1 / 21)
+        assert g.task_p[hit] == pytest.approx(1 / (n + 1))  # the smallest possible p
+        assert g.p == pytest.approx(1 / (n + 1)) and g.p < IMPORTANT_P
         assert g.important
         # random groups of 32 of the 64 units hit both tasks, but neither as hard
         assert (g.random_task_deltas[:, hit] > g.task_deltas[hit]).all()
-    assert res.fisher_p == pytest.approx(fisher_combined([1 / 21] * 4))
+    assert res.fisher_p == pytest.approx(fisher_combined([1 / (n + 1)] * 4))
     assert res.fisher_p < 0.01
 
 
 # --------------------------------------------------------------------------------------------
 # importance: statistics, seeds, skips
+
+
+def test_the_default_random_sets_are_the_fewest_that_can_reach_the_threshold():
+    assert IMPORTANT_P == 0.01
+    assert 1 / (DEFAULT_N_RANDOM + 1) < IMPORTANT_P <= 1 / DEFAULT_N_RANDOM
+    assert importance_unreachable(DEFAULT_N_RANDOM) is None
+    assert importance_unreachable(5000) is None
+    # 1/100 is not below 0.01: p < 0.01 needs at least 100 random groups
+    for n, smallest in [(99, "1/100 = 0.01"), (20, "1/21 = 0.0476"), (1, "1/2 = 0.5")]:
+        note = importance_unreachable(n)
+        assert f"with {n} random sets the smallest p is {smallest}" in note
+        assert "p < 0.01" in note and "--random-sets 100 or more" in note
+    with pytest.raises(AnalysisError, match="random-sets must be at least 1"):
+        importance_unreachable(0)
 
 
 def test_p_is_the_percentile_formula_on_a_hand_built_network():
@@ -408,14 +424,14 @@ def test_p_is_the_percentile_formula_on_a_hand_built_network():
     assert_allclose(g.class_deltas, [-100.0, -100.0, np.nan])  # class 2 has no examples
     is_same = [set(r) == {0, 1} for r in g.random_units.tolist()]
     assert 0 < sum(is_same) < 20  # seed 7 draws {0, 1} a few times
-    # the papers' convention (stats.percentile): ties with the group are not counted
-    assert g.p == pytest.approx(1 / 21)
+    # a random group as bad as the group (a tie) counts as extreme (stats.percentile)
+    assert g.p == pytest.approx((sum(is_same) + 1) / 21)
     expected = [
         -100.0 if same else -50.0 * len({0, 1} & set(r))
         for same, r in zip(is_same, g.random_units.tolist(), strict=True)
     ]
     assert_allclose(g.random_deltas, expected)
-    assert g.important == (g.p < 1 / 20)
+    assert not g.important  # p >= 1/21 can never be below IMPORTANT_P
     assert_allclose(res.neurons[1].delta, [-50.0, -50.0, 0.0, 0.0])
     assert_allclose(res.neurons[1].importance, [50.0, 50.0, 0.0, 0.0])
 
@@ -428,8 +444,9 @@ def test_importance_p_values_follow_the_formula_and_the_rule(digits_chain):
     assert len(res.groups) == 7
     for g in res.groups:
         assert g.random_deltas.shape == (9,) and g.random_units.shape == (9, g.size)
-        assert g.p == pytest.approx((np.sum(g.random_deltas < g.delta) + 1) / 10)
-        assert g.important == (g.p < 1 / 9 and g.delta <= -1.0)
+        assert g.p == pytest.approx((np.sum(g.random_deltas <= g.delta) + 1) / 10)
+        assert g.important == (g.p < IMPORTANT_P and g.delta <= -1.0)
+        assert not g.important  # with 9 random groups p >= 1/10
         acc, task_acc, class_acc = reference(chain, [(g.layer, g.units)], X, y)
         assert g.delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-6)
         assert_allclose(g.class_deltas, class_acc - res.baseline_class_accuracy, atol=1e-6)
@@ -491,7 +508,7 @@ def test_double_lesions_report_joint_delta_interaction_and_p(two_task_net):
         assert pair.delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-6)
         assert pair.interaction == pytest.approx(pair.delta - a.delta - b.delta)
         assert pair.random_deltas.shape == (4,)
-        assert pair.p == pytest.approx((np.sum(pair.random_deltas < pair.delta) + 1) / 5)
+        assert pair.p == pytest.approx((np.sum(pair.random_deltas <= pair.delta) + 1) / 5)
     # the A modules of layers 1 and 2 are in series: lesioning both is no worse than one
     ab = res.pairs[1]  # groups (1, A) and (2, A)
     assert ab.interaction > 30

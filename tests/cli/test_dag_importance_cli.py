@@ -13,6 +13,7 @@ from conftest import one_line_error, snapshot, train
 from torch import nn
 from zoo import RESNET_LAYERS
 
+from neurongraph.analysis.lesion import DEFAULT_N_RANDOM
 from neurongraph.model.datasets import load_dataset
 
 #: The ResNet's hidden layers: all but the input and the head.
@@ -149,7 +150,7 @@ def test_planted_modules_of_a_residual_network_are_important_for_their_task(
 ):
     run_cli("ingest", planted_file, "--name", name)
     run_cli("analyze", "spectral", name, "-k", 2, "--no-null", "--seed", 0)
-    n = 9
+    n = DEFAULT_N_RANDOM  # the fewest that let p get below 0.01
     args = ["analyze", "importance", name, "--data", "two-tasks", "--random-sets", n]
     out = _json(run_cli, *args, "--seed", 0)
     assert out["baselineAccuracy"] > 80

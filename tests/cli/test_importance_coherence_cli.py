@@ -14,6 +14,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
+from neurongraph.analysis.lesion import DEFAULT_N_RANDOM, IMPORTANT_P
 from neurongraph.cli import cli
 from neurongraph.model.datasets import load_dataset
 
@@ -89,7 +90,7 @@ def network(store, store_dir, model_file):
     name = "importance-coherence-mlp"
     invoke(store_dir, "ingest", model_file, "--name", name, "--data", "digits", "--replace")
     invoke(store_dir, "analyze", "spectral", name, "-k", 4, "--no-null", "--seed", 0)
-    invoke(store_dir, "analyze", "louvain", name, "--seed", 0)
+    invoke(store_dir, "analyze", "louvain", name, "--shuffles", 0, "--seed", 0)
     return name
 
 
@@ -161,7 +162,13 @@ def test_importance_writes_clusters_neurons_and_partition(run_cli, store, networ
         assert set(g) >= {"layer", "cluster", "size", "delta", "p", "important", "taskDeltas"}
         assert min(grid, key=lambda v: abs(v - g["p"])) == pytest.approx(g["p"], abs=1e-12)
         assert -100 <= g["delta"] <= 100
-        assert g["important"] == (g["p"] < 1 / RANDOM_SETS and g["delta"] <= -1)
+        assert not g["important"]  # p >= 1/5 can never be below 0.01
+    # ... and the output says so
+    assert out["importantP"] == IMPORTANT_P == 0.01
+    (note,) = out["notes"]
+    assert f"with {RANDOM_SETS} random sets the smallest p is 1/{RANDOM_SETS + 1} = 0.2" in note
+    text = run_cli("analyze", "importance", network, "--random-sets", RANDOM_SETS, "--seed", 0)
+    assert f"note: {note}" in text.stdout
     # every cluster with a tested group carries its scores, per layer part too
     tested = {g["cluster"] for g in out["groups"]}
     props = clusters(store, network)
@@ -299,8 +306,9 @@ def test_two_tasks_modules_are_important_for_their_task_only(run_cli, store, two
     members = module_labels(store, name)
     assert sorted(map(sorted, members.values())) == sorted([sorted(module_a), sorted(module_b)])
     task_of = {label: "A" if hidden == module_a else "B" for label, hidden in members.items()}
-    n = 9
+    n = DEFAULT_N_RANDOM  # the fewest that let p get below 0.01
     out = importance(run_cli, name, "--random-sets", n, "--seed", 0)
+    assert out["notes"] == []
     assert out["baselineAccuracy"] > 80  # about 90 % on each task
     assert len(out["groups"]) == 4  # two modules in two layers
     for g in out["groups"]:

@@ -13,7 +13,12 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from neurongraph.analysis.communities import coactivation_graph, firing
+from neurongraph.analysis.communities import (
+    DEFAULT_N_SHUFFLES,
+    coactivation_graph,
+    firing,
+    modularity_null,
+)
 from neurongraph.analysis.entropy import binary_entropy
 from neurongraph.cli import cli
 from neurongraph.model.recorded import activation_cache
@@ -102,8 +107,10 @@ def snapshot(store, name):
 
 
 def test_louvain_writes_neurons_partition_and_clusters(run_cli, store, network):
-    out = louvain(run_cli, network, "--seed", "0")
+    out = louvain(run_cli, network, "--seed", "0")  # the default null runs
     assert out["seed"] == 0 and out["method"] == "louvain"
+    assert out["nShuffles"] == DEFAULT_N_SHUFFLES
+    assert all(layer["percentile"] is not None for layer in out["layers"])
     assert [layer["skipped"] for layer in out["layers"]] == [False, False]
     for layer in out["layers"]:
         assert -0.5 <= layer["modularity"] <= 1
@@ -140,13 +147,13 @@ def test_louvain_writes_neurons_partition_and_clusters(run_cli, store, network):
 
 
 def test_louvain_text_output(run_cli, network):
-    result = run_cli("analyze", "louvain", network, "--seed", "0")
+    result = run_cli("analyze", "louvain", network, "--shuffles", 0, "--seed", "0")
     assert "modularity" in result.stdout and "communities" in result.stdout
     assert result.stdout.count("\n") >= 4  # header, rule, one row per hidden layer
 
 
 def test_modularity_equals_networkx_on_rebuilt_graph(run_cli, store, network, cache):
-    out = louvain(run_cli, network, "--seed", "3")
+    out = louvain(run_cli, network, "--shuffles", 0, "--seed", "3")
     labels = communities(store, network)
     for position, layer in zip(HIDDEN, out["layers"], strict=True):
         adjacency = coactivation_graph(firing(cache.layer(position), relu_like=True))
@@ -160,13 +167,67 @@ def test_modularity_equals_networkx_on_rebuilt_graph(run_cli, store, network, ca
         assert layer["edges"] == graph.number_of_edges()
 
 
+NULL_KEYS = ("nullMean", "nullStd", "zScore", "percentile")
+
+
+def test_louvain_judges_each_layers_q_against_permuted_firing(run_cli, store, network, cache):
+    n = 4
+    out = louvain(run_cli, network, "--seed", "5", "--shuffles", n)
+    assert out["nShuffles"] == n
+    for position, layer in zip(HIDDEN, out["layers"], strict=True):
+        # the same null rebuilt from the recorded activations with the command's seed
+        fired = firing(cache.layer(position), relu_like=True)
+        null = modularity_null(fired, n_shuffles=n, random_state=5)
+        assert layer["modularity"] == pytest.approx(null.modularity)
+        expected = (null.null_mean, null.null_std, null.z_score, null.percentile)
+        assert [layer[key] for key in NULL_KEYS] == pytest.approx(expected)
+        assert layer["percentile"] in [pytest.approx(k / (n + 1)) for k in range(1, n + 2)]
+        assert layer["nullStd"] == pytest.approx(np.std(null.null_modularities))  # population
+    # measured: the first hidden layer is one community (Q = 0, as every null: z 0, percentile
+    # 1); in the second, neurons fire together more than their rates make them (Q 0.008, z ~50)
+    assert any(
+        layer["zScore"] > 2 and layer["percentile"] == pytest.approx(1 / (n + 1))
+        for layer in out["layers"]
+    )
+    partition = store.partition(f"{network}/louvain")
+    assert partition["nShuffles"] == n
+    for key in NULL_KEYS:
+        stored = partition[f"layer{key[0].upper()}{key[1:]}"]
+        assert stored == pytest.approx([r[key] for r in out["layers"]])
+    rows = store.read(
+        "MATCH (c:Cluster {network: $name}) "
+        "RETURN c.position AS position, c.layerZScore AS z, c.layerPercentile AS p",
+        {"name": network},
+    )
+    by_position = dict(zip(HIDDEN, out["layers"], strict=True))
+    for row in rows:
+        assert row["z"] == pytest.approx(by_position[row["position"]]["zScore"])
+        assert row["p"] == pytest.approx(by_position[row["position"]]["percentile"])
+    text = run_cli("analyze", "louvain", network, "--seed", "5", "--shuffles", n).stdout
+    assert "null mean" in text and "percentile" in text and f"{n} graphs per layer" in text
+
+
+def test_no_shuffles_no_null(run_cli, store, network):
+    out = louvain(run_cli, network, "--seed", "5", "--shuffles", 0)
+    assert out["nShuffles"] == 0
+    assert all(layer[key] is None for layer in out["layers"] for key in NULL_KEYS)
+    partition = store.partition(f"{network}/louvain")
+    assert partition["nShuffles"] == 0 and "layerZScore" not in partition
+    text = run_cli("analyze", "louvain", network, "--seed", "5", "--shuffles", 0).stdout
+    assert "null mean" not in text
+    refused = run_cli("analyze", "louvain", network, "--shuffles", -1, expect=2)
+    assert "--shuffles" in refused.stderr
+
+
 def test_same_seed_same_labels_and_rerun_replaces(run_cli, store, network):
-    first = louvain(run_cli, network, "--seed", "7")
+    first = louvain(run_cli, network, "--shuffles", 0, "--seed", "7")
     labels = communities(store, network)
     n_clusters = len(store.read(CLUSTERS, {"name": network}))
     n_members = len(store.read(MEMBERSHIP, {"name": network}))
-    louvain(run_cli, network, "--seed", "11")  # replaced by a different run in between
-    again = louvain(run_cli, network, "--seed", "7")
+    louvain(
+        run_cli, network, "--shuffles", 0, "--seed", "11"
+    )  # replaced by a different run in between
+    again = louvain(run_cli, network, "--shuffles", 0, "--seed", "7")
     assert communities(store, network) == labels
     assert again["layers"] == first["layers"]
     clusters = store.read(CLUSTERS, {"name": network})
@@ -176,7 +237,7 @@ def test_same_seed_same_labels_and_rerun_replaces(run_cli, store, network):
 
 
 def test_per_class(run_cli, store, network):
-    out = louvain(run_cli, network, "--seed", "0", "--per-class")
+    out = louvain(run_cli, network, "--shuffles", 2, "--seed", "0", "--per-class")
     assert sorted(out["classModularity"], key=int) == [str(c) for c in range(10)]
     assert all(-0.5 <= q <= 1 for q in out["classModularity"].values())
     assert out["params"]["perClass"] is True
@@ -186,7 +247,7 @@ def test_per_class(run_cli, store, network):
         [out["classModularity"][str(c)] for c in range(10)]
     )
     # the whole-data results do not depend on --per-class
-    plain = louvain(run_cli, network, "--seed", "0")
+    plain = louvain(run_cli, network, "--shuffles", 2, "--seed", "0")
     assert plain["layers"] == out["layers"]
 
 
@@ -285,7 +346,7 @@ def test_layer_with_fewer_than_two_firing_neurons_is_skipped(
 ):
     name = dead_layer_network
     with caplog.at_level(logging.WARNING, logger="neurongraph"):
-        result = run_cli("analyze", "louvain", name, "--seed", "0", "--json")
+        result = run_cli("analyze", "louvain", name, "--shuffles", 2, "--seed", "0", "--json")
     out = json.loads(result.stdout)
     live, dead = out["layers"]
     assert not live["skipped"] and live["modularity"] is not None
@@ -296,8 +357,11 @@ def test_layer_with_fewer_than_two_firing_neurons_is_skipped(
     assert set(communities(store, name, (2,)).values()) == {-1}
     partition = store.partition(f"{name}/louvain")
     assert partition["modularity"] == pytest.approx(live["modularity"])
+    # the skipped layer has no null; the live one has
+    assert dead["zScore"] is None and dead["percentile"] is None
+    assert partition["layerPercentile"] == [pytest.approx(live["percentile"]), None]
     assert {c["position"] for c in store.read(CLUSTERS, {"name": name})} == {1}
-    text = run_cli("analyze", "louvain", name, "--seed", "0")
+    text = run_cli("analyze", "louvain", name, "--shuffles", 0, "--seed", "0")
     assert "skipped" in text.stdout
     # entropy: a neuron that never (or always) fires has entropy 0
     entropy = json.loads(run_cli("analyze", "entropy", name, "--json").stdout)

@@ -105,7 +105,7 @@ def pipeline(tmp_path_factory, store, store_dir):
     for epoch in EPOCHS:
         member = f"{SERIES}@{epoch}"
         _invoke(store_dir, "analyze", "spectral", member, "--no-null", "--seed", 0)
-        _invoke(store_dir, "analyze", "louvain", member, "--seed", 0)
+        _invoke(store_dir, "analyze", "louvain", member, "--shuffles", 0, "--seed", 0)
         _invoke(store_dir, "analyze", "entropy", member)
     return results
 
@@ -582,6 +582,9 @@ def test_every_query_runs_with_sample_parameters(pipeline, store):
     for named in list_queries():
         params = {p: SAMPLE_PARAMS[p] for p in named.parameter_names}
         result = run_query(store, named.name, params)
-        assert result.keys, named.name
+        # no cluster of the small test network beats its 3 random groups at p < 0.01
+        nothing_important = not any(g["important"] for g in pipeline["importance"]["groups"])
+        empty_ok = named.name == "important-cluster-graph" and nothing_important
+        assert result.keys or empty_ok, named.name
         assert result.counters["contains_updates"] is False
     assert store.partition(partition_uid(NET, WEIGHTS)) is not None

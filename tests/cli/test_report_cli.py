@@ -54,7 +54,7 @@ def test_report_before_and_after_analyses(run_cli, small_model, name, tmp_path):
         assert command in page
     assert 'src="http' not in page and "<script" not in page  # self-contained, static
     run_cli("analyze", "spectral", name, "-k", "4", "--shuffles", "5", "--seed", "0")
-    run_cli("analyze", "louvain", name, "--seed", "0")
+    run_cli("analyze", "louvain", name, "--shuffles", "0", "--seed", "0")
     run_cli("analyze", "entropy", name)
     run_cli("analyze", "importance", name, "--random-sets", "3", "--seed", "0")
     full = tmp_path / "full.html"

@@ -75,7 +75,7 @@ def test_a_copied_store_runs_every_analysis_from_anywhere_without_the_original(
     monkeypatch.chdir(tmp_path / "elsewhere")
 
     run_cli("activations", "net", "--data", "digits", store=copy)
-    run_cli("analyze", "louvain", "net", store=copy)
+    run_cli("analyze", "louvain", "net", "--shuffles", "0", store=copy)
     run_cli("analyze", "importance", "net", "--random-sets", "3", "--seed", "1", store=copy)
     run_cli("analyze", "coherence", "net", "--steps", "3", "--random-sets", "2", store=copy)
     run_cli("report", "net", "--out", "report.html", store=copy)
@@ -178,7 +178,7 @@ def test_factory_networks_take_their_code_from_the_command_line_and_weights_from
     assert network["modelKind"] == "factory"
     kept = store_dir / FILES_DIR / "models" / f"{network['sha256']}.safetensors"
     assert kept.exists()
-    run_cli("analyze", "louvain", name)  # needs no model
+    run_cli("analyze", "louvain", name, "--shuffles", "0")  # needs no model
     refused = run_cli("activations", name, "--data", "digits", expect=2)
     assert "--model package.module:factory" in refused.stderr
     run_cli("activations", name, "--data", "digits", "--model", f"{FACTORY_MODULE}:mlp")

@@ -57,7 +57,7 @@ def test_a_bert_directory_records_text_activations_louvain_and_entropy(
     assert len(sums) == HIDDEN and all(row["std"] > 0 for row in sums)
 
     sum_layers = {x["name"] for x in layers if x["kind"] == "sum"}
-    louvain = json.loads(run_cli("analyze", "louvain", name, "--json").stdout)
+    louvain = json.loads(run_cli("analyze", "louvain", name, "--shuffles", 0, "--json").stdout)
     assert sum_layers <= {x["layer"] for x in louvain["layers"]}
     entropy = json.loads(run_cli("analyze", "entropy", name, "--json").stdout)
     assert sum_layers <= {x["layer"] for x in entropy["layers"]}
@@ -128,7 +128,7 @@ def test_a_transformer_trained_on_the_text_task_runs_every_analysis(run_cli, sto
 
     # every analysis runs on it: spectral, louvain, entropy, importance, coherence
     run_cli("analyze", "spectral", name, "-k", 4, "--no-null", "--seed", 0)
-    louvain = json.loads(run_cli("analyze", "louvain", name, "--json").stdout)
+    louvain = json.loads(run_cli("analyze", "louvain", name, "--shuffles", 0, "--json").stdout)
     assert any(layer["layer"].endswith("add") for layer in louvain["layers"])
     assert json.loads(run_cli("analyze", "entropy", name, "--json").stdout)["layers"]
     scoring = ["--data", "text-task", "--random-sets", 3, "--seed", 0, "--json"]

@@ -130,7 +130,18 @@ def test_louvain_with_hundreds_of_communities_runs_twice(run_cli, store, activat
     name = activations_network
     uid = partition_uid(name, "louvain")
     for seed in (0, 1):
-        args = ("analyze", "louvain", name, "--resolution", 20, "--seed", seed, "--json")
+        args = (
+            "analyze",
+            "louvain",
+            name,
+            "--resolution",
+            20,
+            "--shuffles",
+            0,
+            "--seed",
+            seed,
+            "--json",
+        )
         out = json.loads(run_cli(*args).stdout)
         communities = sum(layer["communities"] for layer in out["layers"])
         assert communities > 150
@@ -235,7 +246,7 @@ def test_a_killed_partition_write_leaves_the_old_or_the_new_partition_whole(run_
     script = tmp_path / "wide.pt"
     torch.jit.save(torch.jit.script(model), str(script))
     run_cli("ingest", script, "--name", "net", "--data", "digits", store=directory)
-    louvain = ("analyze", "louvain", "net", "--resolution", 20)
+    louvain = ("analyze", "louvain", "net", "--resolution", 20, "--shuffles", 0)
     run_cli(*louvain, "--seed", 0, store=directory)
     uid = partition_uid("net", "louvain")
 

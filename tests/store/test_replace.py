@@ -51,7 +51,7 @@ def models(tmp_path_factory):
 def old_store(directory, models) -> None:
     """A store with the old network complete, with activations and a Louvain partition."""
     ng(directory, "ingest", models["old"], "--name", "net", "--data", "digits")
-    ng(directory, "analyze", "louvain", "net")
+    ng(directory, "analyze", "louvain", "net", "--shuffles", "0")
 
 
 def state(directory) -> dict:
