@@ -1,6 +1,7 @@
-"""Lesion benchmark on networks read as a DAG: a ResNet-style CNN on digits (accuracy) and a
-small BERT-style transformer on random token ids (output-change), batched ``importance()``
-against a one-lesion-at-a-time loop on copied models.
+"""Lesion benchmark on networks read as a DAG: a ResNet-style CNN on digits (accuracy), the tiny
+transformer classifier of ``train --arch transformer:...`` trained on the built-in text task
+(accuracy) and a small BERT-style encoder on random token ids (output-change), batched
+``importance()`` against a one-lesion-at-a-time loop on copied models.
 
 Each network's hidden layers are cut into synthetic clusters (unit index mod ``K``: the
 benchmark times lesions, not partitions); ``importance()`` then lesions every (layer, cluster)
@@ -9,13 +10,15 @@ included. The loop does what a user without neurongraph would do, per lesion: ``
 the model, zero the incoming weights and biases of the lesioned units of weight layers (and
 the running mean and bias of a BatchNorm folded into them, so that the folded output is 0),
 zero a sum layer's units with a hook where the model reads them (the block's output after its
-ReLU for the ResNet; the LayerNorm's input for BERT), run the test set, score it. The loop runs
+ReLU for the ResNet; the LayerNorm's input for BERT; for the tiny transformer the block's output,
+or, for the add inside a block, the attention output set to minus the block's input), run the
+test set, score it. The loop runs
 in float32 on the module (timed) and in float64 (its answers compared with the batched ones,
 which must agree to 1e-6) on ``--naive-limit`` lesions spread over the list, its time scaled to
 all of them. Both sides run in this process, each once untimed first; the batched time is the
 median of ``--repeats`` runs.
 
-Run: ``.venv/bin/python benchmarks/lesion_dag.py [--network resnet|transformer|all]
+Run: ``.venv/bin/python benchmarks/lesion_dag.py [--network resnet|transformer|bert|all]
 [--threads T] [--naive-limit N]``.
 """
 
@@ -41,9 +44,12 @@ from neurongraph.runtime import retain_freed_memory
 K = 4
 N_RANDOM = 20
 EPOCHS = 10
-#: The transformer: random token ids, examples x positions.
+#: The BERT-style encoder: random token ids, examples x positions.
 TOKENS = (128, 32)
 VOCAB = 200
+#: The tiny transformer classifier and its training on the built-in text task.
+TRANSFORMER = "transformer:d64-h4-b2-4"
+TRANSFORMER_EPOCHS = 10
 
 
 class Block(nn.Module):
@@ -108,6 +114,35 @@ def trained_resnet(epochs: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
             F.cross_entropy(model(X[idx]), y[idx]).backward()
             opt.step()
     return model.eval(), torch.as_tensor(ds.X_test), torch.as_tensor(ds.y_test)
+
+
+def trained_transformer() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """The tiny transformer trained on the text task (seeded), and the test texts' ids."""
+    from neurongraph.training.train import train_model
+
+    ds = load_dataset("text-task", random_state=0)
+    result = train_model(TRANSFORMER, ds, epochs=TRANSFORMER_EPOCHS, random_state=0)
+    return result.model.eval(), torch.as_tensor(ds.X_test), torch.as_tensor(ds.y_test)
+
+
+def transformer_sum(m: nn.Module, name: str, units: list[int]) -> None:
+    """``blocks.I.add`` (attention's add): the attention output ``o`` becomes minus the block's
+    input on those units, so that their sum is exactly 0; ``blocks.I.add_1``: the block's
+    output."""
+    block_name, add = name.rsplit(".", 1)
+    block = m.get_submodule(block_name)
+    if add == "add_1":
+        block.register_forward_hook(lambda _m, _i, out: out.index_fill(-1, torch.tensor(units), 0))
+        return
+    seen: list[torch.Tensor] = []
+    block.register_forward_pre_hook(lambda _m, inputs: seen.__setitem__(slice(None), [inputs[0]]))
+
+    def cancel(_m, _i, output):
+        output = output.clone()
+        output[..., units] = -seen[0][..., units]
+        return output
+
+    block.o.register_forward_hook(cancel)
 
 
 def tiny_bert() -> nn.Module:
@@ -270,7 +305,9 @@ def run_case(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--network", choices=("resnet", "transformer", "all"), default="all")
+    parser.add_argument(
+        "--network", choices=("resnet", "transformer", "bert", "all"), default="all"
+    )
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="ResNet training epochs")
     parser.add_argument("--repeats", type=int, default=3, help="batched runs (median counts)")
     parser.add_argument(
@@ -295,6 +332,23 @@ def main() -> None:
 
         run_case("ResNet (digits)", model, X, (X, y), "accuracy", accuracy, resnet_sum, args)
     if args.network in ("transformer", "all"):
+        with torch.enable_grad():
+            model, X, y = trained_transformer()
+
+        def accuracy(out: torch.Tensor, _base: torch.Tensor) -> float:
+            return 100.0 * float((out.argmax(1) == y).double().mean())
+
+        run_case(
+            f"tiny transformer {TRANSFORMER} (text task)",
+            model,
+            X,
+            (X, y),
+            "accuracy",
+            accuracy,
+            transformer_sum,
+            args,
+        )
+    if args.network in ("bert", "all"):
         model = tiny_bert()
         g = torch.Generator().manual_seed(0)
         ids = torch.randint(0, VOCAB, TOKENS, generator=g)

@@ -240,9 +240,13 @@ def _coherence_section(store: Store, name: str) -> str:
             continue
         fig, ax = plt.subplots(figsize=FIGSIZE)
         x = np.arange(len(scored))
-        for offset, key in enumerate(keys):
+        # only the scores computed (a token model has no feature visualisation), centred
+        shown = [key for key in keys if any(c.get(key) is not None for c in scored)]
+        width = 0.8 / len(shown)
+        for offset, key in enumerate(shown):
             values = [c.get(key) if c.get(key) is not None else np.nan for c in scored]
-            ax.bar(x + (offset - 1) * 0.27, values, width=0.27, label=key)
+            position = x + (offset - (len(shown) - 1) / 2) * width
+            ax.bar(position, values, width=width, label=key)
         ax.set_xticks(x, [str(c["label"]) for c in scored], fontsize=7, rotation=90)
         ax.set_ylabel("percentile vs random groups (low = coherent)")
         ax.legend(fontsize=8)
