@@ -11,9 +11,10 @@ nothing is downloaded.
 Timed, in this process:
 
 - ``record``: what ``neurongraph activations`` computes: the view's replay of every batch
-  (float64, every neuron layer including the residual stream's ``sum`` layers, mean over the
-  non-padding positions), streamed to the ``.npy`` cache batch by batch
-  (:func:`~neurongraph.model.activations.capture_activations`), then the neuron summaries and
+  (in float32, ``RECORD_DTYPE``, the cache's dtype; every neuron layer including the residual
+  stream's ``sum`` layers, mean over the non-padding positions), streamed to the ``.npy``
+  cache batch by batch (:func:`~neurongraph.model.activations.capture_activations`), then the
+  neuron summaries and
   the CORRELATES pairs (:func:`~neurongraph.model.activations.spearman_top_k`, block by block);
   reading the view (``torch.export``, as ``ingest`` does once) is timed apart;
 - ``baseline``: plain forward hooks on the eager ``transformers`` model (float32), collecting

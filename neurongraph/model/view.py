@@ -672,12 +672,19 @@ def _replayed(node: torch.fx.Node) -> Callable:
     """What replays ``node``: its op made out-of-place, or for a cast to a floating dtype the
     value unchanged (the view runs in float64), a mask or integer made float64."""
     if _packet(node.target) in operations.CASTS and _float_result(node):
-        return _floating
+        return _Floating(torch.float64)
     return _functional(node.target)
 
 
-def _floating(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
-    return x if x.is_floating_point() else x.double()
+@dataclass(frozen=True)
+class _Floating:
+    """A recorded cast to a floating dtype: a floating value unchanged (the view runs in one
+    dtype), a mask or integer made ``dtype`` (the view's; :meth:`ModelView.cast` sets it)."""
+
+    dtype: torch.dtype
+
+    def __call__(self, x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        return x if x.is_floating_point() else x.to(self.dtype)
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -1671,8 +1678,11 @@ def _as_parts(fn: Callable) -> Callable:
 
 
 def _cast(value: object, dtype: torch.dtype, channels_last: bool = False) -> object:
-    """``value`` with every floating tensor in it (arguments, recorded targets) in ``dtype``;
-    with ``channels_last``, 4-D ones (convolution weights) in that memory format."""
+    """``value`` with every floating tensor in it (arguments, recorded targets) and every
+    recorded cast to a floating dtype in ``dtype``; with ``channels_last``, 4-D tensors
+    (convolution weights) in that memory format."""
+    if isinstance(value, _Floating):
+        return _Floating(dtype)
     if isinstance(value, torch.Tensor):
         if not value.is_floating_point():
             return value
