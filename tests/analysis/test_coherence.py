@@ -201,7 +201,7 @@ def test_coherence_scores_follow_the_percentile_formulas_and_are_reproducible(di
         assert g.example_indices.shape == (20,)
         n = 4
         assert g.vis_objective_p == pytest.approx(
-            (np.sum(g.random_vis_objective > g.vis_objective) + 1) / (n + 1)
+            (np.sum(g.random_vis_objective >= g.vis_objective) + 1) / (n + 1)
         )
         assert g.vis_entropy_p == pytest.approx(
             (np.sum(g.random_vis_entropy <= g.vis_entropy) + 1) / (n + 1)
