@@ -139,3 +139,15 @@ def one_line_error(result) -> str:
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     return result.stderr
+
+
+def planted_layers(module_widths, n_modules, *, cross=0.02, seed=0):
+    """Layered network with block-diagonal weights across modules (weights U(0.5, 1.5), times
+    ``cross`` between modules): widths, blocks and each neuron's module."""
+    rng = np.random.default_rng(seed)
+    modules = [np.repeat(np.arange(n_modules), w) for w in module_widths]
+    blocks = []
+    for source, target in zip(modules[:-1], modules[1:], strict=True):
+        same = target[:, None] == source[None, :]
+        blocks.append(rng.uniform(0.5, 1.5, same.shape) * np.where(same, 1.0, cross))
+    return [m.size for m in modules], blocks, np.concatenate(modules)

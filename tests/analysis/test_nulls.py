@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import planted_layers
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics import adjusted_rand_score
 
@@ -20,17 +21,6 @@ from neurongraph.analysis.spectral import layered_adjacency, ncut
 from neurongraph.errors import AnalysisError
 
 N_SHUFFLES = 19  # the smallest possible percentile is then 1/20
-
-
-def planted_layers(module_widths, n_modules, *, cross=0.02, seed=0):
-    """Layered network with block-diagonal weights across modules (see test_spectral)."""
-    rng = np.random.default_rng(seed)
-    modules = [np.repeat(np.arange(n_modules), w) for w in module_widths]
-    blocks = []
-    for source, target in zip(modules[:-1], modules[1:], strict=True):
-        same = target[:, None] == source[None, :]
-        blocks.append(rng.uniform(0.5, 1.5, same.shape) * np.where(same, 1.0, cross))
-    return [m.size for m in modules], blocks, np.concatenate(modules)
 
 
 def planted_graph(n, n_modules, *, p_in=0.5, p_out=0.02, seed=0):

@@ -11,6 +11,8 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
+from conftest import planted_layers, train
 from numpy.testing import assert_array_equal
 from sklearn.cluster import SpectralClustering
 from sklearn.utils import check_random_state
@@ -41,20 +43,23 @@ N_NULLS = 15
 SEEDS = (0, 1, 2)
 
 
+@pytest.fixture(scope="module")
+def mlp(digits):
+    """The small digits MLP of conftest, its biases' initialisation seeded too: the comparisons
+    below hold for this network whatever ran before in the session."""
+    X, y = digits
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(
+            nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16), nn.Tanh(), nn.Linear(16, 10)
+        )
+    return train(model, X, y)
+
+
 def _blocks(model: nn.Sequential) -> tuple[list[int], list[np.ndarray]]:
     linears = [m for m in model if isinstance(m, nn.Linear)]
     widths = [linears[0].in_features] + [m.out_features for m in linears]
     return widths, [m.weight.detach().abs().numpy().astype(np.float64) for m in linears]
-
-
-def _planted(module_widths, n_modules, cross, seed):
-    rng = np.random.default_rng(seed)
-    modules = [np.repeat(np.arange(n_modules), w) for w in module_widths]
-    blocks = []
-    for source, target in zip(modules[:-1], modules[1:], strict=True):
-        same = target[:, None] == source[None, :]
-        blocks.append(rng.uniform(0.5, 1.5, same.shape) * np.where(same, 1.0, cross))
-    return [m.size for m in modules], blocks
 
 
 def _sklearn_ncut(matrix, k: int, seed: int) -> float:
@@ -78,7 +83,7 @@ def _graph(name, mlp):
         widths, blocks = _blocks(mlp)
         rng = np.random.default_rng(5)
         return widths, [shuffle_layer(b, rng) for b in blocks], 6
-    return (*_planted([4, 6, 6, 4], 3, cross=0.3, seed=2), 3)
+    return (*planted_layers([4, 6, 6, 4], 3, cross=0.3, seed=2)[:2], 3)
 
 
 @pytest.mark.parametrize("graph", ["trained", "shuffled", "planted"])
@@ -127,7 +132,7 @@ def test_ncut_refined_is_another_partitioner(mlp):
 def test_unknown_method_is_refused():
     with pytest.raises(AnalysisError, match="unknown spectral method 'kmeans'.*papers"):
         spectral_partition(np.ones((4, 4)) - np.eye(4), 2, method="kmeans")
-    widths, blocks = _planted([2, 2], 2, cross=0.1, seed=0)
+    widths, blocks = planted_layers([2, 2], 2, cross=0.1, seed=0)[:2]
     with pytest.raises(AnalysisError, match="unknown spectral method"):
         clusterability(widths, blocks, 2, n_shuffles=1, spectral_method="sk", n_jobs=1)
 
@@ -135,7 +140,7 @@ def test_unknown_method_is_refused():
 def test_isolated_neurons_are_removed_before_shuffling():
     # Two isolated neurons (no non-zero weight): one in layer 1, one in layer 2. The nulls
     # shuffle the network without them, exactly as if they had never been there.
-    widths, blocks = _planted([3, 3, 3, 3], 2, cross=0.2, seed=1)
+    widths, blocks = planted_layers([3, 3, 3, 3], 2, cross=0.2, seed=1)[:2]
     blocks[0][2, :] = 0.0
     blocks[1][:, 2] = 0.0  # neuron 2 of layer 1
     blocks[1][4, :] = 0.0
@@ -162,7 +167,7 @@ def test_isolated_neurons_are_removed_before_shuffling():
 
 def test_a_layer_without_connected_neurons_is_refused():
     # the first block is all zeros: no neuron of the input layer is connected
-    widths, blocks = _planted([2, 2, 2], 2, cross=0.1, seed=0)
+    widths, blocks = planted_layers([2, 2, 2], 2, cross=0.1, seed=0)[:2]
     blocks[0][:] = 0.0
     with pytest.raises(AnalysisError, match="no neuron of layer 0 has a non-zero weight"):
         clusterability(widths, blocks, 2, n_shuffles=1, n_jobs=1)
@@ -176,7 +181,7 @@ def test_one_percentile_convention_ties_count_as_extreme():
     assert percentile(2.5, [1.0, 2.0, 2.0, 3.0]) == pytest.approx(4 / 5)
     assert percentile(0.5, [1.0, 2.0, 2.0, 3.0]) == pytest.approx(1 / 5)
     # the clusterability test uses it: a planted network whose nulls can never tie
-    widths, blocks = _planted([3, 3, 3], 3, cross=0.05, seed=3)
+    widths, blocks = planted_layers([3, 3, 3], 3, cross=0.05, seed=3)[:2]
     result = clusterability(widths, blocks, 3, n_shuffles=6, random_state=0, n_jobs=1)
     assert result.percentile == percentile(result.ncut, result.null_ncuts)
     assert result.percentile == pytest.approx(1 / 7)
