@@ -516,16 +516,9 @@ def run_clusterability_experiment(
         fit the data, or a bad prefix: before anything is trained or written.
     """
     started = time.perf_counter()
-    variants, shuffle_methods = _check_options(
-        runs, epochs, n_shuffles, k, shuffle_methods, variants, arch
+    variants, shuffle_methods, spectral_methods = _check_options(
+        runs, epochs, n_shuffles, k, shuffle_methods, spectral_methods, variants, arch
     )
-    spectral_methods = list(dict.fromkeys(spectral_methods))
-    wrong = [m for m in spectral_methods if m not in METHODS]
-    if wrong or not spectral_methods:
-        raise UsageError(
-            f"--method must be one of {', '.join(METHODS)}, not "
-            f"{', '.join(map(repr, wrong)) or '(none given)'}"
-        )
     architecture = parse_architecture(arch)
     for variant in variants:
         check_network_name(network_name(prefix, variant, seed + runs - 1))
@@ -706,9 +699,10 @@ def _check_options(
     n_shuffles: Any,
     k: Any,
     shuffle_methods: Sequence[str],
+    spectral_methods: Sequence[str],
     variants: Sequence[str],
     arch: str,
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], list[str]]:
     for option, value, least in (
         ("--runs", runs, 1),
         ("--epochs", epochs, 1),
@@ -732,6 +726,13 @@ def _check_options(
             f"--shuffle-method must be one of {', '.join(LAYER_SHUFFLE_METHODS)} or "
             f"{SHUFFLE_BOTH}, not {', '.join(map(repr, wrong)) or '(none given)'}"
         )
+    partitioners = list(dict.fromkeys(spectral_methods))
+    wrong = [m for m in partitioners if m not in METHODS]
+    if wrong or not partitioners:
+        raise UsageError(
+            f"--method must be one of {', '.join(METHODS)}, not "
+            f"{', '.join(map(repr, wrong)) or '(none given)'}"
+        )
     if not isinstance(arch, str):
         raise UsageError(f"--arch must be an architecture string, not {arch!r}")
     chosen = list(dict.fromkeys(variants))
@@ -741,7 +742,7 @@ def _check_options(
             f"unknown variant(s) {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
             f"{', '.join(VARIANTS)}"
         )
-    return chosen, methods
+    return chosen, methods, partitioners
 
 
 def _training_options(variant: str, epochs: int, lr: float) -> dict[str, Any]:

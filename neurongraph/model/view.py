@@ -670,7 +670,7 @@ def _varying(ids: torch.Tensor) -> set[int]:
 
 def _replayed(node: torch.fx.Node) -> Callable:
     """What replays ``node``: its op made out-of-place, or for a cast to a floating dtype the
-    value unchanged (the view runs in float64), a mask or integer made float64."""
+    value unchanged (the view runs in one dtype), a mask or integer made the view's dtype."""
     if _packet(node.target) in operations.CASTS and _float_result(node):
         return _Floating(torch.float64)
     return _functional(node.target)
