@@ -73,11 +73,7 @@ __all__ = [
     "default_n_init",
     "layered_adjacency",
     "ncut",
-    "shuffle_layer",  # noqa: F822 (lazy, see __getattr__)
-    "shuffle_layer_nonzero",  # noqa: F822 (lazy, see __getattr__)
-    "shuffle_upper_triangle",  # noqa: F822 (lazy, see __getattr__)
     "spectral_partition",
-    "weight_adjacency",  # noqa: F822 (lazy, see __getattr__)
 ]
 
 logger = logging.getLogger(__name__)
@@ -123,24 +119,6 @@ KMEANS_TOL = 1e-4
 #: Lloyd's long tail of moves of a few points more than doubles the run time, for n-cut
 #: changes below 0.01% on trained and shuffled MLPs.
 KMEANS_CHANGE_TOL = 5e-3
-
-_SHUFFLES = ("shuffle_layer", "shuffle_layer_nonzero", "shuffle_upper_triangle")
-
-
-def __getattr__(name: str) -> Any:
-    # The shuffles live in ``nulls`` (which imports this module); expose them lazily so
-    # ``neurongraph.analysis.spectral.shuffle_layer`` works without an import cycle.
-    if name in _SHUFFLES:
-        from neurongraph.analysis import nulls
-
-        return getattr(nulls, name)
-    if name == "weight_adjacency":
-        # reads the store, which this pure module does not import at load time
-        from neurongraph.analysis import graphs
-
-        return graphs.weight_adjacency
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 # --------------------------------------------------------------------------------------
 # Weight graph of a layered network
