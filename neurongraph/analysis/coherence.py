@@ -79,14 +79,13 @@ from neurongraph.analysis.lesion import (
     _check_n_random,
     _check_tasks,
     _Data,
-    _draw_seed,
-    _resolve_random_state,
     partition_groups,
 )
 from neurongraph.analysis.stats import fisher_combined, percentile, random_groups
 from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain
 from neurongraph.model.view import ModelView
+from neurongraph.seeds import check_random_state, draw_seed
 
 __all__ = [
     "DEFAULT_INIT_STD",
@@ -706,8 +705,8 @@ def feature_visualisation(
         slices = _check_tasks(tasks, int(out.reshape(1, -1).shape[1]), _MANY_COLUMNS).slices
     if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size < 1):
         raise AnalysisError(f"batch_size must be a positive integer or None, not {batch_size!r}")
-    rng = _resolve_random_state(random_state)
-    generator = torch.Generator().manual_seed(_draw_seed(rng))
+    rng = check_random_state(random_state)
+    generator = torch.Generator().manual_seed(draw_seed(rng))
     param = _Parameterisation(parameterisation, net.input_shape, image, lo_hi, int(jitter))
     return _visualise(
         net,
@@ -892,12 +891,12 @@ def coherence(
         chain, image_shape, needed=visualise and (parameterisation == "fourier" or jitter > 0)
     )
     tested, skipped = partition_groups(chain, groups, min_size=1)
-    rng = _resolve_random_state(random_state)
+    rng = check_random_state(random_state)
     widths = net.widths
     random_sets = [
         np.sort(random_groups(widths[g.layer], g.size, n_random, rng), axis=1) for g in tested
     ]
-    seed = _draw_seed(rng)
+    seed = draw_seed(rng)
 
     acts_t, _ = net.activations(checked.X)
     acts = {p: acts_t[p].numpy() for p in net.hidden}

@@ -56,10 +56,10 @@ import community as community_louvain
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_random_state
 
 from neurongraph.analysis.stats import percentile as null_percentile
 from neurongraph.errors import AnalysisError, NeurongraphWarning
+from neurongraph.seeds import SEED_BOUND, as_random_state
 
 __all__ = [
     "DEFAULT_EDGE",
@@ -102,7 +102,6 @@ DEFAULT_N_SHUFFLES = 20
 # rounding noise must neither make a z-score nor win a percentile.
 _Q_ATOL = 1e-9
 # Upper bound of the seeds drawn for the nulls' generators.
-_SEED_BOUND = 2**31 - 1
 # float32 sums of 0/1 values are exact below 2**24 examples.
 _FLOAT32_EXACT_COUNT = 2**24
 # Relative tolerance of the symmetry check of an adjacency matrix.
@@ -473,10 +472,10 @@ def louvain_communities(
         :func:`coactivation_graph`.
     resolution : float, default=1.0
         Louvain resolution (larger gives more, smaller communities).
-    random_state : int, RandomState instance or None, default=None
+    random_state : int, RandomState, Generator or None, default=None
         Seed of the node order Louvain visits. Resolved once with
-        ``sklearn.utils.check_random_state`` and handed to ``best_partition``; ``None`` uses NumPy's
-        global generator (not reproducible).
+        :func:`neurongraph.seeds.as_random_state` and handed to ``best_partition``;
+        ``None`` uses NumPy's global generator (not reproducible).
 
     Returns
     -------
@@ -501,7 +500,7 @@ def louvain_communities(
     """
     a = _check_adjacency(adjacency)
     resolution = _check_resolution(resolution)
-    rs = check_random_state(random_state)
+    rs = as_random_state(random_state)
     if a.nnz == 0:
         raise AnalysisError(
             "the graph has no edges, so it has no communities; lower the threshold or check "
@@ -667,7 +666,7 @@ def modularity_null(
     options = {"edge": edge, "threshold": _check_threshold(threshold), "top_k": top_k}
     _resolve_top_k(top_k, 0)
     resolution = _check_resolution(resolution)
-    rs = check_random_state(random_state)
+    rs = as_random_state(random_state)
     adjacency = coactivation_graph(f, **options)
     if adjacency.nnz == 0:
         raise AnalysisError(
@@ -688,7 +687,7 @@ def _check_n_shuffles(n_shuffles: int) -> int:
 
 def _null_stream(rs: np.random.RandomState) -> np.random.RandomState:
     """The nulls' own generator, drawn from ``rs`` once the layers' communities are found."""
-    return np.random.RandomState(rs.randint(_SEED_BOUND))
+    return np.random.RandomState(rs.randint(SEED_BOUND))
 
 
 def _z_score(q: float, mean: float, std: float) -> float:
@@ -706,7 +705,7 @@ def _modularity_null(
     resolution: float,
     rs: np.random.RandomState,
 ) -> ModularityNull:
-    rng = np.random.default_rng(rs.randint(_SEED_BOUND))
+    rng = np.random.default_rng(rs.randint(SEED_BOUND))
     null = np.empty(n_shuffles)
     for i in range(n_shuffles):
         adjacency = coactivation_graph(permute_firing(f, rng), **options)
@@ -803,7 +802,7 @@ def layer_communities(
     percentile = _check_percentile(percentile)
     resolution = _check_resolution(resolution)
     n_shuffles = _check_n_shuffles(n_shuffles)
-    rs = check_random_state(random_state)
+    rs = as_random_state(random_state)
 
     fired = {key: _layer_firing(a, relu_like, percentile) for key, a in layers.items()}
     options = {"edge": edge, "threshold": threshold, "top_k": top_k}

@@ -55,9 +55,9 @@ Rules used throughout
   random groups can make no group important: :func:`importance_unreachable` says so in words.
   The network's p is Fisher's combination of the groups' p values.
 * **Seeds.** ``random_state`` (int, ``RandomState``, ``Generator`` or None) is resolved once with
-  ``sklearn.utils.check_random_state`` (a ``Generator`` is used as is); random groups are drawn
-  from it group by group in (layer, label) order, then the random pairs, so a rerun with the same
-  seed draws the same groups and gives the same p values.
+  :func:`neurongraph.seeds.check_random_state` (a ``Generator`` is used as is); random groups
+  are drawn from it group by group in (layer, label) order, then the random pairs, so a rerun
+  with the same seed draws the same groups and gives the same p values.
 
 References
 ----------
@@ -77,7 +77,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from torch import nn
 from torch.nn import functional as F
 
@@ -94,6 +93,7 @@ from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain, Stage, reduce_channels
 from neurongraph.model.extract import NotAChainError, extract_chain
 from neurongraph.model.view import ModelView, read_view
+from neurongraph.seeds import check_random_state
 
 __all__ = [
     "DEFAULT_N_RANDOM",
@@ -155,8 +155,6 @@ CERT_TIE_RTOL = 1e-9
 FAST_NORM_RTOL = 1e-4
 #: Largest slope of GELU (at x ~ 1.5), its Lipschitz constant.
 GELU_LIPSCHITZ = 1.13
-#: Seeds drawn for torch generators lie in ``[0, SEED_RANGE)``.
-SEED_RANGE = 2**31 - 1
 
 #: ``(layer, unit_indices)`` pairs, or a mapping ``{layer: unit_indices}``.
 Lesion = Sequence[tuple[int, Sequence[int]]] | Mapping[int, Sequence[int]]
@@ -656,21 +654,6 @@ def _check_n_random(n_random: int) -> int:
             f"that many random same-size groups"
         )
     return int(n_random)
-
-
-def _resolve_random_state(random_state: Any) -> np.random.RandomState | np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    try:
-        return check_random_state(random_state)
-    except ValueError as err:
-        raise AnalysisError(f"random_state must be an int, a RandomState or None: {err}") from err
-
-
-def _draw_seed(rng: np.random.RandomState | np.random.Generator) -> int:
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, SEED_RANGE))
-    return int(rng.randint(0, SEED_RANGE))
 
 
 def _normalise_lesion(
@@ -1637,7 +1620,7 @@ def importance(
     _check_batch_size(batch_size)
     network, checked = _check_model_and_data(model, data, tasks, metric)
     tested, skipped = partition_groups(network, groups, min_size=2)
-    rng = _resolve_random_state(random_state)
+    rng = check_random_state(random_state)
     widths = network.widths
     lesions: list[list[tuple[int, np.ndarray]]] = [[(g.layer, g.units)] for g in tested]
     random_sets = []

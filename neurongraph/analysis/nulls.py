@@ -44,7 +44,6 @@ from neurongraph.analysis.spectral import (
     _check_k,
     _check_layers,
     _check_options,
-    _check_random_state,
     _dag_adjacency,
     _layered_adjacency,
     _layered_labels,
@@ -54,6 +53,7 @@ from neurongraph.analysis.spectral import (
 )
 from neurongraph.analysis.stats import percentile as _percentile
 from neurongraph.errors import AnalysisError, NeurongraphWarning
+from neurongraph.seeds import SEED_BOUND, as_random_state, check_random_state
 
 __all__ = [
     "DEFAULT_N_SHUFFLES",
@@ -90,7 +90,7 @@ ProgressCallback = Callable[[int, int], None]
 def _check_rng(rng: RandomLike) -> np.random.RandomState | np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
-    return _check_random_state(rng)
+    return check_random_state(rng)
 
 
 def _check_matrix(weights: Any, name: str) -> Any:
@@ -377,7 +377,7 @@ def _null_seeds(
     random_state: np.random.RandomState, n_shuffles: int
 ) -> list[tuple[np.random.SeedSequence, np.random.SeedSequence]]:
     """One (shuffle, partition) pair of seed sequences per null network."""
-    entropy = [int(x) for x in random_state.randint(0, 2**31 - 1, size=4)]
+    entropy = [int(x) for x in random_state.randint(0, SEED_BOUND, size=4)]
     return [tuple(child.spawn(2)) for child in np.random.SeedSequence(entropy).spawn(n_shuffles)]
 
 
@@ -556,7 +556,7 @@ def _run(
     k, given = _check_partition_args(k, labels, full)
     n_init, eigen_tol = _check_options(n_init, eigen_tol, spectral_method)
     n_shuffles, n_jobs = _check_run_options(n_shuffles, n_jobs, progress)
-    random_state = _check_random_state(random_state)
+    random_state = as_random_state(random_state)
     # Null seeds are drawn first, so they are the same whether or not labels are given.
     seeds = _null_seeds(random_state, n_shuffles)
     options = dict(method=spectral_method, n_init=n_init, eigen_tol=eigen_tol)

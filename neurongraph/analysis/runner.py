@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE_RANDOM
 from neurongraph.analysis.coherence import (
@@ -50,12 +49,12 @@ from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 from neurongraph.model.recorded import activation_cache
 from neurongraph.model.view import ModelView
+from neurongraph.seeds import check_random_state, resolve_seed
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
 
 __all__ = [
     "hidden_layers",
-    "resolve_seed",
     "run_coherence",
     "run_entropy",
     "run_importance",
@@ -65,22 +64,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Upper bound of seeds drawn when the user gives none.
-SEED_BOUND = 2**31 - 1
 LOUVAIN = "louvain"
 #: Neuron property keys written by each analysis.
 LOUVAIN_KEY = "louvainCommunity"
 _RELU = "relu"
 #: Per-layer keys of a modularity null, in JSON rows and (as ``layer<Key>`` lists) on Partitions.
 _NULL_KEYS = ("nullMean", "nullStd", "zScore", "percentile")
-
-
-def resolve_seed(seed: int | None) -> int:
-    """The seed to use and record: ``seed``, or one drawn (and logged) when it is None."""
-    if seed is None:
-        seed = int(check_random_state(None).randint(SEED_BOUND))
-        log.warning("no --seed given; using %d", seed)
-    return int(seed)
 
 
 def _now() -> str:

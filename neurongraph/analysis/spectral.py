@@ -37,9 +37,9 @@ The weight graph of a layered network comes from :func:`layered_adjacency`. The 
 models that say whether a partition is better than chance live in
 :mod:`neurongraph.analysis.nulls`; the shuffles are also reachable from this module.
 
-Seeds follow one rule throughout: every ``random_state`` is an int, ``None`` or a
-:class:`numpy.random.RandomState`, resolved once with
-:func:`sklearn.utils.check_random_state` and handed down, never NumPy's global state.
+Seeds follow one rule throughout: every ``random_state`` is an int, ``None``, a
+:class:`numpy.random.RandomState` or a Generator, resolved once with
+:func:`neurongraph.seeds.as_random_state` and handed down.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from neurongraph.analysis.cuts import _check_adjacency, _NcutScorer, ncut
 from neurongraph.errors import AnalysisError, NeurongraphWarning
+from neurongraph.seeds import as_random_state
 
 __all__ = [
     "DEFAULT_EIGEN_TOL",
@@ -171,17 +172,6 @@ def _check_layers(
             )
         checked.append(matrix)
     return widths, checked
-
-
-def _check_random_state(seed: Any) -> np.random.RandomState:
-    """``sklearn.utils.check_random_state``, imported when first needed.
-
-    Worker processes import this module to partition null networks and never resolve a
-    seed; importing scikit-learn would add seconds to each worker's start-up.
-    """
-    from sklearn.utils import check_random_state
-
-    return check_random_state(seed)
 
 
 def _as_int(value: Any) -> int:
@@ -1014,7 +1004,7 @@ def spectral_partition(
     n_active = int(np.count_nonzero(np.diff(matrix.indptr)))
     k = _check_k(k, n_active)
     n_init, eigen_tol = _check_options(n_init, eigen_tol, method)
-    random_state = _check_random_state(random_state)
+    random_state = as_random_state(random_state)
     labels, _, n_components = _spectral_labels(
         matrix, k, random_state, method=method, n_init=n_init, eigen_tol=eigen_tol
     )

@@ -50,11 +50,11 @@ import re
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 
 from neurongraph.errors import IngestError, UsageError
+from neurongraph.seeds import resolve_seed
 from neurongraph.training.resnet import build_resnet
 
 __all__ = [
@@ -75,7 +75,6 @@ __all__ = [
     "model_weights",
     "parse_architecture",
     "resnet_stages",
-    "resolve_seed",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,8 +86,6 @@ RESNET_EXAMPLE = "resnet:c16x2-c32x2-10"
 RESNET_PREFIX = "resnet:"
 CONV_KERNEL_SIZE = 3
 POOL_SIZE = 2
-#: Seeds drawn when ``random_state`` is None lie in ``[0, SEED_RANGE)``.
-SEED_RANGE = 2**31
 
 CONV, POOL, DENSE, OUTPUT = "conv", "pool", "dense", "output"
 #: A ResNet's blocks: the first of a stage, and the others.
@@ -362,17 +359,6 @@ def input_group_sizes(weights: list[torch.Tensor]) -> list[int]:
             raise ValueError(f"a conv layer with {inputs} channels cannot follow {units} units")
         sizes.append(inputs // units)
     return sizes
-
-
-def resolve_seed(random_state: int | None) -> int:
-    """``random_state`` itself, or a seed drawn from the operating system (logged) when None."""
-    if random_state is None:
-        seed = int(np.random.SeedSequence().entropy % SEED_RANGE)
-        log.info("no seed given; drew random_state=%d", seed)
-        return seed
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise UsageError(f"random_state must be an integer seed, not {random_state!r}")
-    return int(random_state)
 
 
 def make_generator(random_state: int | torch.Generator | None) -> torch.Generator:

@@ -51,13 +51,13 @@ import neurongraph
 from neurongraph.errors import IngestError, UsageError
 from neurongraph.model.datasets import REGRESSION, Dataset, check_input_shape
 from neurongraph.model.loading import TOKENS, WORDS_TOKENIZER
+from neurongraph.seeds import resolve_seed
 from neurongraph.training.architectures import (
     Architecture,
     build_model,
     make_generator,
     model_weights,
     parse_architecture,
-    resolve_seed,
 )
 from neurongraph.training.modular import apply_modular_init
 from neurongraph.training.pruning import (
