@@ -483,7 +483,7 @@ def louvain_communities(
         Communities numbered 0, 1, ... by decreasing size (ties: smallest node index first);
         ``-1`` for nodes without edges.
     modularity : float
-        Newman's modularity (resolution 1, from ``community.modularity``) of that partition, so
+        Newman's modularity (resolution 1, :func:`modularity`'s formula) of that partition, so
         values are comparable whatever ``resolution`` found it; use :func:`modularity` for the
         value at another resolution.
 
@@ -516,8 +516,8 @@ def _louvain(
     partition = community_louvain.best_partition(
         graph, weight="weight", resolution=resolution, random_state=rs
     )
-    q = float(community_louvain.modularity(partition, graph, weight="weight"))
     raw = np.fromiter((partition[i] for i in range(a.shape[0])), dtype=np.int64, count=a.shape[0])
+    q = _modularity(a, raw, 1.0)  # Newman's Q, whatever resolution found the partition
     isolated = np.diff(a.indptr) == 0
     return _canonical_labels(raw, isolated), q
 
