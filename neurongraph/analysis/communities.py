@@ -57,6 +57,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
+from neurongraph.analysis.cuts import check_adjacency
 from neurongraph.analysis.stats import percentile as null_percentile
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 from neurongraph.seeds import SEED_BOUND, as_random_state
@@ -101,11 +102,8 @@ DEFAULT_N_SHUFFLES = 20
 # Modularities closer than this are equal: a one-community partition's Q is 0 up to rounding, and
 # rounding noise must neither make a z-score nor win a percentile.
 _Q_ATOL = 1e-9
-# Upper bound of the seeds drawn for the nulls' generators.
 # float32 sums of 0/1 values are exact below 2**24 examples.
 _FLOAT32_EXACT_COUNT = 2**24
-# Relative tolerance of the symmetry check of an adjacency matrix.
-_SYMMETRY_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -933,25 +931,10 @@ def _check_resolution(resolution: float) -> float:
 
 
 def _check_adjacency(adjacency: object) -> sp.csr_array:
-    if sp.issparse(adjacency):
-        a = sp.csr_array(adjacency, dtype=np.float64)
-    else:
-        arr = np.asarray(adjacency, dtype=np.float64)
-        if arr.ndim != 2:
-            raise AnalysisError(f"adjacency must be a 2-D square matrix, got shape {arr.shape}")
-        a = sp.csr_array(arr)
-    if a.shape[0] != a.shape[1] or a.shape[0] == 0:
-        raise AnalysisError(f"adjacency must be a non-empty square matrix, got shape {a.shape}")
-    a.sum_duplicates()
-    a.eliminate_zeros()
-    if not np.isfinite(a.data).all() or (a.data < 0).any():
-        raise AnalysisError("adjacency weights must be finite and non-negative")
-    if a.nnz:
-        asym = abs(a - a.T)
-        if asym.nnz and asym.max() > _SYMMETRY_RTOL * a.data.max():
-            raise AnalysisError(
-                "adjacency must be symmetric (an undirected graph); pass (A + A.T) / 2"
-            )
+    """:func:`~neurongraph.analysis.cuts.check_adjacency`, as a CSR array with one node or more."""
+    a = sp.csr_array(check_adjacency(adjacency))
+    if a.shape[0] == 0:
+        raise AnalysisError("adjacency must be a non-empty square matrix, got shape (0, 0)")
     return a
 
 

@@ -21,13 +21,13 @@ from numpy.typing import ArrayLike
 
 from neurongraph.errors import AnalysisError
 
-__all__ = ["cut_size", "ncut", "volume"]
+__all__ = ["check_adjacency", "cut_size", "ncut", "volume"]
 
 #: Relative tolerance of the symmetry check on adjacency matrices.
 SYMMETRY_RTOL = 1e-8
 
 
-def _check_adjacency(adjacency: ArrayLike | sp.sparray | sp.spmatrix) -> sp.csr_matrix:
+def check_adjacency(adjacency: ArrayLike | sp.sparray | sp.spmatrix) -> sp.csr_matrix:
     """Validate a weighted undirected adjacency matrix and return it as CSR float64.
 
     Raises :class:`AnalysisError` unless the matrix is 2-D, square, finite, non-negative
@@ -59,7 +59,8 @@ def _check_adjacency(adjacency: ArrayLike | sp.sparray | sp.spmatrix) -> sp.csr_
         raise AnalysisError("adjacency holds NaN or infinite weights: remove or replace them")
     if data.size and data.min() < 0:
         raise AnalysisError(
-            "adjacency holds negative weights: use absolute values (|w|) or r^2 as edge weights"
+            "adjacency holds negative weights (they must be non-negative): use absolute values "
+            "(|w|) or r^2 as edge weights"
         )
     if data.size:
         asymmetry = abs(matrix - matrix.T)
@@ -162,7 +163,7 @@ def volume(adjacency: ArrayLike | sp.sparray | sp.spmatrix, nodes: ArrayLike) ->
     >>> volume(A, [0, 1])
     5.0
     """
-    matrix = _check_adjacency(adjacency)
+    matrix = check_adjacency(adjacency)
     mask = _check_nodes(nodes, matrix.shape[0], "nodes")
     degrees = np.asarray(matrix.sum(axis=1)).ravel()
     return float(degrees[mask].sum())
@@ -197,7 +198,7 @@ def cut_size(
     >>> cut_size(A, [0, 1])
     1.0
     """
-    matrix = _check_adjacency(adjacency)
+    matrix = check_adjacency(adjacency)
     n = matrix.shape[0]
     first = _check_nodes(nodes, n, "nodes")
     second = ~first if other is None else _check_nodes(other, n, "other")
@@ -245,7 +246,7 @@ def ncut(adjacency: ArrayLike | sp.sparray | sp.spmatrix, labels: ArrayLike) -> 
     >>> round(ncut(A, [0, 0, 0, 1, 1, 1]), 6)
     0.285714
     """
-    matrix = _check_adjacency(adjacency)
+    matrix = check_adjacency(adjacency)
     array = _check_labels(labels, matrix.shape[0])
     keep = array >= 0
     if not keep.any():

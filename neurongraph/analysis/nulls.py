@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 
-from neurongraph.analysis.cuts import _check_adjacency, _check_labels, ncut
+from neurongraph.analysis.cuts import _check_labels, check_adjacency, ncut
 from neurongraph.analysis.spectral import (
     DEFAULT_EIGEN_TOL,
     DEFAULT_METHOD,
@@ -855,7 +855,7 @@ def adjacency_clusterability(
         raise AnalysisError(
             f"unknown shuffle method {method!r}: use one of {', '.join(GRAPH_SHUFFLE_METHODS)}"
         )
-    matrix = _check_adjacency(adjacency)
+    matrix = check_adjacency(adjacency)
     keep = np.diff(matrix.indptr) > 0
     reduced = matrix if keep.all() else matrix[keep][:, keep]
     null = _GraphNull(reduced, nonzero=method == "upper_triangle_nonzero")

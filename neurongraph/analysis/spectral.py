@@ -57,7 +57,7 @@ from numpy.typing import ArrayLike
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
-from neurongraph.analysis.cuts import _check_adjacency, _NcutScorer, ncut
+from neurongraph.analysis.cuts import _NcutScorer, check_adjacency, ncut
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 from neurongraph.seeds import as_random_state
 
@@ -1000,7 +1000,7 @@ def spectral_partition(
         if random_state is not None:
             raise AnalysisError("give random_state or seed, not both")
         random_state = seed
-    matrix = _check_adjacency(adjacency)
+    matrix = check_adjacency(adjacency)
     n_active = int(np.count_nonzero(np.diff(matrix.indptr)))
     k = _check_k(k, n_active)
     n_init, eigen_tol = _check_options(n_init, eigen_tol, method)
