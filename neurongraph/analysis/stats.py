@@ -1,4 +1,4 @@
-"""Statistics shared by the importance and coherence tests: random groups, percentiles, Fisher.
+"""Statistics shared by the analyses: random groups, percentiles, Fisher, class selectivity.
 
 A cluster's score is compared with the same score of random same-size groups of its layer.
 """
@@ -6,10 +6,13 @@ A cluster's score is compared with the same score of random same-size groups of 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["fisher_combined", "percentile", "random_groups"]
+from neurongraph.errors import AnalysisError
+
+__all__ = ["fisher_combined", "percentile", "random_groups", "selectivity"]
 
 
 def random_groups(width: int, size: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -72,3 +75,50 @@ def fisher_combined(pvalues: Sequence[float]) -> float:
     if p.size == 0:
         return float("nan")
     return float(stats.chi2.sf(-2.0 * np.log(p).sum(), 2 * p.size))
+
+
+def selectivity(activations: Any, onehot: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """|Pearson r| of every neuron with every class indicator, its maximum and argmax.
+
+    Parameters
+    ----------
+    activations : array-like of shape (n_examples, n_neurons)
+    onehot : array-like of shape (n_examples, n_classes)
+        Class indicators (0/1), e.g. ``np.eye(10)[y]``.
+
+    Returns
+    -------
+    correlation : ndarray of shape (n_neurons, n_classes)
+        ``|r|``; 0 where a neuron or a class indicator is constant.
+    selectivity : ndarray of shape (n_neurons,)
+    preferred : ndarray of int64 of shape (n_neurons,)
+        Argmax column, -1 for a constant neuron.
+
+    Examples
+    --------
+    >>> y = np.array([0, 0, 1, 1])
+    >>> a = np.array([[1.0, 5.0], [1.0, 5.0], [0.0, 5.0], [0.0, 5.0]])
+    >>> corr, sel, pref = selectivity(a, np.eye(2)[y])
+    >>> sel.tolist(), pref.tolist()
+    ([1.0, 0.0], [0, -1])
+    """
+    a = np.asarray(activations, dtype=np.float64)
+    h = np.asarray(onehot, dtype=np.float64)
+    if a.ndim != 2 or h.ndim != 2 or a.shape[0] != h.shape[0] or a.shape[0] < 2:
+        raise AnalysisError(
+            f"activations {a.shape} and class indicators {h.shape} must be 2-D with the same "
+            f"number (at least 2) of examples"
+        )
+    ac = a - a.mean(0)
+    hc = h - h.mean(0)
+    sa = np.sqrt((ac**2).sum(0))
+    sh = np.sqrt((hc**2).sum(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.abs((ac.T @ hc) / np.outer(sa, sh))
+    scale = np.abs(a).max(0, initial=0.0)
+    constant = sa <= 1e-12 * np.maximum(scale, 1.0) * np.sqrt(a.shape[0])
+    corr[~np.isfinite(corr)] = 0.0
+    corr[constant] = 0.0
+    sel = corr.max(1) if corr.shape[1] else np.zeros(a.shape[1])
+    pref = np.where(constant, -1, corr.argmax(1) if corr.shape[1] else -1).astype(np.int64)
+    return np.minimum(corr, 1.0), np.minimum(sel, 1.0), pref

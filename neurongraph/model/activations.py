@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from neurongraph.analysis.stats import selectivity
 from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
 from neurongraph.model.datasets import Dataset
 from neurongraph.model.view import TOKEN_REDUCTIONS, ModelView
@@ -204,9 +205,10 @@ def capture_activations(
 
 
 def neuron_summaries(matrix: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """Per neuron: ``actMean``, ``actStd``, ``fracActive`` (activation > 0), ``selectivity`` (the
-    largest |Pearson r| between the activation and a one-hot class indicator) and
-    ``preferredClass`` (that class).
+    """Per neuron: ``actMean``, ``actStd``, ``fracActive`` (activation > 0), and the class
+    ``selectivity`` and ``preferredClass`` of :func:`neurongraph.analysis.stats.selectivity`
+    (the largest |Pearson r| with a one-hot class indicator and its class; 0 and -1 for a
+    constant neuron).
 
     Examples
     --------
@@ -217,23 +219,17 @@ def neuron_summaries(matrix: np.ndarray, labels: np.ndarray) -> dict[str, np.nda
     """
     classes = np.unique(labels)
     onehot = (labels[:, None] == classes[None, :]).astype(np.float64)
-    onehot_c = onehot - onehot.mean(axis=0)
-    onehot_norm = np.linalg.norm(onehot_c, axis=0)
     parts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("actMean", "actStd", "fracActive", "selectivity", "preferredClass")
     }
     for lo in range(0, matrix.shape[1], COLUMN_BLOCK):
         block = np.asarray(matrix[:, lo : lo + COLUMN_BLOCK], dtype=np.float64)
-        centred = block - block.mean(axis=0)
-        norms = np.linalg.norm(centred, axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = (centred.T @ onehot_c) / np.outer(norms, onehot_norm)
-        corr = np.nan_to_num(np.abs(corr))
+        _, best, preferred = selectivity(block, onehot)
         parts["actMean"].append(block.mean(axis=0))
         parts["actStd"].append(block.std(axis=0))
         parts["fracActive"].append((block > 0).mean(axis=0))
-        parts["selectivity"].append(corr.max(axis=1))
-        parts["preferredClass"].append(classes[corr.argmax(axis=1)])
+        parts["selectivity"].append(best)
+        parts["preferredClass"].append(np.where(preferred < 0, -1, classes[preferred]))
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 

@@ -17,9 +17,8 @@ from neurongraph.analysis.coherence import (
     coherence,
     feature_visualisation,
     save_visualisation_png,
-    selectivity,
 )
-from neurongraph.analysis.stats import fisher_combined
+from neurongraph.analysis.stats import fisher_combined, selectivity
 from neurongraph.errors import AnalysisError
 from neurongraph.model.extract import extract_chain
 
