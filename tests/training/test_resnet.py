@@ -23,14 +23,6 @@ from neurongraph.training.train import train_model
 TINY = "resnet:c4x1-c8x1-10"
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def images():
-    return load_dataset("digits", random_state=0, image=True)
-
-
 def test_parse_resnet_and_its_canonical_spec():
     arch = parse_architecture("resnet:c16x2-c32x2-10")
     assert arch.kind == "resnet" and arch.input_shape is None and arch.n_outputs == 10
@@ -125,8 +117,8 @@ def test_count_neurons_matches_the_ingested_graph():
     assert count_neurons(arch) == sum(view.widths)
 
 
-def test_training_options_act_on_every_conv(images):
-    pruned = train_model(TINY, images, epochs=4, prune=0.5, l1=1e-4, random_state=0)
+def test_training_options_act_on_every_conv(digit_images):
+    pruned = train_model(TINY, digit_images, epochs=4, prune=0.5, l1=1e-4, random_state=0)
     weights = model_weights(pruned.model)
     assert len(weights) == 7  # stem, 2 x 2 block convs, the shortcut, the head
     for weight in weights:
@@ -189,12 +181,12 @@ def test_adjacency_regulariser_equals_the_chain_regulariser():
         adjacency_spectral_regulariser(adjacency, len(adjacency))
 
 
-def test_the_spectral_regulariser_acts_on_a_resnet(images):
+def test_the_spectral_regulariser_acts_on_a_resnet(digit_images):
     """Trained with the regulariser, the ResNet's weight graph has smaller low eigenvalues
     than trained alike without it (the same seed, so the same start)."""
     options = {"epochs": 3, "lr": 0.01, "reg_k": 3, "random_state": 0}
-    plain = train_model(TINY, images, **options)
-    regularised = train_model(TINY, images, spectral_reg=5.0, spectral_every=1, **options)
+    plain = train_model(TINY, digit_images, **options)
+    regularised = train_model(TINY, digit_images, spectral_reg=5.0, spectral_every=1, **options)
     assert regularised.history[-1].spectral is not None and plain.history[-1].spectral is None
 
     @torch.no_grad()

@@ -19,9 +19,6 @@ from neurongraph.training import (
 ALLOWED = (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Dropout, nn.Flatten)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 def test_parse_mlp():
     arch = parse_architecture(" 64-256-256-10 ")
     assert arch.kind == "mlp" and arch.input_shape == (64,) and arch.n_outputs == 10

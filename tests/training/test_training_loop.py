@@ -22,14 +22,6 @@ from neurongraph.training.pruning import pruning_schedule
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
 def test_two_tasks_mlp_learns_both_tasks():
     result = train_model("128-64-20", load_dataset("two-tasks"), epochs=4, random_state=0)
     assert set(result.task_accuracy) == {"A", "B"}
@@ -49,22 +41,22 @@ def test_poly_regression_scores_r2():
     assert result.history[-1].test_loss < result.history[0].test_loss
 
 
-def test_cnn_on_digits_images(digits):
-    result = train_model("cnn:c8-p-f32-10", digits, epochs=3, random_state=0)
+def test_cnn_on_digits_images(digits_dataset):
+    result = train_model("cnn:c8-p-f32-10", digits_dataset, epochs=3, random_state=0)
     assert result.architecture == "cnn:1x8x8-c8-p-f32-10"
     assert result.input_shape == (1, 8, 8)
     assert result.test_accuracy > 0.5
     regularised = train_model(
-        "cnn:c8-p-f32-10", digits, epochs=1, spectral_reg=0.5, reg_k=2, random_state=0
+        "cnn:c8-p-f32-10", digits_dataset, epochs=1, spectral_reg=0.5, reg_k=2, random_state=0
     )
     assert regularised.history[0].spectral is not None
 
 
-def test_pruning_reaches_the_sparsity_and_pruned_weights_stay_zero(digits, tmp_path):
+def test_pruning_reaches_the_sparsity_and_pruned_weights_stay_zero(digits_dataset, tmp_path):
     epochs, target = 8, 0.8
     result = train_model(
         "64-64-32-10",
-        digits,
+        digits_dataset,
         epochs=epochs,
         prune=target,
         checkpoint_every=1,
@@ -93,11 +85,11 @@ def test_pruning_reaches_the_sparsity_and_pruned_weights_stay_zero(digits, tmp_p
         assert torch.equal(z_before, z_after)
 
 
-def test_checkpoints_and_sidecars(digits, tmp_path):
+def test_checkpoints_and_sidecars(digits_dataset, tmp_path):
     seen = []
     result = train_model(
         "64-32-10",
-        digits,
+        digits_dataset,
         epochs=5,
         checkpoint_every=2,
         checkpoint_dir=tmp_path / "ckpt",
@@ -114,17 +106,17 @@ def test_checkpoints_and_sidecars(digits, tmp_path):
         assert meta["epoch"] == epoch
         assert meta["test_accuracy"] == pytest.approx(result.history[epoch - 1].test_accuracy)
         assert len(meta["history"]) == epoch
-    x = torch.from_numpy(digits.X_test)
+    x = torch.from_numpy(digits_dataset.X_test)
     final = torch.jit.load(str(found[-1][1]))
     torch.testing.assert_close(final(x), result.model(x))
 
 
-def test_save_model_round_trip(digits, tmp_path):
-    result = train_model("64-32-10", digits, epochs=2, dropout=0.2, l1=1e-5, random_state=2)
+def test_save_model_round_trip(digits_dataset, tmp_path):
+    result = train_model("64-32-10", digits_dataset, epochs=2, dropout=0.2, l1=1e-5, random_state=2)
     model_path, sidecar = result.save(tmp_path / "out" / "model.pt")
     assert sidecar == sidecar_path(model_path) == tmp_path / "out" / "model.pt.json"
     loaded = torch.jit.load(str(model_path))
-    x = torch.from_numpy(digits.X_test)
+    x = torch.from_numpy(digits_dataset.X_test)
     torch.testing.assert_close(loaded(x), result.model(x))
     assert not result.model.training
     meta = json.loads(sidecar.read_text())
@@ -132,40 +124,40 @@ def test_save_model_round_trip(digits, tmp_path):
     assert meta["input_shape"] == [64] and meta["seed"] == 2 and meta["epoch"] == 2
     assert meta["test_accuracy"] == pytest.approx(result.test_accuracy)
     assert meta["options"]["dropout"] == 0.2 and meta["options"]["l1"] == 1e-5
-    assert meta["dataset_fingerprint"] == digits.fingerprint
+    assert meta["dataset_fingerprint"] == digits_dataset.fingerprint
     # any Sequential of the supported modules saves the same way
     path, _ = save_model(build_model("cnn:1x8x8-c4-p-3", random_state=0), tmp_path / "c.pt", {})
     assert torch.jit.load(str(path))(torch.zeros(1, 1, 8, 8)).shape == (1, 3)
 
 
-def test_same_seed_same_weights(digits):
+def test_same_seed_same_weights(digits_dataset):
     options = {"epochs": 1, "dropout": 0.3, "batch_size": 128}
     state = torch.random.get_rng_state()
-    a = train_model("64-32-10", digits, random_state=5, **options)
-    b = train_model("64-32-10", digits, random_state=5, **options)
-    c = train_model("64-32-10", digits, random_state=6, **options)
+    a = train_model("64-32-10", digits_dataset, random_state=5, **options)
+    b = train_model("64-32-10", digits_dataset, random_state=5, **options)
+    c = train_model("64-32-10", digits_dataset, random_state=6, **options)
     assert torch.equal(torch.random.get_rng_state(), state)
     for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
         assert torch.equal(pa, pb)
     assert not torch.equal(a.model[0].weight, c.model[0].weight)
 
 
-def test_unseeded_training_records_the_drawn_seed(digits):
-    result = train_model("64-10", digits, epochs=0, random_state=None)
-    again = train_model("64-10", digits, epochs=0, random_state=result.seed)
+def test_unseeded_training_records_the_drawn_seed(digits_dataset):
+    result = train_model("64-10", digits_dataset, epochs=0, random_state=None)
+    again = train_model("64-10", digits_dataset, epochs=0, random_state=result.seed)
     assert torch.equal(result.model[0].weight, again.model[0].weight)
     assert result.history == [] and 0.0 <= result.test_accuracy <= 0.3
 
 
-def test_training_a_given_model(digits):
+def test_training_a_given_model(digits_dataset):
     model = build_model("64-16-10", random_state=0)
-    result = train_model(model, digits, epochs=3, lr=1e-2, random_state=0)
+    result = train_model(model, digits_dataset, epochs=3, lr=1e-2, random_state=0)
     assert result.model is model and result.architecture is None
     assert result.test_accuracy > 0.5
     with pytest.raises(UsageError, match="dropout"):
-        train_model(model, digits, epochs=1, dropout=0.5)
+        train_model(model, digits_dataset, epochs=1, dropout=0.5)
     with pytest.raises(IngestError, match="does not take"):
-        train_model(build_model("32-10", random_state=0), digits, epochs=1)
+        train_model(build_model("32-10", random_state=0), digits_dataset, epochs=1)
 
 
 @pytest.mark.parametrize(
@@ -206,9 +198,9 @@ def test_data_that_does_not_fit_is_refused(arch, dataset, match):
         ({"spectral_every": 0}, "spectral_every"),
     ],
 )
-def test_bad_options_are_refused(digits, options, match):
+def test_bad_options_are_refused(digits_dataset, options, match):
     with pytest.raises(UsageError, match=match):
-        train_model("64-16-10", digits, random_state=0, **{"epochs": 1, **options})
+        train_model("64-16-10", digits_dataset, random_state=0, **{"epochs": 1, **options})
 
 
 def test_checkpoint_lookup_errors(tmp_path):
@@ -220,8 +212,8 @@ def test_checkpoint_lookup_errors(tmp_path):
         read_sidecar(tmp_path / "model.pt")
 
 
-def test_models_are_plain_sequentials_of_supported_modules(digits):
+def test_models_are_plain_sequentials_of_supported_modules(digits_dataset):
     allowed = (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Dropout, nn.Flatten)
-    result = train_model("cnn:c4-p-f8-10", digits, epochs=0, dropout=0.1, random_state=0)
+    result = train_model("cnn:c4-p-f8-10", digits_dataset, epochs=0, dropout=0.1, random_state=0)
     assert isinstance(result.model, nn.Sequential)
     assert all(isinstance(module, allowed) for module in result.model)

@@ -6,7 +6,6 @@ import torch
 from sklearn.cluster import KMeans
 
 from neurongraph.errors import UsageError
-from neurongraph.model.datasets import load_dataset
 from neurongraph.training import (
     l1_penalty,
     l2_penalty,
@@ -17,8 +16,6 @@ from neurongraph.training import (
     weight_blocks,
 )
 from neurongraph.training.regularisers import SPECTRAL_EPS
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def mlp_weights(seed: int = 0) -> list[torch.Tensor]:
@@ -111,13 +108,14 @@ def test_l1_penalty():
     torch.testing.assert_close(l1_penalty(weights), expected)
 
 
-def test_l2_penalty_by_hand_and_in_training():
+def test_l2_penalty_by_hand_and_in_training(digits_dataset):
     weights = [torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0], [-0.5]])]
     torch.testing.assert_close(l2_penalty(weights), torch.tensor(1 + 4 + 9 + 0.25))
-    digits = load_dataset("digits")
 
     def sum_of_squares(**options) -> float:
-        result = train_model("64-16-10", digits, epochs=2, lr=0.01, random_state=0, **options)
+        result = train_model(
+            "64-16-10", digits_dataset, epochs=2, lr=0.01, random_state=0, **options
+        )
         return l2_penalty(model_weights(result.model)).item()
 
     # same seed, same batches: the penalty alone makes the weights smaller
@@ -143,11 +141,10 @@ def clusterability(model: torch.nn.Module, k: int) -> tuple[float, float]:
     return float(values[1 : k + 1].sum()), float(ncut)
 
 
-def test_spectral_regulariser_makes_a_trained_mlp_more_clusterable():
-    digits = load_dataset("digits")
+def test_spectral_regulariser_makes_a_trained_mlp_more_clusterable(digits_dataset):
     options = {"epochs": 6, "reg_k": 3, "spectral_every": 1, "random_state": 0}
-    plain = train_model("64-32-32-10", digits, **options)
-    regularised = train_model("64-32-32-10", digits, spectral_reg=1.0, **options)
+    plain = train_model("64-32-32-10", digits_dataset, **options)
+    regularised = train_model("64-32-32-10", digits_dataset, spectral_reg=1.0, **options)
     eig_plain, ncut_plain = clusterability(plain.model, 3)
     eig_reg, ncut_reg = clusterability(regularised.model, 3)
     assert eig_reg < 0.7 * eig_plain
