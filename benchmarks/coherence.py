@@ -37,7 +37,7 @@ from neurongraph.analysis.coherence import (  # noqa: E402
     coherence,
     feature_visualisation,
 )
-from neurongraph.analysis.lesion import partition_groups  # noqa: E402
+from neurongraph.analysis.lesion_groups import partition_groups  # noqa: E402
 from neurongraph.analysis.stats import random_groups  # noqa: E402
 from neurongraph.model.datasets import load_dataset  # noqa: E402
 from neurongraph.model.view import read_view  # noqa: E402

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurongraph.analysis.lesion import importance, lesion_accuracies
+from neurongraph.analysis.importance import importance
+from neurongraph.analysis.lesion import lesion_accuracies
 from neurongraph.analysis.spectral import layered_adjacency, spectral_partition
 from neurongraph.model.datasets import load_dataset
 from neurongraph.model.extract import extract_chain

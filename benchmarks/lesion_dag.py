@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neurongraph.analysis.lesion import importance
+from neurongraph.analysis.importance import importance
 from neurongraph.analysis.view_lesion import OUTPUT_CHANGE, hidden_layers
 from neurongraph.model.datasets import load_dataset
 from neurongraph.model.view import SUM, ModelView, read_view

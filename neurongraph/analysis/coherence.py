@@ -11,11 +11,11 @@ Rules used throughout
 ---------------------
 * **Groups and layers** are as in :mod:`neurongraph.analysis.lesion`: layer positions as in the
   store (input 0, ``chain.stages[layer - 1]``, or ``view.layers[layer]``; the last layer is the
-  output), a partition given as ``{layer: labels}`` or as
-  ``(layer, label, units)`` triples (:func:`~neurongraph.analysis.lesion.partition_groups`; here
-  single-neuron groups are kept, groups outside the hidden layers and whole-layer groups are
-  skipped). A group's **activation** on an input is the sum of its units' post-nonlinearity
-  activations (a conv channel counts as the mean of its H x W map).
+  output), a partition given as ``{layer: labels}`` or as ``(layer, label, units)`` triples
+  (:func:`~neurongraph.analysis.lesion_groups.partition_groups`; here single-neuron groups are
+  kept, groups outside the hidden layers and whole-layer groups are skipped). A group's
+  **activation** on an input is the sum of its units' post-nonlinearity activations (a conv
+  channel counts as the mean of its H x W map).
 * **Random groups** are drawn uniformly among *all* units of the group's layer
   (:func:`~neurongraph.analysis.stats.random_groups`), so a random group of a layer that holds two
   modules spans both of them. ``random_state`` is resolved once; the random groups are drawn group
@@ -70,17 +70,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurongraph.analysis.lesion import (
-    Group,
+from neurongraph.analysis.lesion_data import (
+    CheckedData,
     Progress,
-    SkippedGroup,
-    _check_layer,
-    _check_model_and_data,
-    _check_n_random,
-    _check_tasks,
-    _Data,
-    partition_groups,
+    check_layer,
+    check_model_and_data,
+    check_n_random,
+    check_tasks,
 )
+from neurongraph.analysis.lesion_groups import Group, SkippedGroup, partition_groups
 from neurongraph.analysis.stats import fisher_combined, percentile, random_groups, selectivity
 from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain
@@ -392,7 +390,7 @@ def _normalise_vis_groups(net: _Network, groups: Sequence[Any]) -> list[tuple[in
             raise AnalysisError(
                 f"groups must be (layer, units) pairs or Group objects, not {item!r}"
             )
-        _check_layer(layer, len(net.widths) - 1)
+        check_layer(layer, len(net.widths) - 1)
         if layer == 0:
             raise AnalysisError("the input layer has no activations to maximise")
         u = np.unique(np.asarray(units, dtype=np.int64).reshape(-1))
@@ -654,7 +652,7 @@ def feature_visualisation(
     slices = None
     if tasks is not None:
         _, out = net.activations(torch.zeros((1, *net.input_shape), dtype=net.dtype))
-        slices = _check_tasks(tasks, int(out.reshape(1, -1).shape[1]), _MANY_COLUMNS).slices
+        slices = check_tasks(tasks, int(out.reshape(1, -1).shape[1]), _MANY_COLUMNS).slices
     if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size < 1):
         raise AnalysisError(f"batch_size must be a positive integer or None, not {batch_size!r}")
     rng = check_random_state(random_state)
@@ -753,7 +751,7 @@ def _top_examples(z: np.ndarray, units: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-scores, axis=1, kind="stable")[:, :k]
 
 
-def _example_entropies(top: np.ndarray, data: _Data) -> np.ndarray:
+def _example_entropies(top: np.ndarray, data: CheckedData) -> np.ndarray:
     """(R, n_tasks) class-histogram entropies of the example sets ``top`` (R, k)."""
     labels = data.labels
     return np.array(
@@ -786,7 +784,7 @@ def coherence(
     model : Chain, ModelView or torch.nn.Module
         A view of a network of token ids gets no feature visualisation (a note says so).
     groups : mapping of int to array-like, or sequence of (layer, label, units)
-        The partition (see :func:`~neurongraph.analysis.lesion.partition_groups`).
+        The partition (see :func:`~neurongraph.analysis.lesion_groups.partition_groups`).
     data : (X, y)
         Examples (token ids for a token model) and integer labels for the dataset examples and
         the selectivity (as in :func:`~neurongraph.analysis.lesion.lesion_accuracies`).
@@ -829,9 +827,9 @@ def coherence(
     >>> sorted(res.fisher_p)
     ['class_consistency', 'example_entropy', 'vis_entropy', 'vis_objective']
     """
-    n_random = _check_n_random(n_random)
+    n_random = check_n_random(n_random)
     lo_hi = _check_vis_options(steps, lr, parameterisation, jitter, value_range)
-    chain, checked = _check_model_and_data(model, data, tasks)
+    chain, checked = check_model_and_data(model, data, tasks)
     net = _Network(chain)
     notes = []
     if visualise and net.tokens:

@@ -30,7 +30,7 @@ from neurongraph.analysis.communities import (
 )
 from neurongraph.analysis.entropy import entropy_summary
 from neurongraph.analysis.graphs import activation_graph, weight_graph
-from neurongraph.analysis.lesion import (
+from neurongraph.analysis.importance import (
     DEFAULT_N_RANDOM,
     IMPORTANT_P,
     importance,
@@ -531,7 +531,7 @@ def run_importance(
 
     Runs on chains and on any network read as a DAG (a lesion silences units of any hidden
     layer, ``sum`` layers included). ``metric`` (see
-    :func:`~neurongraph.analysis.lesion.importance`): accuracy, or ``output-change`` (DAGs;
+    :func:`~neurongraph.analysis.importance.importance`): accuracy, or ``output-change`` (DAGs;
     the default when the dataset has no classification labels), where every delta below is
     minus the relative change of the output in percent.
 

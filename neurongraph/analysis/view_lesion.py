@@ -1,7 +1,7 @@
 """Batched lesions of any network read as a :class:`~neurongraph.model.view.ModelView`.
 
 The engine behind :func:`~neurongraph.analysis.lesion.lesion_accuracies` and
-:func:`~neurongraph.analysis.lesion.importance` when the network is a DAG of neuron layers (a
+:func:`~neurongraph.analysis.importance.importance` when the network is a DAG of neuron layers (a
 ResNet, a residual MLP, a transformer) rather than a chain.
 
 What a lesion does
@@ -26,13 +26,13 @@ Lesions that share the layers they touch share the operations that must run agai
 operations downstream of those layers' sites (:meth:`ModelView.downstream`, plus the cheap ones
 without a batch dimension, such as sizes) are replayed. Every other value they read comes from
 one unlesioned pass over the data, gathered per (lesion, example) pair. The pairs run along the
-batch dimension, many per replay (at most ``LESION_BATCH_ELEMENTS`` values per replay), with
-per-row masks applied at the sites. With the accuracy metric the replays run in
-``FAST_DTYPE`` (float32: convolutions are an order of magnitude faster than in float64) from the
-unlesioned float64 values, and every answer whose top two logits lie within ``TIE_RTOL`` of each
-other is recomputed in float64; output-change runs in float64. So the answers are the view's
-float64 ones and equal lesioning a float64 copy of the model one lesion at a time (tested to
-1e-6).
+batch dimension, many per replay (at most ``EngineOptions.batch_elements`` values per
+replay), with per-row masks applied at the sites. With the accuracy metric the replays run in
+``EngineOptions.fast_dtype`` (float32: convolutions are an order of magnitude faster than in
+float64) from the unlesioned float64 values, and every answer whose top two logits lie within
+``EngineOptions.tie_rtol`` of each other is recomputed in float64; output-change runs in
+float64. So the answers are the view's float64 ones and equal lesioning a float64 copy of the
+model one lesion at a time (tested to 1e-6).
 
 Metrics
 -------
@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from neurongraph.analysis.lesion_options import EngineOptions
 from neurongraph.errors import AnalysisError
 from neurongraph.model.export import pieces
 from neurongraph.model.view import INPUT, ModelView, Tap
@@ -71,19 +72,11 @@ OUTPUT_CHANGE = "output-change"
 METRICS = (ACCURACY, OUTPUT_CHANGE)
 #: The smallest output norm a relative change is taken against.
 OUTPUT_NORM_FLOOR = 1e-12
-#: Most activation values one replay of lesioned (lesion, example) pairs may hold (64 MiB of
-#: float64), as for chains.
-LESION_BATCH_ELEMENTS = 2**23
 #: Most values the unlesioned pass keeps for the lesioned replays to read (256 MiB of float64);
 #: above it the data runs in chunks of examples.
 BASELINE_ELEMENTS = 2**25
 #: Kinds of layers that feed attention scores, not other layers, and are still hidden.
 SCORE_KINDS = ("attention-q", "attention-k")
-#: The dtype of the lesioned replays of an accuracy run (None: float64 throughout).
-FAST_DTYPE: torch.dtype | None = torch.float32
-#: An answer whose top two logits lie within ``TIE_RTOL * (1 + max |logit|)`` of each other in
-#: ``FAST_DTYPE`` is recomputed in float64.
-TIE_RTOL = 1e-3
 
 
 def hidden_layers(view: ModelView) -> list[int]:
@@ -127,7 +120,7 @@ class _Base:
     """The unlesioned pass over a chunk of examples."""
 
     values: dict[str, torch.Tensor]  # batched values the lesioned replays read
-    fast: dict[str, torch.Tensor]  # the same in FAST_DTYPE (accuracy runs), else ``values``
+    fast: dict[str, torch.Tensor]  # the same in the fast dtype (accuracy runs), else ``values``
     output: torch.Tensor  # (n, features) flattened outputs
     correct: torch.Tensor | None  # (n, n_tasks) int64 (accuracy)
     norm: torch.Tensor | None  # (n,) output norms (output-change)
@@ -135,8 +128,8 @@ class _Base:
 
 class ViewEngine:
     """Evaluates normalised lesions of a view on data, many (lesion, example) pairs per
-    replay; the interface of :class:`~neurongraph.analysis.lesion._Engine` (``tasks``, ``n``,
-    ``class_counts``, :meth:`baseline_counts`, :meth:`evaluate`).
+    replay; the interface of :class:`~neurongraph.analysis.lesion_engine.ChainEngine`
+    (``tasks``, ``n``, ``class_counts``, :meth:`baseline_counts`, :meth:`evaluate`).
 
     Parameters
     ----------
@@ -148,6 +141,8 @@ class ViewEngine:
     tasks, labels, class_columns
         For accuracy: the checked tasks (slices of the output), each example's label per task
         ``(n, n_tasks)`` and its (task, class) column ``(n, n_tasks)``; ignored otherwise.
+    options : EngineOptions, optional
+        Batch size in values, fast dtype and tie tolerance of the replays.
     """
 
     def __init__(
@@ -158,7 +153,9 @@ class ViewEngine:
         tasks: object,
         labels: np.ndarray | None = None,
         class_columns: np.ndarray | None = None,
+        options: EngineOptions | None = None,
     ) -> None:
+        self.options = options = EngineOptions() if options is None else options
         self.view = view
         self.X = X
         self.metric = metric
@@ -175,8 +172,8 @@ class ViewEngine:
         self.sites: dict[int, tuple[str, Tap]] = {
             tap.layer: (name, tap) for name, taps in view.sites.items() for tap in taps
         }
-        fast = FAST_DTYPE is not None and metric == ACCURACY
-        self.fast = view.cast(FAST_DTYPE, channels_last=True) if fast else None
+        fast = options.fast_dtype is not None and metric == ACCURACY
+        self.fast = view.cast(options.fast_dtype, channels_last=True) if fast else None
         self.rows = view.batch or 1  # a replay runs on this many rows, or any number (1)
         self.elements = self._elements()
         self._plans: dict[frozenset, tuple[list[int], list[str]]] = {}
@@ -263,7 +260,8 @@ class ViewEngine:
             correct = self.score(output, self.labels[chunk])
             if self.fast is not None:
                 fast = {
-                    k: v.to(FAST_DTYPE) if v.is_floating_point() else v for k, v in values.items()
+                    k: v.to(self.options.fast_dtype) if v.is_floating_point() else v
+                    for k, v in values.items()
                 }
         else:
             norm = output.norm(dim=1).clamp_(min=OUTPUT_NORM_FLOOR)
@@ -291,7 +289,7 @@ class ViewEngine:
         for sl in self.tasks.slices:
             part = logits[:, sl]
             top = part.topk(2, dim=1).values
-            near |= (top[:, 0] - top[:, 1]) <= TIE_RTOL * (1.0 + part.abs().amax(1))
+            near |= (top[:, 0] - top[:, 1]) <= self.options.tie_rtol * (1.0 + part.abs().amax(1))
         return near
 
     def baseline_counts(self) -> tuple[np.ndarray, np.ndarray]:
@@ -338,7 +336,7 @@ class ViewEngine:
             self.elements.get(name, 0) for name in frontier
         )
         # a program made for one batch size (view.batch) runs on exactly that many rows
-        per_pass = self.rows if self.view.batch else LESION_BATCH_ELEMENTS // max(1, per_pair)
+        per_pass = self.rows if self.view.batch else self.options.batch_elements // max(1, per_pair)
         per_pass = max(1, per_pass)
         keep = None if self.examples_per_chunk >= self.n else frontier
         for chunk in self._chunks():

@@ -9,7 +9,7 @@ from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE
 from neurongraph.analysis.coherence import DEFAULT_STEPS, DEFAULT_TOP_K, PARAMETERISATIONS
 from neurongraph.analysis.communities import DEFAULT_EDGE, DEFAULT_RESOLUTION, EDGE_KINDS
 from neurongraph.analysis.communities import DEFAULT_N_SHUFFLES as DEFAULT_MODULARITY_SHUFFLES
-from neurongraph.analysis.lesion import DEFAULT_N_RANDOM
+from neurongraph.analysis.importance import DEFAULT_N_RANDOM
 from neurongraph.analysis.nulls import (
     DEFAULT_N_SHUFFLES,
     GRAPH_SHUFFLE_METHODS,

@@ -13,19 +13,21 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_digits
 from torch import nn
 
-from neurongraph.analysis import lesion as lesion_module
-from neurongraph.analysis.lesion import (
+from neurongraph.analysis import lesion_engine
+from neurongraph.analysis.importance import (
     DEFAULT_N_RANDOM,
     IMPORTANT_P,
+    importance,
+    importance_unreachable,
+)
+from neurongraph.analysis.lesion import iter_lesions, lesion_accuracies
+from neurongraph.analysis.lesion_groups import (
     SKIP_NOT_HIDDEN,
     SKIP_SINGLE,
     SKIP_WHOLE_LAYER,
-    importance,
-    importance_unreachable,
-    iter_lesions,
-    lesion_accuracies,
     partition_groups,
 )
+from neurongraph.analysis.lesion_options import EngineOptions
 from neurongraph.analysis.stats import fisher_combined
 from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain
@@ -233,21 +235,21 @@ def random_lesions(chain: Chain, n: int, seed: int) -> list:
 
 
 @pytest.mark.parametrize("fast_dtype", [torch.float32, None])
-def test_batched_equals_one_at_a_time_on_an_mlp(digits_chain, monkeypatch, fast_dtype):
+def test_batched_equals_one_at_a_time_on_an_mlp(digits_chain, fast_dtype):
     chain, X, y = digits_chain
-    monkeypatch.setattr(lesion_module, "FAST_DTYPE", fast_dtype)
     lesions = random_lesions(chain, 40, seed=0)
-    res = assert_matches_reference(chain, lesions, X, y, batch_size=7)
+    options = EngineOptions(fast_dtype=fast_dtype)
+    res = assert_matches_reference(chain, lesions, X, y, batch_size=7, options=options)
     assert res.accuracy.shape == (len(lesions),)
     assert res.class_accuracy.shape == (len(lesions), 10)
     assert (res.accuracy < res.baseline_accuracy - 1).any()  # the lesions do something
 
 
-def test_batched_equals_one_at_a_time_with_a_tiny_memory_budget(digits_chain, monkeypatch):
+def test_batched_equals_one_at_a_time_with_a_tiny_memory_budget(digits_chain):
     chain, X, y = digits_chain
     # forces many example chunks (no cached baseline) and many passes per chunk
-    monkeypatch.setattr(lesion_module, "LESION_BATCH_ELEMENTS", 12000)
-    assert_matches_reference(chain, random_lesions(chain, 10, seed=1)[:25], X, y)
+    options = EngineOptions(batch_elements=12000)
+    assert_matches_reference(chain, random_lesions(chain, 10, seed=1)[:25], X, y, options=options)
 
 
 def test_batched_equals_one_at_a_time_on_a_cnn_and_other_activations(digits):
@@ -289,19 +291,17 @@ def test_certified_pairs_are_skipped_and_certifying_changes_nothing(digits_chain
     chain, X, y = digits_chain
     lesions = random_lesions(chain, 30, seed=5)
     with_cert = lesion_accuracies(chain, lesions, (X, y))
-    monkeypatch.setattr(lesion_module, "CERTIFY", False)
-    without = lesion_accuracies(chain, lesions, (X, y))
+    without = lesion_accuracies(chain, lesions, (X, y), options=EngineOptions(certify=False))
     assert_array_equal(with_cert.accuracy, without.accuracy)
     assert_array_equal(with_cert.class_accuracy, without.class_accuracy)
-    monkeypatch.setattr(lesion_module, "CERTIFY", True)
     # a unit without outgoing weights: its lesion provably changes no answer, nothing is run
     c = copy.deepcopy(chain)
     c.stages[1].weight = c.stages[1].weight.clone()
     c.stages[1].weight[:, 5] = 0.0
     calls = []
-    forward = lesion_module._Engine._forward
+    forward = lesion_engine.ChainEngine._forward
     monkeypatch.setattr(
-        lesion_module._Engine,
+        lesion_engine.ChainEngine,
         "_forward",
         lambda self, *a, **k: calls.append(a[3].numel()) or forward(self, *a, **k),
     )
@@ -602,3 +602,17 @@ def test_malformed_lesions_and_partitions_are_refused(digits_chain):
         importance(chain, {7: [0, 1, 1]}, (X, y))
     with pytest.raises(AnalysisError, match="no groups"):
         importance(chain, {}, (X, y))
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"batch_elements": 0}, "batch_elements"),
+        ({"batch_elements": 2.5}, "batch_elements"),
+        ({"fast_dtype": torch.int32}, "fast_dtype"),
+        ({"tie_rtol": -1.0}, "tie_rtol"),
+    ],
+)
+def test_engine_options_reject_bad_values(options, match):
+    with pytest.raises(AnalysisError, match=match):
+        EngineOptions(**options)

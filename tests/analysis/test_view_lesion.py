@@ -14,7 +14,8 @@ from conftest import train
 from numpy.testing import assert_allclose
 from torch import nn
 
-from neurongraph.analysis.lesion import importance, lesion_accuracies
+from neurongraph.analysis.importance import importance
+from neurongraph.analysis.lesion import lesion_accuracies
 from neurongraph.analysis.view_lesion import OUTPUT_CHANGE, hidden_layers
 from neurongraph.errors import AnalysisError
 from neurongraph.model.view import ModelView, read_view

@@ -13,7 +13,7 @@ from conftest import one_line_error, snapshot, train
 from torch import nn
 from zoo import RESNET_LAYERS
 
-from neurongraph.analysis.lesion import DEFAULT_N_RANDOM
+from neurongraph.analysis.importance import DEFAULT_N_RANDOM
 from neurongraph.model.datasets import load_dataset
 
 #: The ResNet's hidden layers: all but the input and the head.

@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from neurongraph.analysis.lesion import DEFAULT_N_RANDOM, IMPORTANT_P
+from neurongraph.analysis.importance import DEFAULT_N_RANDOM, IMPORTANT_P
 from neurongraph.cli import cli
 from neurongraph.model.datasets import load_dataset
 
