@@ -31,12 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lesion import ARCH, EPOCHS, digits_mlp, train  # noqa: E402
 
-from neurongraph.analysis.coherence import (  # noqa: E402
-    DEFAULT_N_RANDOM,
-    DEFAULT_STEPS,
-    coherence,
-    feature_visualisation,
-)
+from neurongraph.analysis.coherence import DEFAULT_N_RANDOM, coherence  # noqa: E402
+from neurongraph.analysis.feature_vis import DEFAULT_STEPS, feature_visualisation  # noqa: E402
 from neurongraph.analysis.lesion_groups import partition_groups  # noqa: E402
 from neurongraph.analysis.stats import random_groups  # noqa: E402
 from neurongraph.model.datasets import load_dataset  # noqa: E402

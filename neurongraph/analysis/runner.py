@@ -15,12 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE_RANDOM
-from neurongraph.analysis.coherence import (
-    DEFAULT_STEPS,
-    DEFAULT_TOP_K,
-    coherence,
-    save_visualisation_png,
-)
+from neurongraph.analysis.coherence import DEFAULT_TOP_K, coherence
 from neurongraph.analysis.communities import (
     DEFAULT_EDGE,
     DEFAULT_RESOLUTION,
@@ -29,6 +24,7 @@ from neurongraph.analysis.communities import (
     network_modularity,
 )
 from neurongraph.analysis.entropy import entropy_summary
+from neurongraph.analysis.feature_vis import DEFAULT_STEPS, save_visualisation_png
 from neurongraph.analysis.graphs import activation_graph, weight_graph
 from neurongraph.analysis.importance import (
     DEFAULT_N_RANDOM,

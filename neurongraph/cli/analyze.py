@@ -6,9 +6,10 @@ import click
 
 from neurongraph.analysis import runner
 from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE_RANDOM
-from neurongraph.analysis.coherence import DEFAULT_STEPS, DEFAULT_TOP_K, PARAMETERISATIONS
+from neurongraph.analysis.coherence import DEFAULT_TOP_K
 from neurongraph.analysis.communities import DEFAULT_EDGE, DEFAULT_RESOLUTION, EDGE_KINDS
 from neurongraph.analysis.communities import DEFAULT_N_SHUFFLES as DEFAULT_MODULARITY_SHUFFLES
+from neurongraph.analysis.feature_vis import DEFAULT_STEPS, PARAMETERISATIONS
 from neurongraph.analysis.importance import DEFAULT_N_RANDOM
 from neurongraph.analysis.nulls import (
     DEFAULT_N_SHUFFLES,

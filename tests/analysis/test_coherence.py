@@ -11,13 +11,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from test_lesion import TASKS, digits_split, seeded_mlp, two_tasks
 from torch import nn
 
-from neurongraph.analysis.coherence import (
-    class_consistency,
-    class_entropy,
-    coherence,
-    feature_visualisation,
-    save_visualisation_png,
-)
+from neurongraph.analysis.coherence import class_consistency, class_entropy, coherence
+from neurongraph.analysis.feature_vis import feature_visualisation, save_visualisation_png
 from neurongraph.analysis.stats import fisher_combined, selectivity
 from neurongraph.errors import AnalysisError
 from neurongraph.model.extract import extract_chain

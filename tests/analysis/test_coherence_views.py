@@ -12,7 +12,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from test_lesion import digits_split, seeded_mlp
 from transformers import BertConfig, BertModel
 
-from neurongraph.analysis.coherence import TOKENS_NOTE, coherence, feature_visualisation
+from neurongraph.analysis.coherence import coherence
+from neurongraph.analysis.feature_vis import TOKENS_NOTE, feature_visualisation
 from neurongraph.errors import AnalysisError
 from neurongraph.model.extract import extract_chain
 from neurongraph.model.hf import load_directory
