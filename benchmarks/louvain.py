@@ -36,7 +36,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neural_network import MLPClassifier
 
-from neurongraph.analysis.communities import coactivation_graph, firing, louvain_communities
+from neurongraph.analysis.communities import coactivation_graph, louvain_communities
+from neurongraph.analysis.firing import firing
 
 
 def digits_layer(seed: int) -> tuple[np.ndarray, None]:

@@ -3,7 +3,7 @@
 Pure functions over NumPy/SciPy arrays; nothing here touches the store. The pipeline for one
 hidden layer is::
 
-    fired = firing(activations)                   # (n_examples, n_neurons) bool
+    fired = firing(activations)                   # analysis.firing: (n_examples, n_neurons) bool
     adjacency = coactivation_graph(fired)         # (n_neurons, n_neurons) sparse, symmetric
     labels, q = louvain_communities(adjacency, random_state=0)
 
@@ -11,13 +11,8 @@ and :func:`layer_communities` runs it for every layer (and optionally every clas
 
 Rules used throughout
 ---------------------
-* **Firing.** A neuron fires on an example when its activation is > 0 in a ReLU-like layer, and when
-  it is strictly above that neuron's own ``percentile``-th percentile over the examples otherwise
-  (``DEFAULT_PERCENTILE`` = 50, so such a neuron fires on about half of the examples, and a constant
-  neuron never fires). A layer is ReLU-like, when not told, if it has **no negative value and at
-  least one exact zero**: ReLU, ReLU6 and max-pooled ReLU outputs are; tanh, GELU, leaky ReLU,
-  ELU (negatives) and sigmoid/softplus (no exact zeros) are not. Boolean input is taken as firing
-  already.
+* **Firing** is :func:`neurongraph.analysis.firing.firing`: activation > 0 in a ReLU-like layer,
+  above the neuron's own ``percentile``-th percentile otherwise.
 * **Isolated neurons.** A neuron without any edge (one that never fires; for ``edge='correlation'``
   also one that always fires, its firing has no variance; or one whose edges were all removed by
   ``threshold``) belongs to no community and gets the label ``-1``. It has degree 0, so it adds
@@ -58,6 +53,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurongraph.analysis.cuts import check_adjacency
+from neurongraph.analysis.firing import (
+    DEFAULT_PERCENTILE,
+    check_activation_layers,
+    check_class_labels,
+    check_fired,
+    check_percentile,
+    common_examples,
+    layer_firing,
+)
 from neurongraph.analysis.stats import percentile as null_percentile
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 from neurongraph.seeds import SEED_BOUND, as_random_state
@@ -65,7 +69,6 @@ from neurongraph.seeds import SEED_BOUND, as_random_state
 __all__ = [
     "DEFAULT_EDGE",
     "DEFAULT_N_SHUFFLES",
-    "DEFAULT_PERCENTILE",
     "DEFAULT_RESOLUTION",
     "DEFAULT_TOP_K",
     "DENSE_MAX_NEURONS",
@@ -74,8 +77,6 @@ __all__ = [
     "LayerCommunities",
     "ModularityNull",
     "coactivation_graph",
-    "firing",
-    "is_relu_like",
     "layer_communities",
     "louvain_communities",
     "modularity",
@@ -84,8 +85,6 @@ __all__ = [
     "permute_firing",
 ]
 
-#: Per-neuron percentile above which a neuron of a non-ReLU-like layer fires.
-DEFAULT_PERCENTILE = 50.0
 #: Edge weight of the co-activation graph: ``'jaccard'`` or ``'correlation'``.
 DEFAULT_EDGE = "jaccard"
 EDGE_KINDS = ("jaccard", "correlation")
@@ -206,92 +205,6 @@ class ModularityNull:
 # firing
 
 
-def is_relu_like(activations: np.ndarray) -> bool:
-    """Whether a layer's activations look like a ReLU's output.
-
-    The rule: no negative value and at least one exact zero.
-
-    Parameters
-    ----------
-    activations : array-like of shape (n_examples, n_neurons)
-        Post-nonlinearity activations of one layer.
-
-    Returns
-    -------
-    bool
-
-    Examples
-    --------
-    >>> is_relu_like([[0.0, 1.5], [2.0, 0.0]])
-    True
-    >>> is_relu_like([[-0.3, 0.9], [0.2, 0.1]])
-    False
-    """
-    a = _check_activations(activations)
-    return _is_relu_like(a)
-
-
-def _is_relu_like(a: np.ndarray) -> bool:
-    return bool(not (a < 0).any() and (a == 0).any())
-
-
-def firing(
-    activations: np.ndarray,
-    *,
-    relu_like: bool | None = None,
-    percentile: float = DEFAULT_PERCENTILE,
-) -> np.ndarray:
-    """Binary firing of each neuron on each example.
-
-    Parameters
-    ----------
-    activations : array-like of shape (n_examples, n_neurons)
-        Post-nonlinearity activations of one layer. A boolean array is returned unchanged (copied):
-        it is taken as firing already.
-    relu_like : bool or None, default=None
-        ``True``: a neuron fires when its activation is > 0. ``False``: when its activation is
-        strictly above its own ``percentile``-th percentile over the examples (so a constant neuron
-        never fires). ``None``: decide with :func:`is_relu_like` (no negative value and at least
-        one exact zero).
-    percentile : float, default=DEFAULT_PERCENTILE
-        Per-neuron percentile in [0, 100) used for layers that are not ReLU-like.
-
-    Returns
-    -------
-    fired : ndarray of shape (n_examples, n_neurons), dtype bool
-
-    Examples
-    --------
-    >>> firing([[0.0, 2.0], [1.0, 0.0], [3.0, 0.0]]).astype(int)
-    array([[0, 1],
-           [1, 0],
-           [1, 0]])
-    >>> firing([[-1.0, 0.5], [0.0, 0.7], [2.0, 0.9]]).astype(int)  # not ReLU-like: above median
-    array([[0, 0],
-           [0, 0],
-           [1, 1]])
-    """
-    if isinstance(activations, np.ndarray) and activations.dtype == bool:
-        if activations.ndim != 2 or 0 in activations.shape:
-            raise AnalysisError(
-                f"firing needs a 2-D (n_examples, n_neurons) array with at least one example and "
-                f"one neuron, got shape {activations.shape}; pass one layer's activation matrix"
-            )
-        return activations.copy()
-    a = _check_activations(activations)
-    percentile = _check_percentile(percentile)
-    if relu_like is None:
-        relu_like = _is_relu_like(a)
-    return _firing(a, relu_like=bool(relu_like), percentile=percentile)
-
-
-def _firing(a: np.ndarray, *, relu_like: bool, percentile: float) -> np.ndarray:
-    if relu_like:
-        return a > 0
-    cut = np.percentile(a, percentile, axis=0)
-    return a > cut[np.newaxis, :]
-
-
 # --------------------------------------------------------------------------------------------
 # co-activation graph
 
@@ -336,7 +249,7 @@ def coactivation_graph(
            [0.333, 0.   , 0.   ],
            [0.   , 0.   , 0.   ]])
     """
-    f = _check_fired(fired)
+    f = check_fired(fired)
     if edge not in EDGE_KINDS:
         raise AnalysisError(f"unknown edge kind {edge!r}; use one of {', '.join(EDGE_KINDS)}")
     threshold = _check_threshold(threshold)
@@ -607,7 +520,7 @@ def permute_firing(fired: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     >>> permute_firing(f, np.random.default_rng(0)).sum(axis=0)
     array([2, 1])
     """
-    return rng.permuted(_check_fired(fired), axis=0)
+    return rng.permuted(check_fired(fired), axis=0)
 
 
 def modularity_null(
@@ -655,7 +568,7 @@ def modularity_null(
     >>> round(result.modularity, 3), result.percentile == result.min_percentile
     (0.5, True)
     """
-    f = _check_fired(fired)
+    f = check_fired(fired)
     n = _check_n_shuffles(n_shuffles)
     if n == 0:
         raise AnalysisError("n_shuffles must be at least 1 for a null of the modularity")
@@ -783,26 +696,26 @@ def layer_communities(
     >>> round(out["fc1"].result.modularity, 3)
     0.5
     """
-    layers = _check_layers(activations)
-    n_examples = _common_examples(layers)
+    layers = check_activation_layers(activations)
+    n_examples = common_examples(layers)
     classes: np.ndarray | None = None
     class_rows: list[np.ndarray] = []
     if labels is not None or per_class:
         if labels is None:
             raise AnalysisError("per_class needs the class labels of the examples; pass labels=")
-        y = _check_labels(labels, n_examples)
+        y = check_class_labels(labels, n_examples)
         classes = np.unique(y)
         class_rows = [np.flatnonzero(y == c) for c in classes]
     if edge not in EDGE_KINDS:
         raise AnalysisError(f"unknown edge kind {edge!r}; use one of {', '.join(EDGE_KINDS)}")
     threshold = _check_threshold(threshold)
     _resolve_top_k(top_k, 0)
-    percentile = _check_percentile(percentile)
+    percentile = check_percentile(percentile)
     resolution = _check_resolution(resolution)
     n_shuffles = _check_n_shuffles(n_shuffles)
     rs = as_random_state(random_state)
 
-    fired = {key: _layer_firing(a, relu_like, percentile) for key, a in layers.items()}
+    fired = {key: layer_firing(a, relu_like, percentile) for key, a in layers.items()}
     options = {"edge": edge, "threshold": threshold, "top_k": top_k}
     out: dict[Hashable, LayerCommunities] = {}
     for key, f in fired.items():
@@ -822,14 +735,6 @@ def layer_communities(
                 )
                 out[key] = replace(out[key], null=null)
     return out
-
-
-def _layer_firing(a: np.ndarray, relu_like: bool | None, percentile: float) -> np.ndarray:
-    if a.dtype == bool:
-        return a
-    return _firing(
-        a, relu_like=_is_relu_like(a) if relu_like is None else relu_like, percentile=percentile
-    )
 
 
 def _graph_communities(
@@ -865,46 +770,6 @@ def _graph_communities(
 # validation (shared with entropy.py)
 
 
-def _check_activations(activations: object) -> np.ndarray:
-    try:
-        a = np.asarray(activations)
-    except (TypeError, ValueError) as err:
-        raise AnalysisError(
-            f"activations must be a numeric (n_examples, n_neurons) array: {err}"
-        ) from err
-    if a.dtype == bool:
-        a = a.astype(np.float32)
-    if a.ndim != 2 or 0 in a.shape:
-        raise AnalysisError(
-            f"activations must be a 2-D (n_examples, n_neurons) array with at least one example "
-            f"and one neuron, got shape {a.shape}; pass one layer's activation matrix"
-        )
-    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-        raise AnalysisError(f"activations must be real numbers, got dtype {a.dtype}")
-    if not np.isfinite(a).all():
-        raise AnalysisError(
-            "activations contain NaN or infinite values; re-capture them from a model whose "
-            "outputs are finite"
-        )
-    return a
-
-
-def _check_fired(fired: object) -> np.ndarray:
-    f = np.asarray(fired)
-    if f.ndim != 2 or 0 in f.shape:
-        raise AnalysisError(
-            f"firing must be a 2-D (n_examples, n_neurons) array with at least one example and "
-            f"one neuron, got shape {f.shape}; build it with firing(activations)"
-        )
-    if f.dtype != bool:
-        if not np.issubdtype(f.dtype, np.number) or not np.isin(f, (0, 1)).all():
-            raise AnalysisError(
-                "firing must hold only booleans or 0/1; build it with firing(activations)"
-            )
-        f = f.astype(bool)
-    return f
-
-
 def _check_threshold(threshold: float | None) -> float | None:
     if threshold is None:
         return None
@@ -914,13 +779,6 @@ def _check_threshold(threshold: float | None) -> float | None:
             f"threshold must be between 0 and 1, got {threshold}; edge weights lie in [0, 1]"
         )
     return t
-
-
-def _check_percentile(percentile: float) -> float:
-    p = float(percentile)
-    if not 0.0 <= p < 100.0:
-        raise AnalysisError(f"percentile must be in [0, 100), got {percentile}")
-    return p
 
 
 def _check_resolution(resolution: float) -> float:
@@ -953,51 +811,3 @@ def _check_partition(labels: object, n: int) -> np.ndarray:
         lab = lab.copy()
         lab[alone] = lab.max(initial=-1) + 1 + np.arange(int(alone.sum()))
     return lab
-
-
-def _check_layers(activations: object) -> dict[Hashable, np.ndarray]:
-    if isinstance(activations, np.ndarray) or not isinstance(activations, Mapping | Sequence):
-        raise AnalysisError(
-            "activations must be a mapping {layer: (n_examples, n_neurons) array} or a list of "
-            "such arrays; wrap a single layer's matrix in a list"
-        )
-    items = activations.items() if isinstance(activations, Mapping) else enumerate(activations)
-    layers: dict[Hashable, np.ndarray] = {}
-    for key, a in items:
-        arr = np.asarray(a)
-        if arr.dtype == bool:
-            if arr.ndim != 2 or 0 in arr.shape:
-                raise AnalysisError(
-                    f"layer {key}: firing must be a 2-D (n_examples, n_neurons) array, "
-                    f"got shape {arr.shape}"
-                )
-            layers[key] = arr
-        else:
-            try:
-                layers[key] = _check_activations(arr)
-            except AnalysisError as err:
-                raise AnalysisError(f"layer {key}: {err}") from None
-    if not layers:
-        raise AnalysisError("no layers given; pass at least one hidden layer's activations")
-    return layers
-
-
-def _common_examples(layers: Mapping[Hashable, np.ndarray]) -> int:
-    counts = {key: a.shape[0] for key, a in layers.items()}
-    if len(set(counts.values())) != 1:
-        raise AnalysisError(
-            f"every layer must cover the same examples, got example counts {counts}; "
-            f"re-capture the activations in one pass"
-        )
-    return next(iter(counts.values()))
-
-
-def _check_labels(labels: object, n_examples: int) -> np.ndarray:
-    y = np.asarray(labels)
-    if y.shape != (n_examples,):
-        raise AnalysisError(
-            f"labels must have one class per example ({n_examples}), got shape {y.shape}"
-        )
-    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
-        raise AnalysisError(f"labels must be integer class labels, got dtype {y.dtype}")
-    return y

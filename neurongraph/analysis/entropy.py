@@ -1,7 +1,7 @@
 """Entropy of neuron firing (Mostafa & Mondal, arXiv 2106.04693).
 
 Pure functions over NumPy arrays; nothing here touches the store. Firing is binary, as decided by
-:func:`neurongraph.analysis.communities.firing` (activation > 0 for ReLU-like layers, above the
+:func:`neurongraph.analysis.firing.firing` (activation > 0 for ReLU-like layers, above the
 neuron's median otherwise).
 
 Rules used throughout
@@ -24,14 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurongraph.analysis.communities import (
+from neurongraph.analysis.firing import (
     DEFAULT_PERCENTILE,
-    _check_fired,
-    _check_labels,
-    _check_layers,
-    _check_percentile,
-    _common_examples,
-    _layer_firing,
+    check_activation_layers,
+    check_class_labels,
+    check_fired,
+    check_percentile,
+    common_examples,
+    layer_firing,
 )
 from neurongraph.errors import AnalysisError
 
@@ -126,7 +126,7 @@ def firing_entropy(fired: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     fired : array-like of bool (or 0/1), shape (n_examples, n_neurons)
-        Binary firing, e.g. from :func:`neurongraph.analysis.communities.firing`.
+        Binary firing, e.g. from :func:`neurongraph.analysis.firing.firing`.
 
     Returns
     -------
@@ -137,7 +137,7 @@ def firing_entropy(fired: np.ndarray) -> np.ndarray:
     >>> firing_entropy([[1, 0, 1], [1, 0, 0]])
     array([0., 0., 1.])
     """
-    f = _check_fired(fired)
+    f = check_fired(fired)
     return _binary_entropy(f.mean(axis=0))
 
 
@@ -163,8 +163,8 @@ def class_firing_entropy(fired: np.ndarray, labels: np.ndarray) -> np.ndarray:
     >>> class_firing_entropy(fired, [0, 0, 1, 1])
     array([0., 1.])
     """
-    f = _check_fired(fired)
-    y = _check_labels(labels, f.shape[0])
+    f = check_fired(fired)
+    y = check_class_labels(labels, f.shape[0])
     return _class_entropy(f, y)
 
 
@@ -190,11 +190,11 @@ def entropy_summary(
     activations : mapping or sequence of array-like, each of shape (n_examples, n_neurons_l)
         One matrix per hidden layer over the same examples (``{layer_name: matrix}`` or a list,
         keyed then by position). Numeric matrices go through
-        :func:`~neurongraph.analysis.communities.firing`; boolean ones are taken as firing.
+        :func:`~neurongraph.analysis.firing.firing`; boolean ones are taken as firing.
     labels : array-like of int, shape (n_examples,), optional
         Class of each example; gives the class entropies.
     relu_like, percentile
-        See :func:`~neurongraph.analysis.communities.firing`.
+        See :func:`~neurongraph.analysis.firing.firing`.
 
     Returns
     -------
@@ -211,14 +211,14 @@ def entropy_summary(
     >>> s.class_mean
     0.0
     """
-    layers = _check_layers(activations)
-    n_examples = _common_examples(layers)
-    y = None if labels is None else _check_labels(labels, n_examples)
-    percentile = _check_percentile(percentile)
+    layers = check_activation_layers(activations)
+    n_examples = common_examples(layers)
+    y = None if labels is None else check_class_labels(labels, n_examples)
+    percentile = check_percentile(percentile)
 
     out: dict[Hashable, LayerEntropy] = {}
     for key, a in layers.items():
-        f = _layer_firing(a, relu_like, percentile)
+        f = layer_firing(a, relu_like, percentile)
         h = _binary_entropy(f.mean(axis=0))
         hc = None if y is None else _class_entropy(f, y)
         out[key] = LayerEntropy(

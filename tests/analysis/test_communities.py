@@ -14,13 +14,12 @@ from sklearn.metrics import adjusted_rand_score
 from neurongraph.analysis import communities as comm
 from neurongraph.analysis.communities import (
     coactivation_graph,
-    firing,
-    is_relu_like,
     layer_communities,
     louvain_communities,
     modularity,
     network_modularity,
 )
+from neurongraph.analysis.firing import firing, is_relu_like
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 
 

@@ -6,12 +6,12 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from neurongraph.analysis.communities import (
     coactivation_graph,
-    firing,
     layer_communities,
     louvain_communities,
     modularity_null,
     permute_firing,
 )
+from neurongraph.analysis.firing import firing
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 
 N_SHUFFLES = 9

@@ -16,10 +16,10 @@ from torch import nn
 from neurongraph.analysis.communities import (
     DEFAULT_N_SHUFFLES,
     coactivation_graph,
-    firing,
     modularity_null,
 )
 from neurongraph.analysis.entropy import binary_entropy
+from neurongraph.analysis.firing import firing
 from neurongraph.cli import cli
 from neurongraph.model.recorded import activation_cache
 
