@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 
 from neurongraph.errors import AnalysisError
 
-__all__ = ["check_adjacency", "cut_size", "ncut", "volume"]
+__all__ = ["NcutScorer", "check_adjacency", "check_cluster_labels", "cut_size", "ncut", "volume"]
 
 #: Relative tolerance of the symmetry check on adjacency matrices.
 SYMMETRY_RTOL = 1e-8
@@ -97,7 +97,7 @@ def _check_nodes(nodes: ArrayLike, n: int, name: str) -> np.ndarray:
     return mask
 
 
-def _check_labels(labels: ArrayLike, n: int) -> np.ndarray:
+def check_cluster_labels(labels: ArrayLike, n: int) -> np.ndarray:
     """Return ``labels`` as an int64 vector of length n (values < 0 mean "no cluster")."""
     array = np.asarray(labels)
     if array.ndim != 1 or array.shape[0] != n:
@@ -112,7 +112,7 @@ def _check_labels(labels: ArrayLike, n: int) -> np.ndarray:
     return array.astype(np.int64)
 
 
-class _NcutScorer:
+class NcutScorer:
     """Scores many labellings of one graph quickly: O(nnz / 2) per labelling.
 
     Holds the upper triangle of the adjacency (diagonal included) as flat arrays and
@@ -247,7 +247,7 @@ def ncut(adjacency: ArrayLike | sp.sparray | sp.spmatrix, labels: ArrayLike) -> 
     0.285714
     """
     matrix = check_adjacency(adjacency)
-    array = _check_labels(labels, matrix.shape[0])
+    array = check_cluster_labels(labels, matrix.shape[0])
     keep = array >= 0
     if not keep.any():
         return 0.0
@@ -255,4 +255,4 @@ def ncut(adjacency: ArrayLike | sp.sparray | sp.spmatrix, labels: ArrayLike) -> 
         matrix = matrix[keep][:, keep]
         array = array[keep]
     _, compact = np.unique(array, return_inverse=True)
-    return _NcutScorer(matrix)(compact.astype(np.intp))
+    return NcutScorer(matrix)(compact.astype(np.intp))

@@ -34,22 +34,22 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 
-from neurongraph.analysis.cuts import _check_labels, check_adjacency, ncut
+from neurongraph.analysis.cuts import check_adjacency, check_cluster_labels, ncut
 from neurongraph.analysis.spectral import (
     DEFAULT_EIGEN_TOL,
     DEFAULT_METHOD,
     DEFAULT_N_CLUSTERS,
-    _as_int,
-    _check_dag,
-    _check_k,
-    _check_layers,
-    _check_options,
-    _dag_adjacency,
-    _layered_adjacency,
-    _layered_labels,
-    _n_components,
-    _spectral_labels,
-    _warn_disconnected,
+    as_int,
+    check_dag,
+    check_k,
+    check_layers,
+    check_options,
+    count_components,
+    dag_adjacency,
+    layered_adjacency,
+    layered_labels,
+    spectral_labels,
+    warn_disconnected,
 )
 from neurongraph.analysis.stats import percentile as _percentile
 from neurongraph.errors import AnalysisError, NeurongraphWarning
@@ -348,7 +348,7 @@ def _summarise(
 
 def _check_run_options(n_shuffles: Any, n_jobs: Any, progress: Any) -> tuple[int, int | None]:
     try:
-        n_shuffles = _as_int(n_shuffles)
+        n_shuffles = as_int(n_shuffles)
     except TypeError as err:
         raise AnalysisError(f"n_shuffles must be an integer, got {n_shuffles!r}") from err
     if n_shuffles < 0:
@@ -387,8 +387,8 @@ def _check_partition_args(
     """Resolve (k, labels) for the real network; labels given means score, not partition."""
     n_active = int(np.count_nonzero(np.diff(matrix.indptr)))
     if labels is None:
-        return _check_k(DEFAULT_N_CLUSTERS if k is None else k, n_active), None
-    labels = _check_labels(labels, matrix.shape[0])
+        return check_k(DEFAULT_N_CLUSTERS if k is None else k, n_active), None
+    labels = check_cluster_labels(labels, matrix.shape[0])
     n_clusters = int(np.unique(labels[labels >= 0]).size)
     if k is None:
         k = n_clusters
@@ -396,7 +396,7 @@ def _check_partition_args(
         raise AnalysisError(
             f"k={k} but the labels hold {n_clusters} clusters: leave k out when passing labels"
         )
-    return _check_k(k, n_active), labels
+    return check_k(k, n_active), labels
 
 
 class _LayerNull:
@@ -416,12 +416,12 @@ class _LayerNull:
 
     def adjacency(self, rng: np.random.Generator) -> sp.csr_matrix:
         """The null network's weight graph (what :meth:`partition` partitions)."""
-        return _layered_adjacency(self.widths, self.shuffled(rng))
+        return layered_adjacency(self.widths, self.shuffled(rng))
 
     def partition(
         self, rng: np.random.Generator, k: int, random_state: np.random.RandomState, **options
     ) -> tuple[float, int]:
-        _, value, n_components = _layered_labels(
+        _, value, n_components = layered_labels(
             self.widths, self.shuffled(rng), k, random_state, **options
         )
         return value, n_components
@@ -451,12 +451,12 @@ class _DagNull:
             block if fixed else shuffle(block, rng)
             for block, fixed in zip(self.blocks, self.fixed, strict=True)
         ]
-        return _dag_adjacency(self.widths, blocks, self.pairs)
+        return dag_adjacency(self.widths, blocks, self.pairs)
 
     def partition(
         self, rng: np.random.Generator, k: int, random_state: np.random.RandomState, **options
     ) -> tuple[float, int]:
-        _, value, n_components = _spectral_labels(self.adjacency(rng), k, random_state, **options)
+        _, value, n_components = spectral_labels(self.adjacency(rng), k, random_state, **options)
         return value, n_components
 
 
@@ -475,7 +475,7 @@ class _GraphNull:
     def partition(
         self, rng: np.random.Generator, k: int, random_state: np.random.RandomState, **options
     ) -> tuple[float, int]:
-        _, value, n_components = _spectral_labels(self.adjacency(rng), k, random_state, **options)
+        _, value, n_components = spectral_labels(self.adjacency(rng), k, random_state, **options)
         return value, n_components
 
 
@@ -554,7 +554,7 @@ def _run(
     """Partition the real network and its nulls; ``null`` holds the network without its
     isolated neurons (``keep`` marks the neurons of ``full`` it holds)."""
     k, given = _check_partition_args(k, labels, full)
-    n_init, eigen_tol = _check_options(n_init, eigen_tol, spectral_method)
+    n_init, eigen_tol = check_options(n_init, eigen_tol, spectral_method)
     n_shuffles, n_jobs = _check_run_options(n_shuffles, n_jobs, progress)
     random_state = as_random_state(random_state)
     # Null seeds are drawn first, so they are the same whether or not labels are given.
@@ -564,13 +564,13 @@ def _run(
     if given is None:
         matrix = full if keep.all() else full[keep][:, keep]
         if isinstance(null, _LayerNull):
-            reduced, real_ncut, _ = _layered_labels(
+            reduced, real_ncut, _ = layered_labels(
                 null.widths, null.blocks, k, random_state, **options
             )
-            n_components = _n_components(matrix)  # exact; _layered_labels counts up to k
+            n_components = count_components(matrix)  # exact; layered_labels counts up to k
         else:
-            reduced, real_ncut, n_components = _spectral_labels(matrix, k, random_state, **options)
-        _warn_disconnected(n_components, "the network's graph")
+            reduced, real_ncut, n_components = spectral_labels(matrix, k, random_state, **options)
+        warn_disconnected(n_components, "the network's graph")
         labels = np.full(full.shape[0], -1, dtype=np.int64)
         labels[keep] = reduced
     else:
@@ -695,8 +695,8 @@ def clusterability(
     True
     """
     _check_shuffle_method(method)
-    widths, checked = _check_layers(widths, blocks)
-    matrix = _layered_adjacency(widths, checked)
+    widths, checked = check_layers(widths, blocks)
+    matrix = layered_adjacency(widths, checked)
     pairs = [(i, i + 1) for i in range(len(checked))]
     reduced, kept_blocks, keep = _connected_blocks(widths, checked, pairs)
     null = _LayerNull(reduced, kept_blocks, nonzero=method == "layer_nonzero")
@@ -778,11 +778,11 @@ def dag_clusterability(
     [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1]
     """
     _check_shuffle_method(method)
-    widths, checked, pairs = _check_dag(widths, blocks, pairs)
+    widths, checked, pairs = check_dag(widths, blocks, pairs)
     fixed = [False] * len(pairs) if fixed is None else [bool(f) for f in fixed]
     if len(fixed) != len(pairs):
         raise AnalysisError(f"fixed has {len(fixed)} entries for {len(pairs)} blocks")
-    matrix = _dag_adjacency(widths, checked, pairs)
+    matrix = dag_adjacency(widths, checked, pairs)
     reduced, kept_blocks, keep = _connected_blocks(widths, checked, pairs)
     null = _DagNull(reduced, kept_blocks, pairs, fixed, nonzero=method == "layer_nonzero")
     return _run(

@@ -57,7 +57,7 @@ from numpy.typing import ArrayLike
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
-from neurongraph.analysis.cuts import _NcutScorer, check_adjacency, ncut
+from neurongraph.analysis.cuts import NcutScorer, check_adjacency, ncut
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 from neurongraph.seeds import as_random_state
 
@@ -70,11 +70,20 @@ __all__ = [
     "METHODS",
     "NCUT_REFINED",
     "PAPERS",
+    "as_int",
+    "check_dag",
+    "check_k",
+    "check_layers",
+    "check_options",
+    "count_components",
     "dag_adjacency",
     "default_n_init",
     "layered_adjacency",
+    "layered_labels",
     "ncut",
+    "spectral_labels",
     "spectral_partition",
+    "warn_disconnected",
 ]
 
 logger = logging.getLogger(__name__)
@@ -126,7 +135,7 @@ KMEANS_CHANGE_TOL = 5e-3
 # --------------------------------------------------------------------------------------
 
 
-def _check_layers(
+def check_layers(
     widths: Sequence[int], blocks: Sequence[ArrayLike | sp.sparray | sp.spmatrix]
 ) -> tuple[list[int], list[np.ndarray | sp.csr_matrix]]:
     """Validate layer widths and consecutive-layer weight blocks.
@@ -135,7 +144,7 @@ def _check_layers(
     matrices (sparse input).
     """
     try:
-        widths = [_as_int(w) for w in widths]
+        widths = [as_int(w) for w in widths]
     except TypeError as err:
         raise AnalysisError(f"widths must be a list of integers, got {widths!r}") from err
     if len(widths) < 2:
@@ -174,7 +183,7 @@ def _check_layers(
     return widths, checked
 
 
-def _as_int(value: Any) -> int:
+def as_int(value: Any) -> int:
     """``value`` as an int if it is an integer (bools excluded), else TypeError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{value!r} is not an integer")
@@ -219,11 +228,11 @@ def layered_adjacency(
            [0. , 0. , 2. ],
            [0.5, 2. , 0. ]])
     """
-    widths, checked = _check_layers(widths, blocks)
+    widths, checked = check_layers(widths, blocks)
     return _layered_adjacency(widths, checked)
 
 
-def _check_dag(
+def check_dag(
     widths: Sequence[int],
     blocks: Sequence[ArrayLike | sp.sparray | sp.spmatrix],
     pairs: Sequence[tuple[int, int]],
@@ -231,8 +240,8 @@ def _check_dag(
     """Validate the blocks of a DAG of layers: block i holds the weights from layer
     ``pairs[i][0]`` to the later layer ``pairs[i][1]``, shape (target width, source width)."""
     try:
-        widths = [_as_int(w) for w in widths]
-        pairs = [(_as_int(a), _as_int(b)) for a, b in pairs]
+        widths = [as_int(w) for w in widths]
+        pairs = [(as_int(a), as_int(b)) for a, b in pairs]
     except (TypeError, ValueError) as err:
         raise AnalysisError(
             f"widths must be integers and pairs (source, target) layer indices: {err}"
@@ -250,7 +259,7 @@ def _check_dag(
                 f"weight block {i} joins layer {source} to layer {target}; blocks go from a "
                 f"layer to a later one among {len(widths)} layers"
             )
-        _, (matrix,) = _check_layers([widths[source], widths[target]], [block])
+        _, (matrix,) = check_layers([widths[source], widths[target]], [block])
         checked.append(matrix)
     return widths, checked, pairs
 
@@ -316,7 +325,7 @@ def dag_adjacency(
            [2., 0., 1.],
            [3., 1., 0.]])
     """
-    widths, checked, pairs = _check_dag(widths, blocks, pairs)
+    widths, checked, pairs = check_dag(widths, blocks, pairs)
     return _dag_adjacency(widths, checked, pairs)
 
 
@@ -711,7 +720,7 @@ def _general_labels(
     normalized = (scale @ graph @ scale).tocsr()
     vectors = _top_eigenvectors(normalized, k, random_state, eigen_tol)
     runs = _cluster_runs(vectors, degrees, k, method, n_init, random_state)
-    score = _NcutScorer(graph)
+    score = NcutScorer(graph)
     ncuts = [score(run) for run in runs]
     best = int(np.argmin(ncuts))
     return runs[best], float(ncuts[best])
@@ -729,7 +738,7 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _spectral_labels(
+def spectral_labels(
     matrix: sp.csr_matrix,
     k: int,
     random_state: np.random.RandomState,
@@ -772,7 +781,7 @@ def _spectral_labels(
     return _canonical(labels), value, int(n_components)
 
 
-def _n_components(matrix: sp.csr_matrix) -> int:
+def count_components(matrix: sp.csr_matrix) -> int:
     """Connected components of a graph, isolated nodes left out."""
     active = np.diff(matrix.indptr) > 0
     graph = matrix if active.all() else matrix[active][:, active]
@@ -826,7 +835,7 @@ def _layered_biadjacency(
     return sp.csr_matrix(sp.bmat(grid)), row_nodes, col_nodes
 
 
-def _layered_labels(
+def layered_labels(
     widths: Sequence[int],
     blocks: Sequence[np.ndarray | sp.spmatrix],
     k: int,
@@ -836,7 +845,7 @@ def _layered_labels(
     n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
 ) -> tuple[np.ndarray, float, int]:
-    """Partition a layered network's weight graph (validated input); like _spectral_labels.
+    """Partition a layered network's weight graph (validated input); like spectral_labels.
 
     Works on the biadjacency directly, without building the n x n adjacency. The number
     of components is counted spectrally (at most k).
@@ -846,7 +855,7 @@ def _layered_labels(
         raw, k, random_state, method=method, n_init=n_init, eigen_tol=eigen_tol
     )
     if result is None:
-        return _spectral_labels(
+        return spectral_labels(
             _layered_adjacency(widths, blocks),
             k,
             random_state,
@@ -860,9 +869,10 @@ def _layered_labels(
     return _canonical(labels), value, n_components
 
 
-def _check_k(k: Any, n_active: int) -> int:
+def check_k(k: Any, n_active: int) -> int:
+    """``k`` as an int from 2 to the number of non-isolated nodes, else AnalysisError."""
     try:
-        k = _as_int(k)
+        k = as_int(k)
     except TypeError as err:
         raise AnalysisError(f"k must be an integer number of clusters, got {k!r}") from err
     if k < 2:
@@ -876,7 +886,7 @@ def _check_k(k: Any, n_active: int) -> int:
 
 
 def _check_internal_k(k: int, n_active: int) -> None:
-    """Guard of the internal entry points, which nulls reach without ``_check_k``."""
+    """Guard of the internal entry points, which nulls reach without ``check_k``."""
     if k > n_active:
         raise AnalysisError(
             f"k={k} is larger than the number of connected neurons ({n_active}): "
@@ -884,7 +894,7 @@ def _check_internal_k(k: int, n_active: int) -> None:
         )
 
 
-def _check_options(
+def check_options(
     n_init: Any, eigen_tol: Any, method: Any = DEFAULT_METHOD
 ) -> tuple[int | None, float]:
     """Validate the partitioner's options; ``n_init=None`` means the method's default."""
@@ -892,7 +902,7 @@ def _check_options(
         raise AnalysisError(f"unknown spectral method {method!r}: use one of {', '.join(METHODS)}")
     if n_init is not None:
         try:
-            n_init = _as_int(n_init)
+            n_init = as_int(n_init)
         except TypeError as err:
             raise AnalysisError(f"n_init must be a positive integer, got {n_init!r}") from err
         if n_init < 1:
@@ -902,7 +912,8 @@ def _check_options(
     return n_init, float(eigen_tol)
 
 
-def _warn_disconnected(n_components: int, what: str = "the graph") -> None:
+def warn_disconnected(n_components: int, what: str = "the graph") -> None:
+    """Warn that a partition of a graph of several components mostly finds the components."""
     if n_components > 1:
         warnings.warn(
             f"{what} has {n_components} connected components (isolated neurons aside); "
@@ -1002,11 +1013,11 @@ def spectral_partition(
         random_state = seed
     matrix = check_adjacency(adjacency)
     n_active = int(np.count_nonzero(np.diff(matrix.indptr)))
-    k = _check_k(k, n_active)
-    n_init, eigen_tol = _check_options(n_init, eigen_tol, method)
+    k = check_k(k, n_active)
+    n_init, eigen_tol = check_options(n_init, eigen_tol, method)
     random_state = as_random_state(random_state)
-    labels, _, n_components = _spectral_labels(
+    labels, _, n_components = spectral_labels(
         matrix, k, random_state, method=method, n_init=n_init, eigen_tol=eigen_tol
     )
-    _warn_disconnected(n_components)
+    warn_disconnected(n_components)
     return labels

@@ -121,7 +121,7 @@ def test_bipartite_solver_variants_agree(monkeypatch, patch):
     for name, value in patch.items():
         monkeypatch.setattr(spectral, name, value)
     assert adjusted_rand_score(spectral_partition(adjacency, 3, 0), expected) == 1.0
-    labels, value, _ = spectral._layered_labels(
+    labels, value, _ = spectral.layered_labels(
         widths, blocks, 3, np.random.RandomState(0), n_init=10, eigen_tol=1e-4
     )
     assert adjusted_rand_score(labels, truth) >= 0.95
@@ -129,11 +129,11 @@ def test_bipartite_solver_variants_agree(monkeypatch, patch):
 
 
 def test_layered_path_matches_the_general_adjacency_path():
-    # _layered_labels (biadjacency built from the blocks) and spectral_partition (bipartite
+    # layered_labels (biadjacency built from the blocks) and spectral_partition (bipartite
     # structure found by search) solve the same problem with the same random stream.
     widths, blocks, _ = planted_layers([6, 9, 7], 2, cross=0.3, seed=6)
     adjacency = layered_adjacency(widths, blocks)
-    labels, value, n_components = spectral._layered_labels(
+    labels, value, n_components = spectral.layered_labels(
         widths, blocks, 2, np.random.RandomState(7), n_init=10, eigen_tol=1e-4
     )
     assert_array_equal(labels, spectral_partition(adjacency, 2, 7))
