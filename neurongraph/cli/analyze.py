@@ -29,6 +29,7 @@ from neurongraph.cli.common import (
     pass_context,
     progress_bar,
 )
+from neurongraph.formatting import number
 
 seed_option = click.option(
     "--seed", type=int, default=None, help="Random seed (drawn, logged and recorded if omitted)."
@@ -95,7 +96,7 @@ def louvain(
         return
     click.echo(
         f"Louvain communities of {network} (seed {result['seed']}): "
-        f"mean modularity {_fmt(result['modularity'])}"
+        f"mean modularity {number(result['modularity'])}"
     )
     null = ("null mean", "null std", "z", "percentile") if shuffles else ()
     echo_table(
@@ -103,9 +104,9 @@ def louvain(
         [
             (
                 r["layer"],
-                _fmt(r["modularity"]),
+                "skipped" if r["skipped"] else number(r["modularity"]),
                 *(
-                    _fmt(r[key])
+                    number(r[key])
                     for key in ("nullMean", "nullStd", "zScore", "percentile")[: len(null)]
                 ),
                 r["communities"],
@@ -235,8 +236,8 @@ def spectral(
         verdict = "clusterable" if result["clusterable"] else "not clusterable"
         click.echo(
             f"null ({result['shuffleMethod']}, {result['nShuffles']} shuffles): mean "
-            f"{result['nullMean']:.4f}, std {_fmt(result['nullStd'])}, z {_fmt(result['zScore'])}"
-            f", percentile {result['percentile']:.4f} -> {verdict}"
+            f"{number(result['nullMean'])}, std {number(result['nullStd'])}, "
+            f"z {number(result['zScore'])}, percentile {number(result['percentile'])} -> {verdict}"
         )
     echo_table(
         ("cluster", "size", *result["layers"]),
@@ -325,7 +326,7 @@ def importance(
     click.echo(
         f"importance of {partition} clusters of {network} on {result['dataset']} "
         f"({result['metric']}, {baseline}{random_sets} random sets, "
-        f"seed {result['seed']}): Fisher p {_fmt(result['fisherP'])}"
+        f"seed {result['seed']}): Fisher p {number(result['fisherP'])}"
     )
     echo_table(
         (
@@ -476,11 +477,7 @@ def coherence(
         ],
     )
     click.echo(
-        "Fisher-combined p: " + ", ".join(f"{k} {_fmt(v)}" for k, v in result["fisherP"].items())
+        "Fisher-combined p: " + ", ".join(f"{k} {number(v)}" for k, v in result["fisherP"].items())
     )
     for note in result["notes"]:
         click.echo(f"note: {note}")
-
-
-def _fmt(value: float | None) -> str:
-    return "skipped" if value is None else f"{value:.4f}"

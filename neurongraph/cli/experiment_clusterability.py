@@ -32,6 +32,7 @@ from neurongraph.experiments.clusterability import (
     run_clusterability_experiment,
 )
 from neurongraph.experiments.filan_reference import SOURCE_TABLE
+from neurongraph.formatting import MISSING, number
 
 __all__ = ["clusterability"]
 
@@ -54,10 +55,8 @@ _HEADINGS = (
     "paper pct",
     "same sign",
 )
-#: How the text table writes its numbers.
-VALUE = ".4f"
+#: How the text table writes z-scores.
 Z_VALUE = "+.2f"
-NOT_AVAILABLE = "n/a"
 
 
 def _variants(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
@@ -220,26 +219,22 @@ def _echo_text(result: ClusterabilityExperiment) -> None:
 
 def _text_row(row: VariantRow) -> list[str]:
     paper = row.paper
-    same_sign = {True: "yes", False: "no", None: NOT_AVAILABLE}[row.sign_agrees]
+    same_sign = {True: "yes", False: "no", None: MISSING}[row.sign_agrees]
     return [
         row.variant,
         row.shuffle_method,
         row.method,
         str(row.runs),
-        _fmt(row.accuracy),
-        _fmt(row.ncut),
-        _fmt(row.null_mean),
-        _fmt(row.null_std),
-        _fmt(row.z_score, Z_VALUE),
-        _fmt(row.percentile),
+        number(row.accuracy),
+        number(row.ncut),
+        number(row.null_mean),
+        number(row.null_std),
+        number(row.z_score, Z_VALUE),
+        number(row.percentile),
         f"{row.clusterable}/{row.runs}",
-        NOT_AVAILABLE if paper is None else _fmt(paper.ncut),
-        NOT_AVAILABLE if paper is None else f"{paper.null_mean:{VALUE}}±{paper.null_std:{VALUE}}",
-        NOT_AVAILABLE if paper is None else _fmt(paper.z_score, Z_VALUE),
-        NOT_AVAILABLE if paper is None else _fmt(paper.percentile),
+        MISSING if paper is None else number(paper.ncut),
+        MISSING if paper is None else f"{number(paper.null_mean)}±{number(paper.null_std)}",
+        MISSING if paper is None else number(paper.z_score, Z_VALUE),
+        MISSING if paper is None else number(paper.percentile),
         same_sign,
     ]
-
-
-def _fmt(value: float | None, spec: str = VALUE) -> str:
-    return NOT_AVAILABLE if value is None else format(value, spec)

@@ -25,11 +25,11 @@ from neurongraph.experiments.evolution import (
     run_evolution,
 )
 from neurongraph.experiments.evolution_models import NO_MODELS
+from neurongraph.formatting import number
 
 __all__ = ["evolution"]
 
 #: How the text output writes values and p-values.
-VALUE = ".4f"
 P_VALUE = ".2g"
 
 
@@ -125,10 +125,10 @@ def evolution(
         [
             (
                 r.epoch,
-                _fmt(r.test_accuracy),
-                _fmt(r.modularity),
-                _fmt(r.entropy),
-                _fmt(r.class_entropy),
+                number(r.test_accuracy),
+                number(r.modularity),
+                number(r.entropy),
+                number(r.class_entropy),
                 r.communities,
             )
             for r in result.rows
@@ -164,10 +164,10 @@ def _echo_models(result: EvolutionResult) -> None:
                 r.network,
                 r.arch,
                 r.epochs,
-                _fmt(r.metrics.test_accuracy),
-                _fmt(r.metrics.modularity),
-                _fmt(r.metrics.entropy),
-                _fmt(r.metrics.class_entropy),
+                number(r.metrics.test_accuracy),
+                number(r.metrics.modularity),
+                number(r.metrics.entropy),
+                number(r.metrics.class_entropy),
             )
             for r in result.models
         ],
@@ -184,18 +184,12 @@ def _echo_correlations(correlations: dict[str, dict]) -> None:
         [
             (
                 metric,
-                _fmt(c["pearson"]),
-                _fmt(c["pearsonP"], P_VALUE),
-                _fmt(c["spearman"]),
-                _fmt(c["spearmanP"], P_VALUE),
+                number(c["pearson"]),
+                number(c["pearsonP"], P_VALUE),
+                number(c["spearman"]),
+                number(c["spearmanP"], P_VALUE),
                 c["n"],
             )
             for metric, c in ((m, correlations[m]) for m in METRICS)
         ],
     )
-
-
-def _fmt(value: float | None, spec: str = VALUE) -> str:
-    """A number for the text tables; ``n/a`` where it is undefined (a skipped layer, a
-    correlation over too few epochs or of a constant metric)."""
-    return "n/a" if value is None else format(value, spec)

@@ -86,6 +86,7 @@ from neurongraph.experiments.filan_reference import (
     paper_figures,
     sign_agrees,
 )
+from neurongraph.formatting import number
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import Dataset, load_dataset
 from neurongraph.model.loading import load_model
@@ -597,9 +598,9 @@ def run_clusterability_experiment(
                     spectral_method,
                     rows[-1].accuracy,
                     rows[-1].ncut,
-                    _fmt(rows[-1].null_mean),
-                    _fmt(rows[-1].z_score),
-                    _fmt(rows[-1].percentile),
+                    number(rows[-1].null_mean),
+                    number(rows[-1].z_score),
+                    number(rows[-1].percentile),
                 )
             done += per_model
             report(0)
@@ -867,7 +868,3 @@ def _mean(values: Any) -> float | None:
     """Mean of the values that are not None (None when there are none)."""
     present = [float(v) for v in values if v is not None]
     return float(np.mean(present)) if present else None
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
