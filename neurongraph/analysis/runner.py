@@ -11,6 +11,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -47,11 +48,14 @@ from neurongraph.analysis.nulls import (
 )
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS
-from neurongraph.errors import AnalysisError, NeurongraphWarning
+from neurongraph.errors import AnalysisError, NeurongraphWarning, arg
 from neurongraph.model.recorded import activation_cache
 from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "hidden_layers",
@@ -79,7 +83,7 @@ def resolve_seed(seed: int | None) -> int:
     """The seed to use and record: ``seed``, or one drawn (and logged) when it is None."""
     if seed is None:
         seed = int(check_random_state(None).randint(SEED_BOUND))
-        log.warning("no --seed given; using %d", seed)
+        log.warning("no seed given; using %d", seed)
     return int(seed)
 
 
@@ -302,7 +306,7 @@ def _labels_from(store: Store, name: str, key: str, nodes: list[tuple[int, int]]
     try:
         values = store.neuron_property(name, key)
     except ValueError as err:
-        raise AnalysisError(f"--labels-from {key!r} is not a property name") from err
+        raise AnalysisError(f"{arg('labels_from')} {key!r} is not a property name") from err
     found = {(r["layer"], r["index"]): r["value"] for r in values if r["value"] is not None}
     if not found:
         raise AnalysisError(
@@ -341,13 +345,13 @@ def run_spectral(
     ``<property>-<graph>``; neurons unchanged).
     """
     if graph not in SPECTRAL_GRAPHS:
-        raise AnalysisError(f"--graph must be one of {', '.join(SPECTRAL_GRAPHS)}")
+        raise AnalysisError(f"{arg('graph')} must be one of {', '.join(SPECTRAL_GRAPHS)}")
     if n_shuffles < 0:
-        raise AnalysisError("--shuffles must be 0 (no nulls) or more")
+        raise AnalysisError(f"{arg('n_shuffles')} must be 0 (no nulls) or more")
     shuffle_method = shuffle_method or NULL_METHODS[graph][0]
     if shuffle_method not in NULL_METHODS[graph]:
         raise AnalysisError(
-            f"--shuffle-method for the {graph} graph must be one of "
+            f"{arg('shuffle_method')} for the {graph} graph must be one of "
             f"{', '.join(NULL_METHODS[graph])}"
         )
     seed = resolve_seed(seed)
@@ -378,7 +382,7 @@ def run_spectral(
     n_nodes = len(nodes)
     if not 2 <= k <= n_nodes:
         raise AnalysisError(
-            f"k must be between 2 and the number of neurons ({n_nodes}), not {k}; choose -k"
+            f"{arg('k')} must be between 2 and the number of neurons ({n_nodes}), not {k}"
         )
     common = dict(
         labels=labels,
@@ -529,7 +533,7 @@ def run_importance(
     *,
     partition: str = "spectral-weights",
     data: str | None = None,
-    model: str | None = None,
+    model: str | nn.Module | None = None,
     trust_pickle: bool = False,
     n_random: int = DEFAULT_N_RANDOM,
     double: bool = False,
@@ -553,10 +557,11 @@ def run_importance(
     On each hidden Neuron: its own single-neuron lesion ``importance`` (points of accuracy lost)
     and its group's ``importanceDelta``, ``importanceP``, ``important``. With ``double``,
     ``INTERACTS {delta, interaction, p}`` edges between clusters. ``notes`` says when
-    ``n_random`` is too small for any group to be important.
+    ``n_random`` is too small for any group to be important. ``model`` and ``data`` as in
+    :func:`~neurongraph.analysis.scoring.load_scoring_inputs` (an ``nn.Module`` runs as is).
     """
     if n_random < 1:
-        raise AnalysisError("--random-sets must be at least 1")
+        raise AnalysisError(f"{arg('n_random')} must be at least 1")
     unreachable = importance_unreachable(n_random)
     seed = resolve_seed(seed)
     inputs = load_scoring_inputs(
@@ -728,7 +733,7 @@ def run_coherence(
     *,
     partition: str = "spectral-weights",
     data: str | None = None,
-    model: str | None = None,
+    model: str | nn.Module | None = None,
     trust_pickle: bool = False,
     n_random: int = DEFAULT_COHERENCE_RANDOM,
     steps: int = DEFAULT_STEPS,
@@ -752,12 +757,13 @@ def run_coherence(
     (what was skipped and why) on the Partition.
 
     Any network runs: a chain, or the view of a residual/DAG network. A network of token ids
-    gets no feature visualisation (a note says why) and no PNGs.
+    gets no feature visualisation (a note says why) and no PNGs. ``model`` and ``data`` as in
+    :func:`~neurongraph.analysis.scoring.load_scoring_inputs` (an ``nn.Module`` runs as is).
     """
     if steps < 1:
-        raise AnalysisError("--steps must be at least 1")
+        raise AnalysisError(f"{arg('steps')} must be at least 1")
     if n_random < 1:
-        raise AnalysisError("--random-sets must be at least 1")
+        raise AnalysisError(f"{arg('n_random')} must be at least 1")
     seed = resolve_seed(seed)
     inputs = load_scoring_inputs(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
@@ -772,7 +778,7 @@ def run_coherence(
     if shape is None and not tokens:
         raise AnalysisError(
             f"the image shape of network {name!r}'s input is unknown (dataset "
-            f"{dataset.name!r} has no image layout); pass --image-shape C,H,W"
+            f"{dataset.name!r} has no image layout); pass {arg('image_shape')} C,H,W"
         )
     X = np.concatenate([dataset.X_train, dataset.X_test])
     y = np.concatenate([dataset.y_train, dataset.y_test])

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError
+from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError, render_args
 from neurongraph.store import Store, open_store
 
 __all__ = [
@@ -223,6 +223,27 @@ def log_warning(message, category, filename, lineno, file=None, line=None) -> No
         warnings_log.info("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
 
 
+#: Library parameters whose flag is not ``--`` and the name with dashes (:func:`flag`).
+FLAGS = {
+    "k": "-k",
+    "n_random": "--random-sets",
+    "n_shuffles": "--shuffles",
+    "random_state": "--seed",
+    "spectral_method": "--method",
+}
+
+
+def flag(param: str) -> str:
+    """The command-line flag of a library parameter named in an error message."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def error_line(err: NeurongraphError) -> str:
+    """The one line a command prints for a neurongraph error: its message, parameters spelled
+    as flags (:func:`~neurongraph.errors.render_args`)."""
+    return f"error: {render_args(str(err), flag)}"
+
+
 class Group(click.Group):
     """A click group that turns neurongraph errors into one line and an exit status, and the
     warnings raised while a command runs into log records (see :func:`log_warning`)."""
@@ -239,7 +260,7 @@ class Group(click.Group):
             obj = ctx.find_object(Context)
             if obj is not None and obj.debug:
                 raise
-            click.echo(f"error: {err}", err=True)
+            click.echo(error_line(err), err=True)
             ctx.exit(err.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

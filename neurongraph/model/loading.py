@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.export.pt2_archive.constants import ARCHIVE_FORMAT_PATH, ARCHIVE_FORMAT_VALUE
 
-from neurongraph.errors import IngestError
+from neurongraph.errors import IngestError, arg
 from neurongraph.model.export import SavedProgram
 from neurongraph.store.files import StoreFiles, sha256_file
 
@@ -349,18 +349,19 @@ def load_recorded_model(
         return loaded
     if not recorded:
         raise IngestError(
-            f"network {name!r} was ingested from Python, not a file; pass the model with --model"
+            f"network {name!r} was ingested from Python, not a file; pass the model with "
+            f"{arg('model')}"
         )
     if network.get("modelKind") == FACTORY:
         raise IngestError(
             f"network {name!r} was built by a factory ({network.get('modelFile')}); neurongraph "
-            "imports only code you name: pass --model package.module:factory"
+            f"imports only code you name: pass {arg('model')} package.module:factory"
         )
     path = files.model(recorded)
     if path is None:
         raise IngestError(
             f"the model file of network {name!r} (sha256 {recorded[:12]}...) is not in the "
-            "store; pass it with --model FILE"
+            f"store; pass it with {arg('model')} FILE"
         )
     if path.is_dir():
         from neurongraph.model.hf import load_directory
