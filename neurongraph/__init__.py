@@ -1,10 +1,10 @@
 """neurongraph: a graph-database-backed neuron explorer for PyTorch networks.
 
-``import neurongraph as ng`` gives the Python API: :func:`open_store`, :func:`ingest`,
-:func:`spectral`, :func:`louvain`, :func:`entropy`, :func:`importance`, :func:`coherence`,
-``report`` (:func:`neurongraph.api.report.report`) and :func:`load_dataset`. Each is imported
-on first use, so importing the package imports neither torch nor scikit-learn, scipy or
-matplotlib.
+``import neurongraph as ng`` gives the Python API: :func:`open_store`, ``ingest``
+(:func:`neurongraph.api.ingest.ingest`), :func:`spectral`, :func:`louvain`, :func:`entropy`,
+:func:`importance`, :func:`coherence`, ``report`` (:func:`neurongraph.api.report.report`) and
+:func:`load_dataset`. Each is imported on first use, so importing the package imports neither
+torch nor scikit-learn, scipy or matplotlib.
 """
 
 from importlib import import_module
@@ -16,7 +16,6 @@ __version__ = "0.1.0"
 _LAZY = {
     "open_store": "neurongraph.store",
     "Store": "neurongraph.store",
-    "ingest": "neurongraph.api.ingest",
     "spectral": "neurongraph.api.analyses",
     "louvain": "neurongraph.api.analyses",
     "entropy": "neurongraph.api.analyses",
@@ -33,16 +32,16 @@ _LAZY = {
     "NeurongraphError": "neurongraph.errors",
     "UsageError": "neurongraph.errors",
 }
-#: ``report`` is the package :mod:`neurongraph.report`, which can be called (importing it makes
-#: it this package's ``report`` attribute, so the function is the package itself).
-_REPORT = "report"
+#: Packages that are also API functions (:mod:`neurongraph.api.callable`): ``ng.ingest`` is
+#: the package :mod:`neurongraph.ingest`, which calls :func:`neurongraph.api.ingest.ingest`.
+_CALLABLE_PACKAGES = ("ingest", "report")
 
-__all__ = ["__version__", *_LAZY, _REPORT]
+__all__ = ["__version__", *_LAZY, *_CALLABLE_PACKAGES]
 
 
 def __getattr__(name: str) -> Any:
-    if name == _REPORT:
-        return import_module(f"{__name__}.{_REPORT}")
+    if name in _CALLABLE_PACKAGES:
+        return import_module(f"{__name__}.{name}")
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError, render_args
 from neurongraph.store import Store, open_store
@@ -244,9 +245,32 @@ def error_line(err: NeurongraphError) -> str:
     return f"error: {render_args(str(err), flag)}"
 
 
+class OneLineUsageError(click.ClickException):
+    """A click usage error (unknown option, missing argument...) shown as one line, with the
+    command's ``--help`` to try, instead of click's usage, hint, blank line and error."""
+
+    exit_code = click.UsageError.exit_code
+
+    def __init__(self, err: click.UsageError) -> None:
+        hint = f" (try `{err.ctx.command_path} --help`)" if err.ctx is not None else ""
+        super().__init__(f"{err.format_message()}{hint}")
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file, err=file is None)
+
+
 class Group(click.Group):
-    """A click group that turns neurongraph errors into one line and an exit status, and the
-    warnings raised while a command runs into log records (see :func:`log_warning`)."""
+    """A click group that turns neurongraph errors and click's usage errors into one line and
+    an exit status, and the warnings raised while a command runs into log records (see
+    :func:`log_warning`)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except NoArgsIsHelpError:  # a group called without a command: its help is the answer
+            raise
+        except click.UsageError as err:
+            raise OneLineUsageError(err) from err
 
     def invoke(self, ctx: click.Context) -> Any:
         with warnings.catch_warnings():
@@ -256,6 +280,10 @@ class Group(click.Group):
     def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:  # a group called without a command: its help is the answer
+            raise
+        except click.UsageError as err:
+            raise OneLineUsageError(err) from err
         except NeurongraphError as err:
             obj = ctx.find_object(Context)
             if obj is not None and obj.debug:

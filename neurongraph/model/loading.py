@@ -9,9 +9,13 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import pickle
 import re
+import sys
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -162,10 +166,26 @@ def _load_state_dict(path: Path) -> dict:
     return state
 
 
+@contextmanager
+def _cwd_importable() -> Iterator[None]:
+    """The current directory first on ``sys.path`` while a factory is imported, as
+    ``python -m`` puts it there: a module next to the user is found without ``PYTHONPATH``."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
 def _from_factory(spec: str, weights: Path | None) -> LoadedModel:
     module_name, func_name = spec.split(":")
     try:
-        factory = getattr(importlib.import_module(module_name), func_name)
+        with _cwd_importable():
+            factory = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as err:
         raise IngestError(
             f"cannot import {spec} ({err}); make sure the package is importable "
