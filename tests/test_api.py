@@ -3,8 +3,10 @@ trained on digits: typed results, an in-memory module lesioned, errors naming pa
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,3 +133,10 @@ def test_to_frame_says_when_pandas_is_missing(ingested, monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)  # what `import pandas` meets uninstalled
     with pytest.raises(ng.UsageError, match=r"to_frame\(\) needs pandas.*pip install pandas"):
         ingested[2].to_frame()
+
+
+def test_the_api_docs_name_every_public_name():
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "python-api.md").read_text()
+    for name in ng.__all__:
+        if name != "__version__":
+            assert re.search(rf"\b{name}\b", docs), f"docs/python-api.md does not mention {name}"
