@@ -3,7 +3,13 @@
 ``NeurongraphError`` (exit status 1) is a failure the user could not have prevented;
 ``UsageError`` and its subclasses (exit status 2) are bad input, and their message says
 what was wrong and what to do.
+
+A message names a parameter the caller can change with :func:`arg` (Python's spelling,
+```name=```); the command line shows it as its flag (:func:`render_args`).
 """
+
+import re
+from collections.abc import Callable
 
 __all__ = [
     "AnalysisError",
@@ -13,7 +19,35 @@ __all__ = [
     "NotAChainError",
     "StoreError",
     "UsageError",
+    "arg",
+    "render_args",
 ]
+
+#: How :func:`arg` writes a parameter into a message, and how :func:`render_args` finds it.
+_ARG = re.compile(r"`([A-Za-z_]\w*)=`")
+
+
+def arg(name: str) -> str:
+    """A parameter named in a message, as the Python API spells it (```name=```).
+
+    Examples
+    --------
+    >>> f"pass {arg('model')}"
+    'pass `model=`'
+    """
+    return f"`{name}=`"
+
+
+def render_args(message: str, spell: Callable[[str], str]) -> str:
+    """``message`` with every parameter written by :func:`arg` spelled by ``spell``
+    (the command line passes the parameter's flag).
+
+    Examples
+    --------
+    >>> render_args("pass `model=`", lambda name: "--" + name)
+    'pass --model'
+    """
+    return _ARG.sub(lambda match: spell(match.group(1)), message)
 
 
 class NeurongraphError(Exception):

@@ -25,7 +25,7 @@ from neurongraph.analysis.view_lesion import (
     check_metric,
     hidden_layers,
 )
-from neurongraph.errors import AnalysisError
+from neurongraph.errors import AnalysisError, arg
 from neurongraph.model.chain import Chain
 from neurongraph.model.extract import NotAChainError, extract_chain
 from neurongraph.model.view import ModelView, read_view
@@ -270,7 +270,7 @@ def check_tasks(tasks: Sequence[Any] | None, n_outputs: int, n_columns: int) -> 
 def check_n_random(n_random: int) -> int:
     if not isinstance(n_random, numbers.Integral) or isinstance(n_random, bool) or n_random < 1:
         raise AnalysisError(
-            f"random-sets must be at least 1 (got {n_random!r}): each group is compared with "
+            f"{arg('n_random')} must be at least 1 (got {n_random!r}): each group is compared with "
             f"that many random same-size groups"
         )
     return int(n_random)

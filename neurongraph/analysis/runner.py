@@ -11,6 +11,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,12 +43,15 @@ from neurongraph.analysis.nulls import (
 )
 from neurongraph.analysis.scoring import ScoringInputs, load_scoring_inputs
 from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS
-from neurongraph.errors import AnalysisError, NeurongraphWarning
+from neurongraph.errors import AnalysisError, NeurongraphWarning, arg
 from neurongraph.model.recorded import activation_cache
 from neurongraph.model.view import ModelView
 from neurongraph.seeds import check_random_state, resolve_seed
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, layer_uid, neuron_uid, partition_uid
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "hidden_layers",
@@ -287,7 +291,7 @@ def _labels_from(store: Store, name: str, key: str, nodes: list[tuple[int, int]]
     try:
         values = store.neuron_property(name, key)
     except ValueError as err:
-        raise AnalysisError(f"--labels-from {key!r} is not a property name") from err
+        raise AnalysisError(f"{arg('labels_from')} {key!r} is not a property name") from err
     found = {(r["layer"], r["index"]): r["value"] for r in values if r["value"] is not None}
     if not found:
         raise AnalysisError(
@@ -326,13 +330,13 @@ def run_spectral(
     ``<property>-<graph>``; neurons unchanged).
     """
     if graph not in SPECTRAL_GRAPHS:
-        raise AnalysisError(f"--graph must be one of {', '.join(SPECTRAL_GRAPHS)}")
+        raise AnalysisError(f"{arg('graph')} must be one of {', '.join(SPECTRAL_GRAPHS)}")
     if n_shuffles < 0:
-        raise AnalysisError("--shuffles must be 0 (no nulls) or more")
+        raise AnalysisError(f"{arg('n_shuffles')} must be 0 (no nulls) or more")
     shuffle_method = shuffle_method or NULL_METHODS[graph][0]
     if shuffle_method not in NULL_METHODS[graph]:
         raise AnalysisError(
-            f"--shuffle-method for the {graph} graph must be one of "
+            f"{arg('shuffle_method')} for the {graph} graph must be one of "
             f"{', '.join(NULL_METHODS[graph])}"
         )
     seed = resolve_seed(seed)
@@ -363,7 +367,7 @@ def run_spectral(
     n_nodes = len(nodes)
     if not 2 <= k <= n_nodes:
         raise AnalysisError(
-            f"k must be between 2 and the number of neurons ({n_nodes}), not {k}; choose -k"
+            f"{arg('k')} must be between 2 and the number of neurons ({n_nodes}), not {k}"
         )
     common = dict(
         labels=labels,
@@ -514,7 +518,7 @@ def run_importance(
     *,
     partition: str = "spectral-weights",
     data: str | None = None,
-    model: str | None = None,
+    model: str | nn.Module | None = None,
     trust_pickle: bool = False,
     n_random: int = DEFAULT_N_RANDOM,
     double: bool = False,
@@ -538,10 +542,11 @@ def run_importance(
     On each hidden Neuron: its own single-neuron lesion ``importance`` (points of accuracy lost)
     and its group's ``importanceDelta``, ``importanceP``, ``important``. With ``double``,
     ``INTERACTS {delta, interaction, p}`` edges between clusters. ``notes`` says when
-    ``n_random`` is too small for any group to be important.
+    ``n_random`` is too small for any group to be important. ``model`` and ``data`` as in
+    :func:`~neurongraph.analysis.scoring.load_scoring_inputs` (an ``nn.Module`` runs as is).
     """
     if n_random < 1:
-        raise AnalysisError("--random-sets must be at least 1")
+        raise AnalysisError(f"{arg('n_random')} must be at least 1")
     unreachable = importance_unreachable(n_random)
     seed = resolve_seed(seed)
     inputs = load_scoring_inputs(
@@ -713,7 +718,7 @@ def run_coherence(
     *,
     partition: str = "spectral-weights",
     data: str | None = None,
-    model: str | None = None,
+    model: str | nn.Module | None = None,
     trust_pickle: bool = False,
     n_random: int = DEFAULT_COHERENCE_RANDOM,
     steps: int = DEFAULT_STEPS,
@@ -737,12 +742,13 @@ def run_coherence(
     (what was skipped and why) on the Partition.
 
     Any network runs: a chain, or the view of a residual/DAG network. A network of token ids
-    gets no feature visualisation (a note says why) and no PNGs.
+    gets no feature visualisation (a note says why) and no PNGs. ``model`` and ``data`` as in
+    :func:`~neurongraph.analysis.scoring.load_scoring_inputs` (an ``nn.Module`` runs as is).
     """
     if steps < 1:
-        raise AnalysisError("--steps must be at least 1")
+        raise AnalysisError(f"{arg('steps')} must be at least 1")
     if n_random < 1:
-        raise AnalysisError("--random-sets must be at least 1")
+        raise AnalysisError(f"{arg('n_random')} must be at least 1")
     seed = resolve_seed(seed)
     inputs = load_scoring_inputs(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
@@ -757,7 +763,7 @@ def run_coherence(
     if shape is None and not tokens:
         raise AnalysisError(
             f"the image shape of network {name!r}'s input is unknown (dataset "
-            f"{dataset.name!r} has no image layout); pass --image-shape C,H,W"
+            f"{dataset.name!r} has no image layout); pass {arg('image_shape')} C,H,W"
         )
     X = np.concatenate([dataset.X_train, dataset.X_test])
     y = np.concatenate([dataset.y_train, dataset.y_test])

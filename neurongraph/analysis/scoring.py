@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import zip_longest
 
-from neurongraph.errors import AnalysisError
+from torch import nn
+
+from neurongraph.errors import AnalysisError, arg
+from neurongraph.ingest.graph import NetworkGraph
 from neurongraph.ingest.pipeline import read_network
 from neurongraph.model.chain import Chain
 from neurongraph.model.datasets import Dataset, load_dataset
 from neurongraph.model.loading import load_recorded_model
-from neurongraph.model.recorded import fit_dataset, model_inputs
+from neurongraph.model.recorded import feature_inputs, fit_dataset, model_inputs
 from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
@@ -51,15 +55,20 @@ def load_scoring_inputs(
     method: str,
     *,
     data: str | None = None,
-    model: str | None = None,
+    model: str | nn.Module | None = None,
     trust_pickle: bool = False,
 ) -> ScoringInputs:
     """Read a partition's groups and load the network's model and dataset.
 
+    ``model`` is the model itself (an ``nn.Module`` of feature vectors, checked to have the
+    stored network's layers) or a file or ``package.module:factory`` to load it from (see
+    :func:`~neurongraph.model.loading.load_recorded_model`); None loads the store's copy.
+
     Raises
     ------
     AnalysisError
-        Unknown partition (naming the command that makes it), no dataset known.
+        Unknown partition (naming the command that makes it), no dataset known, a module
+        whose layers are not the network's.
     IngestError
         Model file missing or changed since the ingest; data that does not fit the model.
     """
@@ -74,12 +83,20 @@ def load_scoring_inputs(
         )
     spec = data or network.get("dataset")
     if not spec:
-        raise AnalysisError(f"no dataset recorded for network {name!r}; pass --data")
-    loaded = load_recorded_model(network, store.files, override=model, trust_pickle=trust_pickle)
-    example, dataset = model_inputs(loaded, tuple(network["inputShape"]), load_dataset(spec))
-    runner, _ = read_network(loaded.module, example)
-    dataset = fit_dataset(dataset, runner, name)
+        raise AnalysisError(f"no dataset recorded for network {name!r}; pass {arg('data')}")
+    shape = tuple(network["inputShape"])
     layers = store.layers(name)
+    if isinstance(model, nn.Module):
+        example, dataset = feature_inputs(f"the {arg('model')} module", shape, load_dataset(spec))
+        runner, graph = read_network(model, example)
+        _check_same_layers(graph, layers, name)
+    else:
+        loaded = load_recorded_model(
+            network, store.files, override=model, trust_pickle=trust_pickle
+        )
+        example, dataset = model_inputs(loaded, shape, load_dataset(spec))
+        runner, _ = read_network(loaded.module, example)
+    dataset = fit_dataset(dataset, runner, name)
     hidden = range(1, len(layers) - 1)
     parts: dict = defaultdict(list)
     uids = {}
@@ -96,3 +113,17 @@ def load_scoring_inputs(
         )
     ]
     return ScoringInputs(network, layers, partition, uid, groups, uids, runner, dataset)
+
+
+def _check_same_layers(graph: NetworkGraph, layers: list[dict], name: str) -> None:
+    """AnalysisError unless a module passed in has the stored network's layers (names and
+    widths, in order)."""
+    given = [(layer.name, layer.width) for layer in graph.layers]
+    stored = [(layer["name"], int(layer["width"])) for layer in layers]
+    for mine, theirs in zip_longest(given, stored):
+        if mine != theirs:
+            raise AnalysisError(
+                f"the {arg('model')} module is not the model of network {name!r}: it has layer "
+                f"(name, width) {mine} where the network has {theirs}; pass the module that "
+                "was ingested"
+            )

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from neurongraph.analysis.lesion_options import EngineOptions
-from neurongraph.errors import AnalysisError
+from neurongraph.errors import AnalysisError, arg
 from neurongraph.model.export import pieces
 from neurongraph.model.view import INPUT, ModelView, Tap
 
@@ -455,6 +455,6 @@ def check_metric(metric: str | None, labelled: bool) -> str:
         raise AnalysisError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
     if metric == ACCURACY and not labelled:
         raise AnalysisError(
-            "the accuracy metric needs classification labels; use --metric output-change"
+            f"the accuracy metric needs classification labels; use {arg('metric')} output-change"
         )
     return metric

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
-from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError
+from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError, render_args
 from neurongraph.store import Store, open_store
 
 __all__ = [
@@ -223,9 +224,53 @@ def log_warning(message, category, filename, lineno, file=None, line=None) -> No
         warnings_log.info("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
 
 
+#: Library parameters whose flag is not ``--`` and the name with dashes (:func:`flag`).
+FLAGS = {
+    "k": "-k",
+    "n_random": "--random-sets",
+    "n_shuffles": "--shuffles",
+    "random_state": "--seed",
+    "spectral_method": "--method",
+}
+
+
+def flag(param: str) -> str:
+    """The command-line flag of a library parameter named in an error message."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def error_line(err: NeurongraphError) -> str:
+    """The one line a command prints for a neurongraph error: its message, parameters spelled
+    as flags (:func:`~neurongraph.errors.render_args`)."""
+    return f"error: {render_args(str(err), flag)}"
+
+
+class OneLineUsageError(click.ClickException):
+    """A click usage error (unknown option, missing argument...) shown as one line, with the
+    command's ``--help`` to try, instead of click's usage, hint, blank line and error."""
+
+    exit_code = click.UsageError.exit_code
+
+    def __init__(self, err: click.UsageError) -> None:
+        hint = f" (try `{err.ctx.command_path} --help`)" if err.ctx is not None else ""
+        super().__init__(f"{err.format_message()}{hint}")
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file, err=file is None)
+
+
 class Group(click.Group):
-    """A click group that turns neurongraph errors into one line and an exit status, and the
-    warnings raised while a command runs into log records (see :func:`log_warning`)."""
+    """A click group that turns neurongraph errors and click's usage errors into one line and
+    an exit status, and the warnings raised while a command runs into log records (see
+    :func:`log_warning`)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except NoArgsIsHelpError:  # a group called without a command: its help is the answer
+            raise
+        except click.UsageError as err:
+            raise OneLineUsageError(err) from err
 
     def invoke(self, ctx: click.Context) -> Any:
         with warnings.catch_warnings():
@@ -235,11 +280,15 @@ class Group(click.Group):
     def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:  # a group called without a command: its help is the answer
+            raise
+        except click.UsageError as err:
+            raise OneLineUsageError(err) from err
         except NeurongraphError as err:
             obj = ctx.find_object(Context)
             if obj is not None and obj.debug:
                 raise
-            click.echo(f"error: {err}", err=True)
+            click.echo(error_line(err), err=True)
             ctx.exit(err.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

@@ -22,16 +22,14 @@ from neurongraph.cli.common import (
     trust_pickle_option,
 )
 from neurongraph.cli.training import data_option
-from neurongraph.errors import IngestError, UsageError
+from neurongraph.errors import UsageError
 from neurongraph.ingest.graph import DEFAULT_KERNEL_NORM, KERNEL_NORMS
 from neurongraph.ingest.pipeline import ingest_model, read_network, record_activations
 from neurongraph.model.activations import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
 from neurongraph.model.chain import CHANNEL_REDUCTIONS
 from neurongraph.model.datasets import Dataset, load_dataset
-from neurongraph.model.extract import example_batch
-from neurongraph.model.input_shape import infer_input_shape
 from neurongraph.model.loading import LoadedModel, load_model, load_recorded_model
-from neurongraph.model.recorded import model_inputs, token_inputs
+from neurongraph.model.recorded import model_inputs, module_inputs, token_inputs
 from neurongraph.model.view import TOKEN_REDUCTIONS
 from neurongraph.store import check_network_name
 from neurongraph.training.train import find_checkpoints
@@ -201,19 +199,8 @@ def _model_inputs(
         if input_shape is not None and len(input_shape) != 1:
             loaded.tokens.example(input_shape)  # raises: the number of positions is one number
         return token_inputs(loaded, dataset, input_shape[0] if input_shape else None)
-    shape = (
-        input_shape
-        or tuple(loaded.metadata.get("input_shape") or ())
-        or infer_input_shape(loaded.module)
-    )
-    if not shape:
-        raise IngestError(
-            "cannot tell the model's input shape (its first layer is a Conv2d and its input "
-            "size does not follow from its layers); pass --input-shape C,H,W"
-        )
-    if dataset is not None:
-        return model_inputs(loaded, shape, dataset)
-    return example_batch(shape), None
+    shape = input_shape or tuple(loaded.metadata.get("input_shape") or ())
+    return module_inputs(loaded.module, shape, dataset, loaded.source)
 
 
 def _echo_activations(summary: dict) -> None:

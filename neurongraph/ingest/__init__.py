@@ -3,10 +3,13 @@
 (:mod:`~neurongraph.ingest.pipeline`).
 
 ``ingest_model`` is imported lazily so that importing the package does not pull in torch and the
-store's driver.
+store's driver. Calling the package, ``ng.ingest(store, module, name)``, ingests an in-memory
+model (:func:`neurongraph.api.ingest.ingest`).
 """
 
 from typing import Any
+
+from neurongraph.api.callable import callable_package
 
 __all__ = ["ActivationSummary", "IngestSummary", "ingest_model", "record_activations"]
 
@@ -17,3 +20,6 @@ def __getattr__(name: str) -> Any:
 
         return getattr(pipeline, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+callable_package(__name__, "neurongraph.api.ingest:ingest")

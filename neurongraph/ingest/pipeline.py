@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurongraph.errors import NotAChainError, UsageError
+from neurongraph.errors import NotAChainError, UsageError, arg
 from neurongraph.ingest.graph import (
     DEFAULT_KERNEL_NORM,
     KERNEL_NORMS,
@@ -177,7 +177,7 @@ def ingest_model(
     """
     check_network_name(name)
     if kernel_norm not in KERNEL_NORMS:
-        raise UsageError(f"--kernel-norm must be one of {', '.join(KERNEL_NORMS)}")
+        raise UsageError(f"{arg('kernel_norm')} must be one of {', '.join(KERNEL_NORMS)}")
     started = time.perf_counter()
     runner, graph = read_network(module, example_input, kernel_norm=kernel_norm)
     if dataset is not None:
@@ -187,7 +187,7 @@ def ingest_model(
     if existing is not None and not replace:
         raise UsageError(
             f"network {name!r} already exists ({existing.get('status')}); "
-            "pass --replace to replace it"
+            f"pass {arg('replace')} to replace it"
         )
     store.drop_staged(name)
     if model_file is not None:
@@ -241,11 +241,11 @@ def check_recording_options(
 ) -> None:
     """UsageError for options of recording activations that cannot work."""
     if channel_reduce not in CHANNEL_REDUCTIONS:
-        raise UsageError(f"--channel-reduce must be one of {', '.join(CHANNEL_REDUCTIONS)}")
+        raise UsageError(f"{arg('channel_reduce')} must be one of {', '.join(CHANNEL_REDUCTIONS)}")
     if token_reduce not in TOKEN_REDUCTIONS:
-        raise UsageError(f"--token-reduce must be one of {', '.join(TOKEN_REDUCTIONS)}")
+        raise UsageError(f"{arg('token_reduce')} must be one of {', '.join(TOKEN_REDUCTIONS)}")
     if corr_top_k < 1:
-        raise UsageError("--corr-top-k must be at least 1")
+        raise UsageError(f"{arg('corr_top_k')} must be at least 1")
 
 
 def record_activations(

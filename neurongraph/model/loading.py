@@ -9,9 +9,13 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import pickle
 import re
+import sys
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +24,7 @@ import torch
 from torch import nn
 from torch.export.pt2_archive.constants import ARCHIVE_FORMAT_PATH, ARCHIVE_FORMAT_VALUE
 
-from neurongraph.errors import IngestError
+from neurongraph.errors import IngestError, arg
 from neurongraph.model.export import SavedProgram
 from neurongraph.store.files import StoreFiles, sha256_file
 
@@ -162,10 +166,26 @@ def _load_state_dict(path: Path) -> dict:
     return state
 
 
+@contextmanager
+def _cwd_importable() -> Iterator[None]:
+    """The current directory first on ``sys.path`` while a factory is imported, as
+    ``python -m`` puts it there: a module next to the user is found without ``PYTHONPATH``."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
 def _from_factory(spec: str, weights: Path | None) -> LoadedModel:
     module_name, func_name = spec.split(":")
     try:
-        factory = getattr(importlib.import_module(module_name), func_name)
+        with _cwd_importable():
+            factory = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as err:
         raise IngestError(
             f"cannot import {spec} ({err}); make sure the package is importable "
@@ -349,18 +369,19 @@ def load_recorded_model(
         return loaded
     if not recorded:
         raise IngestError(
-            f"network {name!r} was ingested from Python, not a file; pass the model with --model"
+            f"network {name!r} was ingested from Python, not a file; pass the model with "
+            f"{arg('model')}"
         )
     if network.get("modelKind") == FACTORY:
         raise IngestError(
             f"network {name!r} was built by a factory ({network.get('modelFile')}); neurongraph "
-            "imports only code you name: pass --model package.module:factory"
+            f"imports only code you name: pass {arg('model')} package.module:factory"
         )
     path = files.model(recorded)
     if path is None:
         raise IngestError(
             f"the model file of network {name!r} (sha256 {recorded[:12]}...) is not in the "
-            "store; pass it with --model FILE"
+            f"store; pass it with {arg('model')} FILE"
         )
     if path.is_dir():
         from neurongraph.model.hf import load_directory

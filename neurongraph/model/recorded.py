@@ -4,19 +4,29 @@ is read with, the dataset in the layout it takes, and its cached activations."""
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from neurongraph.errors import IngestError, UsageError
+from neurongraph.errors import IngestError, UsageError, arg
 from neurongraph.model.activations import ActivationCache
 from neurongraph.model.chain import Chain
 from neurongraph.model.datasets import Dataset, check_input_shape
 from neurongraph.model.extract import example_batch
 from neurongraph.model.hf import EXAMPLE_BATCH
+from neurongraph.model.input_shape import infer_input_shape
 from neurongraph.model.loading import LoadedModel
 from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.files import ACTIVATIONS
 
-__all__ = ["activation_cache", "check_not_text", "fit_dataset", "model_inputs", "token_inputs"]
+__all__ = [
+    "activation_cache",
+    "check_not_text",
+    "feature_inputs",
+    "fit_dataset",
+    "model_inputs",
+    "module_inputs",
+    "token_inputs",
+]
 
 
 def model_inputs(
@@ -28,7 +38,39 @@ def model_inputs(
     random inputs and its first examples)."""
     if loaded.tokens is not None:
         return token_inputs(loaded, dataset, input_shape[0])
-    check_not_text(dataset, loaded.source)
+    return feature_inputs(loaded.source, input_shape, dataset)
+
+
+def module_inputs(
+    module: nn.Module, input_shape: tuple[int, ...] | None, dataset: Dataset | None, source: str
+) -> tuple[torch.Tensor, Dataset | None]:
+    """The example batch a model of feature vectors is ingested with, of ``input_shape`` or the
+    shape its layers imply (:func:`~neurongraph.model.input_shape.infer_input_shape`), and
+    ``dataset`` (if any) checked against it (see :func:`feature_inputs`).
+
+    Raises
+    ------
+    IngestError
+        When no shape is given and the layers do not imply one.
+    """
+    shape = input_shape or infer_input_shape(module)
+    if not shape:
+        raise IngestError(
+            "cannot tell the model's input shape (its first layer is a Conv2d and its input "
+            f"size does not follow from its layers); pass {arg('input_shape')} C,H,W"
+        )
+    if dataset is None:
+        return example_batch(shape), None
+    return feature_inputs(source, shape, dataset)
+
+
+def feature_inputs(
+    source: str, input_shape: tuple[int, ...], dataset: Dataset
+) -> tuple[torch.Tensor, Dataset]:
+    """The example batch a model of feature vectors (named ``source`` in errors) is read with,
+    and ``dataset`` checked against its ``input_shape`` (the example: zeros, random inputs and
+    the dataset's first examples)."""
+    check_not_text(dataset, source)
     dataset = check_input_shape(dataset, input_shape)
     return example_batch(input_shape, torch.from_numpy(dataset.X_train)), dataset
 
@@ -63,14 +105,14 @@ def fit_dataset(dataset: Dataset, network: Chain | ModelView, name: str) -> Data
         gives = "text" if dataset.texts is not None else "feature vectors"
         raise UsageError(
             f"network {name!r} takes {takes} but dataset {dataset.name!r} gives {gives}; "
-            "use the kind of data the model was made for (--data)"
+            f"use the kind of data the model was made for ({arg('data')})"
         )
     dataset = check_input_shape(dataset, network.input_shape)
     outputs = output_width(network)
     if outputs is not None and dataset.n_outputs > outputs:
         raise UsageError(
             f"dataset {dataset.name!r} needs {dataset.n_outputs} outputs but network {name!r} "
-            f"has {outputs}; use the dataset the model was trained on (--data)"
+            f"has {outputs}; use the dataset the model was trained on ({arg('data')})"
         )
     return dataset
 

@@ -20,7 +20,7 @@ from neo4j import GraphDatabase
 from neo4j import exceptions as neo4j_errors
 
 from neurongraph import __version__
-from neurongraph.errors import StoreError, UsageError
+from neurongraph.errors import StoreError, UsageError, arg
 from neurongraph.store import cypher, embedded
 from neurongraph.store.files import StoreFiles
 from neurongraph.store.schema import (
@@ -79,7 +79,7 @@ Progress = Callable[[int, int], None]
 def check_network_name(name: str) -> str:
     """Return ``name`` if it is a valid network name, else raise UsageError."""
     if not name:
-        raise UsageError("the network name is empty; give one with --name")
+        raise UsageError(f"the network name is empty; give one with {arg('name')}")
     if len(name) > NETWORK_NAME_MAX:
         raise UsageError(
             f"the network name is {len(name)} characters long; use at most {NETWORK_NAME_MAX}"

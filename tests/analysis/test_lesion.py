@@ -401,7 +401,7 @@ def test_the_default_random_sets_are_the_fewest_that_can_reach_the_threshold():
         note = importance_unreachable(n)
         assert f"with {n} random sets the smallest p is {smallest}" in note
         assert "p < 0.01" in note and "--random-sets 100 or more" in note
-    with pytest.raises(AnalysisError, match="random-sets must be at least 1"):
+    with pytest.raises(AnalysisError, match="`n_random=` must be at least 1"):
         importance_unreachable(0)
 
 
@@ -544,7 +544,7 @@ def test_skip_rules(digits_chain):
 @pytest.mark.parametrize("n_random", [0, -3, 1.5])
 def test_random_sets_below_one_are_refused(digits_chain, n_random):
     chain, X, y = digits_chain
-    with pytest.raises(AnalysisError, match="random-sets must be at least 1"):
+    with pytest.raises(AnalysisError, match="`n_random=` must be at least 1"):
         importance(chain, {1: np.arange(24) % 2}, (X, y), n_random=n_random)
 
 
