@@ -20,6 +20,7 @@ from neurongraph.analysis.coherence import (
     DEFAULT_STEPS,
     DEFAULT_TOP_K,
     coherence,
+    save_examples_png,
     save_visualisation_png,
 )
 from neurongraph.analysis.communities import (
@@ -547,7 +548,9 @@ def run_importance(
     minus the relative change of the output in percent.
 
     On each Cluster: per tested layer part ``importanceLayers``, ``importanceLayerDelta``
-    (accuracy change, points), ``importanceLayerP``, ``importanceLayerImportant``; and for its
+    (accuracy change, points), ``importanceLayerP``, ``importanceLayerImportant``,
+    ``importanceLayerRandomDeltas`` (the ``n_random`` random-group deltas of each part, part after
+    part, in one flat list: graph properties hold no nested lists); and for its
     most significant part ``importanceDelta``, ``importanceP``, ``important``,
     ``importanceClassDeltas``. On the Partition: ``importanceFisherP`` and the run's settings.
     On each hidden Neuron: its own single-neuron lesion ``importance`` (points of accuracy lost)
@@ -588,6 +591,9 @@ def run_importance(
                     "importanceLayerDelta": [float(g.delta) for g in parts],
                     "importanceLayerP": [float(g.p) for g in parts],
                     "importanceLayerImportant": [bool(g.important) for g in parts],
+                    "importanceLayerRandomDeltas": [
+                        float(v) for g in parts for v in g.random_deltas
+                    ],
                     "importanceDelta": float(best.delta),
                     "importanceP": float(best.p),
                     "important": any(bool(g.important) for g in parts),
@@ -745,11 +751,12 @@ def run_coherence(
     On each Cluster (for its most coherent layer part, named by ``coherenceLayer``):
     ``visObjective``, ``visEntropy``, ``visObjectiveP``, ``visEntropyP``, ``visPath`` (a PNG in
     the store's files, recorded relative to them),
-    ``exampleEntropy``, ``exampleEntropyP``, ``exampleIndices``, ``classConsistency``,
-    ``classConsistencyP`` (and ``exampleTexts``, the first :data:`EXAMPLE_TEXTS` of them,
-    when the dataset shows its examples as texts); copied to member neurons with
-    ``selectivity`` and ``preferredClass``; Fisher-combined p per score and ``coherenceNotes``
-    (what was skipped and why) on the Partition.
+    ``exampleEntropy``, ``exampleEntropyP``, ``exampleIndices``, ``exampleClasses`` (their
+    classes, single-task datasets), ``classConsistency``, ``classConsistencyP`` (and
+    ``exampleTexts``, the first :data:`EXAMPLE_TEXTS` of them, when the dataset shows its
+    examples as texts, else ``examplesPath``, a PNG of the first :data:`EXAMPLE_IMAGES`);
+    copied to member neurons with ``selectivity`` and ``preferredClass``; Fisher-combined p per
+    score and ``coherenceNotes`` (what was skipped and why) on the Partition.
 
     Any network runs: a chain, or the view of a residual/DAG network. A network of token ids
     gets no feature visualisation (a note says why) and no PNGs.
@@ -809,6 +816,11 @@ def run_coherence(
             )
         best = min(parts, key=lambda g: (g.example_entropy_p, -g.size))
         row = _coherence_row(inputs, best, paths[parts.index(best)] if paths else None)
+        row["exampleClasses"] = _example_classes(y, best.example_indices)
+        if shape is not None and not tokens:
+            examples = out_dir / f"{label}-{row['layer']}-examples.png"
+            save_examples_png(X[best.example_indices[:EXAMPLE_IMAGES]], examples, shape)
+            row["examplesPath"] = store.files.relative(examples)
         cluster_rows.append(
             {
                 "uid": inputs.cluster_uids[label],
@@ -880,6 +892,13 @@ def run_coherence(
 
 #: Texts of a group's most activating examples kept on its Cluster (``exampleTexts``).
 EXAMPLE_TEXTS = 10
+#: Images of a group's most activating examples drawn for its Cluster (``examplesPath``).
+EXAMPLE_IMAGES = 8
+
+
+def _example_classes(y: np.ndarray, indices: np.ndarray) -> list[int] | None:
+    """The classes of the examples at ``indices`` of a single-task dataset, else None."""
+    return [int(v) for v in y[indices]] if y.ndim == 1 else None
 
 
 def _coherence_row(inputs: ScoringInputs, g, path: str | None) -> dict:
