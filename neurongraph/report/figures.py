@@ -27,8 +27,12 @@ __all__ = [
 #: Width and height (inches) of a one-row figure, and the resolution of every plot.
 FIGSIZE = (9.0, 3.6)
 DPI = 90
-#: Weight panels per row of the weights figure.
+#: Weight panels per row of the weights figure, its width and the height of a row (inches).
 PANELS_PER_ROW = 5
+WEIGHTS_WIDTH = 12.0
+#: Rows and columns of a weight panel at most: wider layers are averaged over runs of units.
+MAX_PANEL_CELLS = 96
+WEIGHTS_HEIGHT = 4.2
 #: Colour of the network's own value against its nulls / random groups.
 OBSERVED = "#c33"
 #: Colour of null networks and random groups.
@@ -80,15 +84,19 @@ def weights_figure(
 
     columns = min(len(panels), PANELS_PER_ROW)
     rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(FIGSIZE[0], FIGSIZE[1] * rows), squeeze=False)
+    size = (WEIGHTS_WIDTH, WEIGHTS_HEIGHT * rows)
+    fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
     vmax = max(float(np.log1p(block).max()) for _, block, _, _ in panels) or 1.0
     norm = Normalize(0.0, vmax)
     image = None
     for ax, (title, block, row_labels, col_labels) in zip(axes.flat, panels, strict=False):
         rows_order = np.argsort(row_labels, kind="stable")
         cols_order = np.argsort(col_labels, kind="stable")
-        shown = np.log1p(block[np.ix_(rows_order, cols_order)])
-        image = ax.imshow(shown, aspect="auto", cmap="magma", norm=norm, interpolation="nearest")
+        shown = _pooled(np.log1p(block[np.ix_(rows_order, cols_order)]), MAX_PANEL_CELLS)
+        extent = (-0.5, block.shape[1] - 0.5, block.shape[0] - 0.5, -0.5)
+        image = ax.imshow(
+            shown, aspect="auto", cmap="magma", norm=norm, interpolation="nearest", extent=extent
+        )
         for at in _boundaries(np.asarray(row_labels)[rows_order]):
             ax.axhline(at - 0.5, color=BOUNDARY, lw=1.2)
         for at in _boundaries(np.asarray(col_labels)[cols_order]):
@@ -104,6 +112,19 @@ def weights_figure(
     fig.tight_layout()
     fig.colorbar(image, ax=axes.ravel().tolist(), label="log(1 + |w|)", shrink=0.9)
     return _img(fig, "weights reordered by cluster, with colour bar and cluster boundaries")
+
+
+def _pooled(matrix: np.ndarray, cells: int) -> np.ndarray:
+    """``matrix`` averaged over runs of consecutive rows and columns, at most ``cells`` each
+    way (a panel's PNG stays small however wide the layers are)."""
+    for axis in (0, 1):
+        n = matrix.shape[axis]
+        if n > cells:
+            starts = np.linspace(0, n, cells, endpoint=False).astype(int)
+            sums = np.add.reduceat(matrix, starts, axis=axis)
+            counts = np.diff(np.append(starts, n)).reshape((-1, 1) if axis == 0 else (1, -1))
+            matrix = sums / counts
+    return matrix
 
 
 def _boundaries(sorted_labels: np.ndarray) -> list[int]:

@@ -205,7 +205,7 @@ def _cluster_table(report: _Report, method: str, rows: list[dict]) -> str:
         )
         tds = (
             _cell(r["cluster"], numeric=True)
-            + _cell(report.label(r["layer"]))
+            + f'<td class="name">{html.escape(report.label(r["layer"]))}</td>'
             + _cell(r["size"], numeric=True)
             + _cell("–" if delta is None else f"{delta:+.2f}", numeric=True)
             + _cell(_spread(r.get("random", [])), numeric=True)
