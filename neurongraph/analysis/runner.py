@@ -755,6 +755,7 @@ def run_coherence(
     classes, single-task datasets), ``classConsistency``, ``classConsistencyP`` (and
     ``exampleTexts``, the first :data:`EXAMPLE_TEXTS` of them, when the dataset shows its
     examples as texts, else ``examplesPath``, a PNG of the first :data:`EXAMPLE_IMAGES`);
+    ``visPaths``, every PNG the cluster owns (each part's visualisation and the examples);
     copied to member neurons with ``selectivity`` and ``preferredClass``; Fisher-combined p per
     score and ``coherenceNotes`` (what was skipped and why) on the Partition.
 
@@ -821,13 +822,14 @@ def run_coherence(
             examples = out_dir / f"{label}-{row['layer']}-examples.png"
             save_examples_png(X[best.example_indices[:EXAMPLE_IMAGES]], examples, shape)
             row["examplesPath"] = store.files.relative(examples)
+        owned = paths + ([row["examplesPath"]] if "examplesPath" in row else [])
         cluster_rows.append(
             {
                 "uid": inputs.cluster_uids[label],
                 "props": {
                     "coherenceLayer": row["layer"],
                     **{k: v for k, v in row.items() if k not in ("layer", "cluster", "size")},
-                    "visPaths": paths,
+                    "visPaths": owned,
                 },
             }
         )
