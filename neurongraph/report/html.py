@@ -19,7 +19,6 @@ from string import Template
 
 import numpy as np
 
-from neurongraph.model.view import SUM
 from neurongraph.report import figures
 from neurongraph.report.summary import (
     COHERENCE_SCORES,
@@ -366,7 +365,8 @@ def _gallery_item(report: _Report, c: dict, n: int | None) -> str:
 def _weights_section(report: _Report) -> str:
     if "spectral-weights" not in report.partitions:
         return report.lacks("spectral partition of the weights", report.analyze("spectral"))
-    from neurongraph.analysis.graphs import weight_graph
+    from neurongraph.analysis.graphs import weight_graph  # scipy and torch: only when drawn
+    from neurongraph.model.view import SUM
 
     rows = report.store.neuron_property(report.name, "spectralWeightsCluster")
     labels = {(r["layer"], r["index"]): r["value"] for r in rows if r["value"] is not None}
