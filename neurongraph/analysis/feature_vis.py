@@ -53,6 +53,7 @@ __all__ = [
     "check_vis_options",
     "feature_visualisation",
     "resolve_image_shape",
+    "save_examples_png",
     "save_visualisation_png",
     "optimise_inputs",
 ]
@@ -492,3 +493,37 @@ def save_visualisation_png(
         raise AnalysisError(f"cannot draw an input of shape {a.shape} as an image")
     matplotlib.image.imsave(path, a, cmap="gray", vmin=lo, vmax=hi)
     return path
+
+
+def save_examples_png(
+    examples: Any, path: str | Path, image_shape: tuple[int, ...], *, columns: int = 4
+) -> Path:
+    """Write dataset examples as one PNG grid (see :func:`save_visualisation_png`), one
+    mid-grey pixel between them, grey levels spanning the examples' own range.
+
+    Parameters
+    ----------
+    examples : array-like of shape (n, ...)
+        ``n`` inputs, each holding ``prod(image_shape)`` values.
+    path : str or Path
+    image_shape : tuple of int
+        ``(C, H, W)`` or ``(H, W)``.
+    columns : int, default=4
+        Examples per row of the grid.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    a = np.asarray(examples, dtype=np.float64).reshape(-1, *image_shape)
+    lo, hi = float(a.min()), float(a.max())
+    hi = hi if hi > lo else lo + 1.0
+    rows = -(-len(a) // columns)
+    cell = np.array(a.shape[-2:]) + 1
+    grid = np.full((*a.shape[1:-2], rows * cell[0] - 1, columns * cell[1] - 1), (lo + hi) / 2)
+    height, width = a.shape[-2:]
+    for k, image in enumerate(a):
+        top, left = (v * c for v, c in zip(divmod(k, columns), cell, strict=True))
+        grid[..., top : top + height, left : left + width] = image
+    return save_visualisation_png(grid, path, value_range=(lo, hi))

@@ -25,7 +25,11 @@ from neurongraph.analysis.communities import (
     network_modularity,
 )
 from neurongraph.analysis.entropy import entropy_summary
-from neurongraph.analysis.feature_vis import DEFAULT_STEPS, save_visualisation_png
+from neurongraph.analysis.feature_vis import (
+    DEFAULT_STEPS,
+    save_examples_png,
+    save_visualisation_png,
+)
 from neurongraph.analysis.graphs import activation_graph, weight_graph
 from neurongraph.analysis.importance import (
     DEFAULT_N_RANDOM,
@@ -536,7 +540,9 @@ def run_importance(
     minus the relative change of the output in percent.
 
     On each Cluster: per tested layer part ``importanceLayers``, ``importanceLayerDelta``
-    (accuracy change, points), ``importanceLayerP``, ``importanceLayerImportant``; and for its
+    (accuracy change, points), ``importanceLayerP``, ``importanceLayerImportant``,
+    ``importanceLayerRandomDeltas`` (the ``n_random`` random-group deltas of each part, part after
+    part, in one flat list: graph properties hold no nested lists); and for its
     most significant part ``importanceDelta``, ``importanceP``, ``important``,
     ``importanceClassDeltas``. On the Partition: ``importanceFisherP`` and the run's settings.
     On each hidden Neuron: its own single-neuron lesion ``importance`` (points of accuracy lost)
@@ -578,6 +584,9 @@ def run_importance(
                     "importanceLayerDelta": [float(g.delta) for g in parts],
                     "importanceLayerP": [float(g.p) for g in parts],
                     "importanceLayerImportant": [bool(g.important) for g in parts],
+                    "importanceLayerRandomDeltas": [
+                        float(v) for g in parts for v in g.random_deltas
+                    ],
                     "importanceDelta": float(best.delta),
                     "importanceP": float(best.p),
                     "important": any(bool(g.important) for g in parts),
@@ -735,11 +744,13 @@ def run_coherence(
     On each Cluster (for its most coherent layer part, named by ``coherenceLayer``):
     ``visObjective``, ``visEntropy``, ``visObjectiveP``, ``visEntropyP``, ``visPath`` (a PNG in
     the store's files, recorded relative to them),
-    ``exampleEntropy``, ``exampleEntropyP``, ``exampleIndices``, ``classConsistency``,
-    ``classConsistencyP`` (and ``exampleTexts``, the first :data:`EXAMPLE_TEXTS` of them,
-    when the dataset shows its examples as texts); copied to member neurons with
-    ``selectivity`` and ``preferredClass``; Fisher-combined p per score and ``coherenceNotes``
-    (what was skipped and why) on the Partition.
+    ``exampleEntropy``, ``exampleEntropyP``, ``exampleIndices``, ``exampleClasses`` (their
+    classes, single-task datasets), ``classConsistency``, ``classConsistencyP`` (and
+    ``exampleTexts``, the first :data:`EXAMPLE_TEXTS` of them, when the dataset shows its
+    examples as texts, else ``examplesPath``, a PNG of the first :data:`EXAMPLE_IMAGES`);
+    ``visPaths``, every PNG the cluster owns (each part's visualisation and the examples);
+    copied to member neurons with ``selectivity`` and ``preferredClass``; Fisher-combined p per
+    score and ``coherenceNotes`` (what was skipped and why) on the Partition.
 
     Any network runs: a chain, or the view of a residual/DAG network. A network of token ids
     gets no feature visualisation (a note says why) and no PNGs. ``model`` and ``data`` as in
@@ -800,13 +811,19 @@ def run_coherence(
             )
         best = min(parts, key=lambda g: (g.example_entropy_p, -g.size))
         row = _coherence_row(inputs, best, paths[parts.index(best)] if paths else None)
+        row["exampleClasses"] = _example_classes(y, best.example_indices)
+        if shape is not None and not tokens:
+            examples = out_dir / f"{label}-{row['layer']}-examples.png"
+            save_examples_png(X[best.example_indices[:EXAMPLE_IMAGES]], examples, shape)
+            row["examplesPath"] = store.files.relative(examples)
+        owned = paths + ([row["examplesPath"]] if "examplesPath" in row else [])
         cluster_rows.append(
             {
                 "uid": inputs.cluster_uids[label],
                 "props": {
                     "coherenceLayer": row["layer"],
                     **{k: v for k, v in row.items() if k not in ("layer", "cluster", "size")},
-                    "visPaths": paths,
+                    "visPaths": owned,
                 },
             }
         )
@@ -871,6 +888,13 @@ def run_coherence(
 
 #: Texts of a group's most activating examples kept on its Cluster (``exampleTexts``).
 EXAMPLE_TEXTS = 10
+#: Images of a group's most activating examples drawn for its Cluster (``examplesPath``).
+EXAMPLE_IMAGES = 8
+
+
+def _example_classes(y: np.ndarray, indices: np.ndarray) -> list[int] | None:
+    """The classes of the examples at ``indices`` of a single-task dataset, else None."""
+    return [int(v) for v in y[indices]] if y.ndim == 1 else None
 
 
 def _coherence_row(inputs: ScoringInputs, g, path: str | None) -> dict:

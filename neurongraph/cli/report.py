@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from neurongraph.cli.common import Context, check_out_path, echo_json, json_option, pass_context
-from neurongraph.report.html import write_report
 
 DEFAULT_OUT = "report.html"
 
@@ -17,6 +16,8 @@ DEFAULT_OUT = "report.html"
 @pass_context
 def report(obj: Context, network: str, out: str, as_json: bool):
     """Write an HTML report with plots of every analysis run on a network."""
+    from neurongraph.report.html import write_report  # matplotlib: only when a report is made
+
     path = check_out_path(out)  # before the store is opened or anything computed
     path = write_report(obj.store, network, path)
     if as_json:

@@ -1,72 +1,106 @@
-"""A network's analyses as one self-contained HTML page of matplotlib plots (embedded PNG).
+"""A network's analyses as one self-contained HTML page (template ``templates/report.html``).
 
 Every section reads what an analysis wrote into the store; a section whose analysis has not run
-says which command runs it.
+says the exact command that runs it. The page opens with a plain-language summary of what is and
+is not significant, then a per-cluster table, then the figures (``report.figures``).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import logging
+import shlex
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
+from string import Template
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from neurongraph.analysis.graphs import weight_graph  # noqa: E402
-from neurongraph.model.view import SUM  # noqa: E402
-from neurongraph.store import Store  # noqa: E402
-from neurongraph.store.files import VISUALISATIONS  # noqa: E402
-from neurongraph.store.rows import partition_uid  # noqa: E402
+from neurongraph.report import figures
+from neurongraph.report.summary import (
+    COHERENCE_SCORES,
+    Finding,
+    clusterability_findings,
+    coherence_findings,
+    importance_findings,
+    layer_labels,
+    modularity_findings,
+    p_text,
+)
+from neurongraph.store import Store
+from neurongraph.store.files import VISUALISATIONS
+from neurongraph.store.rows import partition_uid
 
 __all__ = ["build_report", "write_report"]
 
 log = logging.getLogger(__name__)
 
-#: Figure size (inches) and resolution of every plot.
-FIGSIZE = (9.0, 3.6)
-DPI = 90
-#: Weight panels per row of the weights figure.
-PANELS_PER_ROW = 5
-#: Feature visualisations shown at most.
+#: Partitions the report looks for, in the order it shows them.
+METHODS = ("spectral-weights", "spectral-activations", "louvain")
+#: The spectral partitions and the graph each one cuts.
+SPECTRAL = {"spectral-weights": "weights", "spectral-activations": "activations"}
+#: Clusters shown in the feature-visualisation gallery, per partition, at most.
+MAX_VISUALISATIONS = 24
 #: Most activating example texts shown per cluster (token models).
 SHOWN_TEXTS = 3
-MAX_VISUALISATIONS = 24
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #222; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 0.5em 0; }
-td, th { padding: 2px 10px; border-bottom: 1px solid #eee; text-align: left; }
-.missing { color: #a60; } code { background: #f4f4f4; padding: 1px 4px; }
-img { max-width: 100%; } .vis img { width: 96px; image-rendering: pixelated; margin: 2px; }
-"""
+#: Classes named in the per-cluster table's class columns.
+TOP_CLASSES = 3
+#: Short column headers of the coherence p-values in the per-cluster table.
+COHERENCE_HEADERS = ("vis objective p", "vis entropy p", "examples entropy p")
+#: Network properties listed in the overview, in order.
+OVERVIEW_KEYS = (
+    "status",
+    "dataFlow",
+    "dataset",
+    "accuracy",
+    "nLayers",
+    "nNeurons",
+    "nEdges",
+    "modelFile",
+    "entropy",
+    "classEntropy",
+    "createdAt",
+)
+#: The template of the page, beside this module.
+TEMPLATE = "report.html"
 
 
-def _png(fig: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+@dataclass
+class _Report:
+    """What the sections share: the network, its layer labels, its partitions and clusters."""
+
+    store: Store
+    name: str
+    network: dict
+    layers: list[dict]
+    labels: dict[str, str]
+    partitions: dict[str, dict] = field(default_factory=dict)
+    clusters: dict[str, list[dict]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)
+
+    def analyze(self, analysis: str, *options: str) -> str:
+        """The exact command that runs ``analysis`` on this network (name quoted for a shell)."""
+        return " ".join(["neurongraph", "analyze", analysis, shlex.quote(self.name), *options])
+
+    def lacks(self, what: str, command: str) -> str:
+        """A notice that ``what`` has not run, remembered for the summary."""
+        self.missing.append((what, command))
+        return f'<p class="missing">No {what} yet: run <code>{html.escape(command)}</code>.</p>'
+
+    def label(self, layer: str | None) -> str:
+        return self.labels.get(layer, str(layer))
 
 
-def _img(fig: plt.Figure, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="{_png(fig)}">'
-
-
-def _missing(what: str, command: str) -> str:
-    return f'<p class="missing">No {what} yet: run <code>{html.escape(command)}</code>.</p>'
-
-
-def _table(rows: list[tuple]) -> str:
-    cells = "".join(
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
     )
-    return f"<table>{cells}</table>"
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _fmt(value) -> str:
@@ -75,263 +109,383 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
-def _overview(network: dict) -> str:
-    keys = (
-        "status",
-        "dataFlow",
-        "dataset",
-        "accuracy",
-        "nLayers",
-        "nNeurons",
-        "nEdges",
-        "modelFile",
-        "entropy",
-        "classEntropy",
-        "createdAt",
-    )
-    return _table([(k, _fmt(network.get(k))) for k in keys if network.get(k) is not None])
+def _overview(report: _Report) -> str:
+    network = report.network
+    rows = [(k, _fmt(network.get(k))) for k in OVERVIEW_KEYS if network.get(k) is not None]
+    layers = [
+        (report.label(layer["name"]), layer.get("kind", ""), _fmt(layer.get("width")))
+        for layer in report.layers
+    ]
+    return _table(("property", "value"), rows) + _table(("layer", "kind", "width"), layers)
 
 
-def _weights_section(store: Store, name: str) -> str:
-    labels_rows = store.neuron_property(name, "spectralWeightsCluster")
-    if not any(r["value"] is not None for r in labels_rows):
-        return _missing("spectral partition of the weights", f"neurongraph analyze spectral {name}")
-    weights = weight_graph(store, name)
-    widths, blocks = weights.widths, weights.blocks
-    layers = store.layers(name)
-    labels = {(r["layer"], r["index"]): r["value"] for r in labels_rows}
-    columns = min(len(blocks), PANELS_PER_ROW)
-    rows_of_panels = -(-len(blocks) // columns)
-    fig, axes = plt.subplots(
-        rows_of_panels,
-        columns,
-        figsize=(FIGSIZE[0], FIGSIZE[1] * rows_of_panels),
-        squeeze=False,
+def _unit(partition: dict) -> str:
+    return "points" if partition.get("importanceMetric", "accuracy") == "accuracy" else "% output"
+
+
+def _classes(counts: Counter) -> str:
+    return ", ".join(f"{c} ({n})" for c, n in counts.most_common(TOP_CLASSES))
+
+
+def _hurt_classes(deltas: Sequence[float]) -> str:
+    order = np.argsort(deltas, kind="stable")[:TOP_CLASSES]
+    return ", ".join(f"{int(i)} ({deltas[i]:+.0f})" for i in order if deltas[i] < 0)
+
+
+def _spread(values: Sequence[float]) -> str:
+    if not len(values):
+        return "–"
+    a = np.asarray(values, dtype=float)
+    return f"{a.mean():+.1f} ± {a.std():.1f} [{a.min():+.1f}, {a.max():+.1f}]"
+
+
+def _cluster_rows(report: _Report, method: str) -> list[dict]:
+    """One row per tested (cluster, layer) group: its lesion and coherence results."""
+    partition = report.partitions[method]
+    n = partition.get("importanceRandomSets") or 0
+    n_coherence = partition.get("coherenceRandomSets") or 0
+    order = partition.get("layers") or []
+    rows = []
+    for c in report.clusters[method]:
+        tested = c.get("importanceLayers") or []
+        layers = tested or ([c["coherenceLayer"]] if c.get("coherenceLayer") else [])
+        randoms = c.get("importanceLayerRandomDeltas") or []
+        for i, layer in enumerate(layers):
+            sizes = c.get("layerSizes") or []
+            size = sizes[order.index(layer)] if layer in order and sizes else c.get("size")
+            row = {"cluster": c["label"], "layer": layer, "size": size}
+            if tested:
+                delta, p = c["importanceLayerDelta"][i], c["importanceLayerP"][i]
+                row.update(
+                    delta=delta,
+                    p=p_text(p, n),
+                    important=c["importanceLayerImportant"][i],
+                    random=randoms[i * n : (i + 1) * n] if len(randoms) == n * len(tested) else [],
+                    hurt=_hurt_classes(c.get("importanceClassDeltas") or [])
+                    if (delta, p) == (c.get("importanceDelta"), c.get("importanceP"))
+                    else "",
+                )
+            if layer == c.get("coherenceLayer"):
+                row.update({key: p_text(c.get(key), n_coherence) for key in COHERENCE_SCORES})
+                row["classes"] = _classes(Counter(c.get("exampleClasses") or []))
+            rows.append(row)
+    return sorted(
+        rows, key=lambda r: (order.index(r["layer"]) if r["layer"] in order else 0, r["cluster"])
     )
-    titles = []
-    for ax, block, (p, q) in zip(axes.flat, blocks, weights.pairs, strict=False):
-        rows = np.argsort([labels.get((q, i), -1) for i in range(widths[q])], kind="stable")
-        cols = np.argsort([labels.get((p, i), -1) for i in range(widths[p])], kind="stable")
-        ax.imshow(np.log1p(block.toarray()[np.ix_(rows, cols)]), aspect="auto", cmap="magma")
-        title = _panel_title(layers[p], layers[q])
-        titles.append(title)
-        ax.set_title(title.replace(" -> ", "\n-> "), fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in axes.flat[len(blocks) :]:
-        ax.set_axis_off()
-    fig.suptitle("|W| between connected layers (columns: source, rows: target), sorted by cluster")
-    fig.tight_layout()
-    listed = "; ".join(html.escape(title) for title in titles)
+
+
+def _cell(value: object, *, numeric: bool = False) -> str:
+    """One table cell; numbers align right."""
+    css = ' class="num"' if numeric else ""
+    return f"<td{css}>{html.escape(str(value))}</td>"
+
+
+def _cluster_table(report: _Report, method: str, rows: list[dict]) -> str:
+    unit = _unit(report.partitions[method])
+    header = (
+        "cluster",
+        "layer",
+        "neurons",
+        f"lesion Δ ({unit})",
+        "random groups' Δ: mean ± sd [min, max]",
+        "p",
+        *COHERENCE_HEADERS,
+        "classes of top examples (count)",
+        "classes the lesion hurts most (Δ)",
+    )
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for r in rows:
+        delta = r.get("delta")
+        attrs = (
+            f' data-cluster="{r["cluster"]}" data-layer="{html.escape(str(r["layer"]))}"'
+            + ("" if delta is None else f' data-delta="{delta!r}"')
+            + (' class="important"' if r.get("important") else "")
+        )
+        tds = (
+            _cell(r["cluster"], numeric=True)
+            + f'<td class="name">{html.escape(report.label(r["layer"]))}</td>'
+            + _cell(r["size"], numeric=True)
+            + _cell("–" if delta is None else f"{delta:+.2f}", numeric=True)
+            + _cell(_spread(r.get("random", [])), numeric=True)
+            + "".join(_cell(r.get(key, "–"), numeric=True) for key in ("p", *COHERENCE_SCORES))
+            + _cell(r.get("classes", ""))
+            + _cell(r.get("hurt", ""))
+        )
+        body.append(f"<tr{attrs}>{tds}</tr>")
     return (
-        _img(fig, "weights reordered by cluster")
+        f'<table class="clusters" data-partition="{method}"><tr>{head}</tr>{"".join(body)}</table>'
+    )
+
+
+def _clusters_section(report: _Report) -> str:
+    parts = []
+    for method in report.partitions:
+        if method not in report.clusters:
+            continue
+        rows = _cluster_rows(report, method)
+        if not rows:
+            continue
+        partition = report.partitions[method]
+        notes = []
+        n = partition.get("importanceRandomSets")
+        if n:
+            notes.append(
+                f"lesions against {n} random same-size groups of the same layer (baseline "
+                f"{_fmt(partition.get('importanceBaseline'))}); highlighted rows are important"
+            )
+        if partition.get("coherenceRandomSets"):
+            notes.append(
+                f"coherence against {partition['coherenceRandomSets']} random groups, for each "
+                "cluster's most coherent layer part"
+            )
+        parts.append(
+            f"<h3>{method}</h3>{_cluster_table(report, method, rows)}"
+            f'<p class="note">{html.escape("; ".join(notes))}.</p>'
+        )
+    return "".join(parts) or (
+        '<p class="note">No cluster has been lesioned or scored for coherence yet '
+        "(the commands are in the sections below).</p>"
+    )
+
+
+def _importance_section(report: _Report) -> str:
+    parts = []
+    for method, partition in report.partitions.items():
+        clusters = report.clusters.get(method, [])
+        if not any(c.get("importanceLayers") for c in clusters):
+            parts.append(
+                report.lacks(
+                    f"importance for {method}",
+                    report.analyze("importance", "--partition", method),
+                )
+            )
+            continue
+        report.findings += importance_findings(partition, clusters, report.labels, _unit(partition))
+        rows = [r for r in _cluster_rows(report, method) if r.get("delta") is not None]
+        groups = [
+            (
+                f"{r['cluster']} · {report.label(r['layer'])}",
+                r["delta"],
+                r["random"],
+                r["important"],
+            )
+            for r in rows
+        ]
+        no_randoms = (
+            ""
+            if all(r["random"] for r in rows)
+            else '<p class="note">The random groups\' deltas of this run were not stored: rerun '
+            f"<code>{html.escape(report.analyze('importance', '--partition', method))}"
+            "</code> to see them.</p>"
+        )
+        fisher = p_text(partition.get("importanceFisherP"), None)
+        parts.append(
+            f"<h3>{method}</h3><p>Fisher-combined p over all groups: {fisher}</p>"
+            + figures.lesion_figure(
+                groups,
+                ylabel=f"Δ accuracy ({_unit(partition)})",
+                title=f"{method}: lesion of each cluster against random same-size groups",
+            )
+            + no_randoms
+        )
+    return "".join(parts) or report.lacks("partition to score", report.analyze("spectral"))
+
+
+def _coherence_section(report: _Report) -> str:
+    parts = []
+    for method, partition in report.partitions.items():
+        clusters = report.clusters.get(method, [])
+        scored = [c for c in clusters if c.get("exampleEntropyP") is not None]
+        if not scored:
+            parts.append(
+                report.lacks(
+                    f"coherence for {method}",
+                    report.analyze("coherence", "--partition", method),
+                )
+            )
+            continue
+        report.findings += coherence_findings(partition, clusters, report.labels)
+        shown = {
+            words: [c.get(key) for c in scored]
+            for key, words in COHERENCE_SCORES.items()
+            if any(c.get(key) is not None for c in scored)
+        }
+        chart = figures.coherence_figure(
+            [f"{c['label']} · {report.label(c.get('coherenceLayer'))}" for c in scored],
+            shown,
+            title=f"{method}: coherence",
+        )
+        n = partition.get("coherenceRandomSets")
+        gallery = "".join(_gallery_item(report, c, n) for c in scored[:MAX_VISUALISATIONS])
+        parts.append(f'<h3>{method}</h3>{chart}<div class="gallery">{gallery}</div>')
+    return "".join(parts) or report.lacks("partition to score", report.analyze("spectral"))
+
+
+def _stored_png(report: _Report, recorded: str | None, alt: str) -> str:
+    if not recorded:
+        return ""
+    path = report.store.files.resolve(recorded, VISUALISATIONS, ".png")
+    if not path.exists():
+        return ""
+    return f'<img alt="{html.escape(alt)}" src="{figures.png_uri(Path(path).read_bytes())}">'
+
+
+def _gallery_item(report: _Report, c: dict, n: int | None) -> str:
+    layer = report.label(c.get("coherenceLayer"))
+    vis = _stored_png(report, c.get("visPath"), f"feature visualisation of cluster {c['label']}")
+    examples = _stored_png(
+        report, c.get("examplesPath"), f"most activating examples of cluster {c['label']}"
+    )
+    texts = " | ".join(c.get("exampleTexts", [])[:SHOWN_TEXTS])
+    if not (vis or examples or texts):
+        return ""
+    caption = [f"<b>cluster {c['label']}</b>, layer {html.escape(layer)}"]
+    if vis:
+        caption.append(
+            f"left: feature visualisation (objective p {p_text(c.get('visObjectiveP'), n)}, "
+            f"output entropy p {p_text(c.get('visEntropyP'), n)})"
+        )
+    if examples or texts:
+        classes = _classes(Counter(c.get("exampleClasses") or []))
+        caption.append(
+            ("right: " if vis else "")
+            + "most activating dataset examples (class entropy p "
+            + p_text(c.get("exampleEntropyP"), n)
+            + (f"; classes of the top {len(c['exampleClasses'])}: {classes}" if classes else "")
+            + ")"
+        )
+    body = f"<code>{html.escape(texts)}</code>" if texts else ""
+    return (
+        f'<figure><div class="pair">{vis}{examples}</div>{body}'
+        f"<figcaption>{' · '.join(caption)}</figcaption></figure>"
+    )
+
+
+def _weights_section(report: _Report) -> str:
+    if "spectral-weights" not in report.partitions:
+        return report.lacks("spectral partition of the weights", report.analyze("spectral"))
+    from neurongraph.analysis.graphs import weight_graph  # scipy and torch: only when drawn
+    from neurongraph.model.view import SUM
+
+    rows = report.store.neuron_property(report.name, "spectralWeightsCluster")
+    labels = {(r["layer"], r["index"]): r["value"] for r in rows if r["value"] is not None}
+    weights = weight_graph(report.store, report.name)
+    panels, names = [], []
+    for block, (p, q) in zip(weights.blocks, weights.pairs, strict=True):
+        source, target = report.layers[p]["name"], report.layers[q]["name"]
+        kind = f" ({SUM})" if report.layers[q].get("kind") == SUM else ""
+        names.append(f"{source} -> {target}{kind}")
+        panels.append(
+            (
+                f"{report.label(source)} -> {report.label(target)}{kind}",
+                block.toarray(),
+                np.array([labels.get((q, i), -1) for i in range(weights.widths[q])]),
+                np.array([labels.get((p, i), -1) for i in range(weights.widths[p])]),
+            )
+        )
+    listed = "; ".join(html.escape(title) for title in names)
+    return (
+        figures.weights_figure(panels)
+        + '<p class="note">Columns: source units, rows: target units.</p>'
         + f'<p class="panels">One panel per FEEDS relationship: {listed}.</p>'
     )
 
 
-def _panel_title(source: dict, target: dict) -> str:
-    """``source -> target`` by layer name, the target's kind added for a sum layer."""
-    kind = f" ({SUM})" if target.get("kind") == SUM else ""
-    return f"{source['name']} -> {target['name']}{kind}"
-
-
-def _ncut_section(store: Store, name: str) -> str:
+def _ncut_section(report: _Report) -> str:
     parts = []
-    for method in ("spectral-weights", "spectral-activations"):
-        partition = store.partition(partition_uid(name, method))
+    for method, graph in SPECTRAL.items():
+        partition = report.partitions.get(method)
         if partition is None:
-            graph = method.split("-")[1]
             parts.append(
-                _missing(
-                    f"{method} partition", f"neurongraph analyze spectral {name} --graph {graph}"
+                report.lacks(
+                    f"{method} partition",
+                    report.analyze("spectral", "--graph", graph),
                 )
             )
             continue
+        found = clusterability_findings(partition, f"spectral clusterability of the {graph}")
+        report.findings += found
         summary = _table(
+            ("k", "n-cut", "null mean", "null std", "z", "percentile", "shuffles"),
             [
-                (k, _fmt(partition.get(k)))
-                for k in ("k", "ncut", "nullMean", "nullStd", "zScore", "percentile", "nShuffles")
-            ]
+                [_fmt(partition.get(k)) for k in ("k", "ncut", "nullMean", "nullStd", "zScore")]
+                + [
+                    p_text(partition.get("percentile"), partition.get("nShuffles")),
+                    _fmt(partition.get("nShuffles")),
+                ]
+            ],
         )
         nulls = partition.get("nullNcuts")
-        if not nulls:
-            parts.append(f"<h3>{method}</h3>{summary}<p>No null models were run.</p>")
-            continue
-        fig, ax = plt.subplots(figsize=FIGSIZE)
-        ax.hist(nulls, bins=min(30, max(5, len(nulls) // 2)), color="#9ab", label="shuffled")
-        ax.axvline(partition["ncut"], color="#c33", lw=2, label="network")
-        ax.set_xlabel("n-cut (lower = more clusterable)")
-        ax.set_ylabel("null networks")
-        ax.legend()
-        parts.append(f"<h3>{method}</h3>{summary}{_img(fig, f'{method} n-cut vs nulls')}")
+        figure = (
+            figures.ncut_figure(partition["ncut"], nulls, method)
+            if nulls
+            else "<p>No null models were run.</p>"
+        )
+        parts.append(f"<h3>{method}</h3><p>{html.escape(found[0].text)}.</p>{summary}{figure}")
     return "".join(parts)
 
 
-def _cluster_matrix(clusters: list[dict], key: str) -> tuple[list, list, np.ndarray] | None:
-    """(layers, cluster labels, values) of a per-layer cluster score, or None if absent."""
-    layers: list = []
-    labels: list = []
-    values: dict = {}
-    for row in clusters:
-        c = row["cluster"]
-        if c.get("importanceLayers") is None or c.get(key) is None:
-            continue
-        labels.append(c["label"])
-        for layer, value in zip(c["importanceLayers"], c[key], strict=True):
-            if layer not in layers:
-                layers.append(layer)
-            values[(layer, c["label"])] = value
-    if not values:
-        return None
-    matrix = np.full((len(layers), len(labels)), np.nan)
-    for (layer, label), value in values.items():
-        matrix[layers.index(layer), labels.index(label)] = value
-    return layers, labels, matrix
+def _layers_section(report: _Report) -> str:
+    hidden = report.layers[1:-1]
+    names = [report.label(layer["name"]) for layer in hidden]
+    partition = report.partitions.get("louvain")
+    notes = ""
+    modularity = {}
+    if partition is None:
+        notes += report.lacks("Louvain communities", report.analyze("louvain"))
+    else:
+        report.findings += modularity_findings(partition, report.labels)
+        for i, layer in enumerate(partition.get("layers") or []):
+            values = [
+                (partition.get(key) or [None] * (i + 1))[i]
+                for key in ("layerModularity", "layerNullMean", "layerNullStd")
+            ]
+            modularity[report.label(layer)] = tuple(np.nan if v is None else v for v in values)
+    entropy = {}
+    for key, words in (
+        ("entropyMean", "mean firing entropy"),
+        ("classEntropyMean", "mean class entropy"),
+    ):
+        values = {
+            report.label(layer["name"]): layer[key]
+            for layer in hidden
+            if layer.get(key) is not None
+        }
+        if values:
+            entropy[words] = values
+    if not entropy:
+        notes += report.lacks("entropy", report.analyze("entropy"))
+    if not (modularity or entropy):
+        return notes
+    return figures.layers_figure(names, modularity, entropy) + notes
 
 
-def _importance_section(store: Store, name: str) -> str:
-    parts = []
-    for method in ("spectral-weights", "spectral-activations", "louvain"):
-        uid = partition_uid(name, method)
-        partition = store.partition(uid)
-        if partition is None:
-            continue
-        found = _cluster_matrix(store.clusters(uid), "importanceLayerP")
-        if found is None:
-            parts.append(
-                _missing(
-                    f"importance for {method}",
-                    f"neurongraph analyze importance {name} --partition {method}",
-                )
-            )
-            continue
-        layers, labels, matrix = found
-        fig, ax = plt.subplots(figsize=(FIGSIZE[0], 0.5 + 0.45 * len(layers)))
-        image = ax.imshow(-np.log10(matrix), aspect="auto", cmap="viridis")
-        ax.set_xticks(range(len(labels)), [str(v) for v in labels], fontsize=7, rotation=90)
-        ax.set_yticks(range(len(layers)), [str(v) for v in layers], fontsize=8)
-        ax.set_xlabel("cluster")
-        ax.set_ylabel("layer")
-        fig.colorbar(image, ax=ax, label="-log10 p (lesion vs random groups)")
-        fisher = partition.get("importanceFisherP")
-        parts.append(
-            f"<h3>{method}</h3><p>Fisher-combined p: {_fmt(fisher)}</p>"
-            f"{_img(fig, f'importance of {method} clusters')}"
-        )
-    return "".join(parts) or _missing("partition to score", f"neurongraph analyze spectral {name}")
-
-
-def _coherence_section(store: Store, name: str) -> str:
-    parts = []
-    keys = ("visObjectiveP", "visEntropyP", "exampleEntropyP")
-    for method in ("spectral-weights", "spectral-activations", "louvain"):
-        uid = partition_uid(name, method)
-        if store.partition(uid) is None:
-            continue
-        clusters = [r["cluster"] for r in store.clusters(uid)]
-        scored = [c for c in clusters if c.get("exampleEntropyP") is not None]
-        if not scored:
-            parts.append(
-                _missing(
-                    f"coherence for {method}",
-                    f"neurongraph analyze coherence {name} --partition {method}",
-                )
-            )
-            continue
-        fig, ax = plt.subplots(figsize=FIGSIZE)
-        x = np.arange(len(scored))
-        # only the scores computed (a token model has no feature visualisation), centred
-        shown = [key for key in keys if any(c.get(key) is not None for c in scored)]
-        width = 0.8 / len(shown)
-        for offset, key in enumerate(shown):
-            values = [c.get(key) if c.get(key) is not None else np.nan for c in scored]
-            position = x + (offset - (len(shown) - 1) / 2) * width
-            ax.bar(position, values, width=width, label=key)
-        ax.set_xticks(x, [str(c["label"]) for c in scored], fontsize=7, rotation=90)
-        ax.set_ylabel("percentile vs random groups (low = coherent)")
-        ax.legend(fontsize=8)
-        vis = [
-            store.files.resolve(c["visPath"], VISUALISATIONS, ".png")
-            for c in scored
-            if c.get("visPath")
-        ][:MAX_VISUALISATIONS]
-        gallery = "".join(
-            f'<img alt="cluster visualisation" src="{_file_uri(path)}">'
-            for path in vis
-            if path.exists()
-        )
-        examples = [
-            (c["label"], " | ".join(c["exampleTexts"][:SHOWN_TEXTS]))
-            for c in scored
-            if c.get("exampleTexts")
-        ]
-        texts = _table([("cluster", "most activating examples"), *examples]) if examples else ""
-        parts.append(
-            f"<h3>{method}</h3>{_img(fig, f'coherence of {method}')}"
-            f'<div class="vis">{gallery}</div>{texts}'
-        )
-    return "".join(parts) or _missing("partition to score", f"neurongraph analyze spectral {name}")
-
-
-def _file_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
-
-
-def _layers_section(store: Store, name: str) -> str:
-    layers = store.layers(name)[1:-1]
-    partition = store.partition(partition_uid(name, "louvain"))
-    has_entropy = any(layer.get("entropyMean") is not None for layer in layers)
-    if partition is None and not has_entropy:
-        return _missing("Louvain communities", f"neurongraph analyze louvain {name}") + _missing(
-            "entropy", f"neurongraph analyze entropy {name}"
-        )
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    names = [layer["name"] for layer in layers]
-    if partition is not None:
-        q = [v if v is not None else np.nan for v in partition.get("layerModularity", [])]
-        ax.plot(partition.get("layers", []), q, "o-", label="Louvain modularity Q")
-    if has_entropy:
-        for key, label in (
-            ("entropyMean", "mean firing entropy (bits)"),
-            ("classEntropyMean", "mean class entropy (bits)"),
-        ):
-            ax.plot(names, [layer.get(key, np.nan) for layer in layers], "s--", label=label)
-    ax.set_xlabel("hidden layer")
-    ax.legend(fontsize=8)
-    notes = (
-        ""
-        if partition is not None
-        else _missing("Louvain communities", f"neurongraph analyze louvain {name}")
-    )
-    if not has_entropy:
-        notes += _missing("entropy", f"neurongraph analyze entropy {name}")
-    return _img(fig, "modularity and entropy per layer") + notes
-
-
-def _evolution_section(store: Store, network: dict) -> str:
-    series = network.get("series")
+def _evolution_section(report: _Report) -> str:
+    series = report.network.get("series")
     if not series:
         return (
             "<p>This network is not part of a checkpoint series; "
             "<code>neurongraph experiment evolution</code> makes one.</p>"
         )
     members = sorted(
-        (n for n in store.networks() if n.get("series") == series and n.get("epoch") is not None),
+        (
+            n
+            for n in report.store.networks()
+            if n.get("series") == series and n.get("epoch") is not None
+        ),
         key=lambda n: n["epoch"],
     )
-    epochs = [n["epoch"] for n in members]
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    for key, label in (
+    values = {}
+    for key, words in (
         ("accuracy", "test accuracy"),
         ("entropy", "mean entropy (bits)"),
-        ("modularity", "Louvain modularity"),
+        ("modularity", "Louvain modularity Q"),
     ):
-        values = [_series_value(store, n, key) for n in members]
-        if any(v is not None for v in values):
-            ax.plot(epochs, [np.nan if v is None else v for v in values], "o-", label=label)
-    ax.set_xlabel("epoch")
-    ax.legend(fontsize=8)
-    return _img(fig, f"evolution of series {series}")
+        found = [_series_value(report.store, n, key) for n in members]
+        if any(v is not None for v in found):
+            values[words] = found
+    return figures.evolution_figure([int(n["epoch"]) for n in members], values)
 
 
 def _series_value(store: Store, network: dict, key: str):
@@ -341,34 +495,92 @@ def _series_value(store: Store, network: dict, key: str):
     return None if partition is None else partition.get("modularity")
 
 
-def build_report(store: Store, name: str) -> str:
-    """The HTML report of one network."""
+def _summary(report: _Report) -> str:
+    items = [
+        f'<li class="{"significant" if f.significant else "plain"}">{html.escape(f.text)}</li>'
+        for f in report.findings
+    ]
+    items += [
+        f'<li class="missing">not run: {html.escape(what)} — '
+        f"<code>{html.escape(command)}</code></li>"
+        for what, command in dict.fromkeys(report.missing)
+    ]
+    return f"<ul>{''.join(items)}</ul>" if items else "<p>No analyses have run yet.</p>"
+
+
+def _load(store: Store, name: str) -> _Report:
     network = store.require_network(name)
+    layers = store.layers(name)
+    report = _Report(store, name, network, layers, layer_labels(layers))
+    for method in METHODS:
+        uid = partition_uid(name, method)
+        partition = store.partition(uid)
+        if partition is not None:
+            report.partitions[method] = partition
+            report.clusters[method] = sorted(
+                (r["cluster"] for r in store.clusters(uid)), key=lambda c: c["label"]
+            )
+    return report
+
+
+def build_report(store: Store, name: str) -> str:
+    """The HTML report of one network.
+
+    Parameters
+    ----------
+    store : Store
+    name : str
+        A network in ``store``.
+
+    Returns
+    -------
+    str
+        One self-contained page: the figures are embedded PNGs, there are no scripts and no
+        outside links.
+    """
+    report = _load(store, name)
     sections = (
-        ("Network", _overview(network)),
-        ("Weights by spectral cluster", _weights_section(store, name)),
+        ("Clusterability: n-cut against shuffled networks", _ncut_section(report)),
+        ("Per-cluster results", _clusters_section(report)),
+        ("Importance: lesions against random groups", _importance_section(report)),
         (
-            "Clusterability: n-cut against shuffled networks",
-            _ncut_section(store, name),
+            "Coherence: feature visualisations and dataset examples",
+            _coherence_section(report),
         ),
-        ("Importance: lesions against random groups", _importance_section(store, name)),
-        (
-            "Coherence: feature visualisation and dataset examples",
-            _coherence_section(store, name),
-        ),
-        ("Communities and entropy per layer", _layers_section(store, name)),
-        ("Evolution through training", _evolution_section(store, network)),
+        ("Weights by spectral cluster", _weights_section(report)),
+        ("Communities and entropy per layer", _layers_section(report)),
+        ("Evolution through training", _evolution_section(report)),
+        ("Network", _overview(report)),
     )
-    body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
-    title = f"neurongraph report: {html.escape(name)}"
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
-        f"<style>{_CSS}</style></head><body><h1>{title}</h1>{body}</body></html>"
+    network = report.network
+    subtitle = ", ".join(
+        f"{k} {_fmt(network.get(k))}" for k in ("dataset", "accuracy") if network.get(k)
+    )
+    template = Template(files("neurongraph.report").joinpath("templates", TEMPLATE).read_text())
+    return template.substitute(
+        title=html.escape(f"neurongraph report: {name}"),
+        subtitle=html.escape(subtitle),
+        summary=_summary(report),
+        sections="".join(f"<h2>{html.escape(t)}</h2>{content}" for t, content in sections),
     )
 
 
 def write_report(store: Store, name: str, out: Path) -> Path:
-    """Write :func:`build_report` to ``out``; returns the path."""
+    """Write :func:`build_report` to ``out``.
+
+    Parameters
+    ----------
+    store : Store
+    name : str
+    out : Path
+        The page to write; its directory is made if needed.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    page = build_report(store, name)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_report(store, name), encoding="utf-8")
+    out.write_text(page, encoding="utf-8")
     return out

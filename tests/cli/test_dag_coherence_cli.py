@@ -117,7 +117,7 @@ def test_a_resnet_gets_coherence_pngs_report_and_view(
     run_cli("report", name, "--out", report)
     text = report.read_text()
     scored = {str(g["cluster"]) for g in out["groups"]}
-    assert text.count('alt="cluster visualisation"') == len(scored)
+    assert text.count('alt="feature visualisation of cluster ') == len(scored)
     assert f"neurongraph analyze coherence {name} " not in text.replace("</code>", " ")
     page = tmp_path / "view.html"
     assert json.loads(run_cli("view", name, "--out", page, "--json").stdout)["nodes"] == 4

@@ -378,7 +378,7 @@ def test_a_resnet_trained_on_digits_end_to_end(run_cli, store, resnet_weights, n
     assert sorted(panels) == sorted(
         f"{src} -> {dst}{' (sum)' if dst in SUMS else ''}" for src, dst in RESNET_FEEDS
     )
-    assert 'alt="weights reordered by cluster"' in text
+    assert 'alt="weights reordered by cluster, with colour bar and cluster boundaries"' in text
     assert "<td>dataFlow</td><td>dag</td>" in text
     # every section says which command fills it: every analysis runs on a residual network
     assert "Not for this network" not in text

@@ -73,3 +73,92 @@ def test_report_unknown_network(run_cli, tmp_path):
     result = run_cli("report", "ghost", "--out", tmp_path / "x.html", expect=2)
     assert "no network named" in result.stderr
     assert not (tmp_path / "x.html").exists()
+
+
+CLUSTERS = (
+    "MATCH (:Partition {uid: $uid})-[:HAS_CLUSTER]->(c:Cluster) "
+    "RETURN c.label AS label, c.importanceLayers AS layers, "
+    "c.importanceLayerDelta AS deltas, c.importanceLayerRandomDeltas AS randoms"
+)
+LAYER_NAMES = (
+    "MATCH (:Network {name: $name})-[:HAS_LAYER]->(l:Layer) RETURN l.name AS name "
+    "ORDER BY l.position"
+)
+ROW = re.compile(r'<tr data-cluster="(\d+)" data-layer="([^"]*)" data-delta="([^"]+)"')
+#: The page of a small MLP with spectral, importance and coherence stays under this many bytes.
+SMALL_REPORT_BYTES = 300_000
+RANDOM_SETS = 3
+
+
+@pytest.fixture(scope="module")
+def analysed(small_model, store, store_dir, tmp_path_factory):
+    """A small trained MLP after spectral, importance and coherence, and its report."""
+    from click.testing import CliRunner
+
+    from neurongraph.cli import cli
+
+    name = "report-analysed"
+
+    def invoke(*args):
+        result = CliRunner().invoke(cli, ["--store", str(store_dir), *map(str, args)])
+        assert result.exit_code == 0, result.output
+
+    invoke("ingest", small_model, "--name", name, "--data", "digits")
+    invoke("analyze", "spectral", name, "-k", "4", "--shuffles", "5", "--seed", "0")
+    invoke("analyze", "importance", name, "--random-sets", RANDOM_SETS, "--seed", "0")
+    invoke("analyze", "coherence", name, "--random-sets", "2", "--steps", "5", "--seed", "0")
+    out = tmp_path_factory.mktemp("analysed") / "report.html"
+    invoke("report", name, "--out", out)
+    return name, out
+
+
+def test_report_tables_the_stored_lesions(analysed, store):
+    name, out = analysed
+    page = out.read_text()
+    clusters = store.read(CLUSTERS, {"uid": f"{name}/spectral-weights"})
+    stored = {
+        (str(c["label"]), layer): delta
+        for c in clusters
+        for layer, delta in zip(c["layers"], c["deltas"], strict=True)
+    }
+    rows = {(label, layer): float(delta) for label, layer, delta in ROW.findall(page)}
+    assert len(rows) == len(stored) > 0  # one row per lesioned (cluster, layer) group
+    assert rows == pytest.approx(stored)
+    for c in clusters:  # every group's random-group deltas are stored beside its own delta
+        assert len(c["randoms"]) == RANDOM_SETS * len(c["layers"])
+    assert "random groups&#x27; Δ: mean ± sd [min, max]" in page
+    table = page[page.index('<table class="clusters"') :]
+    table = table[: table.index("</table>")]
+    # every row's p is given with its fraction of n + 1
+    assert len(re.findall(rf"\(\d+/{RANDOM_SETS + 1}\)", table)) == len(stored)
+
+
+def test_report_summary_figures_and_names(analysed, store):
+    name, out = analysed
+    page = out.read_text()
+    summary = page[page.index("<h2>Summary</h2>") : page.index("<h2>", page.index("Summary") + 20)]
+    assert re.search(r"spectral clusterability of the weights: n-cut \d\.\d{3} ", summary)
+    assert re.search(
+        r"cluster \d+ of layer \S+ \(hidden \d\): lesion Δ [+-]\d+\.\d points", summary
+    )
+    assert "smallest possible p is 1/4: rerun with --random-sets 100" in summary
+    for command in (
+        f"neurongraph analyze louvain {name}",
+        f"neurongraph analyze entropy {name}",
+        f"neurongraph analyze spectral {name} --graph activations",
+    ):
+        assert f"<code>{command}</code>" in summary
+    assert "--partition louvain" not in page  # no Louvain partition: nothing to lesion there
+    alts = re.findall(r'<img alt="([^"]+)"', page)
+    assert "weights reordered by cluster, with colour bar and cluster boundaries" in alts
+    assert any("lesion delta against random groups" in a for a in alts)
+    assert any("coherence p-values" in a for a in alts)
+    n_clusters = len(store.read(CLUSTERS, {"uid": f"{name}/spectral-weights"}))
+    assert sum(a.startswith("most activating examples of cluster") for a in alts) == n_clusters
+    assert sum(a.startswith("feature visualisation of cluster") for a in alts) == n_clusters
+    layers = [r["name"] for r in store.read(LAYER_NAMES, {"name": name})]
+    for position, layer in enumerate(layers[1:-1], start=1):
+        assert f"{layer} (hidden {position})" in page
+    assert f"{layers[-1]} (output)" in page
+    assert all(p.startswith(b"\x89PNG") for p in images(page))
+    assert out.stat().st_size < SMALL_REPORT_BYTES
