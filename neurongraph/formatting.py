@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MISSING", "VALUE", "number"]
+__all__ = ["MISSING", "VALUE", "cell", "number"]
 
 #: Format spec of a value in text tables.
 VALUE = ".4f"
@@ -29,3 +29,16 @@ def number(value: float | None, spec: str = VALUE) -> str:
     if text.startswith("-") and not any(digit in mantissa for digit in "123456789"):
         return text[1:]  # a value that rounds to zero prints without a minus sign
     return text
+
+
+def cell(value: object, spec: str = ".4g") -> str:
+    """A table cell: a float by :func:`number`, None as :data:`MISSING`, anything else as text.
+
+    Examples
+    --------
+    >>> cell(0.000123456), cell(None), cell(12), cell("digits")
+    ('0.0001235', 'n/a', '12', 'digits')
+    """
+    if value is None or isinstance(value, float):
+        return number(value, spec)
+    return str(value)

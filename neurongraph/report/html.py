@@ -19,6 +19,7 @@ from string import Template
 
 import numpy as np
 
+from neurongraph.formatting import MISSING, cell
 from neurongraph.report import figures
 from neurongraph.report.summary import (
     COHERENCE_SCORES,
@@ -103,17 +104,11 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
-
-
 def _overview(report: _Report) -> str:
     network = report.network
-    rows = [(k, _fmt(network.get(k))) for k in OVERVIEW_KEYS if network.get(k) is not None]
+    rows = [(k, cell(network.get(k))) for k in OVERVIEW_KEYS if network.get(k) is not None]
     layers = [
-        (report.label(layer["name"]), layer.get("kind", ""), _fmt(layer.get("width")))
+        (report.label(layer["name"]), layer.get("kind", ""), cell(layer.get("width")))
         for layer in report.layers
     ]
     return _table(("property", "value"), rows) + _table(("layer", "kind", "width"), layers)
@@ -134,7 +129,7 @@ def _hurt_classes(deltas: Sequence[float]) -> str:
 
 def _spread(values: Sequence[float]) -> str:
     if not len(values):
-        return "–"
+        return MISSING
     a = np.asarray(values, dtype=float)
     return f"{a.mean():+.1f} ± {a.std():.1f} [{a.min():+.1f}, {a.max():+.1f}]"
 
@@ -206,9 +201,9 @@ def _cluster_table(report: _Report, method: str, rows: list[dict]) -> str:
             _cell(r["cluster"], numeric=True)
             + f'<td class="name">{html.escape(report.label(r["layer"]))}</td>'
             + _cell(r["size"], numeric=True)
-            + _cell("–" if delta is None else f"{delta:+.2f}", numeric=True)
+            + _cell(MISSING if delta is None else f"{delta:+.2f}", numeric=True)
             + _cell(_spread(r.get("random", [])), numeric=True)
-            + "".join(_cell(r.get(key, "–"), numeric=True) for key in ("p", *COHERENCE_SCORES))
+            + "".join(_cell(r.get(key, MISSING), numeric=True) for key in ("p", *COHERENCE_SCORES))
             + _cell(r.get("classes", ""))
             + _cell(r.get("hurt", ""))
         )
@@ -232,7 +227,7 @@ def _clusters_section(report: _Report) -> str:
         if n:
             notes.append(
                 f"lesions against {n} random same-size groups of the same layer (baseline "
-                f"{_fmt(partition.get('importanceBaseline'))}); highlighted rows are important"
+                f"{cell(partition.get('importanceBaseline'))}); highlighted rows are important"
             )
         if partition.get("coherenceRandomSets"):
             notes.append(
@@ -409,10 +404,10 @@ def _ncut_section(report: _Report) -> str:
         summary = _table(
             ("k", "n-cut", "null mean", "null std", "z", "percentile", "shuffles"),
             [
-                [_fmt(partition.get(k)) for k in ("k", "ncut", "nullMean", "nullStd", "zScore")]
+                [cell(partition.get(k)) for k in ("k", "ncut", "nullMean", "nullStd", "zScore")]
                 + [
                     p_text(partition.get("percentile"), partition.get("nShuffles")),
-                    _fmt(partition.get("nShuffles")),
+                    cell(partition.get("nShuffles")),
                 ]
             ],
         )
@@ -554,7 +549,7 @@ def build_report(store: Store, name: str) -> str:
     )
     network = report.network
     subtitle = ", ".join(
-        f"{k} {_fmt(network.get(k))}" for k in ("dataset", "accuracy") if network.get(k)
+        f"{k} {cell(network.get(k))}" for k in ("dataset", "accuracy") if network.get(k)
     )
     template = Template(files("neurongraph.report").joinpath("templates", TEMPLATE).read_text())
     return template.substitute(

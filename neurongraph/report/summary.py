@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from neurongraph.formatting import MISSING, number
+
 __all__ = [
     "COHERENCE_SCORES",
     "COHERENT_P",
@@ -63,15 +65,10 @@ def layer_labels(layers: Sequence[dict]) -> dict[str, str]:
 def p_text(p: float | None, n: int | None) -> str:
     """``p`` with its fraction of ``n + 1`` (``0.0196 (1/51)``) when ``n`` is known."""
     if p is None:
-        return "–"
+        return MISSING
     if not n:
         return f"{p:.3g}"
     return f"{p:.3g} ({round(p * (n + 1))}/{n + 1})"
-
-
-def _number(value: float) -> str:
-    """Three decimals, never ``-0.000``."""
-    return f"{round(value, 3) + 0.0:.3f}"
 
 
 def _rank(p: float, n: int) -> int:
@@ -104,7 +101,7 @@ def modularity_findings(partition: dict, labels: dict[str, str]) -> list[Finding
         q = (partition.get("layerModularity") or [None] * (i + 1))[i]
         if q is None:
             continue
-        where = f"Louvain modularity of layer {labels.get(layer, layer)}: Q = {_number(q)}"
+        where = f"Louvain modularity of layer {labels.get(layer, layer)}: Q = {number(q, '.3f')}"
         percentiles = partition.get("layerPercentile") or []
         if not n or i >= len(percentiles) or percentiles[i] is None:
             findings.append(Finding(f"{where}, no null run", False))
