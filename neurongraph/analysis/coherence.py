@@ -70,6 +70,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurongraph.analysis.defaults import COHERENCE_N_RANDOM as DEFAULT_N_RANDOM
+from neurongraph.analysis.defaults import COHERENCE_TOP_K as DEFAULT_TOP_K
+from neurongraph.analysis.defaults import DEFAULT_STEPS, PARAMETERISATIONS
 from neurongraph.analysis.lesion import (
     Group,
     Progress,
@@ -112,14 +115,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Adam steps of a feature visualisation.
-DEFAULT_STEPS = 256
 #: Adam learning rate (on the pre-sigmoid pixels or on the Fourier coefficients).
 DEFAULT_LR = 0.05
-#: Random same-size groups per group.
-DEFAULT_N_RANDOM = 9
-#: Most activating dataset examples per group.
-DEFAULT_TOP_K = 50
 #: Inputs are squashed into this range by a sigmoid (digits pixels lie in [0, 1]).
 DEFAULT_VALUE_RANGE = (0.0, 1.0)
 #: Standard deviation of the initial pre-sigmoid pixels / Fourier coefficients (inputs start near
@@ -127,7 +124,6 @@ DEFAULT_VALUE_RANGE = (0.0, 1.0)
 DEFAULT_INIT_STD = 0.01
 #: Exponent of the ``1 / frequency`` scaling of the Fourier parameterisation.
 FOURIER_DECAY = 1.0
-PARAMETERISATIONS = ("pixel", "fourier")
 #: Optimisation runs in this dtype; final scores are computed in the chain's dtype.
 VIS_DTYPE = torch.float32
 _LN2 = math.log(2.0)

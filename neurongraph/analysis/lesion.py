@@ -81,6 +81,7 @@ from sklearn.utils import check_random_state
 from torch import nn
 from torch.nn import functional as F
 
+from neurongraph.analysis.defaults import LESION_N_RANDOM as DEFAULT_N_RANDOM
 from neurongraph.analysis.stats import fisher_combined, percentile, random_groups
 from neurongraph.analysis.view_lesion import (
     ACCURACY,
@@ -123,9 +124,6 @@ log = logging.getLogger(__name__)
 IMPORTANT_P = 0.01
 #: ... and its lesion costs at least this much accuracy (points).
 IMPORTANT_DELTA = -1.0
-#: Random same-size groups per group when none is asked for: the fewest whose smallest p,
-#: 1 / (n + 1), is below IMPORTANT_P (Hod et al. use 20, which cannot go below 1/21 = 0.048).
-DEFAULT_N_RANDOM = 100
 #: Most activation values one batched forward pass may hold (2**23 values: 64 MiB in float64).
 LESION_BATCH_ELEMENTS = 2**23
 #: Lesions per chunk when ``batch_size`` is None: one chunk is one item of :func:`iter_lesions`

@@ -35,6 +35,11 @@ from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 
 from neurongraph.analysis.cuts import _check_adjacency, _check_labels, ncut
+from neurongraph.analysis.defaults import (
+    DEFAULT_N_SHUFFLES,
+    GRAPH_SHUFFLE_METHODS,
+    LAYER_SHUFFLE_METHODS,
+)
 from neurongraph.analysis.spectral import (
     DEFAULT_EIGEN_TOL,
     DEFAULT_METHOD,
@@ -69,13 +74,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Number of null networks per clusterability test (Filan et al. use 50 in places).
-DEFAULT_N_SHUFFLES = 50
-#: Null models of a layered network's weight graph.
-LAYER_SHUFFLE_METHODS = ("layer", "layer_nonzero")
-#: Null models of a general symmetric graph (the activation graph).
-GRAPH_SHUFFLE_METHODS = ("upper_triangle", "upper_triangle_nonzero")
 
 RandomLike = int | np.random.RandomState | np.random.Generator | None
 Matrix = ArrayLike | sp.sparray | sp.spmatrix

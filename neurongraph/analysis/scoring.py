@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from neurongraph.analysis.defaults import PARTITION_COMMANDS
 from neurongraph.errors import AnalysisError
 from neurongraph.ingest.pipeline import read_network
 from neurongraph.model.chain import Chain
@@ -17,13 +18,6 @@ from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
 
 __all__ = ["PARTITION_COMMANDS", "ScoringInputs", "load_scoring_inputs"]
-
-#: The command that makes each partition method.
-PARTITION_COMMANDS = {
-    "spectral-weights": "neurongraph analyze spectral {net}",
-    "spectral-activations": "neurongraph analyze spectral {net} --graph activations",
-    "louvain": "neurongraph analyze louvain {net}",
-}
 
 
 @dataclass

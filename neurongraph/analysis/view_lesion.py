@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from neurongraph.analysis.defaults import ACCURACY, METRICS, OUTPUT_CHANGE
 from neurongraph.errors import AnalysisError
 from neurongraph.model.export import pieces
 from neurongraph.model.view import INPUT, ModelView, Tap
@@ -65,10 +66,6 @@ __all__ = [
     "hidden_layers",
 ]
 
-#: The lesion metrics: accuracy of classification tasks, or the change of the output.
-ACCURACY = "accuracy"
-OUTPUT_CHANGE = "output-change"
-METRICS = (ACCURACY, OUTPUT_CHANGE)
 #: The smallest output norm a relative change is taken against.
 OUTPUT_NORM_FLOOR = 1e-12
 #: Most activation values one replay of lesioned (lesion, example) pairs may hold (64 MiB of

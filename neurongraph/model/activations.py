@@ -22,6 +22,7 @@ from scipy import stats
 
 from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
 from neurongraph.model.datasets import Dataset
+from neurongraph.model.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
 from neurongraph.model.view import TOKEN_REDUCTIONS, ModelView
 from neurongraph.store.files import network_key
 
@@ -38,10 +39,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Examples per forward pass when capturing activations.
-DEFAULT_BATCH_SIZE = 1024
-#: CORRELATES edges kept per neuron (its strongest |r|).
-DEFAULT_CORR_TOP_K = 16
 #: Positions (examples x tokens) per forward pass of a token model: bounds the memory its
 #: intermediate values take, whatever ``batch_size`` says.
 TOKENS_PER_PASS = 8192
