@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import click
 
-from neurongraph.cli.common import Context, check_out_path, echo_json, json_option, pass_context
-from neurongraph.report.html import write_report
+from neurongraph.cli.common import (
+    Context,
+    check_out_path,
+    echo_json,
+    json_option,
+    pass_context,
+    uses_torch,
+)
 
 DEFAULT_OUT = "report.html"
 
@@ -15,8 +21,11 @@ DEFAULT_OUT = "report.html"
 @click.option("--out", type=click.Path(dir_okay=False), default=DEFAULT_OUT, show_default=True)
 @json_option
 @pass_context
+@uses_torch
 def report(obj: Context, network: str, out: str, as_json: bool):
     """Write an HTML report with plots of every analysis run on a network."""
+    from neurongraph.report.html import write_report
+
     path = check_out_path(out)  # before the store is opened or anything computed
     path = write_report(obj.store, network, path)
     if as_json:
