@@ -1269,6 +1269,8 @@ class _Run:
         accuracy = np.empty(m)
         task_accuracy = np.empty((m, len(tasks.names)))
         class_accuracy = np.empty((m, tasks.n_columns))
+        if progress is not None:
+            progress(0, m)
         for part in self.chunks():
             accuracy[part.indices] = part.accuracy
             task_accuracy[part.indices] = part.task_accuracy
@@ -1373,7 +1375,8 @@ def lesion_accuracies(
         change of the output instead (see :class:`LesionAccuracies`); None picks accuracy when
         ``y`` holds classification labels, else output-change.
     progress : callable, optional
-        Called as ``progress(done, total)`` after every chunk.
+        Called as ``progress(0, total)`` when the lesions start, then as
+        ``progress(done, total)`` after every chunk.
 
     Returns
     -------

@@ -586,6 +586,8 @@ def _run(
         results = (function(*args, **kwargs) for function, args, kwargs in tasks)
     else:
         results = joblib.Parallel(n_jobs=workers, return_as="generator")(tasks)
+    if progress is not None:
+        progress(0, n_shuffles)  # the real partition is done; the nulls' clock starts
     for i, (value, n_components) in enumerate(results):
         null_ncuts[i] = value
         disconnected += n_components > 1
@@ -656,7 +658,8 @@ def clusterability(
         Worker processes for the nulls. None or -1: all cores; -2: all but one; 1: run
         in this process. Results do not depend on it.
     progress : callable, default=None
-        Called as ``progress(done, total)`` after every null network.
+        Called as ``progress(0, total)`` when the null networks start, then as
+        ``progress(done, total)`` after every one.
     n_init, eigen_tol
         Passed to every spectral partition; see
         :func:`~neurongraph.analysis.spectral.spectral_partition`.

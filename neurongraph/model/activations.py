@@ -172,6 +172,8 @@ def capture_activations(
         tmp, mode="w+", dtype=np.float32, shape=(cache.n_examples, sum(cache.widths))
     )
     row = 0
+    if progress is not None:
+        progress(0, cache.n_examples)
     with torch.no_grad():
         for X in (dataset.X_train, dataset.X_test):
             for start in range(0, len(X), batch_size):
