@@ -4,8 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
+# The view tests drive headless Chromium (tests/cli/test_view.py). Where none is on the PATH it
+# is installed with apt (Debian's `chromium` package); where one is, nothing is done.
+CHROMIUM ?= $(or $(shell command -v chromium),/usr/bin/chromium)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-deps chromium lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +20,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/neurongraph demo
 
-test: $(STAMP)
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium (the view tests need it) as $(CHROMIUM)"; exit 1; }
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium
+
+chromium: $(CHROMIUM)
+
+# What the tests need besides the Python packages.
+test-deps: $(STAMP) chromium
+
+test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

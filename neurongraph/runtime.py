@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 import sys
 
-__all__ = ["RETAINED_BYTES", "retain_freed_memory"]
+__all__ = ["RETAINED_BYTES", "configure_torch", "retain_freed_memory"]
 
 #: ``mallopt`` parameters, from glibc's ``malloc.h``.
 M_TRIM_THRESHOLD = -1
@@ -47,3 +47,15 @@ def retain_freed_memory() -> bool:
         (M_TOP_PAD, HEAP_PAD_BYTES),
     )
     return all(mallopt(option, value) == 1 for option, value in settings)
+
+
+def configure_torch(threads: int) -> None:
+    """What a process does before it runs PyTorch: ``threads`` threads
+    (``torch.set_num_threads``) and freed memory kept for reuse (:func:`retain_freed_memory`).
+
+    torch is imported here, by the commands that use it, so that the others never load it.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    retain_freed_memory()

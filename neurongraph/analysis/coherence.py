@@ -59,6 +59,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from neurongraph.analysis.defaults import COHERENCE_N_RANDOM as DEFAULT_N_RANDOM
+from neurongraph.analysis.defaults import COHERENCE_TOP_K as DEFAULT_TOP_K
 from neurongraph.analysis.feature_vis import (
     DEFAULT_LR,
     DEFAULT_STEPS,
@@ -95,11 +97,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Random same-size groups per group.
-DEFAULT_N_RANDOM = 9
-#: Most activating dataset examples per group.
-DEFAULT_TOP_K = 50
 
 
 # --------------------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurongraph.analysis.cuts import check_adjacency
+from neurongraph.analysis.defaults import DEFAULT_EDGE, DEFAULT_RESOLUTION, EDGE_KINDS
+from neurongraph.analysis.defaults import MODULARITY_N_SHUFFLES as DEFAULT_N_SHUFFLES
 from neurongraph.analysis.firing import (
     DEFAULT_PERCENTILE,
     check_activation_layers,
@@ -85,18 +87,10 @@ __all__ = [
     "permute_firing",
 ]
 
-#: Edge weight of the co-activation graph: ``'jaccard'`` or ``'correlation'``.
-DEFAULT_EDGE = "jaccard"
-EDGE_KINDS = ("jaccard", "correlation")
-#: Louvain resolution (gamma); 1 is Newman's modularity.
-DEFAULT_RESOLUTION = 1.0
 #: With ``top_k='auto'``, layers up to this many neurons keep every edge ...
 DENSE_MAX_NEURONS = 512
 #: ... and wider layers keep each neuron's this many strongest edges.
 DEFAULT_TOP_K = 64
-
-#: Null graphs per layer that ``analyze louvain`` compares Q with (0 disables the null).
-DEFAULT_N_SHUFFLES = 20
 
 # Modularities closer than this are equal: a one-community partition's Q is 0 up to rounding, and
 # rounding noise must neither make a z-score nor win a percentile.

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neurongraph.analysis.defaults import DEFAULT_STEPS, PARAMETERISATIONS
 from neurongraph.analysis.lesion_data import Progress, check_layer, check_tasks
 from neurongraph.analysis.lesion_groups import Group
 from neurongraph.errors import AnalysisError
@@ -58,8 +59,6 @@ __all__ = [
     "optimise_inputs",
 ]
 
-#: Adam steps of a feature visualisation.
-DEFAULT_STEPS = 256
 #: Adam learning rate (on the pre-sigmoid pixels or on the Fourier coefficients).
 DEFAULT_LR = 0.05
 #: Inputs are squashed into this range by a sigmoid (digits pixels lie in [0, 1]).
@@ -69,7 +68,6 @@ DEFAULT_VALUE_RANGE = (0.0, 1.0)
 DEFAULT_INIT_STD = 0.01
 #: Exponent of the ``1 / frequency`` scaling of the Fourier parameterisation.
 FOURIER_DECAY = 1.0
-PARAMETERISATIONS = ("pixel", "fourier")
 #: Optimisation runs in this dtype; final scores are computed in the chain's dtype.
 VIS_DTYPE = torch.float32
 #: Why a network of token ids gets no feature visualisation.

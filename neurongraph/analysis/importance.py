@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from neurongraph.analysis.defaults import LESION_N_RANDOM as DEFAULT_N_RANDOM
 from neurongraph.analysis.lesion import LesionRun, check_batch_size
 from neurongraph.analysis.lesion_data import (
     Progress,
@@ -67,9 +68,6 @@ log = logging.getLogger(__name__)
 IMPORTANT_P = 0.01
 #: ... and its lesion costs at least this much accuracy (points).
 IMPORTANT_DELTA = -1.0
-#: Random same-size groups per group when none is asked for: the fewest whose smallest p,
-#: 1 / (n + 1), is below IMPORTANT_P (Hod et al. use 20, which cannot go below 1/21 = 0.048).
-DEFAULT_N_RANDOM = 100
 
 
 @dataclass(frozen=True)

@@ -355,6 +355,8 @@ class LesionRun:
         accuracy = np.empty(m)
         task_accuracy = np.empty((m, len(tasks.names)))
         class_accuracy = np.empty((m, tasks.n_columns))
+        if progress is not None:
+            progress(0, m)
         for part in self.chunks():
             accuracy[part.indices] = part.accuracy
             task_accuracy[part.indices] = part.task_accuracy
@@ -464,7 +466,8 @@ def lesion_accuracies(
         Batching and rounding of the engine (:class:`~neurongraph.analysis.lesion_options.
         EngineOptions`); they change speed and memory, not the accuracies.
     progress : callable, optional
-        Called as ``progress(done, total)`` after every chunk.
+        Called as ``progress(0, total)`` when the lesions start, then as
+        ``progress(done, total)`` after every chunk.
 
     Returns
     -------

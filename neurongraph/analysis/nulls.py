@@ -35,6 +35,11 @@ from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 
 from neurongraph.analysis.cuts import check_adjacency, check_cluster_labels, ncut
+from neurongraph.analysis.defaults import (
+    DEFAULT_N_SHUFFLES,
+    GRAPH_SHUFFLE_METHODS,
+    LAYER_SHUFFLE_METHODS,
+)
 from neurongraph.analysis.spectral import (
     DEFAULT_EIGEN_TOL,
     DEFAULT_METHOD,
@@ -69,13 +74,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Number of null networks per clusterability test (Filan et al. use 50 in places).
-DEFAULT_N_SHUFFLES = 50
-#: Null models of a layered network's weight graph.
-LAYER_SHUFFLE_METHODS = ("layer", "layer_nonzero")
-#: Null models of a general symmetric graph (the activation graph).
-GRAPH_SHUFFLE_METHODS = ("upper_triangle", "upper_triangle_nonzero")
 
 RandomLike = int | np.random.RandomState | np.random.Generator | None
 Matrix = ArrayLike | sp.sparray | sp.spmatrix
@@ -588,6 +586,8 @@ def _run(
         results = (function(*args, **kwargs) for function, args, kwargs in tasks)
     else:
         results = joblib.Parallel(n_jobs=workers, return_as="generator")(tasks)
+    if progress is not None:
+        progress(0, n_shuffles)  # the real partition is done; the nulls' clock starts
     for i, (value, n_components) in enumerate(results):
         null_ncuts[i] = value
         disconnected += n_components > 1
@@ -658,7 +658,8 @@ def clusterability(
         Worker processes for the nulls. None or -1: all cores; -2: all but one; 1: run
         in this process. Results do not depend on it.
     progress : callable, default=None
-        Called as ``progress(done, total)`` after every null network.
+        Called as ``progress(0, total)`` when the null networks start, then as
+        ``progress(done, total)`` after every one.
     n_init, eigen_tol
         Passed to every spectral partition; see
         :func:`~neurongraph.analysis.spectral.spectral_partition`.

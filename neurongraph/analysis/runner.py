@@ -24,6 +24,7 @@ from neurongraph.analysis.communities import (
     layer_communities,
     network_modularity,
 )
+from neurongraph.analysis.defaults import SPECTRAL_GRAPHS, SPECTRAL_METHOD
 from neurongraph.analysis.entropy import entropy_summary
 from neurongraph.analysis.feature_vis import (
     DEFAULT_STEPS,
@@ -282,9 +283,7 @@ def run_entropy(store: Store, name: str) -> dict:
     return {"network": name, **network, "layers": per_layer}
 
 
-SPECTRAL_GRAPHS = ("weights", "activations")
-#: Partition method and neuron property of each spectral graph.
-SPECTRAL_METHOD = {"weights": "spectral-weights", "activations": "spectral-activations"}
+#: Neuron property of each spectral graph (its partition method: ``SPECTRAL_METHOD``).
 SPECTRAL_KEY = {"weights": "spectralWeightsCluster", "activations": "spectralActivationsCluster"}
 NULL_METHODS = {"weights": LAYER_SHUFFLE_METHODS, "activations": GRAPH_SHUFFLE_METHODS}
 

@@ -9,6 +9,7 @@ from itertools import zip_longest
 
 from torch import nn
 
+from neurongraph.analysis.defaults import PARTITION_COMMANDS
 from neurongraph.errors import AnalysisError, arg
 from neurongraph.ingest.graph import NetworkGraph
 from neurongraph.ingest.pipeline import read_network
@@ -21,13 +22,6 @@ from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
 
 __all__ = ["PARTITION_COMMANDS", "ScoringInputs", "load_scoring_inputs"]
-
-#: The command that makes each partition method.
-PARTITION_COMMANDS = {
-    "spectral-weights": "neurongraph analyze spectral {net}",
-    "spectral-activations": "neurongraph analyze spectral {net} --graph activations",
-    "louvain": "neurongraph analyze louvain {net}",
-}
 
 
 @dataclass

@@ -58,6 +58,13 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from neurongraph.analysis.cuts import NcutScorer, check_adjacency, ncut
+from neurongraph.analysis.defaults import (
+    DEFAULT_METHOD,
+    DEFAULT_N_CLUSTERS,
+    METHODS,
+    NCUT_REFINED,
+    PAPERS,
+)
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 from neurongraph.seeds import as_random_state
 
@@ -88,16 +95,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Number of clusters of a spectral partition when none is asked for (Filan et al. use 12).
-DEFAULT_N_CLUSTERS = 12
-#: The papers' partitioner: scikit-learn's SpectralClustering, as the reference code.
-PAPERS = "papers"
-#: Row-normalised embedding and the k-means restart with the lowest n-cut.
-NCUT_REFINED = "ncut-refined"
-#: Every partitioner, by name.
-METHODS = (PAPERS, NCUT_REFINED)
-#: The partitioner used when none is named.
-DEFAULT_METHOD = PAPERS
 #: Number of k-means restarts of ``ncut-refined``; the restart with the lowest n-cut is kept.
 DEFAULT_N_INIT = 10
 #: k-means restarts of ``papers``: as the reference code, ``PAPERS_N_INIT`` up to

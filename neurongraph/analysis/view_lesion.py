@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from neurongraph.analysis.defaults import ACCURACY, METRICS, OUTPUT_CHANGE
 from neurongraph.analysis.lesion_options import EngineOptions
 from neurongraph.errors import AnalysisError, arg
 from neurongraph.model.export import pieces
@@ -66,10 +67,6 @@ __all__ = [
     "hidden_layers",
 ]
 
-#: The lesion metrics: accuracy of classification tasks, or the change of the output.
-ACCURACY = "accuracy"
-OUTPUT_CHANGE = "output-change"
-METRICS = (ACCURACY, OUTPUT_CHANGE)
 #: The smallest output norm a relative change is taken against.
 OUTPUT_NORM_FLOOR = 1e-12
 #: Most values the unlesioned pass keeps for the lesioned replays to read (256 MiB of float64);

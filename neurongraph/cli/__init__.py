@@ -1,9 +1,14 @@
-"""The ``neurongraph`` command: a thin click layer over the library."""
+"""The ``neurongraph`` command: a thin click layer over the library.
+
+Importing it is cheap: the command modules import their implementations (torch, scipy,
+scikit-learn, matplotlib, the store's JVM) inside the commands, so ``--help`` and the store
+commands never load them; commands that run PyTorch set it up on entry
+(:func:`~neurongraph.cli.common.uses_torch`).
+"""
 
 from __future__ import annotations
 
 import click
-import torch
 
 from neurongraph import __version__
 from neurongraph.cli import (
@@ -12,6 +17,7 @@ from neurongraph.cli import (
     db,
     demo,
     experiment,
+    ingest,
     networks,
     query,
     report,
@@ -19,7 +25,6 @@ from neurongraph.cli import (
     view,
 )
 from neurongraph.cli.common import Context, Group, configure_logging
-from neurongraph.runtime import retain_freed_memory
 from neurongraph.store.store import STORE_ENV
 
 __all__ = ["cli", "main"]
@@ -61,14 +66,13 @@ def cli(
 ):
     """Explore the neurons of PyTorch networks as a property graph."""
     configure_logging(verbose, quiet)
-    torch.set_num_threads(threads)
-    retain_freed_memory()
-    ctx.obj = Context(store_location, debug)
+    ctx.obj = Context(store_location, debug, threads)
     ctx.call_on_close(ctx.obj.close)
 
 
 for command in (
     demo.demo,
+    *ingest.COMMANDS,
     *networks.COMMANDS,
     analyze.analyze,
     experiment.experiment,

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import click
 
-from neurongraph.analysis import runner
-from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE_RANDOM
-from neurongraph.analysis.coherence import DEFAULT_TOP_K
-from neurongraph.analysis.communities import DEFAULT_EDGE, DEFAULT_RESOLUTION, EDGE_KINDS
-from neurongraph.analysis.communities import DEFAULT_N_SHUFFLES as DEFAULT_MODULARITY_SHUFFLES
-from neurongraph.analysis.feature_vis import DEFAULT_STEPS, PARAMETERISATIONS
-from neurongraph.analysis.importance import DEFAULT_N_RANDOM
-from neurongraph.analysis.nulls import (
+from neurongraph.analysis.defaults import (
+    COHERENCE_N_RANDOM,
+    COHERENCE_TOP_K,
+    DEFAULT_EDGE,
+    DEFAULT_METHOD,
+    DEFAULT_N_CLUSTERS,
     DEFAULT_N_SHUFFLES,
+    DEFAULT_RESOLUTION,
+    DEFAULT_STEPS,
+    EDGE_KINDS,
     GRAPH_SHUFFLE_METHODS,
     LAYER_SHUFFLE_METHODS,
+    LESION_N_RANDOM,
+    METHODS,
+    METRICS,
+    MODULARITY_N_SHUFFLES,
+    OUTPUT_CHANGE,
+    PARAMETERISATIONS,
+    PARTITION_COMMANDS,
+    SPECTRAL_GRAPHS,
 )
-from neurongraph.analysis.scoring import PARTITION_COMMANDS
-from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS, METHODS
-from neurongraph.analysis.view_lesion import METRICS, OUTPUT_CHANGE
 from neurongraph.cli.common import (
     Context,
     ShapeType,
@@ -28,6 +34,7 @@ from neurongraph.cli.common import (
     model_option,
     pass_context,
     progress_bar,
+    uses_torch,
 )
 from neurongraph.formatting import number
 
@@ -61,7 +68,7 @@ def analyze():
 @click.option(
     "--shuffles",
     type=click.IntRange(min=0),
-    default=DEFAULT_MODULARITY_SHUFFLES,
+    default=MODULARITY_N_SHUFFLES,
     show_default=True,
     help="Null graphs per layer (each neuron's firing permuted across examples) to judge Q "
     "against; 0 skips the null.",
@@ -69,6 +76,7 @@ def analyze():
 @seed_option
 @json_option
 @pass_context
+@uses_torch
 def louvain(
     obj: Context,
     network: str,
@@ -81,6 +89,8 @@ def louvain(
     as_json: bool,
 ):
     """Louvain communities of each hidden layer's co-activation graph (Mostafa & Mondal)."""
+    from neurongraph.analysis import runner
+
     result = runner.run_louvain(
         obj.store,
         network,
@@ -129,8 +139,11 @@ def louvain(
 @click.argument("network")
 @json_option
 @pass_context
+@uses_torch
 def entropy(obj: Context, network: str, as_json: bool):
     """Binary entropy of each hidden neuron's firing, overall and per class."""
+    from neurongraph.analysis import runner
+
     result = runner.run_entropy(obj.store, network)
     if as_json:
         echo_json(result)
@@ -149,7 +162,7 @@ def entropy(obj: Context, network: str, as_json: bool):
 @click.argument("network")
 @click.option(
     "--graph",
-    type=click.Choice(runner.SPECTRAL_GRAPHS),
+    type=click.Choice(SPECTRAL_GRAPHS),
     default="weights",
     show_default=True,
     help="The weight graph (|w|) or the activation graph (r²).",
@@ -196,6 +209,7 @@ def entropy(obj: Context, network: str, as_json: bool):
 @seed_option
 @json_option
 @pass_context
+@uses_torch
 def spectral(
     obj: Context,
     network: str,
@@ -211,6 +225,8 @@ def spectral(
     as_json: bool,
 ):
     """Spectral partition, n-cut and clusterability against shuffles (Filan et al.)."""
+    from neurongraph.analysis import runner
+
     with progress_bar("null networks", enabled=not as_json) as progress:
         result = runner.run_spectral(
             obj.store,
@@ -273,7 +289,7 @@ scoring_data_option = click.option(
 @click.option(
     "--random-sets",
     type=int,
-    default=DEFAULT_N_RANDOM,
+    default=LESION_N_RANDOM,
     show_default=True,
     help="Random same-size groups per cluster; below the default no group can be important "
     "(p is at least 1/(n+1)).",
@@ -290,6 +306,7 @@ scoring_data_option = click.option(
 @seed_option
 @json_option
 @pass_context
+@uses_torch
 def importance(
     obj: Context,
     network: str,
@@ -304,6 +321,8 @@ def importance(
     as_json: bool,
 ):
     """Lesion each cluster and compare with random groups (Hod et al.'s importance)."""
+    from neurongraph.analysis import runner
+
     with progress_bar("lesions", enabled=not as_json) as progress:
         result = runner.run_importance(
             obj.store,
@@ -368,7 +387,7 @@ def importance(
 @click.option(
     "--random-sets",
     type=int,
-    default=DEFAULT_COHERENCE_RANDOM,
+    default=COHERENCE_N_RANDOM,
     show_default=True,
     help="Random same-size groups per cluster.",
 )
@@ -402,13 +421,14 @@ def importance(
 @click.option(
     "--top-k",
     type=click.IntRange(min=1),
-    default=DEFAULT_TOP_K,
+    default=COHERENCE_TOP_K,
     show_default=True,
     help="Dataset examples per group.",
 )
 @seed_option
 @json_option
 @pass_context
+@uses_torch
 def coherence(
     obj: Context,
     network: str,
@@ -426,6 +446,8 @@ def coherence(
     as_json: bool,
 ):
     """Feature visualisation, dataset examples and selectivity of each cluster (Hod et al.)."""
+    from neurongraph.analysis import runner
+
     with progress_bar("coherence", enabled=not as_json) as progress:
         result = runner.run_coherence(
             obj.store,

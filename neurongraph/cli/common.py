@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -11,13 +12,16 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.exceptions import NoArgsIsHelpError
 
+from neurongraph.cli.progress import ProgressBar
 from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError, render_args
-from neurongraph.store import Store, open_store
+
+if TYPE_CHECKING:
+    from neurongraph.store import Store
 
 __all__ = [
     "Context",
@@ -32,20 +36,26 @@ __all__ = [
     "parse_params",
     "pass_context",
     "progress_bar",
+    "uses_torch",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Context:
     """Per-invocation state: global options and the store, opened on first use."""
 
-    def __init__(self, store_location: str | None, debug: bool) -> None:
+    def __init__(self, store_location: str | None, debug: bool, threads: int) -> None:
         self.store_location = store_location
         self.debug = debug
+        self.threads = threads
         self._store: Store | None = None
 
     @property
     def store(self) -> Store:
         if self._store is None:
+            from neurongraph.store import open_store
+
             self._store = open_store(self.store_location)
         return self._store
 
@@ -56,6 +66,25 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def uses_torch(command: F) -> F:
+    """Mark a command's callback as one that runs PyTorch: on entry it sets torch up with the
+    global ``--threads`` (:func:`neurongraph.runtime.configure_torch`).
+
+    Apply it directly to the function, under ``@click.command``; commands that only talk to
+    the store do not import torch at all.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from neurongraph.runtime import configure_torch
+
+        configure_torch(click.get_current_context().find_object(Context).threads)
+        return command(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 params_option = click.option(
     "-p",
@@ -148,23 +177,22 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
 
 @contextmanager
 def progress_bar(
-    label: str, *, enabled: bool, total: int | None = None
+    label: str, *, enabled: bool, total: int | None = None, draw_now: bool = True
 ) -> Iterator[Callable[[int, int], None]]:
-    """A ``progress(done, total)`` callback drawing a bar on stderr when it is a terminal."""
+    """A ``progress(done, total)`` callback drawing a :class:`~neurongraph.cli.progress.ProgressBar`
+    on stderr when it is a terminal (and ``enabled``: off with ``--json``).
+
+    The bar is drawn when the block starts, unless ``draw_now`` is False (a bar for a later
+    step of the same block, drawn at its first count), and erased when it ends.
+    """
     if not enabled or not sys.stderr.isatty():
         yield lambda done, total: None
         return
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=label, file=sys.stderr, leave=False, unit_scale=True)
-
-    def update(done: int, total_now: int) -> None:
-        bar.total = total_now
-        bar.n = done
-        bar.refresh()
-
+    bar = ProgressBar(label, sys.stderr, total=total)
+    if draw_now:
+        bar.draw()
     try:
-        yield update
+        yield bar
     finally:
         bar.close()
 

@@ -11,8 +11,8 @@ from neurongraph.cli.common import (
     echo_table,
     json_option,
     pass_context,
+    uses_torch,
 )
-from neurongraph.demo import run_demo
 
 DEFAULT_OUT = "demo-output"
 
@@ -84,8 +84,10 @@ def _layer_modularity(row: dict) -> str:
 )
 @json_option
 @pass_context
+@uses_torch
 def demo(obj: Context, out: str, as_json: bool):
     """Train a digits MLP, ingest it, run every analysis, write the report."""
+    from neurongraph.demo import run_demo
 
     def step(name: str) -> None:
         if not as_json:

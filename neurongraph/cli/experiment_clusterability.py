@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from neurongraph.analysis.nulls import LAYER_SHUFFLE_METHODS
-from neurongraph.analysis.spectral import DEFAULT_METHOD, METHODS
+from neurongraph.analysis.defaults import (
+    DEFAULT_METHOD,
+    DEFAULT_N_CLUSTERS,
+    DEFAULT_N_SHUFFLES,
+    LAYER_SHUFFLE_METHODS,
+    METHODS,
+)
 from neurongraph.cli.common import (
     Context,
     check_out_path,
@@ -14,25 +21,19 @@ from neurongraph.cli.common import (
     json_option,
     pass_context,
     progress_bar,
+    uses_torch,
 )
-from neurongraph.experiments.clusterability import (
-    DEFAULT_ARCH,
-    DEFAULT_DATA,
-    DEFAULT_EPOCHS,
-    DEFAULT_LR,
-    DEFAULT_N_CLUSTERS,
-    DEFAULT_N_SHUFFLES,
-    DEFAULT_OUT,
-    DEFAULT_PREFIX,
-    DEFAULT_RUNS,
-    SHUFFLE_BOTH,
-    VARIANTS,
-    ClusterabilityExperiment,
-    VariantRow,
-    run_clusterability_experiment,
-)
-from neurongraph.experiments.filan_reference import SOURCE_TABLE
+from neurongraph.experiments.defaults import CLUSTERABILITY_ARCH as DEFAULT_ARCH
+from neurongraph.experiments.defaults import CLUSTERABILITY_DATA as DEFAULT_DATA
+from neurongraph.experiments.defaults import CLUSTERABILITY_OUT as DEFAULT_OUT
+from neurongraph.experiments.defaults import CLUSTERABILITY_PREFIX as DEFAULT_PREFIX
+from neurongraph.experiments.defaults import CLUSTERABILITY_RUNS as DEFAULT_RUNS
+from neurongraph.experiments.defaults import SHUFFLE_BOTH, VARIANTS
 from neurongraph.formatting import MISSING, number
+from neurongraph.training.defaults import DEFAULT_EPOCHS, DEFAULT_LR
+
+if TYPE_CHECKING:
+    from neurongraph.experiments.clusterability import ClusterabilityExperiment, VariantRow
 
 __all__ = ["clusterability"]
 
@@ -146,6 +147,7 @@ def _variants(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 )
 @json_option
 @pass_context
+@uses_torch
 def clusterability(
     obj: Context,
     data: str,
@@ -178,6 +180,8 @@ def clusterability(
     epochs, 50 shuffles) take about a minute per model on 2 cores, about 45 minutes in all;
     reruns reuse the models and networks that match.
     """
+    from neurongraph.experiments.clusterability import run_clusterability_experiment
+
     check_out_path(out_dir, directory=True)
     with progress_bar("clusterability", enabled=not as_json) as progress:
         result = run_clusterability_experiment(
@@ -213,6 +217,8 @@ def _echo_text(result: ClusterabilityExperiment) -> None:
         f"{1 / (result.n_shuffles + 1):.4f} (below every null network)"
     )
     echo_table(_HEADINGS, [_text_row(row) for row in result.variants])
+    from neurongraph.experiments.filan_reference import SOURCE_TABLE
+
     click.echo(f"paper: means over the runs of {SOURCE_TABLE}")
     click.echo(f"table: {result.csv}\nruns: {result.runs_csv}\nplot: {result.plot}")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from neurongraph.cli.common import (
@@ -12,20 +14,17 @@ from neurongraph.cli.common import (
     json_option,
     pass_context,
     progress_bar,
+    uses_torch,
 )
 from neurongraph.cli.training import data_option
-from neurongraph.experiments.evolution import (
-    DEFAULT_ARCH,
-    DEFAULT_EPOCHS,
-    DEFAULT_LR,
-    DEFAULT_MODEL_SPECS,
-    DEFAULT_NAME,
-    METRICS,
-    EvolutionResult,
-    run_evolution,
-)
-from neurongraph.experiments.evolution_models import NO_MODELS
+from neurongraph.experiments.defaults import DEFAULT_MODEL_SPECS, METRICS, NO_MODELS
+from neurongraph.experiments.defaults import EVOLUTION_ARCH as DEFAULT_ARCH
+from neurongraph.experiments.defaults import EVOLUTION_NAME as DEFAULT_NAME
 from neurongraph.formatting import number
+from neurongraph.training.defaults import DEFAULT_EPOCHS, DEFAULT_LR
+
+if TYPE_CHECKING:
+    from neurongraph.experiments.evolution import EvolutionResult
 
 __all__ = ["evolution"]
 
@@ -78,6 +77,7 @@ P_VALUE = ".2g"
 )
 @json_option
 @pass_context
+@uses_torch
 def evolution(
     obj: Context,
     data: str,
@@ -99,6 +99,8 @@ def evolution(
     Writes OUT/evolution.csv, OUT/evolution.png, OUT/evolution-models.csv and
     OUT/evolution-models.png.
     """
+    from neurongraph.experiments.evolution import run_evolution
+
     check_out_path(out_dir or name, directory=True)
     with progress_bar("evolution", enabled=not as_json) as progress:
         result = run_evolution(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from neurongraph.cli.common import Context, check_out_path, echo_json, json_option, pass_context
+from neurongraph.cli.common import (
+    Context,
+    check_out_path,
+    echo_json,
+    json_option,
+    pass_context,
+    uses_torch,
+)
 
 DEFAULT_OUT = "report.html"
 
@@ -14,6 +21,7 @@ DEFAULT_OUT = "report.html"
 @click.option("--out", type=click.Path(dir_okay=False), default=DEFAULT_OUT, show_default=True)
 @json_option
 @pass_context
+@uses_torch
 def report(obj: Context, network: str, out: str, as_json: bool):
     """Write an HTML report with plots of every analysis run on a network."""
     from neurongraph.report.html import write_report  # matplotlib: only when a report is made

@@ -11,11 +11,9 @@ from neurongraph.cli.common import (
     json_option,
     pass_context,
     progress_bar,
+    uses_torch,
 )
-from neurongraph.model.datasets import load_dataset
-from neurongraph.training import parse_architecture
-from neurongraph.training.architectures import IMAGE_KINDS
-from neurongraph.training.train import (
+from neurongraph.training.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DROPOUT,
     DEFAULT_EPOCHS,
@@ -25,12 +23,8 @@ from neurongraph.training.train import (
     DEFAULT_PRUNE,
     DEFAULT_REG_K,
     DEFAULT_SPECTRAL_REG,
-    train_model,
-)
-from neurongraph.training.transformer import (
+    IMAGE_KINDS,
     TRANSFORMER_EXAMPLE,
-    is_transformer,
-    parse_transformer,
 )
 
 #: Where `train` writes its model unless --out says otherwise.
@@ -126,6 +120,7 @@ def data_option(required: bool = True):
 @click.option("--seed", type=int, default=0, show_default=True)
 @json_option
 @pass_context
+@uses_torch
 def train(
     obj: Context,
     arch: str,
@@ -147,6 +142,11 @@ def train(
 ):
     """Train a small MLP, CNN, ResNet or transformer on a built-in dataset and save it as
     TorchScript."""
+    from neurongraph.model.datasets import load_dataset
+    from neurongraph.training.architectures import parse_architecture
+    from neurongraph.training.train import train_model
+    from neurongraph.training.transformer import is_transformer, parse_transformer
+
     if is_transformer(arch):
         parse_transformer(arch)  # malformed: one line, before anything else
         architecture, images = arch, False

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from neurongraph.analysis.scoring import PARTITION_COMMANDS
+from neurongraph.analysis.defaults import DEFAULT_PARTITION, PARTITION_COMMANDS
 from neurongraph.cli.common import Context, check_out_path, echo_json, json_option, pass_context
-from neurongraph.report.view import DEFAULT_PARTITION, write_view
 
 __all__ = ["view"]
 
@@ -38,6 +37,8 @@ DEFAULT_VIEW_OUT = "view.html"
 @pass_context
 def view(obj: Context, network: str, partition: str, cluster: str | None, out: str, as_json: bool):
     """Write an interactive graph page (neo4j-viz) of a network's clusters or one cluster."""
+    from neurongraph.report.view import write_view
+
     check_out_path(out)
     drawn = write_view(obj.store, network, out, partition=partition, cluster=cluster)
     if as_json:

@@ -80,6 +80,12 @@ from neurongraph.analysis.runner import run_spectral
 from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS, METHODS
 from neurongraph.errors import UsageError
 from neurongraph.experiments.clusterability_plot import plot_clusterability
+from neurongraph.experiments.defaults import CLUSTERABILITY_ARCH as DEFAULT_ARCH
+from neurongraph.experiments.defaults import CLUSTERABILITY_DATA as DEFAULT_DATA
+from neurongraph.experiments.defaults import CLUSTERABILITY_OUT as DEFAULT_OUT
+from neurongraph.experiments.defaults import CLUSTERABILITY_PREFIX as DEFAULT_PREFIX
+from neurongraph.experiments.defaults import CLUSTERABILITY_RUNS as DEFAULT_RUNS
+from neurongraph.experiments.defaults import SHUFFLE_BOTH, VARIANTS
 from neurongraph.experiments.filan_reference import (
     SOURCE_TABLE,
     PaperFigures,
@@ -94,7 +100,6 @@ from neurongraph.store import Store, check_network_name
 from neurongraph.store.schema import Status
 from neurongraph.training.architectures import (
     IMAGE_KINDS,
-    MLP_EXAMPLE,
     count_neurons,
     parse_architecture,
 )
@@ -149,20 +154,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The MLP of Filan et al. (four hidden layers of 256), on 8x8 digits instead of MNIST.
-DEFAULT_ARCH = MLP_EXAMPLE
-DEFAULT_DATA = "digits"
-#: Seeds per variant (the issue's ``--runs 5``).
-DEFAULT_RUNS = 5
-#: Output directory (relative to the working directory) unless one is given.
-DEFAULT_OUT = "clusterability"
-#: Network names are ``PREFIX-VARIANT-sSEED``.
-DEFAULT_PREFIX = "clu"
 CSV_NAME = "clusterability.csv"
 RUNS_CSV_NAME = "clusterability-runs.csv"
 PLOT_NAME = "clusterability.png"
-#: What ``--shuffle-method`` takes for every method of ``LAYER_SHUFFLE_METHODS``.
-SHUFFLE_BOTH = "both"
 
 #: Dropout probability of the ``dropout`` variant (Srivastava et al.'s rate for hidden units).
 DROPOUT = 0.5
@@ -177,8 +171,8 @@ MODULES = 4
 #: Weight lambda of the ``spectral`` variant's regulariser (K = DEFAULT_REG_K eigenvalues).
 SPECTRAL_REG = 1.0
 
-#: Training options of each variant, on top of the defaults of ``train_model``; ``random`` is
-#: the initial model (no epochs).
+#: Training options of each variant (of ``VARIANTS``, in its order), on top of the defaults of
+#: ``train_model``; ``random`` is the initial model (no epochs).
 VARIANT_OPTIONS: dict[str, dict[str, Any]] = {
     "plain": {},
     "dropout": {"dropout": DROPOUT},
@@ -190,7 +184,6 @@ VARIANT_OPTIONS: dict[str, dict[str, Any]] = {
     "spectral": {"spectral_reg": SPECTRAL_REG},
     "random": {"epochs": 0},
 }
-VARIANTS = tuple(VARIANT_OPTIONS)
 
 #: Columns of the per-variant table (CSV header and ``--json`` keys, in order).
 TABLE_COLUMNS = (

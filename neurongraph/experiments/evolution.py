@@ -53,6 +53,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neurongraph.errors import UsageError
+from neurongraph.experiments.defaults import EVOLUTION_ARCH as DEFAULT_ARCH
+from neurongraph.experiments.defaults import EVOLUTION_DATA as DEFAULT_DATA
+from neurongraph.experiments.defaults import EVOLUTION_NAME as DEFAULT_NAME
 from neurongraph.experiments.evolution_models import (
     BASE_MODEL,
     DEFAULT_MODEL_SPECS,
@@ -76,7 +79,7 @@ from neurongraph.experiments.network_metrics import (
 )
 from neurongraph.model.datasets import load_dataset
 from neurongraph.store import Store, check_network_name
-from neurongraph.training.architectures import IMAGE_KINDS, MLP_EXAMPLE, parse_architecture
+from neurongraph.training.architectures import IMAGE_KINDS, parse_architecture
 from neurongraph.training.train import (
     CHECKPOINT_PATTERN,
     DEFAULT_EPOCHS,
@@ -111,11 +114,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The MLP of Mostafa & Mondal's digits experiment.
-DEFAULT_ARCH = MLP_EXAMPLE
-DEFAULT_DATA = "digits"
-#: Series name, and the output directory (relative to the working directory) unless given.
-DEFAULT_NAME = "evolution"
 CHECKPOINT_DIR = "checkpoints"
 CSV_NAME = "evolution.csv"
 PLOT_NAME = "evolution.png"

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from neurongraph.errors import UsageError
+from neurongraph.experiments.defaults import DEFAULT_MODEL_SPECS, NO_MODELS, NOISE_AND_EPOCH_SPECS
 from neurongraph.experiments.network_metrics import (
     ACCURACY,
     NetworkMetrics,
@@ -76,12 +77,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Models beside the base: two levels of label noise and an under-trained one...
-NOISE_AND_EPOCH_SPECS = ("noise=0.3", "noise=0.6", "epochs=1")
-#: ... and, for an MLP, a narrow one too.
-DEFAULT_MODEL_SPECS = ("width=0.25", *NOISE_AND_EPOCH_SPECS)
-#: The spec that turns the model set off.
-NO_MODELS = "none"
 #: How the base model (the series' last checkpoint) is listed.
 BASE_MODEL = "base"
 MODEL_DIR = "models"

@@ -27,6 +27,7 @@ import torch
 from scipy import stats
 
 from neurongraph.analysis.runner import run_entropy, run_louvain
+from neurongraph.experiments.defaults import METRICS
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import Dataset
 from neurongraph.model.loading import load_model
@@ -44,8 +45,6 @@ __all__ = [
 
 #: The column every metric is correlated with.
 ACCURACY = "testAccuracy"
-#: Metrics correlated with the test accuracy.
-METRICS = ("modularity", "entropy", "classEntropy")
 #: Fewest measurements with a value for which a correlation is reported.
 MIN_CORRELATION_POINTS = 3
 #: Metrics (or accuracies) that vary by no more than this count as constant: a layer with one

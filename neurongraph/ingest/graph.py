@@ -12,6 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
+from neurongraph.ingest.defaults import DEFAULT_KERNEL_NORM, KERNEL_NORMS
 from neurongraph.model.chain import Chain, Stage
 from neurongraph.model.view import CHAIN, DAG, SUM, ModelView, ViewInput
 from neurongraph.model.view import INPUT as INPUT_LAYER
@@ -28,12 +29,6 @@ __all__ = [
     "network_graph",
     "view_graph",
 ]
-
-#: How a kernel slice (conv) or a channel's flattened weights (conv -> linear) become one weight:
-#: ``l1`` = sum of |w|, ``fro`` = Frobenius norm, ``l2`` = largest singular value of the slice
-#: (for a flattened channel, a vector, ``l2`` and ``fro`` agree).
-KERNEL_NORMS = ("l1", "l2", "fro")
-DEFAULT_KERNEL_NORM = "l1"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from scipy import stats
 from neurongraph.analysis.stats import selectivity
 from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
 from neurongraph.model.datasets import Dataset
+from neurongraph.model.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
 from neurongraph.model.view import TOKEN_REDUCTIONS, ModelView
 from neurongraph.store.files import network_key
 
@@ -39,10 +40,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Examples per forward pass when capturing activations.
-DEFAULT_BATCH_SIZE = 1024
-#: CORRELATES edges kept per neuron (its strongest |r|).
-DEFAULT_CORR_TOP_K = 16
 #: Positions (examples x tokens) per forward pass of a token model: bounds the memory its
 #: intermediate values take, whatever ``batch_size`` says.
 TOKENS_PER_PASS = 8192
@@ -176,6 +173,8 @@ def capture_activations(
         tmp, mode="w+", dtype=np.float32, shape=(cache.n_examples, sum(cache.widths))
     )
     row = 0
+    if progress is not None:
+        progress(0, cache.n_examples)
     with torch.no_grad():
         for X in (dataset.X_train, dataset.X_test):
             for start in range(0, len(X), batch_size):

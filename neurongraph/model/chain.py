@@ -20,10 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["CHANNEL_REDUCTIONS", "Chain", "Stage", "reduce_channels"]
+from neurongraph.model.defaults import CHANNEL_REDUCTIONS
 
-#: How a conv channel's H x W activation map becomes one number per example.
-CHANNEL_REDUCTIONS = ("mean", "max", "l2")
+__all__ = ["CHANNEL_REDUCTIONS", "Chain", "Stage", "reduce_channels"]
 
 
 @dataclass

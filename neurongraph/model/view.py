@@ -53,6 +53,7 @@ from torch.fx.node import map_aggregate
 from neurongraph.errors import IngestError
 from neurongraph.model import operations
 from neurongraph.model.checks import check_runs, one_line, reproduction_failure
+from neurongraph.model.defaults import TOKEN_REDUCTIONS
 from neurongraph.model.export import export_program, pieces
 
 __all__ = [
@@ -77,9 +78,6 @@ INPUT = "input"
 #: ``dataFlow`` of a network: a chain of weight layers, or any other DAG (sums, branches).
 CHAIN = "chain"
 DAG = "dag"
-#: How a token model's unit becomes one number per example from its positions (padding left
-#: out): their mean, their max, or the last one's value.
-TOKEN_REDUCTIONS = ("mean", "max", "last")
 #: Kinds of the projections that attention reads, by the argument they reach.
 ATTENTION_KINDS = {"query": "attention-q", "key": "attention-k", "value": "attention-v"}
 #: Examples of the batch the model is exported with (the unit maps hold one entry per element

@@ -44,10 +44,12 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neurongraph.errors import UsageError
-from neurongraph.store import CypherResult, Store
+
+if TYPE_CHECKING:
+    from neurongraph.store import CypherResult, Store
 
 __all__ = [
     "QUERIES_DIR",

@@ -24,8 +24,7 @@ from typing import Any
 
 from neo4j_viz import ColorSpace, Layout, Node, Relationship, VisualizationGraph
 
-from neurongraph.analysis.runner import SPECTRAL_METHOD
-from neurongraph.analysis.scoring import PARTITION_COMMANDS
+from neurongraph.analysis.defaults import DEFAULT_PARTITION, PARTITION_COMMANDS
 from neurongraph.errors import UsageError
 from neurongraph.queries import run_query
 from neurongraph.store import Store
@@ -42,7 +41,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PARTITION = SPECTRAL_METHOD["weights"]
 #: WEIGHT edges drawn at most in a one-cluster view (strongest first).
 MAX_EDGES = 5_000
 #: Node radius and edge width ranges, in pixels.

@@ -5,75 +5,53 @@ See :mod:`neurongraph.training.architectures` for the architecture grammar (and
 :mod:`neurongraph.training.train` for the training loop, checkpoints and saved models,
 :mod:`neurongraph.training.regularisers`, :mod:`neurongraph.training.modular` and
 :mod:`neurongraph.training.pruning` for the options from Filan et al.
+
+Everything is imported on first use, so that importing the package (or its light
+:mod:`~neurongraph.training.defaults`) does not pull in torch.
 """
 
-from neurongraph.training.architectures import (
-    Architecture,
-    build_model,
-    model_weights,
-    parse_architecture,
-)
-from neurongraph.training.modular import MODULAR_INIT_RATIO, apply_modular_init
-from neurongraph.training.pruning import weight_sparsity
-from neurongraph.training.regularisers import (
-    l1_penalty,
-    l2_penalty,
-    spectral_regulariser,
-    weight_adjacency,
-    weight_blocks,
-)
-from neurongraph.training.train import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_DROPOUT,
-    DEFAULT_EPOCHS,
-    DEFAULT_L1,
-    DEFAULT_L2,
-    DEFAULT_LR,
-    DEFAULT_PRUNE,
-    DEFAULT_REG_K,
-    DEFAULT_SPECTRAL_EVERY,
-    DEFAULT_SPECTRAL_REG,
-    EpochRecord,
-    Evaluation,
-    TrainResult,
-    evaluate_model,
-    find_checkpoints,
-    read_sidecar,
-    save_model,
-    sidecar_path,
-    train_model,
-)
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_DROPOUT",
-    "DEFAULT_EPOCHS",
-    "DEFAULT_L1",
-    "DEFAULT_L2",
-    "DEFAULT_LR",
-    "DEFAULT_PRUNE",
-    "DEFAULT_REG_K",
-    "DEFAULT_SPECTRAL_EVERY",
-    "DEFAULT_SPECTRAL_REG",
-    "MODULAR_INIT_RATIO",
-    "Architecture",
-    "EpochRecord",
-    "Evaluation",
-    "TrainResult",
-    "apply_modular_init",
-    "build_model",
-    "evaluate_model",
-    "find_checkpoints",
-    "l1_penalty",
-    "l2_penalty",
-    "model_weights",
-    "parse_architecture",
-    "read_sidecar",
-    "save_model",
-    "sidecar_path",
-    "spectral_regulariser",
-    "train_model",
-    "weight_adjacency",
-    "weight_blocks",
-    "weight_sparsity",
-]
+#: The module each public name comes from.
+_SOURCES = {
+    "Architecture": "neurongraph.training.architectures",
+    "build_model": "neurongraph.training.architectures",
+    "model_weights": "neurongraph.training.architectures",
+    "parse_architecture": "neurongraph.training.architectures",
+    "MODULAR_INIT_RATIO": "neurongraph.training.modular",
+    "apply_modular_init": "neurongraph.training.modular",
+    "weight_sparsity": "neurongraph.training.pruning",
+    "l1_penalty": "neurongraph.training.regularisers",
+    "l2_penalty": "neurongraph.training.regularisers",
+    "spectral_regulariser": "neurongraph.training.regularisers",
+    "weight_adjacency": "neurongraph.training.regularisers",
+    "weight_blocks": "neurongraph.training.regularisers",
+    "DEFAULT_BATCH_SIZE": "neurongraph.training.defaults",
+    "DEFAULT_DROPOUT": "neurongraph.training.defaults",
+    "DEFAULT_EPOCHS": "neurongraph.training.defaults",
+    "DEFAULT_L1": "neurongraph.training.defaults",
+    "DEFAULT_L2": "neurongraph.training.defaults",
+    "DEFAULT_LR": "neurongraph.training.defaults",
+    "DEFAULT_PRUNE": "neurongraph.training.defaults",
+    "DEFAULT_REG_K": "neurongraph.training.defaults",
+    "DEFAULT_SPECTRAL_EVERY": "neurongraph.training.train",
+    "DEFAULT_SPECTRAL_REG": "neurongraph.training.defaults",
+    "EpochRecord": "neurongraph.training.train",
+    "Evaluation": "neurongraph.training.train",
+    "TrainResult": "neurongraph.training.train",
+    "evaluate_model": "neurongraph.training.train",
+    "find_checkpoints": "neurongraph.training.train",
+    "read_sidecar": "neurongraph.training.train",
+    "save_model": "neurongraph.training.train",
+    "sidecar_path": "neurongraph.training.train",
+    "train_model": "neurongraph.training.train",
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SOURCES:
+        return getattr(import_module(_SOURCES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -55,6 +55,7 @@ from torch import nn
 
 from neurongraph.errors import IngestError, UsageError
 from neurongraph.seeds import resolve_seed
+from neurongraph.training.defaults import IMAGE_KINDS, MLP_EXAMPLE
 from neurongraph.training.resnet import build_resnet
 
 __all__ = [
@@ -79,7 +80,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MLP_EXAMPLE = "64-256-256-256-256-10"
 CNN_EXAMPLE = "cnn:c16-c32-p-f64-10"
 CNN_PREFIX = "cnn:"
 RESNET_EXAMPLE = "resnet:c16x2-c32x2-10"
@@ -90,8 +90,6 @@ POOL_SIZE = 2
 CONV, POOL, DENSE, OUTPUT = "conv", "pool", "dense", "output"
 #: A ResNet's blocks: the first of a stage, and the others.
 STAGE, BLOCK = "stage", "block"
-#: Architecture kinds that take images ``(C, H, W)``.
-IMAGE_KINDS = frozenset({"cnn", "resnet"})
 #: How messages name each kind.
 _KIND_NAMES = {"mlp": "MLP", "cnn": "CNN", "resnet": "ResNet"}
 _INPUT_SHAPE = re.compile(r"(\d+)x(\d+)x(\d+)")

@@ -59,6 +59,17 @@ from neurongraph.training.architectures import (
     model_weights,
     parse_architecture,
 )
+from neurongraph.training.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DROPOUT,
+    DEFAULT_EPOCHS,
+    DEFAULT_L1,
+    DEFAULT_L2,
+    DEFAULT_LR,
+    DEFAULT_PRUNE,
+    DEFAULT_REG_K,
+    DEFAULT_SPECTRAL_REG,
+)
 from neurongraph.training.modular import apply_modular_init
 from neurongraph.training.pruning import (
     apply_masks,
@@ -102,17 +113,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EPOCHS = 20
-DEFAULT_LR = 1e-3
-DEFAULT_BATCH_SIZE = 64
-DEFAULT_DROPOUT = 0.0
-DEFAULT_L1 = 0.0
-DEFAULT_L2 = 0.0
-DEFAULT_PRUNE = 0.0
-DEFAULT_SPECTRAL_REG = 0.0
-#: Eigenvalues in the spectral regulariser: K = 11 favours the 12 clusters of the default
-#: spectral partition (DESIGN.md section 4).
-DEFAULT_REG_K = 11
 #: Steps between evaluations of the spectral regulariser (see the module docstring).
 DEFAULT_SPECTRAL_EVERY = 5
 EVAL_BATCH_SIZE = 4096

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from neurongraph.errors import IngestError
 from neurongraph.model.texts import PAD_ID, WORDS
+from neurongraph.training.defaults import TRANSFORMER_EXAMPLE
 
 __all__ = [
     "FFN_FACTOR",
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 TRANSFORMER_PREFIX = "transformer:"
-TRANSFORMER_EXAMPLE = "transformer:d32-h2-b1-4"
 #: Feed-forward width per unit of the model width.
 FFN_FACTOR = 4
 #: What a padding key adds to an attention score: far below any real score, yet finite.

@@ -358,7 +358,8 @@ def test_iter_lesions_yields_every_lesion_once_with_progress(digits_chain):
     lesion_accuracies(
         chain, lesions, (X, y), batch_size=5, progress=lambda d, t: calls.append((d, t))
     )
-    assert calls[-1] == (len(lesions), len(lesions)) and len(calls) == len(chunks)
+    assert calls[0] == (0, len(lesions))  # when the lesions start
+    assert calls[-1] == (len(lesions), len(lesions)) and len(calls) == len(chunks) + 1
 
 
 # --------------------------------------------------------------------------------------------
