@@ -5,7 +5,9 @@ plus ``.neurongraph/``:
 
 - ``password``: the random root password, made at creation, mode 0600;
 - ``owner.lock``: an ``fcntl`` lock held by the one process serving the directory (its pid inside);
-- ``serve.json``: the Bolt port, while ``neurongraph db start`` serves the store to other processes.
+- ``serve.json``: the serving process's pid, Bolt and import ports and idle limit, while a
+  background process (``neurongraph db start``, or the first command: see
+  :mod:`neurongraph.store.autoserve`) serves the store to other processes.
 
 Within one process, servers are shared: opening a directory that this process already serves
 reuses that server (one JVM can host it only once anyway), and it stops when its last user closes.
@@ -37,7 +39,16 @@ import numpy as np
 from neurongraph.errors import StoreError
 from neurongraph.store.schema import ARCADEDB_SCHEMA, DATABASE
 
-__all__ = ["EmbeddedServer", "ServedStore", "acquire", "find_served", "release", "serve_info_path"]
+__all__ = [
+    "EmbeddedServer",
+    "ServedStore",
+    "acquire",
+    "find_served",
+    "read_serve_info",
+    "release",
+    "serve_info_path",
+    "serves",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +60,8 @@ ROOT_USER = "root"
 #: Mode of the store directory and its state directory: only their owner reads the store.
 STORE_MODE = 0o700
 LOOPBACK = "127.0.0.1"
+#: Seconds to wait for a served store's port to accept a connection before calling it stale.
+PORT_CHECK_SECONDS = 1.0
 #: Maximum Java heap of the embedded server.
 JVM_HEAP = "2g"
 #: Bytes of randomness in a new store's password.
@@ -125,37 +138,83 @@ def read_password(directory: Path) -> str:
 
 @dataclass(frozen=True)
 class ServedStore:
-    """A store served by another process: where to reach it."""
+    """A store served by another process: where to reach it.
+
+    ``import_port`` is where it takes bulk imports (:mod:`neurongraph.store.bulk`);
+    ``idle_seconds`` is how long it stays up unused (None: until stopped); ``started_at`` is
+    when it started (seconds since the epoch).
+    """
 
     pid: int
     bolt_port: int
     password: str
+    import_port: int | None = None
+    idle_seconds: float | None = None
+    started_at: float | None = None
 
     @property
     def uri(self) -> str:
         return f"bolt://{LOOPBACK}:{self.bolt_port}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat_line.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def read_serve_info(directory: Path) -> dict | None:
+    """What the serving process recorded in ``serve.json`` (None if nothing readable)."""
+    try:
+        data = json.loads(serve_info_path(directory).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "pid" in data and "boltPort" in data else None
+
+
+def _answers(port: int) -> bool:
+    """Whether something accepts connections on the loopback ``port``."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=PORT_CHECK_SECONDS):
+            return True
+    except OSError:
+        return False
 
 
 def find_served(directory: Path) -> ServedStore | None:
-    """The process serving ``directory`` with ``db start``, if any is alive."""
-    info = serve_info_path(directory)
-    try:
-        data = json.loads(info.read_text())
-    except (OSError, ValueError):
+    """The process serving ``directory``, if one is alive, answers on its port and is not
+    stopping; a port file left by a process that died (SIGKILL) or no longer answers is
+    stale and gives None."""
+    data = read_serve_info(directory)
+    if data is None or data.get("stopping") or not pid_alive(int(data["pid"])):
         return None
-    if not _pid_alive(int(data["pid"])):
+    import_port = data.get("importPort")
+    if not _answers(int(import_port if import_port else data["boltPort"])):
         return None
-    return ServedStore(int(data["pid"]), int(data["boltPort"]), read_password(directory))
+    idle = data.get("idleSeconds")
+    return ServedStore(
+        int(data["pid"]),
+        int(data["boltPort"]),
+        read_password(directory),
+        import_port=int(import_port) if import_port else None,
+        idle_seconds=float(idle) if idle is not None else None,
+        started_at=data.get("startedAt"),
+    )
+
+
+def serves(directory: Path) -> bool:
+    """Whether this process runs the embedded server of ``directory``."""
+    with _servers_lock:
+        return directory.resolve() in _servers
 
 
 def _lock_owner(directory: Path) -> str:
