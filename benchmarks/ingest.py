@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import tempfile
 import time
@@ -24,6 +25,7 @@ from neurongraph.ingest import ingest_model
 from neurongraph.ingest.graph import network_graph
 from neurongraph.model.extract import extract_chain
 from neurongraph.store import open_store
+from neurongraph.store.autoserve import SERVE_ENV
 from neurongraph.store.rows import layer_rows, neuron_rows, neuron_uid
 
 WIDTHS = (784, 256, 256, 256, 256, 10)
@@ -93,6 +95,7 @@ def main() -> None:
         help="Ingests of the same model; the first (cold JVM) is reported apart from the rest.",
     )
     args = parser.parse_args()
+    os.environ[SERVE_ENV] = "0"  # the importer in this process, not in a served one
     net = model()
     with tempfile.TemporaryDirectory() as tmp, open_store(tmp + "/store") as store:
         runs = [

@@ -15,9 +15,14 @@ from zoo import digits_cnn
 
 from neurongraph.cli import cli
 from neurongraph.store import open_store
+from neurongraph.store.autoserve import SERVE_ENV
 
 NEO4J_URI_ENV = "NEURONGRAPH_TEST_NEO4J_URI"
 _names = itertools.count()
+# The suite opens its stores in-process (one server per session) and its subprocesses inherit
+# this: no test leaves a store served in the background unless it asks to
+# (tests/store/test_autoserve.py sets NEURONGRAPH_SERVE=1 for its own commands).
+os.environ[SERVE_ENV] = "0"
 
 
 def pytest_collection_modifyitems(config, items):

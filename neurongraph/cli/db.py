@@ -1,23 +1,23 @@
-"""``neurongraph db start|stop|status``: serve the embedded store to other processes."""
+"""``neurongraph db start|stop|status``: serve the embedded store to other processes.
+
+Commands leave a store served anyway (see :mod:`neurongraph.store.autoserve`); ``db start``
+serves it until ``db stop`` (or ``--idle`` seconds unused).
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import click
 
 from neurongraph.cli.common import Context, echo_json, json_option, pass_context
-from neurongraph.errors import NeurongraphError, StoreError, UsageError
-from neurongraph.store import embedded, serve
+from neurongraph.errors import NeurongraphError, UsageError
+from neurongraph.store import autoserve, embedded, serve
 from neurongraph.store.store import DEFAULT_STORE
 
-#: Seconds to wait for the serving process to come up or go down.
-SERVE_TIMEOUT = 120.0
-LOG_FILE = "serve.log"
+#: Seconds to wait for the serving process to go down.
+STOP_TIMEOUT = 120.0
 
 
 def _directory(obj: Context) -> Path:
@@ -31,11 +31,18 @@ def _directory(obj: Context) -> Path:
 
 def _status(directory: Path) -> dict:
     served = embedded.find_served(directory)
+    idle_for = None
+    if served is not None:
+        last = max(autoserve.last_use(directory) or 0.0, served.started_at or 0.0)
+        idle_for = round(max(time.time() - last, 0.0), 1) if last else None
     return {
         "store": str(directory),
         "serving": served is not None,
         "pid": served.pid if served else None,
         "uri": served.uri if served else None,
+        "port": served.bolt_port if served else None,
+        "idleLimitSeconds": served.idle_seconds if served else None,
+        "secondsSinceLastUse": idle_for,
         "user": embedded.ROOT_USER if served else None,
         "passwordFile": str(directory / embedded.STATE_DIR / embedded.PASSWORD_FILE),
     }
@@ -45,9 +52,12 @@ def _report(status: dict, as_json: bool, verb: str) -> None:
     if as_json:
         echo_json(status)
     elif status["serving"]:
+        limit = status["idleLimitSeconds"]
+        until = f"stops after {limit:g} s unused" if limit else "serves until `db stop`"
         click.echo(
-            f"{verb} {status['store']} on {status['uri']} (pid {status['pid']}; user "
-            f"{status['user']}, password in {status['passwordFile']})"
+            f"{verb} {status['store']} on {status['uri']} (pid {status['pid']}; {until}, last "
+            f"used {status['secondsSinceLastUse']:g} s ago; user {status['user']}, password in "
+            f"{status['passwordFile']})"
         )
     else:
         click.echo(f"{status['store']} is not being served")
@@ -59,33 +69,21 @@ def db():
 
 
 @db.command()
+@click.option(
+    "--idle",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Stop by itself after this many seconds with no command connected "
+    "(default: serve until `db stop`).",
+)
 @json_option
 @pass_context
-def start(obj: Context, as_json: bool):
+def start(obj: Context, idle: float | None, as_json: bool):
     """Start serving the embedded store in the background."""
     directory = _directory(obj)
-    if embedded.find_served(directory) is None:
-        embedded.init_directory(directory)
-        with open(directory / embedded.STATE_DIR / LOG_FILE, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "neurongraph.store.serve", str(directory)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + SERVE_TIMEOUT
-        while embedded.find_served(directory) is None:
-            if process.poll() is not None:
-                raise StoreError(
-                    f"the store server exited at start-up (status {process.returncode}); "
-                    f"see {directory / embedded.STATE_DIR / LOG_FILE} (is the store open "
-                    "in another process?)"
-                )
-            if time.monotonic() > deadline:
-                process.terminate()
-                raise NeurongraphError("the store server did not start in time")
-            time.sleep(serve.POLL_SECONDS)
+    embedded.init_directory(directory)
+    autoserve.start(directory, idle)
     _report(_status(directory), as_json, "serving")
 
 
@@ -99,8 +97,8 @@ def stop(obj: Context, as_json: bool):
     if served is None:
         raise UsageError(f"{directory} is not being served; nothing to stop")
     serve.stop_request_path(directory).touch()
-    deadline = time.monotonic() + SERVE_TIMEOUT
-    while _alive(served.pid):
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while embedded.pid_alive(served.pid):
         if time.monotonic() > deadline:
             raise NeurongraphError(f"the store server (pid {served.pid}) did not stop in time")
         time.sleep(serve.POLL_SECONDS)
@@ -108,18 +106,6 @@ def stop(obj: Context, as_json: bool):
         echo_json({"store": str(directory), "stopped": True, "pid": served.pid})
     else:
         click.echo(f"stopped serving {directory} (pid {served.pid})")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return finished == 0
 
 
 @db.command()

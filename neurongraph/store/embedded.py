@@ -5,7 +5,9 @@ plus ``.neurongraph/``:
 
 - ``password``: the random root password, made at creation, mode 0600;
 - ``owner.lock``: an ``fcntl`` lock held by the one process serving the directory (its pid inside);
-- ``serve.json``: the Bolt port, while ``neurongraph db start`` serves the store to other processes.
+- ``serve.json``: the serving process's pid, Bolt and import ports and idle limit, while a
+  background process (``neurongraph db start``, or the first command: see
+  :mod:`neurongraph.store.autoserve`) serves the store to other processes.
 
 Within one process, servers are shared: opening a directory that this process already serves
 reuses that server (one JVM can host it only once anyway), and it stops when its last user closes.
@@ -14,11 +16,9 @@ reuses that server (one JVM can host it only once anyway), and it stops when its
 from __future__ import annotations
 
 import atexit
-import collections
 import contextlib
 import fcntl
 import functools
-import itertools
 import json
 import logging
 import os
@@ -37,7 +37,16 @@ import numpy as np
 from neurongraph.errors import StoreError
 from neurongraph.store.schema import ARCADEDB_SCHEMA, DATABASE
 
-__all__ = ["EmbeddedServer", "ServedStore", "acquire", "find_served", "release", "serve_info_path"]
+__all__ = [
+    "EmbeddedServer",
+    "ServedStore",
+    "acquire",
+    "find_served",
+    "read_serve_info",
+    "release",
+    "serve_info_path",
+    "serves",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,8 @@ ROOT_USER = "root"
 #: Mode of the store directory and its state directory: only their owner reads the store.
 STORE_MODE = 0o700
 LOOPBACK = "127.0.0.1"
+#: Seconds to wait for a served store's port to accept a connection before calling it stale.
+PORT_CHECK_SECONDS = 1.0
 #: Maximum Java heap of the embedded server.
 JVM_HEAP = "2g"
 #: Bytes of randomness in a new store's password.
@@ -125,37 +136,83 @@ def read_password(directory: Path) -> str:
 
 @dataclass(frozen=True)
 class ServedStore:
-    """A store served by another process: where to reach it."""
+    """A store served by another process: where to reach it.
+
+    ``import_port`` is where it takes bulk imports (:mod:`neurongraph.store.bulk`);
+    ``idle_seconds`` is how long it stays up unused (None: until stopped); ``started_at`` is
+    when it started (seconds since the epoch).
+    """
 
     pid: int
     bolt_port: int
     password: str
+    import_port: int | None = None
+    idle_seconds: float | None = None
+    started_at: float | None = None
 
     @property
     def uri(self) -> str:
         return f"bolt://{LOOPBACK}:{self.bolt_port}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat_line.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def read_serve_info(directory: Path) -> dict | None:
+    """What the serving process recorded in ``serve.json`` (None if nothing readable)."""
+    try:
+        data = json.loads(serve_info_path(directory).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "pid" in data and "boltPort" in data else None
+
+
+def _answers(port: int) -> bool:
+    """Whether something accepts connections on the loopback ``port``."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=PORT_CHECK_SECONDS):
+            return True
+    except OSError:
+        return False
 
 
 def find_served(directory: Path) -> ServedStore | None:
-    """The process serving ``directory`` with ``db start``, if any is alive."""
-    info = serve_info_path(directory)
-    try:
-        data = json.loads(info.read_text())
-    except (OSError, ValueError):
+    """The process serving ``directory``, if one is alive, answers on its port and is not
+    stopping; a port file left by a process that died (SIGKILL) or no longer answers is
+    stale and gives None."""
+    data = read_serve_info(directory)
+    if data is None or data.get("stopping") or not pid_alive(int(data["pid"])):
         return None
-    if not _pid_alive(int(data["pid"])):
+    import_port = data.get("importPort")
+    if not _answers(int(import_port if import_port else data["boltPort"])):
         return None
-    return ServedStore(int(data["pid"]), int(data["boltPort"]), read_password(directory))
+    idle = data.get("idleSeconds")
+    return ServedStore(
+        int(data["pid"]),
+        int(data["boltPort"]),
+        read_password(directory),
+        import_port=int(import_port) if import_port else None,
+        idle_seconds=float(idle) if idle is not None else None,
+        started_at=data.get("startedAt"),
+    )
+
+
+def serves(directory: Path) -> bool:
+    """Whether this process runs the embedded server of ``directory``."""
+    with _servers_lock:
+        return directory.resolve() in _servers
 
 
 def _lock_owner(directory: Path) -> str:
@@ -280,7 +337,7 @@ class EmbeddedServer:
     def add_edges(
         batch,
         edge_type: str,
-        endpoints: tuple[Sequence[str], Sequence[str]],
+        endpoints: tuple[Sequence, Sequence],
         indices: tuple[np.ndarray, np.ndarray],
         columns: dict[str, np.ndarray],
     ) -> None:
@@ -288,41 +345,80 @@ class EmbeddedServer:
         float properties given as columns (one array per property).
 
         ``GraphBatch.new_edges`` takes one dict per edge, checks every value and encodes the
-        whole batch as JSON, which the JVM parses again: for the 10.8 M WEIGHT edges of a
-        transformer, parsing was most of the ingest. Here each endpoint's record id becomes a
-        Java ``RID`` once, and every edge is one direct call of the Java batch's ``newEdge``
-        with its properties as Java doubles (measured at less than half the CPU time of the
-        JSON bridge). Where the package's Java batch is not reachable, the public per-dict
-        path is used.
+        whole batch as JSON, which the JVM parses again; one JPype call of the Java batch's
+        ``newEdge`` per edge crosses into Java 400k times for a small MLP. Here the loop runs
+        in Java: a method handle (:func:`_edge_loop`) built from ``newEdge``, array getters and
+        ``MethodHandles.countedLoop`` takes the endpoints' record ids, the two index arrays
+        and the property columns as Java arrays, each copied in one piece. Where the
+        package's Java batch is not reachable, the public per-dict path is used.
         """
         import jpype
 
         sources, targets = indices
-        names = list(columns)
-        values = [np.asarray(column, dtype=np.float64).tolist() for column in columns.values()]
         try:
+            java_batch = batch._java_graph_batch
             rid = jpype.JClass(_RID)
-            new_edge = batch._java_graph_batch.newEdge
-        except (TypeError, AttributeError, RuntimeError):
-            rows = zip(*values, strict=True)
-            props = [dict(zip(names, row, strict=True)) for row in rows]
+        except (AttributeError, RuntimeError):
+            values = [np.asarray(c, dtype=np.float64).tolist() for c in columns.values()]
+            props = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
             src = np.asarray(endpoints[0], dtype=object)[sources].tolist()
             dst = np.asarray(endpoints[1], dtype=object)[targets].tolist()
             batch.new_edges(src, edge_type, dst, props)
             return
-        src = _java_objects(rid, endpoints[0])[sources]
-        dst = _java_objects(rid, endpoints[1])[targets]
-        arguments = [src, itertools.repeat(jpype.JString(edge_type)), dst]
-        for name, column in zip(names, values, strict=True):
-            arguments += [itertools.repeat(jpype.JString(name)), column]
-        collections.deque(map(new_edge, *arguments), maxlen=0)
+        loop = _edge_loop(java_batch, edge_type, tuple(columns))
+        rids = jpype.JArray(rid)
+        ints = jpype.JArray(jpype.JInt)
+        doubles = jpype.JArray(jpype.JDouble)
+        arguments = [
+            rids([rid(r) for r in endpoints[0]]),
+            ints(np.ascontiguousarray(sources, dtype=np.int32)),
+            rids([rid(r) for r in endpoints[1]]),
+            ints(np.ascontiguousarray(targets, dtype=np.int32)),
+        ]
+        arguments += [doubles(np.ascontiguousarray(c, dtype=np.float64)) for c in columns.values()]
+        loop.invokeWithArguments(arguments)
 
 
-def _java_objects(make, values: Sequence[str]) -> np.ndarray:
-    """``make(v)`` for each of ``values``, as an object array (to index with numpy)."""
-    objects = np.empty(len(values), dtype=object)
-    objects[:] = [make(v) for v in values]
-    return objects
+def _edge_loop(java_batch, edge_type: str, names: tuple[str, ...]):
+    """A Java method handle ``(RID[] a, int[] s, RID[] b, int[] t, double[]... columns)`` that
+    calls ``java_batch.newEdge(a[s[i]], edge_type, b[t[i]], name_1, columns[0][i], ...)`` for
+    every i, in a loop that runs in the JVM."""
+    import jpype
+
+    handles = jpype.JClass("java.lang.invoke.MethodHandles")
+    method_type = jpype.JClass("java.lang.invoke.MethodType").methodType
+    rid = jpype.JClass(_RID)
+    string = jpype.JClass("java.lang.String")
+    objects = jpype.JArray(jpype.JClass("java.lang.Object"))
+    rids, ints, doubles = jpype.JArray(rid), jpype.JArray(jpype.JInt), jpype.JArray(jpype.JDouble)
+    void = jpype.JClass("java.lang.Void").TYPE
+    double = jpype.JClass("java.lang.Double").TYPE
+    new_edge = handles.publicLookup().findVirtual(
+        jpype.JClass("com.arcadedb.graph.GraphBatch"),
+        "newEdge",
+        method_type(void, rid, [string, rid, objects]),
+    )
+    h = handles.insertArguments(new_edge, 0, [java_batch])  # (RID, String, RID, Object[])
+    h = handles.insertArguments(h, 1, [jpype.JString(edge_type)])  # (RID, RID, Object[])
+    props = handles.identity(objects).asCollector(objects, 2 * len(names))
+    props = props.asType(method_type(objects, [string, double] * len(names)))
+    for k, name in enumerate(names):
+        props = handles.insertArguments(props, k, [jpype.JString(name)])  # (double...)
+    h = handles.collectArguments(h, 2, props)  # (RID, RID, double...)
+    rid_at = handles.collectArguments(  # (RID[] a, int[] s, int i) -> a[s[i]]
+        handles.arrayElementGetter(rids), 1, handles.arrayElementGetter(ints)
+    )
+    h = handles.collectArguments(h, 0, rid_at)  # (RID[], int[], int, RID, double...)
+    h = handles.collectArguments(h, 3, rid_at)  # (RID[], int[], int, RID[], int[], int, double...)
+    for k in range(len(names)):
+        h = handles.collectArguments(h, 6 + 2 * k, handles.arrayElementGetter(doubles))
+    int_type = jpype.JClass("java.lang.Integer").TYPE
+    body_type = method_type(void, int_type, [rids, ints, rids, ints] + [doubles] * len(names))
+    order = [1, 2, 0, 3, 4, 0] + [x for k in range(len(names)) for x in (5 + k, 0)]
+    body = handles.permuteArguments(h, body_type, ints(order))
+    count = handles.dropArguments(handles.arrayLength(ints), 0, [rids])
+    count = handles.dropArguments(count, 2, [rids, ints] + [doubles] * len(names))
+    return handles.countedLoop(count, None, body)
 
 
 _jvm_lock = threading.Lock()

@@ -21,7 +21,7 @@ from neo4j import exceptions as neo4j_errors
 
 from neurongraph import __version__
 from neurongraph.errors import StoreError, UsageError, arg
-from neurongraph.store import cypher, embedded
+from neurongraph.store import autoserve, cypher, embedded
 from neurongraph.store.files import StoreFiles
 from neurongraph.store.schema import (
     DATABASE,
@@ -197,11 +197,15 @@ class Store:
         database: str | None,
         location: str,
         server: embedded.EmbeddedServer | None = None,
+        served: embedded.ServedStore | None = None,
+        lease: autoserve.Lease | None = None,
     ) -> None:
         self._driver = driver
         self._database = database
         self.location = location
         self._server = server
+        self._served = served
+        self._lease = lease
         if server is not None:
             server.attach(self)
         agent = driver.get_server_info().agent
@@ -214,10 +218,14 @@ class Store:
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the driver, then release the embedded server if this store started it."""
+        """Close the driver, then let go of the served store, or release the embedded server
+        if this store started it."""
         if self._driver is not None:
             self._driver.close()
             self._driver = None
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
         if self._server is not None:
             embedded.release(self._server)
             self._server = None
@@ -248,7 +256,16 @@ class Store:
         except neo4j_errors.Neo4jError as err:
             raise StoreError(f"the database refused the query: {_one_line(err.message)}") from err
         except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
-            raise StoreError(f"lost the connection to the store at {self.location}: {err}") from err
+            raise self._lost(err) from err
+
+    def _lost(self, err: Exception) -> StoreError:
+        """The error for a connection lost mid-command."""
+        if self._served is not None:
+            return StoreError(
+                f"the process serving {self.location} (pid {self._served.pid}) stopped or died; "
+                "run the command again (it serves the store afresh)"
+            )
+        return StoreError(f"lost the connection to the store at {self.location}: {err}")
 
     def _transact(self, work: Callable[[Any], Any], *, what: str) -> Any:
         """Run ``work(tx)`` in one managed write transaction and return what it returns.
@@ -279,9 +296,7 @@ class Store:
             except neo4j_errors.Neo4jError as err:
                 raise StoreError(f"the database refused {what}: {_one_line(err.message)}") from err
             except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
-                raise StoreError(
-                    f"lost the connection to the store at {self.location}: {err}"
-                ) from err
+                raise self._lost(err) from err
         raise AssertionError("unreachable")
 
     def read(self, query: str, params: dict | None = None) -> list[dict[str, Any]]:
@@ -325,7 +340,7 @@ class Store:
         except neo4j_errors.Neo4jError as err:
             raise UsageError(f"the query failed: {_one_line(err.message)}") from err
         except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired) as err:
-            raise StoreError(f"lost the connection to the store at {self.location}: {err}") from err
+            raise self._lost(err) from err
         if not write and result.counters["contains_updates"]:
             raise UsageError(_WRITE_REFUSED)
         return result
@@ -467,6 +482,10 @@ class Store:
         }
         if self._server is not None:
             rows.bulk_write(self._server, name, graph, network, progress)
+        elif self._served is not None and self._served.import_port:
+            from neurongraph.store import bulk
+
+            bulk.send_graph(self._served, self.location, name, graph, network, progress)
         else:
             self.write(cypher.CREATE_NETWORK, {"props": network})
             self.write(cypher.CREATE_LAYERS, {"name": name, "rows": rows.layer_rows(name, graph)})
@@ -721,6 +740,14 @@ def open_store(location: str | os.PathLike | None = None) -> Store:
         A ``bolt://`` / ``neo4j://`` URI (a Neo4j server; credentials from ``NEO4J_USERNAME`` /
         ``NEO4J_PASSWORD``) or a directory (the embedded store, created if missing). Defaults to
         ``NEURONGRAPH_STORE`` or ``./neurongraph-store``.
+
+    Notes
+    -----
+    An embedded store that another process serves is reached over Bolt through that process.
+    One that nobody serves is left served by a background process that stops after
+    ``NEURONGRAPH_SERVE_IDLE`` seconds without a command (see
+    :mod:`neurongraph.store.autoserve`), unless ``NEURONGRAPH_SERVE=0``: then this process
+    starts the server itself and stops it when the store is closed.
     """
     location = str(location or os.environ.get(STORE_ENV) or DEFAULT_STORE)
     if location.startswith(_SCHEMES):
@@ -734,10 +761,21 @@ def open_store(location: str | os.PathLike | None = None) -> Store:
         )
     directory = Path(location).expanduser().resolve()
     embedded.init_directory(directory)
-    served = embedded.find_served(directory)
-    if served is not None and served.pid != os.getpid():
-        driver = _connect(served.uri, (embedded.ROOT_USER, served.password), str(directory))
-        return Store(driver, database=DATABASE, location=str(directory))
+    if not embedded.serves(directory):
+        found = autoserve.lease(directory)
+        if found is None and autoserve.enabled():
+            autoserve.start(directory, autoserve.idle_from_env())
+            found = autoserve.lease(directory)
+        if found is not None:
+            served, lease = found
+            try:
+                driver = _connect(served.uri, (embedded.ROOT_USER, served.password), str(directory))
+            except BaseException:
+                lease.release()
+                raise
+            return Store(
+                driver, database=DATABASE, location=str(directory), served=served, lease=lease
+            )
     server = embedded.acquire(directory)
     try:
         driver = _connect(server.uri, (embedded.ROOT_USER, server.password), str(directory))

@@ -121,9 +121,12 @@ def stored_graph(store, name):
     return edges, biases
 
 
-def test_served_store_bolt_path_writes_the_same_graph(tmp_path, mlp):
-    """db start serves the store; another process's ingest goes over Bolt (not the bulk
-    importer) and writes exactly what the bulk path writes."""
+def test_a_served_store_writes_the_same_graph_by_bulk_import_and_over_bolt(
+    tmp_path, mlp, monkeypatch
+):
+    """db start serves the store; another process's ingest hands the graph to the serving
+    process's bulk importer, and a client that only speaks Bolt (the store's URI) writes
+    with UNWIND batches: both write exactly what the in-process bulk path writes."""
     directory = tmp_path / "served"
     script = tmp_path / "mlp.pt"
     torch.jit.save(torch.jit.script(mlp), str(script))
@@ -131,18 +134,25 @@ def test_served_store_bolt_path_writes_the_same_graph(tmp_path, mlp):
     try:
         assert status["serving"] and status["uri"].startswith("bolt://127.0.0.1:")
         assert json.loads(ng(directory, "db", "status", "--json").stdout)["pid"] == status["pid"]
-        ng(directory, "ingest", script, "--name", "viabolt")
+        ng(directory, "ingest", script, "--name", "viabulk")
+        monkeypatch.setenv("NEO4J_USERNAME", ROOT_USER)
+        monkeypatch.setenv("NEO4J_PASSWORD", read_password(directory))
+        with open_store(status["uri"]) as over_bolt:
+            ingest_model(over_bolt, mlp, "viabolt", torch.zeros(2, 64))
         with open_store(directory) as served:  # connects to the serving process
-            assert served._server is None
-            assert served.get_network("viabolt")["status"] == "complete"
+            assert served._server is None and served._served.pid == status["pid"]
+            assert served.get_network("viabulk")["status"] == "complete"
+            via_served_bulk = stored_graph(served, "viabulk")
             via_bolt = stored_graph(served, "viabolt")
     finally:
         ng(directory, "db", "stop")
     assert not json.loads(ng(directory, "db", "status", "--json").stdout)["serving"]
     with open_store(tmp_path / "bulk") as bulk:
-        ingest_model(bulk, mlp, "viabolt", torch.zeros(2, 64))
-        via_bulk = stored_graph(bulk, "viabolt")
-    assert via_bolt == via_bulk
+        ingest_model(bulk, mlp, "viabulk", torch.zeros(2, 64))
+        via_bulk = stored_graph(bulk, "viabulk")
+    assert via_served_bulk == via_bulk
+    assert via_bolt[0] == via_bulk[0]
+    assert [b["b"] for b in via_bolt[1]] == [b["b"] for b in via_bulk[1]]
     assert len(via_bulk[0]) == 64 * 32 + 32 * 16 + 16 * 10
 
 
