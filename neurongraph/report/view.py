@@ -67,8 +67,9 @@ NEURON_RADIUS = (2.0, 9.0)
 #: Edge width bounds, in drawing units.
 EDGE_WIDTH = (0.6, 14.0)
 NEURON_EDGE_WIDTH = (0.4, 4.0)
-#: Captions are written inside circles at least this large.
+#: Captions are written beside circles at least this large, or (neurons) this far apart.
 CAPTION_RADIUS = 9.0
+CAPTION_SPACING = 12.0
 #: Categorical colours (Tableau 20 order); further labels cycle through them.
 PALETTE = (
     "#4E79A7",
@@ -420,6 +421,8 @@ def neuron_view(
         per_layer[row["layer"]].append(row)
     tallest = max(len(rows) for rows in per_layer.values())
     r = min(NEURON_RADIUS[1], max(NEURON_RADIUS[0], (HEIGHT - 1.5 * MARGIN) / tallest * 0.35))
+    spacing = (HEIGHT - 1.5 * MARGIN) / max(tallest - 1, 1)
+    readable = r >= CAPTION_RADIUS or spacing >= CAPTION_SPACING
     circles = []
     for i, layer in enumerate(layers):
         rows = per_layer[layer]
@@ -436,7 +439,7 @@ def neuron_view(
                     y=y,
                     r=r,
                     color=colour[layer],
-                    caption=str(row["index"]) if r >= CAPTION_RADIUS else "",
+                    caption=str(row["index"]) if readable else "",
                     tooltip=f"{row['uid']}{': ' + scores if scores else ''}",
                 )
             )

@@ -162,6 +162,16 @@ def test_every_named_query_answers_for_the_skip_mlp(run_cli, store, skip_net):
     sums = named(run_cli, "cluster-weight-sums", network=name, method=WEIGHTS)
     assert {(r["source"], r["target"]): r["weight"] for r in sums} == pytest.approx(between)
     assert sum(r["edges"] for r in sums) == len(SKIP_EDGES)
+    parts = Counter()
+    for e in edges:
+        parts[e["sl"], labels[e["sl"], e["si"]], e["tl"], labels[e["tl"], e["ti"]]] += e["w"]
+    layered = named(run_cli, "cluster-layer-weights", network=name, method=WEIGHTS)
+    assert {
+        (r["sourceLayer"], r["source"], r["targetLayer"], r["target"]): r["weight"] for r in layered
+    } == pytest.approx(parts)
+    sizes = Counter((layer, c) for (layer, _), c in labels.items())
+    got = named(run_cli, "cluster-layers", network=name, method=WEIGHTS)
+    assert {(r["layer"], r["label"]): r["neurons"] for r in got} == sizes
     for source, target in between:
         rows = named(
             run_cli,
@@ -182,19 +192,15 @@ def test_every_named_query_answers_for_the_skip_mlp(run_cli, store, skip_net):
         )
     for label in (0, 1):
         members = {key for key, c in labels.items() if c == label}
-        rows = named(run_cli, "cluster-graph", network=name, method=WEIGHTS, label=label)
-        assert {(r["n"]["layer"], r["n"]["index"]) for r in rows} == members
+        (row,) = named(run_cli, "cluster-graph", network=name, method=WEIGHTS, label=label)
+        assert {(n["layer"], n["index"]) for n in row["neurons"]} == members
         inside = {
-            (e["sl"], e["si"], e["tl"], e["ti"])
+            (f"{name}/{e['sl']}/{e['si']}", f"{name}/{e['tl']}/{e['ti']}")
             for e in edges
             if (e["sl"], e["si"]) in members and (e["tl"], e["ti"]) in members
         }
-        got = {
-            (r["n"]["layer"], r["n"]["index"], r["o"]["layer"], r["o"]["index"])
-            for r in rows
-            if r["w"] is not None
-        }
-        assert got == inside
+        assert {tuple(pair) for pair in row["edges"]} == inside
+        assert len(row["edges"]) == len(row["weights"]) == len(inside)
         neurons = named(run_cli, "cluster-neurons", network=name, method=WEIGHTS, label=label)
         assert {(r["layer"], r["index"]) for r in neurons} == members
     clusters = named(run_cli, "partition-clusters", network=name, method=WEIGHTS)
@@ -228,6 +234,8 @@ def test_every_named_query_answers_for_the_skip_mlp(run_cli, store, skip_net):
         "data-flow",
         "layer-summary",
         "cluster-weight-sums",
+        "cluster-layer-weights",
+        "cluster-layers",
         "cluster-weights",
         "cluster-graph",
         "cluster-neurons",
