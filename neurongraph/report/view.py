@@ -59,6 +59,11 @@ EDGES_PER_NEURON = 3
 MAX_EDGES = 20_000
 #: Drawing units: column spacing, drawing height and margins.
 COLUMN_GAP = 320.0
+#: Many layers: columns move closer (down to MIN_COLUMN_GAP) to keep the drawing about this wide.
+DRAWING_WIDTH = 1300.0
+MIN_COLUMN_GAP = 110.0
+#: Column captions closer than this alternate between two lines.
+STAGGER_BELOW = 220.0
 HEIGHT = 760.0
 MARGIN = 70.0
 #: Circle radius bounds, in drawing units.
@@ -213,8 +218,16 @@ def _require_partition(store: Store, network: str, method: str) -> dict:
     return found
 
 
-def _column_x(position_index: int) -> float:
-    return MARGIN + COLUMN_GAP * position_index
+def _layer_caption(layer: str) -> str:
+    """``layer 0`` for a bare module index, else the layer's own name (``layer1.add``)."""
+    return f"layer {layer}" if str(layer).isdigit() else str(layer)
+
+
+def _column_xs(count: int) -> list[float]:
+    """The x of each of ``count`` layer columns."""
+    fit = (DRAWING_WIDTH - 2 * MARGIN) / max(count - 1, 1)
+    gap = min(COLUMN_GAP, max(MIN_COLUMN_GAP, fit))
+    return [MARGIN + gap * i for i in range(count)]
 
 
 def _stack(count: int, r: float) -> list[float]:
@@ -275,7 +288,8 @@ def cluster_view(store: Store, network: str, *, partition: str = DEFAULT_PARTITI
     parts = run_query(store, "cluster-layers", params).rows
     sums = run_query(store, "cluster-layer-weights", params).rows
     positions = sorted({(r["position"], r["layer"]) for r in parts})
-    column = {layer: i for i, (_, layer) in enumerate(positions)}
+    xs = _column_xs(len(positions))
+    column = {layer: xs[i] for i, (_, layer) in enumerate(positions)}
     labels = sorted({str(r["label"]) for r in parts}, key=_label_key)
     colour = {label: _color(i) for i, label in enumerate(labels)}
     biggest = max((r["neurons"] for r in parts), default=0)
@@ -290,7 +304,7 @@ def cluster_view(store: Store, network: str, *, partition: str = DEFAULT_PARTITI
             circles.append(
                 Circle(
                     id=f"{layer}|{label}",
-                    x=_column_x(column[layer]),
+                    x=column[layer],
                     y=y,
                     r=r,
                     color=colour[label],
@@ -349,7 +363,7 @@ def cluster_view(store: Store, network: str, *, partition: str = DEFAULT_PARTITI
     return GraphView(
         title=f"{network}: {partition} partition ({stats})" if stats else f"{network}: {partition}",
         subtitle=subtitle,
-        columns=[(_column_x(i), f"layer {layer}") for i, (_, layer) in enumerate(positions)],
+        columns=[(column[layer], _layer_caption(layer)) for _, layer in positions],
         circles=circles,
         lines=lines,
         legend=legend,
@@ -423,6 +437,7 @@ def neuron_view(
     r = min(NEURON_RADIUS[1], max(NEURON_RADIUS[0], (HEIGHT - 1.5 * MARGIN) / tallest * 0.35))
     spacing = (HEIGHT - 1.5 * MARGIN) / max(tallest - 1, 1)
     readable = r >= CAPTION_RADIUS or spacing >= CAPTION_SPACING
+    xs = _column_xs(len(layers))
     circles = []
     for i, layer in enumerate(layers):
         rows = per_layer[layer]
@@ -435,7 +450,7 @@ def neuron_view(
             circles.append(
                 Circle(
                     id=row["uid"],
-                    x=_column_x(i),
+                    x=xs[i],
                     y=y,
                     r=r,
                     color=colour[layer],
@@ -466,7 +481,8 @@ def neuron_view(
         for e in sorted(kept, key=lambda e: e["weight"])
     ]
     legend = [
-        (colour[layer], f"layer {layer}: {len(per_layer[layer])} neurons") for layer in layers
+        (colour[layer], f"{_layer_caption(layer)}: {len(per_layer[layer])} neurons")
+        for layer in layers
     ]
     legend.append((EDGE_COLOR, "edges: solid for positive weights, dashed for negative"))
     subtitle = (
@@ -486,7 +502,7 @@ def neuron_view(
     return GraphView(
         title=f"{network}: {partition} cluster {cluster} ({len(circles)} neurons)",
         subtitle=subtitle,
-        columns=[(_column_x(i), f"layer {layer}") for i, layer in enumerate(layers)],
+        columns=[(x, _layer_caption(layer)) for x, layer in zip(xs, layers, strict=True)],
         circles=circles,
         lines=lines,
         legend=legend,
@@ -496,29 +512,33 @@ def neuron_view(
 
 def _svg(view: GraphView) -> str:
     at = {c.id: c for c in view.circles}
-    width = 2 * MARGIN + COLUMN_GAP * max(len(view.columns) - 1, 0)
+    xs = [x for x, _ in view.columns]
+    width = max(xs, default=0.0) + MARGIN
+    stagger = len(xs) > 1 and xs[1] - xs[0] < STAGGER_BELOW
     out = [
         f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" '
         f'viewBox="0 0 {width:.0f} {HEIGHT:.0f}" preserveAspectRatio="xMidYMid meet">',
         '<g id="scene">',
     ]
-    for x, caption in view.columns:
-        out.append(
-            f'<text class="column" x="{x:.1f}" y="{MARGIN / 2:.1f}">{html.escape(caption)}</text>'
-        )
+    for i, (x, caption) in enumerate(view.columns):
+        y = MARGIN / 2 - (MARGIN / 4 if stagger and i % 2 else 0.0)
+        out.append(f'<text class="column" x="{x:.1f}" y="{y:.1f}">{html.escape(caption)}</text>')
     for line in view.lines:
         a, b = at[line.source], at[line.target]
         dash = f' stroke-dasharray="{NEGATIVE_DASH}"' if line.dashed else ""
         bend = (b.x - a.x) / 2
         out.append(
-            f'<path class="edge" d="M{a.x:.1f},{a.y:.1f} C{a.x + bend:.1f},{a.y:.1f} '
+            f'<path class="edge" data-source="{html.escape(line.source)}" '
+            f'data-target="{html.escape(line.target)}" '
+            f'd="M{a.x:.1f},{a.y:.1f} C{a.x + bend:.1f},{a.y:.1f} '
             f'{b.x - bend:.1f},{b.y:.1f} {b.x:.1f},{b.y:.1f}" stroke="{line.color}" '
             f'stroke-width="{line.width:.2f}"{dash}><title>{html.escape(line.tooltip)}</title></path>'
         )
     for c in view.circles:
         ring = f' stroke="{IMPORTANT_RING}" stroke-width="4"' if c.ring else ""
         out.append(
-            f'<g class="node"><circle cx="{c.x:.1f}" cy="{c.y:.1f}" r="{c.r:.1f}" '
+            f'<g class="node" data-id="{html.escape(c.id)}">'
+            f'<circle cx="{c.x:.1f}" cy="{c.y:.1f}" r="{c.r:.1f}" '
             f'fill="{c.color}"{ring}><title>{html.escape(c.tooltip)}</title></circle>'
         )
         if c.caption:

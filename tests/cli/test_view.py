@@ -221,6 +221,9 @@ USER_FLAGS = ("--headless", "--disable-gpu", "--no-sandbox", "--window-size=1000
 SATURATED = 60
 MIN_NODE_PIXELS = 300
 MAX_PAGE_BYTES = 200_000
+#: What the page's SVG says each node and edge is.
+NODE_ID = r'<g class="node" data-id="([^"]+)"'
+SVG_EDGE = r'<path class="edge" data-source="([^"]+)" data-target="([^"]+)"'
 
 
 def user_screenshot(page: Path) -> np.ndarray:
@@ -264,7 +267,8 @@ def test_cluster_view_renders(network, store, store_dir, tmp_path):
     legend = re.findall(r"<li><i[^>]*></i>(.*?)</li>", text)
     clusters = run_query(store, "partition-clusters", {"network": network, "method": WEIGHTS})
     assert legend == [f"cluster {r['label']}: {r['size']} neurons" for r in clusters.rows]
-    assert text.count("<circle ") == len(parts)
+    assert sorted(re.findall(NODE_ID, text)) == sorted(f"{r['layer']}|{r['label']}" for r in parts)
+    assert len(re.findall(SVG_EDGE, text)) == summary["relationships"]
     image = user_screenshot(out)
     assert drawn_pixels(image) >= MIN_DRAWN_PIXELS, f"nothing drawn: {out.with_suffix('.png')}"
     assert coloured_pixels(image) >= MIN_NODE_PIXELS, "no coloured nodes on the screenshot"
