@@ -12,7 +12,8 @@ click). Two views, both read from the store with named queries (:mod:`neurongrap
   :data:`EDGES_PER_PART` heaviest aggregated edges leaving each part are drawn;
 - one cluster's neurons (``cluster-neurons``, ``cluster-weights``): one circle per neuron,
   coloured by layer; of the WEIGHT edges among them only the :data:`EDGES_PER_NEURON` strongest
-  |w| leaving each neuron are drawn, dashed for negative weights.
+  |w| leaving each neuron are kept, and of those at most :data:`MAX_NEURON_EDGES` (the
+  strongest) drawn, dashed for negative weights.
 
 Each page says in its heading what it draws, which edges it kept, and what colours and sizes
 mean; the legend gives each colour with formatted values.
@@ -41,6 +42,7 @@ __all__ = [
     "EDGES_PER_NEURON",
     "EDGES_PER_PART",
     "MAX_EDGES",
+    "MAX_NEURON_EDGES",
     "GraphView",
     "cluster_view",
     "format_value",
@@ -55,6 +57,8 @@ DEFAULT_PARTITION = SPECTRAL_METHOD["weights"]
 EDGES_PER_PART = 3
 #: WEIGHT edges drawn per neuron in a one-cluster view (the strongest |w| leaving it).
 EDGES_PER_NEURON = 3
+#: At most this many edges in a one-cluster view: the strongest of those kept per neuron.
+MAX_NEURON_EDGES = 400
 #: WEIGHT edges read at most for a one-cluster view (strongest first).
 MAX_EDGES = 20_000
 #: Drawing units: column spacing, drawing height and margins.
@@ -71,7 +75,7 @@ PART_RADIUS = (6.0, 34.0)
 NEURON_RADIUS = (2.0, 9.0)
 #: Edge width bounds, in drawing units.
 EDGE_WIDTH = (0.6, 14.0)
-NEURON_EDGE_WIDTH = (0.4, 4.0)
+NEURON_EDGE_WIDTH = (0.3, 3.0)
 #: Captions are written beside circles at least this large, or (neurons) this far apart.
 CAPTION_RADIUS = 9.0
 CAPTION_SPACING = 12.0
@@ -467,7 +471,8 @@ def neuron_view(
         }
         for w in weights
     ]
-    kept = _top_per_source(edges, EDGES_PER_NEURON)
+    kept = sorted(_top_per_source(edges, EDGES_PER_NEURON), key=lambda e: -e["weight"])
+    kept = kept[:MAX_NEURON_EDGES]
     heaviest = max((e["weight"] for e in kept), default=0.0)
     lines = [
         Line(
@@ -487,8 +492,9 @@ def neuron_view(
     legend.append((EDGE_COLOR, "edges: solid for positive weights, dashed for negative"))
     subtitle = (
         f"Each circle is one neuron of cluster {cluster}, colour = layer. Of the WEIGHT edges "
-        f"among them, the {EDGES_PER_NEURON} strongest |w| leaving each neuron are drawn "
-        f"(width ∝ |w|): {len(lines)} of {len(edges)}."
+        f"among them, the {EDGES_PER_NEURON} strongest |w| leaving each neuron are kept, and of "
+        f"those the {MAX_NEURON_EDGES} strongest drawn (width ∝ |w|): {len(lines)} of "
+        f"{len(edges)}."
     )
     log.info(
         "%s %s cluster %s: %d neurons, %d of %d edges",

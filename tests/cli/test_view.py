@@ -31,7 +31,12 @@ from PIL import Image
 
 from neurongraph.cli import cli
 from neurongraph.queries import run_query
-from neurongraph.report.view import EDGES_PER_NEURON, EDGES_PER_PART, format_value
+from neurongraph.report.view import (
+    EDGES_PER_NEURON,
+    EDGES_PER_PART,
+    MAX_NEURON_EDGES,
+    format_value,
+)
 
 CHROMIUM = "chromium"
 CHROMIUM_FLAGS = (
@@ -297,7 +302,8 @@ def test_one_cluster_view_renders(network, store, store_dir, tmp_path):
     ).rows
     assert summary["nodes"] == len(members) > 0
     per_neuron = Counter(r["source"] for r in inside)
-    assert summary["relationships"] == sum(min(n, EDGES_PER_NEURON) for n in per_neuron.values())
+    kept = sum(min(n, EDGES_PER_NEURON) for n in per_neuron.values())
+    assert summary["relationships"] == min(kept, MAX_NEURON_EDGES)
     assert summary["relationships"] < len(inside), "edges are thresholded"
     text = out.read_text()
     assert f"{network}: {WEIGHTS} cluster {label} ({len(members)} neurons)" in text
