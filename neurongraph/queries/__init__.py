@@ -30,7 +30,7 @@ More directories of ``.cypher`` files can be named in ``NEURONGRAPH_QUERIES`` (s
 Examples
 --------
 >>> [q.name for q in list_queries()][:3]
-['cluster-graph', 'cluster-interactions', 'cluster-neurons']
+['cluster-graph', 'cluster-interactions', 'cluster-layer-weights']
 >>> get_query("layer-summary").parameter_names
 ('network',)
 """
