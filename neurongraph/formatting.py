@@ -32,13 +32,16 @@ def number(value: float | None, spec: str = VALUE) -> str:
 
 
 def cell(value: object, spec: str = ".4g") -> str:
-    """A table cell: a float by :func:`number`, None as :data:`MISSING`, anything else as text.
+    """A table cell: a float by :func:`number`, None as :data:`MISSING`, a bool as yes/no,
+    anything else as text.
 
     Examples
     --------
-    >>> cell(0.000123456), cell(None), cell(12), cell("digits")
-    ('0.0001235', 'n/a', '12', 'digits')
+    >>> cell(0.000123456), cell(None), cell(12), cell("digits"), cell(True), cell(-0.0, ".3g")
+    ('0.0001235', 'n/a', '12', 'digits', 'yes', '0')
     """
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if value is None or isinstance(value, float):
         return number(value, spec)
     return str(value)

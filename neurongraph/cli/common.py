@@ -239,7 +239,7 @@ class ShapeType(click.ParamType):
         return shape
 
 
-#: Where the warnings of a command go: the libraries' (torch, neo4j-viz) at INFO, shown with
+#: Where the warnings of a command go: the libraries' (torch, transformers) at INFO, shown with
 #: ``-v``; neurongraph's own (:class:`~neurongraph.errors.NeurongraphWarning`) at WARNING.
 warnings_log = logging.getLogger("neurongraph.warnings")
 

@@ -7,12 +7,12 @@ import click
 from neurongraph.cli.common import (
     Context,
     echo_json,
-    echo_table,
     json_option,
     params_option,
     parse_params,
     pass_context,
 )
+from neurongraph.cli.rows import csv_option, emit_rows, limit_option, tidy
 from neurongraph.errors import UsageError
 
 NETWORK_COLUMNS = (
@@ -28,18 +28,24 @@ NETWORK_COLUMNS = (
 
 
 @click.command("networks")
+@csv_option
 @json_option
 @pass_context
-def networks_command(obj: Context, as_json: bool):
+def networks_command(obj: Context, as_csv: bool, as_json: bool):
     """List the networks in the store."""
     found = obj.store.networks()
     if as_json:
-        echo_json({"networks": found})
+        echo_json({"networks": tidy(found)})
         return
-    if not found:
+    if not found and not as_csv:
         click.echo("no networks yet; add one with `neurongraph ingest MODEL --name NAME`")
         return
-    echo_table(NETWORK_COLUMNS, [[n.get(c) for c in NETWORK_COLUMNS] for n in found])
+    emit_rows(
+        NETWORK_COLUMNS,
+        [{c: n.get(c) for c in NETWORK_COLUMNS} for n in found],
+        as_json=False,
+        as_csv=as_csv,
+    )
 
 
 @click.command()
@@ -62,40 +68,30 @@ def drop(obj: Context, name: str, as_json: bool):
 @click.argument("query")
 @params_option
 @click.option("--write", is_flag=True, help="Allow a query that writes.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@limit_option
+@csv_option
 @json_option
 @pass_context
 def cypher(
-    obj: Context, query: str, params: tuple[str, ...], write: bool, as_csv: bool, as_json: bool
+    obj: Context,
+    query: str,
+    params: tuple[str, ...],
+    write: bool,
+    limit: int | None,
+    as_csv: bool,
+    as_json: bool,
 ):
     """Run a Cypher query (read-only unless --write)."""
     result = obj.store.run_cypher(query, parse_params(params), write=write)
-    emit_rows(result.keys, result.rows, result.counters, as_json=as_json, as_csv=as_csv)
-
-
-def emit_rows(keys, rows, counters, *, as_json: bool, as_csv: bool) -> None:
-    """Print query results as JSON, CSV or a table."""
-    if as_json:
-        echo_json({"columns": keys, "rows": rows, "counters": counters})
-        return
-    table = [[row.get(k) for k in keys] for row in rows]
-    if as_csv:
-        import csv
-        import io
-        import json
-
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(keys)
-        for row in table:
-            writer.writerow([json.dumps(v) if isinstance(v, dict | list) else v for v in row])
-        click.echo(buffer.getvalue(), nl=False)
-        return
-    if keys:
-        echo_table(keys, table)
-    changed = {k: v for k, v in counters.items() if v}
-    if changed or not keys:
-        click.echo(", ".join(f"{k}: {v}" for k, v in changed.items()) or "no changes")
+    emit_rows(
+        result.keys,
+        result.rows,
+        result.counters,
+        as_json=as_json,
+        as_csv=as_csv,
+        write=write,
+        limit=limit,
+    )
 
 
 COMMANDS = (networks_command, drop, cypher)

@@ -13,11 +13,14 @@ from neurongraph.cli.common import (
     parse_params,
     pass_context,
 )
-from neurongraph.cli.networks import emit_rows
+from neurongraph.cli.rows import csv_option, emit_rows, limit_option
 from neurongraph.errors import UsageError
 from neurongraph.queries import NamedQuery, get_query, list_queries, run_query
 
 __all__ = ["query"]
+
+#: A named query's parameter that ``--limit`` fills when ``-p`` does not give it.
+LIMIT_PARAMETER = "limit"
 
 
 def _signature(named: NamedQuery) -> str:
@@ -52,7 +55,8 @@ def _as_dict(named: NamedQuery) -> dict:
 @click.option("--list", "list_", is_flag=True, help="List the named queries and their parameters.")
 @click.option("--show", is_flag=True, help="Print the query's .cypher file instead of running it.")
 @click.option("--write", is_flag=True, help="Allow a query that writes.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@limit_option
+@csv_option
 @json_option
 @pass_context
 def query(
@@ -62,6 +66,7 @@ def query(
     list_: bool,
     show: bool,
     write: bool,
+    limit: int | None,
     as_csv: bool,
     as_json: bool,
 ):
@@ -82,5 +87,16 @@ def query(
     if show:
         click.echo(named.path.read_text(encoding="utf-8"), nl=False)
         return
-    result = run_query(obj.store, name, parse_params(params), write=write)
-    emit_rows(result.keys, result.rows, result.counters, as_json=as_json, as_csv=as_csv)
+    given = parse_params(params)
+    if limit is not None and LIMIT_PARAMETER in named.parameter_names:
+        given.setdefault(LIMIT_PARAMETER, limit)
+    result = run_query(obj.store, name, given, write=write)
+    emit_rows(
+        result.keys,
+        result.rows,
+        result.counters,
+        as_json=as_json,
+        as_csv=as_csv,
+        write=write,
+        limit=limit,
+    )

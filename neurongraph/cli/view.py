@@ -1,4 +1,4 @@
-"""``neurongraph view``: an interactive graph page of a network's clusters or of one cluster."""
+"""``neurongraph view``: a graph page (SVG, no WebGL) of a network's clusters or of one cluster."""
 
 from __future__ import annotations
 
@@ -36,7 +36,12 @@ DEFAULT_VIEW_OUT = "view.html"
 @json_option
 @pass_context
 def view(obj: Context, network: str, partition: str, cluster: str | None, out: str, as_json: bool):
-    """Write an interactive graph page (neo4j-viz) of a network's clusters or one cluster."""
+    """Write a graph page (SVG) of a network's clusters by layer, or of one cluster's neurons.
+
+    The clusters view draws one circle per cluster and layer, with the WEIGHT edges between two
+    such parts summed into one edge, the heaviest few per part; --cluster draws that cluster's
+    neurons with the strongest few weights leaving each. The page says which edges it kept.
+    """
     from neurongraph.report.view import write_view
 
     check_out_path(out)
@@ -50,8 +55,12 @@ def view(obj: Context, network: str, partition: str, cluster: str | None, out: s
                 "out": out,
                 "nodes": drawn.nodes,
                 "relationships": drawn.relationships,
+                "edgesTotal": drawn.edges_total,
             }
         )
         return
-    what = "clusters" if cluster is None else "neurons"
-    click.echo(f"wrote {out}: {drawn.nodes} {what}, {drawn.relationships} edges ({drawn.title})")
+    what = "cluster parts" if cluster is None else "neurons"
+    click.echo(
+        f"wrote {out}: {drawn.nodes} {what}, {drawn.relationships} of {drawn.edges_total} "
+        f"edges drawn ({drawn.title})"
+    )

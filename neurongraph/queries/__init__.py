@@ -30,7 +30,7 @@ More directories of ``.cypher`` files can be named in ``NEURONGRAPH_QUERIES`` (s
 Examples
 --------
 >>> [q.name for q in list_queries()][:3]
-['cluster-graph', 'cluster-interactions', 'cluster-neurons']
+['cluster-graph', 'cluster-interactions', 'cluster-layer-weights']
 >>> get_query("layer-summary").parameter_names
 ('network',)
 """
@@ -309,6 +309,17 @@ def get_query(name: str) -> NamedQuery:
     return queries[name]
 
 
+def _require_network(store: Store, network: str) -> None:
+    """Refuse a network the store does not hold, naming it and how to list the networks (a
+    partial one is refused by :meth:`~neurongraph.store.Store.require_network`)."""
+    if store.get_network(network) is None:
+        raise UsageError(
+            f"no network named {network!r} in {store.location}; "
+            "list the networks with `neurongraph networks`"
+        )
+    store.require_network(network)
+
+
 def run_query(
     store: Store, name: str, params: dict[str, Any] | None = None, *, write: bool = False
 ) -> CypherResult:
@@ -344,7 +355,7 @@ def run_query(
     if query.writes and not write:
         raise UsageError(f"query {name!r} writes to the store; add --write to run it")
     if NETWORK_PARAMETER in bound:
-        store.require_network(str(bound[NETWORK_PARAMETER]))
+        _require_network(store, str(bound[NETWORK_PARAMETER]))
     if SERIES_PARAMETER in bound:
         store.require_series(str(bound[SERIES_PARAMETER]))
     log.info("running named query %s with %s", name, bound)

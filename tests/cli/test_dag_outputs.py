@@ -16,7 +16,7 @@ import torch
 import zoo
 from conftest import train
 from numpy.testing import assert_allclose
-from test_view import DATA_BLOCK, assert_renders
+from test_view import NODE_ID, SVG_EDGE, assert_renders
 from zoo import RESNET_FEEDS, RESNET_LAYERS
 
 from neurongraph.analysis.nulls import dag_clusterability
@@ -162,6 +162,16 @@ def test_every_named_query_answers_for_the_skip_mlp(run_cli, store, skip_net):
     sums = named(run_cli, "cluster-weight-sums", network=name, method=WEIGHTS)
     assert {(r["source"], r["target"]): r["weight"] for r in sums} == pytest.approx(between)
     assert sum(r["edges"] for r in sums) == len(SKIP_EDGES)
+    parts = Counter()
+    for e in edges:
+        parts[e["sl"], labels[e["sl"], e["si"]], e["tl"], labels[e["tl"], e["ti"]]] += e["w"]
+    layered = named(run_cli, "cluster-layer-weights", network=name, method=WEIGHTS)
+    assert {
+        (r["sourceLayer"], r["source"], r["targetLayer"], r["target"]): r["weight"] for r in layered
+    } == pytest.approx(parts)
+    sizes = Counter((layer, c) for (layer, _), c in labels.items())
+    got = named(run_cli, "cluster-layers", network=name, method=WEIGHTS)
+    assert {(r["layer"], r["label"]): r["neurons"] for r in got} == sizes
     for source, target in between:
         rows = named(
             run_cli,
@@ -182,19 +192,15 @@ def test_every_named_query_answers_for_the_skip_mlp(run_cli, store, skip_net):
         )
     for label in (0, 1):
         members = {key for key, c in labels.items() if c == label}
-        rows = named(run_cli, "cluster-graph", network=name, method=WEIGHTS, label=label)
-        assert {(r["n"]["layer"], r["n"]["index"]) for r in rows} == members
+        (row,) = named(run_cli, "cluster-graph", network=name, method=WEIGHTS, label=label)
+        assert {(n["layer"], n["index"]) for n in row["neurons"]} == members
         inside = {
-            (e["sl"], e["si"], e["tl"], e["ti"])
+            (f"{name}/{e['sl']}/{e['si']}", f"{name}/{e['tl']}/{e['ti']}")
             for e in edges
             if (e["sl"], e["si"]) in members and (e["tl"], e["ti"]) in members
         }
-        got = {
-            (r["n"]["layer"], r["n"]["index"], r["o"]["layer"], r["o"]["index"])
-            for r in rows
-            if r["w"] is not None
-        }
-        assert got == inside
+        assert {tuple(pair) for pair in row["edges"]} == inside
+        assert len(row["edges"]) == len(row["weights"]) == len(inside)
         neurons = named(run_cli, "cluster-neurons", network=name, method=WEIGHTS, label=label)
         assert {(r["layer"], r["index"]) for r in neurons} == members
     clusters = named(run_cli, "partition-clusters", network=name, method=WEIGHTS)
@@ -228,6 +234,8 @@ def test_every_named_query_answers_for_the_skip_mlp(run_cli, store, skip_net):
         "data-flow",
         "layer-summary",
         "cluster-weight-sums",
+        "cluster-layer-weights",
+        "cluster-layers",
         "cluster-weights",
         "cluster-graph",
         "cluster-neurons",
@@ -309,16 +317,16 @@ def test_view_of_the_skip_mlp_draws_the_skip_edges(run_cli, skip_net, tmp_path):
     labels = {(r["layer"], r["index"]): r["c"] for r in cypher(run_cli, CLUSTERS, n=name)}
     clusters = tmp_path / "clusters.html"
     summary = json.loads(run_cli("view", name, "--out", clusters, "--json").stdout)
-    assert summary["nodes"] == 2
+    assert summary["nodes"] == len(set(((layer, c) for (layer, _), c in labels.items())))
     assert_renders(clusters, tmp_path / "profile")
     # the cluster holding most of the add layer, with the skip edges fc1 -> add inside it
     label = Counter(c for (layer, _), c in labels.items() if layer == "add").most_common(1)[0][0]
     page = tmp_path / "cluster.html"
     run_cli("view", name, "--cluster", label, "--out", page)
-    data = json.loads(re.search(DATA_BLOCK, page.read_text(), re.DOTALL).group(1))
-    layers = {n["id"]: n["properties"]["layer"] for n in data["nodes"]}
+    text = html.unescape(page.read_text())
+    layers = {uid: uid.split("/")[1] for uid in re.findall(NODE_ID, text)}
     assert "add" in layers.values()
-    drawn = {(layers[r["from"]], layers[r["to"]]) for r in data["relationships"]}
+    drawn = {(layers[a], layers[b]) for a, b in re.findall(SVG_EDGE, text)}
     skips = {
         (e["sl"], e["tl"])
         for e in cypher(run_cli, EDGES, n=name)
@@ -388,9 +396,12 @@ def test_a_resnet_trained_on_digits_end_to_end(run_cli, store, resnet_weights, n
 
     # the view: the clusters, and one cluster's neurons
     page = tmp_path / "view.html"
-    assert json.loads(run_cli("view", name, "--out", page, "--json").stdout)["nodes"] == 4
+    members = cypher(run_cli, CLUSTERS, n=name)
+    parts = {(r["layer"], r["c"]) for r in members if r["c"] is not None}
+    assert json.loads(run_cli("view", name, "--out", page, "--json").stdout)["nodes"] == len(parts)
+    assert {c for _, c in parts} == {0, 1, 2, 3}, "each of the 4 clusters is drawn"
     assert_renders(page, tmp_path / "profile")
-    labels = Counter(r["c"] for r in cypher(run_cli, CLUSTERS, n=name))
+    labels = Counter(r["c"] for r in members)
     one = tmp_path / "cluster.html"
     label = labels.most_common(1)[0][0]
     drawn = json.loads(run_cli("view", name, "--cluster", label, "--out", one, "--json").stdout)

@@ -50,6 +50,8 @@ CHECKED = {
     "cluster-neurons",
     "cluster-weights",
     "cluster-weight-sums",
+    "cluster-layers",
+    "cluster-layer-weights",
     "cluster-interactions",
     "neurons-by-entropy",
     "louvain-vs-spectral",
@@ -283,6 +285,9 @@ def test_partition_clusters_size_and_importance(pipeline, store_dir):
     assert [r["label"] for r in rows] == list(range(spectral["k"]))
     assert [r["size"] for r in rows] == spectral["clusterSizes"]
     assert [r["layerSizes"] for r in rows] == spectral["layerSizes"]
+    for row in rows:  # a spectral cluster's layer: the layers it has neurons in
+        spans = [layer for layer, n in zip(LAYERS, row["layerSizes"], strict=True) if n]
+        assert row["layer"] == ", ".join(spans)
     best = _best_parts(pipeline["importance"]["groups"], key=lambda g: (g["p"], g["delta"]))
     assert best, "some clusters were lesioned"
     for row in rows:
@@ -319,6 +324,7 @@ def test_important_clusters(pipeline, store_dir):
     ours = [r for r in rows if r["network"] == NET]
     best = _best_parts(pipeline["importance"]["groups"], key=lambda g: (g["p"], g["delta"]))
     assert sorted(r["label"] for r in ours) == sorted(best)
+    assert {r["label"]: r["layer"] for r in ours} == {k: g["layer"] for k, g in best.items()}
     first = min(best.values(), key=lambda g: (g["p"], g["delta"]))
     assert (ours[0]["importanceP"], ours[0]["importanceDelta"]) == pytest.approx(
         (first["p"], first["delta"])
@@ -380,6 +386,28 @@ def test_cluster_weights_and_sums(store, store_dir):
         store_dir, "cluster-weights", network=NET, method=WEIGHTS, source=source, target=target
     )
     assert len(everything) == min(20, len(between))
+
+
+def test_cluster_layers_and_their_weights(store, store_dir):
+    labels = labels_of(store, NET, "spectralWeightsCluster")
+    rows = query(store_dir, "cluster-layers", network=NET, method=WEIGHTS)
+    parts = Counter((layer, label) for (layer, _), label in labels.items() if label is not None)
+    assert {(r["layer"], r["label"]): r["neurons"] for r in rows} == parts
+    assert [r["position"] for r in rows] == sorted(r["position"] for r in rows)
+    assert {r["kind"] for r in rows} == {"input", "linear"}
+    sums, counts = defaultdict(float), Counter()
+    for a, b, w, _ in weight_edges(store, NET):
+        pair = (a[0], labels[a], b[0], labels[b])
+        sums[pair] += w
+        counts[pair] += 1
+    rows = query(store_dir, "cluster-layer-weights", network=NET, method=WEIGHTS)
+    got = {(r["sourceLayer"], r["source"], r["targetLayer"], r["target"]): r for r in rows}
+    assert set(got) == set(sums)
+    for pair, row in got.items():
+        assert row["weight"] == pytest.approx(sums[pair])
+        assert row["edges"] == counts[pair]
+        assert LAYERS.index(pair[2]) == LAYERS.index(pair[0]) + 1, "adjacent layers"
+    assert [r["weight"] for r in rows] == sorted((r["weight"] for r in rows), reverse=True)
 
 
 def test_cluster_interactions(pipeline, store_dir):
@@ -471,13 +499,21 @@ def test_graph_queries(pipeline, store, store_dir):
 
     labels = labels_of(store, NET, "spectralWeightsCluster")
     label = Counter(labels.values()).most_common(1)[0][0]
-    rows = query(store_dir, "cluster-graph", network=NET, method=WEIGHTS, label=label)
+    (row,) = query(store_dir, "cluster-graph", network=NET, method=WEIGHTS, label=label)
     members = {uid(NET, *key) for key, v in labels.items() if v == label}
-    assert {r["n"]["uid"] for r in rows} == members
+    assert row["c"]["label"] == label
+    assert (
+        {n["uid"] for n in row["neurons"]}
+        == members
+        == set(uid(NET, *key) for key, v in labels.items() if v == label)
+    )
+    assert len(row["neurons"]) == len(row["members"]) == len(members)
+    assert {m["type"] for m in row["members"]} == {"IN_CLUSTER"}
     inside = [e for e in weight_edges(store, NET) if labels[e[0]] == labels[e[1]] == label]
-    got = [r for r in rows if r["w"] is not None]
-    assert len(got) == len(inside)
-    assert sorted(r["w"]["weight"] for r in got) == pytest.approx(sorted(e[2] for e in inside))
+    assert len(row["weights"]) == len(row["edges"]) == len(inside)
+    assert sorted(
+        (a, b, w["weight"]) for (a, b), w in zip(row["edges"], row["weights"], strict=True)
+    ) == sorted((uid(NET, *a), uid(NET, *b), pytest.approx(w)) for a, b, w, _ in inside)
 
     rows = query(store_dir, "important-cluster-graph", network=NET)
     important = {g["cluster"] for g in pipeline["importance"]["groups"] if g["important"]}

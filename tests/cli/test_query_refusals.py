@@ -59,6 +59,7 @@ def test_a_network_query_refuses_an_unknown_network(run_cli, store, name):
     tiny(store, name)
     refused = run_cli("query", "partitions", "-p", f"network={name}-missing", expect=2)
     assert refused.stderr.startswith(f"error: no network named '{name}-missing'")
+    assert "list the networks with `neurongraph networks`" in refused.stderr
     assert len(refused.stderr.splitlines()) == 1
     assert run_cli("query", "partitions", "-p", f"network={name}").exit_code == 0
 

@@ -1,4 +1,4 @@
-"""Warnings raised inside a command (torch's, neo4j-viz's) stay off stderr in a normal run and
+"""Warnings raised inside a command (torch's) stay off stderr in a normal run and
 are logged, so that ``-v`` shows them."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-K = 14  # more clusters than neo4j-viz's discrete palette has colours: it warns
+K = 14  # many clusters: the view draws them all without a warning
 
 
 @contextmanager
@@ -62,5 +62,4 @@ def test_view_prints_no_warnings(run_cli, script_file, name, tmp_path, caplog):
     with warnings_printed_on_stderr(), caplog.at_level(logging.INFO, logger="neurongraph"):
         result = run_cli("-v", "view", name, "--out", out)
     assert no_warning_lines(result.stderr), result.stderr
-    logged = [r.getMessage() for r in caplog.records if r.name == "neurongraph.warnings"]
-    assert any("Ran out of colors" in m for m in logged), logged
+    assert "wrote" in result.stdout and out.stat().st_size > 0

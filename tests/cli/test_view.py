@@ -1,4 +1,4 @@
-"""`neurongraph view`: the neo4j-viz page renders in headless Chromium without errors.
+"""`neurongraph view`: the SVG page renders in headless Chromium without WebGL, without errors.
 
 Chromium (Debian's ``chromium`` package; ``.ci/run`` installs it) is driven over the DevTools
 protocol on a pipe (``--remote-debugging-pipe``): the test loads the page, collects uncaught
@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from neurongraph.cli import cli
+from neurongraph.formatting import cell
 from neurongraph.queries import run_query
+from neurongraph.report.view import (
+    EDGES_PER_NEURON,
+    EDGES_PER_PART,
+    MAX_NEURON_EDGES,
+)
 
 CHROMIUM = "chromium"
 CHROMIUM_FLAGS = (
@@ -52,8 +59,6 @@ MIN_DRAWN_PIXELS = 400
 MIN_COLOURS = 20
 K = 4
 WEIGHTS = "spectral-weights"
-#: The graph data neo4j-viz puts in the page.
-DATA_BLOCK = r'<script type="application/json" id="neo4j-viz-data">(.*?)</script>'
 _TRAMPOLINE = (
     "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
     "os.execv(sys.argv[3], sys.argv[3:])"
@@ -215,23 +220,69 @@ def test_chromium_catches_page_errors(tmp_path):
     assert drawn_pixels(image) == 0
 
 
+#: The flags a headless user gives Chromium: no GPU, so no WebGL.
+USER_FLAGS = ("--headless", "--disable-gpu", "--no-sandbox", "--window-size=1000,800")
+#: A node's fill colour is saturated: its channels differ by at least this much.
+SATURATED = 60
+MIN_NODE_PIXELS = 300
+MAX_PAGE_BYTES = 200_000
+#: What the page's SVG says each node and edge is.
+NODE_ID = r'<g class="node" data-id="([^"]+)"'
+SVG_EDGE = r'<path class="edge" data-source="([^"]+)" data-target="([^"]+)"'
+
+
+def user_screenshot(page: Path) -> np.ndarray:
+    """``chromium --headless --disable-gpu --no-sandbox --screenshot`` of ``page``."""
+    shot = page.with_suffix(".png")
+    subprocess.run(
+        [
+            shutil.which(CHROMIUM),
+            *USER_FLAGS,
+            f"--user-data-dir={page.parent / 'shot-profile'}",
+            f"--screenshot={shot}",
+            page.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=RENDER_TIMEOUT,
+    )
+    return np.asarray(Image.open(shot).convert("RGB"))
+
+
+def coloured_pixels(image: np.ndarray) -> int:
+    """Pixels of the drawing (below the heading) in a saturated colour: node fills."""
+    body = image[image.shape[0] // 5 :].astype(int)
+    return int(((body.max(axis=2) - body.min(axis=2)) >= SATURATED).sum())
+
+
 def test_cluster_view_renders(network, store, store_dir, tmp_path):
     out = tmp_path / "view.html"
     summary = json.loads(_invoke(store_dir, "view", network, "--out", out, "--json").stdout)
-    sums = run_query(store, "cluster-weight-sums", {"network": network, "method": WEIGHTS}).rows
-    assert summary["nodes"] == K
-    assert summary["relationships"] == sum(r["source"] != r["target"] for r in sums)
+    parts = run_query(store, "cluster-layers", {"network": network, "method": WEIGHTS}).rows
+    sums = run_query(store, "cluster-layer-weights", {"network": network, "method": WEIGHTS})
+    assert summary["nodes"] == len(parts) >= K
+    per_part = Counter(f"{r['sourceLayer']}|{r['source']}" for r in sums.rows)
+    assert summary["relationships"] == sum(min(n, EDGES_PER_PART) for n in per_part.values())
     text = out.read_text()
-    assert f"<title>{network}: {WEIGHTS} clusters</title>" in text
+    assert len(text.encode()) < MAX_PAGE_BYTES
     assert "<script src=" not in text, "the page is self-contained"
-    data = json.loads(re.search(DATA_BLOCK, text, re.DOTALL).group(1))
-    sizes = {n["id"]: n["properties"]["size"] for n in data["nodes"]}
+    heading = re.search(r"<h1>(.*?)</h1>", text).group(1)
+    assert heading.startswith(f"{network}: {WEIGHTS} partition (k {K}")
+    assert f"the {EDGES_PER_PART} heaviest leaving each part are drawn" in text
+    legend = re.findall(r"<li><i[^>]*></i>(.*?)</li>", text)
     clusters = run_query(store, "partition-clusters", {"network": network, "method": WEIGHTS})
-    assert sizes == {str(r["label"]): r["size"] for r in clusters.rows}
-    radius = {n["id"]: n["size"] for n in data["nodes"]}
-    biggest, smallest = max(sizes, key=sizes.get), min(sizes, key=sizes.get)
-    assert radius[biggest] >= radius[smallest]
+    assert legend == [f"cluster {r['label']}: {r['size']} neurons" for r in clusters.rows]
+    assert sorted(re.findall(NODE_ID, text)) == sorted(f"{r['layer']}|{r['label']}" for r in parts)
+    assert len(re.findall(SVG_EDGE, text)) == summary["relationships"]
+    image = user_screenshot(out)
+    assert drawn_pixels(image) >= MIN_DRAWN_PIXELS, f"nothing drawn: {out.with_suffix('.png')}"
+    assert coloured_pixels(image) >= MIN_NODE_PIXELS, "no coloured nodes on the screenshot"
     assert_renders(out, tmp_path / "profile")
+
+
+def test_legend_values_are_formatted():
+    assert cell(0.047619047619047616, ".3g") == "0.0476"
+    assert cell(-0.0, ".3g") == "0" and cell(0.9523809523809523, ".3g") == "0.952"
 
 
 def test_one_cluster_view_renders(network, store, store_dir, tmp_path):
@@ -250,7 +301,22 @@ def test_one_cluster_view_renders(network, store, store_dir, tmp_path):
         {"network": network, "method": WEIGHTS, "source": label, "target": label, "limit": 10**6},
     ).rows
     assert summary["nodes"] == len(members) > 0
-    assert summary["relationships"] == len(inside) > 0
+    per_neuron = Counter(r["source"] for r in inside)
+    kept = sum(min(n, EDGES_PER_NEURON) for n in per_neuron.values())
+    assert summary["relationships"] == min(kept, MAX_NEURON_EDGES)
+    assert summary["relationships"] < len(inside), "edges are thresholded"
+    text = out.read_text()
+    assert f"{network}: {WEIGHTS} cluster {label} ({len(members)} neurons)" in text
+    kept = [
+        edge
+        for source in per_neuron
+        for edge in sorted(
+            (e for e in inside if e["source"] == source), key=lambda e: -e["weight"]
+        )[:EDGES_PER_NEURON]
+    ]
+    assert text.count("stroke-dasharray") == sum(e["signed"] < 0 for e in kept) > 0
+    image = user_screenshot(out)
+    assert coloured_pixels(image) >= MIN_NODE_PIXELS, "no coloured nodes on the screenshot"
     assert_renders(out, tmp_path / "profile")
 
 
