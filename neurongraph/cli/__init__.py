@@ -25,7 +25,7 @@ from neurongraph.cli import (
     view,
 )
 from neurongraph.cli.common import Context, Group, configure_logging
-from neurongraph.store.store import STORE_ENV
+from neurongraph.store.defaults import STORE_ENV
 
 __all__ = ["cli", "main"]
 

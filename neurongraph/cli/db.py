@@ -13,14 +13,15 @@ import click
 
 from neurongraph.cli.common import Context, echo_json, json_option, pass_context
 from neurongraph.errors import NeurongraphError, UsageError
-from neurongraph.store import autoserve, embedded, serve
-from neurongraph.store.store import DEFAULT_STORE
+from neurongraph.store.defaults import DEFAULT_STORE
 
 #: Seconds to wait for the serving process to go down.
 STOP_TIMEOUT = 120.0
 
 
 def _directory(obj: Context) -> Path:
+    from neurongraph.store import embedded
+
     location = obj.store_location or DEFAULT_STORE
     if "://" in location:
         raise UsageError("db commands manage the embedded store; --store must be a directory")
@@ -30,6 +31,8 @@ def _directory(obj: Context) -> Path:
 
 
 def _status(directory: Path) -> dict:
+    from neurongraph.store import autoserve, embedded
+
     served = embedded.find_served(directory)
     idle_for = None
     if served is not None:
@@ -81,6 +84,8 @@ def db():
 @pass_context
 def start(obj: Context, idle: float | None, as_json: bool):
     """Start serving the embedded store in the background."""
+    from neurongraph.store import autoserve, embedded
+
     directory = _directory(obj)
     embedded.init_directory(directory)
     autoserve.start(directory, idle)
@@ -92,6 +97,8 @@ def start(obj: Context, idle: float | None, as_json: bool):
 @pass_context
 def stop(obj: Context, as_json: bool):
     """Stop serving the embedded store."""
+    from neurongraph.store import embedded, serve
+
     directory = _directory(obj)
     served = embedded.find_served(directory)
     if served is None:

@@ -22,6 +22,7 @@ from neo4j import exceptions as neo4j_errors
 from neurongraph import __version__
 from neurongraph.errors import StoreError, UsageError, arg
 from neurongraph.store import autoserve, cypher, embedded
+from neurongraph.store.defaults import DEFAULT_STORE, STORE_ENV
 from neurongraph.store.files import StoreFiles
 from neurongraph.store.schema import (
     DATABASE,
@@ -43,9 +44,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Where the embedded store lives unless ``--store`` / ``NEURONGRAPH_STORE`` say otherwise.
-DEFAULT_STORE = "./neurongraph-store"
-STORE_ENV = "NEURONGRAPH_STORE"
 USER_ENV = "NEO4J_USERNAME"
 PASSWORD_ENV = "NEO4J_PASSWORD"
 DATABASE_ENV = "NEO4J_DATABASE"
