@@ -30,25 +30,16 @@ DEMO_SEED = 0
 #: Null networks of each spectral analysis in the demo.
 DEMO_SHUFFLES = 50
 
-#: Queries the demo suggests trying, with what they show.
+#: Named queries (``neurongraph/queries``) the demo suggests trying: what each shows, its name
+#: and its parameters.
 EXAMPLE_QUERIES = (
-    (
-        "the layers of the demo network",
-        "MATCH (:Network {name: 'digits-mlp'})-[:HAS_LAYER]->(l:Layer) "
-        "RETURN l.name AS layer, l.kind AS kind, l.width AS width ORDER BY l.position",
-    ),
+    ("the layers of the demo network", "layer-summary", {"network": DEMO_NETWORK}),
     (
         "the ten strongest weights into the output layer",
-        "MATCH (a:Neuron)-[w:WEIGHT]->(b:Neuron {network: 'digits-mlp', position: 5}) "
-        "RETURN a.uid AS source, b.uid AS target, w.signed AS weight "
-        "ORDER BY w.weight DESC LIMIT 10",
+        "strongest-weights",
+        {"network": DEMO_NETWORK, "position": 5},
     ),
-    (
-        "the most class-selective hidden neurons",
-        "MATCH (n:Neuron {network: 'digits-mlp'}) WHERE n.position IN [1, 2, 3, 4] "
-        "RETURN n.uid AS neuron, n.preferredClass AS class, n.selectivity AS selectivity "
-        "ORDER BY n.selectivity DESC LIMIT 10",
-    ),
+    ("the most class-selective hidden neurons", "selective-neurons", {"network": DEMO_NETWORK}),
 )
 
 
@@ -111,5 +102,8 @@ def run_demo(
         "analyses": analyses,
         "report": str(report.resolve()),
         "seconds": round(time.perf_counter() - started, 1),
-        "queries": [{"shows": what, "cypher": query} for what, query in EXAMPLE_QUERIES],
+        "queries": [
+            {"shows": what, "query": query, "params": params}
+            for what, query, params in EXAMPLE_QUERIES
+        ],
     }

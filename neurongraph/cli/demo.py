@@ -115,4 +115,5 @@ def demo(obj: Context, out: str, as_json: bool):
     click.echo(f"store: {obj.store.location}   total {summary['seconds']:.0f} s\n")
     click.echo("Try these:")
     for query in summary["queries"]:
-        click.echo(f'  # {query["shows"]}\n  neurongraph cypher "{query["cypher"]}"\n')
+        params = " ".join(f"-p {key}={value}" for key, value in query["params"].items())
+        click.echo(f"  # {query['shows']}\n  neurongraph query {query['query']} {params}\n")

@@ -39,6 +39,7 @@ SAMPLE_PARAMS = {
     "series": SERIES,
     "layer": "0",
     "index": 0,
+    "position": 1,
 }
 #: Named queries this test module checks one by one (every built-in query must be here).
 CHECKED = {
@@ -54,6 +55,8 @@ CHECKED = {
     "cluster-layer-weights",
     "cluster-interactions",
     "neurons-by-entropy",
+    "strongest-weights",
+    "selective-neurons",
     "louvain-vs-spectral",
     "neuron-evolution",
     "clusterability",
@@ -624,3 +627,23 @@ def test_every_query_runs_with_sample_parameters(pipeline, store):
         assert result.keys or empty_ok, named.name
         assert result.counters["contains_updates"] is False
     assert store.partition(partition_uid(NET, WEIGHTS)) is not None
+
+
+def test_strongest_weights_and_selective_neurons(pipeline, store, store_dir):
+    """The named queries the demo suggests: checked against the store's own edges and neurons."""
+    output = len(WIDTHS) - 1
+    rows = query(store_dir, "strongest-weights", network=NET, position=output, limit=7)
+    everything = store.read(
+        "MATCH (a:Neuron)-[w:WEIGHT]->(b:Neuron {network: $n, position: $p}) "
+        "RETURN w.weight AS weight, w.signed AS signed",
+        {"n": NET, "p": output},
+    )
+    strongest = sorted((r["weight"] for r in everything), reverse=True)[:7]
+    assert [abs(r["weight"]) for r in rows] == pytest.approx(strongest)
+    assert all(r["target"].startswith(f"{NET}/{LAYERS[-1]}/") for r in rows)
+    selective = query(store_dir, "selective-neurons", network=NET)
+    assert len(selective) == 10
+    values = [r["selectivity"] for r in selective]
+    assert values == sorted(values, reverse=True) and 0 < values[-1] <= values[0] <= 1
+    hidden = {f"{NET}/{name}/" for name in LAYERS[1:-1]}
+    assert all(any(r["neuron"].startswith(h) for h in hidden) for r in selective)
