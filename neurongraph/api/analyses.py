@@ -16,6 +16,7 @@ from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE
 from neurongraph.analysis.coherence import DEFAULT_TOP_K
 from neurongraph.analysis.communities import DEFAULT_EDGE, DEFAULT_RESOLUTION
 from neurongraph.analysis.communities import DEFAULT_N_SHUFFLES as DEFAULT_MODULARITY_SHUFFLES
+from neurongraph.analysis.defaults import DEFAULT_PARTITION
 from neurongraph.analysis.feature_vis import DEFAULT_STEPS
 from neurongraph.analysis.importance import DEFAULT_N_RANDOM
 from neurongraph.analysis.nulls import DEFAULT_N_SHUFFLES
@@ -32,8 +33,6 @@ from neurongraph.store import Store
 __all__ = ["coherence", "entropy", "importance", "louvain", "spectral"]
 
 Progress = Callable[[int, int], None]
-#: The partition importance and coherence score unless told otherwise.
-DEFAULT_PARTITION = runner.SPECTRAL_METHOD["weights"]
 
 
 def spectral(
