@@ -233,14 +233,29 @@ def _top_per_source(edges: list[dict], k: int) -> list[dict]:
     return kept
 
 
+#: The coherence p-values a cluster's legend line gives, and how it names them.
+COHERENCE_P = {
+    "visObjectiveP": "visualisation",
+    "exampleEntropyP": "examples",
+    "classConsistencyP": "classes",
+}
+
+
 def _importance_text(row: dict) -> str:
-    if row.get("importanceP") is None:
-        return ""
-    mark = ", important" if row.get("important") else ""
-    return (
-        f", lesion Δaccuracy {cell(row['importanceDelta'], FIGURES)} pts, "
-        f"p = {cell(row['importanceP'], FIGURES)}{mark}"
-    )
+    """What the lesion and coherence tests found for a cluster, for its legend line."""
+    text = ""
+    if row.get("importanceP") is not None:
+        mark = ", important" if row.get("important") else ""
+        text += (
+            f", lesion Δaccuracy {cell(row['importanceDelta'], FIGURES)} pts, "
+            f"p = {cell(row['importanceP'], FIGURES)}{mark}"
+        )
+    scores = [(name, row.get(key)) for key, name in COHERENCE_P.items()]
+    if any(value is not None for _, value in scores):
+        text += ", coherence p: " + ", ".join(
+            f"{name} {cell(value, FIGURES)}" for name, value in scores
+        )
+    return text
 
 
 def cluster_view(store: Store, network: str, *, partition: str = DEFAULT_PARTITION) -> GraphView:

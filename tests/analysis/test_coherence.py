@@ -284,7 +284,7 @@ def test_bad_input_is_refused(digits):
         feature_visualisation(chain, [(1, [0])], parameterisation="fourier", image_shape=(7, 7))
     with pytest.raises(AnalysisError, match="parameterisation"):
         feature_visualisation(chain, [(1, [0])], parameterisation="wavelet")
-    with pytest.raises(AnalysisError, match="random-sets must be at least 1"):
+    with pytest.raises(AnalysisError, match="`n_random=` must be at least 1"):
         coherence(chain, {1: [0, 0, 1, 1, 2, 2]}, (X, y), n_random=0)
     with pytest.raises(AnalysisError, match="top_k"):
         coherence(chain, {1: [0, 0, 1, 1, 2, 2]}, (X, y), top_k=51)

@@ -12,7 +12,9 @@ import torch
 import zoo
 from conftest import train
 
+from neurongraph.formatting import cell
 from neurongraph.model.view import read_view
+from neurongraph.report.view import FIGURES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RANDOM_SETS = 3
@@ -120,8 +122,20 @@ def test_a_resnet_gets_coherence_pngs_report_and_view(
     assert text.count('alt="feature visualisation of cluster ') == len(scored)
     assert f"neurongraph analyze coherence {name} " not in text.replace("</code>", " ")
     page = tmp_path / "view.html"
-    assert json.loads(run_cli("view", name, "--out", page, "--json").stdout)["nodes"] == 4
-    assert "visObjectiveP" in page.read_text()
+    drawn = json.loads(run_cli("view", name, "--out", page, "--json").stdout)
+    parts = store.read(
+        "MATCH (:Partition {uid: $uid})-[:HAS_CLUSTER]->(c:Cluster)<-[:IN_CLUSTER]-(n:Neuron) "
+        "RETURN count(DISTINCT [c.label, n.layer]) AS parts",
+        {"uid": f"{name}/spectral-weights"},
+    )
+    assert drawn["nodes"] == parts[0]["parts"]  # one circle per cluster and layer
+    legend = page.read_text()
+    for row in store.read(
+        "MATCH (:Partition {uid: $uid})-[:HAS_CLUSTER]->(c:Cluster) WHERE c.visObjectiveP "
+        "IS NOT NULL RETURN c.label AS label, c.visObjectiveP AS p",
+        {"uid": f"{name}/spectral-weights"},
+    ):
+        assert f"coherence p: visualisation {cell(row['p'], FIGURES)}" in legend, row
 
 
 def _members(store, name, label):
