@@ -230,6 +230,13 @@ def test_every_named_query_answers_for_the_skip_mlp(run_cli, store, skip_net):
     assert named(run_cli, "louvain-vs-spectral", network=name) == []
     assert named(run_cli, "cluster-interactions", network=name, method=WEIGHTS) == []
     assert named(run_cli, "important-cluster-graph", network=name) == []
+    assert named(run_cli, "selective-neurons", network=name) == []  # no activations recorded
+    into_add = named(run_cli, "strongest-weights", network=name, position=3, limit=100)
+    assert sorted((r["source"], r["target"], r["weight"]) for r in into_add) == sorted(
+        (f"{name}/{e['sl']}/{e['si']}", f"{name}/{e['tl']}/{e['ti']}", e["g"])
+        for e in edges
+        if e["tl"] == "add"
+    )  # the skip edges from fc1 and the edges from fc2, whatever their kind
     checked = {
         "data-flow",
         "layer-summary",
@@ -249,6 +256,8 @@ def test_every_named_query_answers_for_the_skip_mlp(run_cli, store, skip_net):
         "louvain-vs-spectral",
         "cluster-interactions",
         "important-cluster-graph",
+        "selective-neurons",
+        "strongest-weights",
         # across networks or series, nothing DAG-specific: important-clusters, neuron-evolution
     }
     assert checked | {"important-clusters", "neuron-evolution"} == {q.name for q in list_queries()}
