@@ -103,7 +103,9 @@ def check_directory(directory: Path) -> None:
             f"{existing} is a file, not a store directory; give --store a directory "
             "(a new one, or a neurongraph store) or a bolt:// URI"
         )
-    if directory.exists() and not _state(directory).exists() and any(directory.iterdir()):
+    # the state directory itself does not count: another process may be creating it right now
+    others = directory.exists() and any(p.name != STATE_DIR for p in directory.iterdir())
+    if others and not _state(directory).exists():
         raise StoreError(
             f"{directory} is not a neurongraph store (it has files but no {STATE_DIR}/); "
             "choose an empty or new directory with --store"
