@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 
 from neurongraph.analysis.stats import selectivity
 from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
@@ -234,6 +233,8 @@ def neuron_summaries(matrix: np.ndarray, labels: np.ndarray) -> dict[str, np.nda
 
 def _ranks(matrix: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """Centred, unit-norm average ranks of the given columns (float32); constant columns are 0."""
+    from scipy import stats
+
     ranks = np.empty((matrix.shape[0], len(columns)), dtype=np.float32)
     for lo in range(0, len(columns), COLUMN_BLOCK):
         cols = columns[lo : lo + COLUMN_BLOCK]

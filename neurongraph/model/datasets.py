@@ -66,8 +66,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from neurongraph.errors import IngestError
 from neurongraph.model import texts as text_data
@@ -428,6 +426,9 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 def _digits_split(random_state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Digits images ``(n, 8, 8)`` in [0, 1] and labels, split 80/20 stratified."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     images = (digits.images / DIGITS_MAX_PIXEL).astype(np.float32)
     labels = digits.target.astype(np.int64)
@@ -605,6 +606,8 @@ def _image_shape(example_shape: tuple[int, ...]) -> tuple[int, ...] | None:
 def _split(
     x: np.ndarray, y: np.ndarray, random_state: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
     n_test = math.ceil(TEST_FRACTION * len(y))
     counts = np.bincount(y)
     n_classes = int(np.count_nonzero(counts))

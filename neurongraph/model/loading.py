@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torch.export.pt2_archive.constants import ARCHIVE_FORMAT_PATH, ARCHIVE_FORMAT_VALUE
 
 from neurongraph.errors import IngestError, arg
 from neurongraph.model.export import SavedProgram
@@ -216,8 +215,6 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         raise IngestError(f"model file {path} not found; check the path")
     meta = _sidecar(path)
     file = ModelFile(sha256_file(path), path.suffix, path=path)
-    if _is_program_archive(path):
-        return _from_program(path, meta, file, trust_pickle)
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception:
@@ -225,6 +222,9 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
     else:
         tokens = _word_tokens(meta.get("input_kind"), meta.get("tokenizer"), meta)
         return LoadedModel(module, str(path), file, "torchscript", meta, tokens=tokens)
+    # after TorchScript, which is a zip too: telling a program archive apart imports torch.export
+    if _is_program_archive(path):
+        return _from_program(path, meta, file, trust_pickle)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -258,6 +258,8 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
 def _is_program_archive(path: Path) -> bool:
     """Whether a file is a ``torch.export.save`` archive (a zip whose ``archive_format``
     member says ``pt2``), whatever its name."""
+    from torch.export.pt2_archive.constants import ARCHIVE_FORMAT_PATH, ARCHIVE_FORMAT_VALUE
+
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
