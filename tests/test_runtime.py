@@ -55,3 +55,25 @@ def test_a_large_freed_tensor_stays_in_the_heap_only_when_memory_is_retained():
     mapped, kept = _heap_probe("retain")
     assert mapped == 0  # taken from the heap ...
     assert kept >= BLOCK_BYTES  # ... and kept there for the next temporary
+
+
+# The console entry point after a script registered an exit handler: the handler must still run
+# and click's exit status come out, although the interpreter's teardown is skipped.
+ENTRY = """
+import atexit, sys
+atexit.register(lambda: print("exit handler ran", flush=True))
+from neurongraph.cli import main
+sys.argv = ["neurongraph", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "status"), [(["--help"], 0), (["--no-such-option"], 2), (["networks", "--nope"], 2)]
+)
+def test_the_entry_point_runs_exit_handlers_and_keeps_the_status(args, status):
+    result = subprocess.run([sys.executable, "-c", ENTRY, *args], capture_output=True, text=True)
+    assert result.returncode == status, result.stderr
+    assert result.stdout.rstrip().endswith("exit handler ran")
+    assert ("Usage:" in result.stdout) == (status == 0)
+    assert ("No such option" in result.stderr) == (status == 2)

@@ -25,6 +25,7 @@ from neurongraph.cli import (
     view,
 )
 from neurongraph.cli.common import Context, Group, configure_logging
+from neurongraph.runtime import exit_now
 from neurongraph.store.defaults import STORE_ENV
 
 __all__ = ["cli", "main"]
@@ -87,5 +88,15 @@ for command in (
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="neurongraph")
+    """Console-script entry point: runs the command, then ends the process at once
+    (:func:`~neurongraph.runtime.exit_now`) with click's exit status."""
+    try:
+        cli(prog_name="neurongraph")
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    if code is not None and not isinstance(code, int):
+        click.echo(code, err=True)
+        code = 1
+    exit_now(code or 0)
