@@ -300,8 +300,9 @@ class EmbeddedServer:
                     "stop it or use `neurongraph db start` to share the store"
                 ) from err
             raise
-        for statement in ARCADEDB_SCHEMA:
-            self.database.command("sql", statement)
+        # one script, not one command per statement: the first commands of a fresh JVM pay
+        # for loading and compiling the SQL engine, once per command
+        self.database.command("sqlscript", ";\n".join(ARCADEDB_SCHEMA) + ";")
         log.info("started the embedded store %s", self.directory)
 
     def attach(self, client: Client) -> None:

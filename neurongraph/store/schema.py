@@ -81,8 +81,19 @@ ARCADEDB_SCHEMA = (
         f"CREATE PROPERTY `{label}`.`{key}` IF NOT EXISTS STRING"
         for label, key in _UNIQUE + _LOOKUP
     ),
-    *(f"CREATE INDEX IF NOT EXISTS ON `{label}` (`{key}`) UNIQUE" for label, key in _UNIQUE),
-    *(f"CREATE INDEX IF NOT EXISTS ON `{label}` (`{key}`) NOTUNIQUE" for label, key in _LOOKUP),
+    # Hash indexes where keys are only ever matched whole (uids, a node's network): an LSM
+    # tree's non-unique index made moving a network's 1,818 neurons to a new name (a replace)
+    # commit in 1.5-2.5 s against 0.1 s. Network names stay in an LSM tree, which ranges
+    # (``STARTS WITH``) can use.
+    *(
+        f"CREATE INDEX IF NOT EXISTS ON `{label}` (`{key}`) "
+        f"{'UNIQUE' if label == Label.NETWORK else 'UNIQUE_HASH'}"
+        for label, key in _UNIQUE
+    ),
+    *(
+        f"CREATE INDEX IF NOT EXISTS ON `{label}` (`{key}`) NOTUNIQUE_HASH"
+        for label, key in _LOOKUP
+    ),
 )
 
 #: Neo4j Cypher DDL (idempotent).
