@@ -1,5 +1,5 @@
 """The analyses of ``import neurongraph as ng``: each runs what ``neurongraph analyze ...``
-runs (:mod:`~neurongraph.analysis.runner`), writes its results into the store and returns them
+runs (:mod:`neurongraph.runs`), writes its results into the store and returns them
 typed (:mod:`~neurongraph.api.results`).
 
 Seeds are ``random_state`` (an int, recorded in the store; None draws one and logs it).
@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 from torch import nn
 
-from neurongraph.analysis import runner
 from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE_RANDOM
 from neurongraph.analysis.coherence import DEFAULT_TOP_K
 from neurongraph.analysis.communities import DEFAULT_EDGE, DEFAULT_RESOLUTION
@@ -28,6 +27,11 @@ from neurongraph.api.results import (
     LouvainResult,
     SpectralResult,
 )
+from neurongraph.runs.coherence import run_coherence
+from neurongraph.runs.entropy import run_entropy
+from neurongraph.runs.importance import run_importance
+from neurongraph.runs.louvain import run_louvain
+from neurongraph.runs.spectral import run_spectral
 from neurongraph.store import Store
 
 __all__ = ["coherence", "entropy", "importance", "louvain", "spectral"]
@@ -88,7 +92,7 @@ def spectral(
         An unknown network, graph or shuffle method, or ``k`` out of range.
     """
     return SpectralResult.from_summary(
-        runner.run_spectral(
+        run_spectral(
             store,
             name,
             graph=graph,
@@ -142,7 +146,7 @@ def louvain(
         Q per layer, its null, the communities.
     """
     return LouvainResult.from_summary(
-        runner.run_louvain(
+        run_louvain(
             store,
             name,
             per_class=per_class,
@@ -169,7 +173,7 @@ def entropy(store: Store, name: str) -> EntropyResult:
     -------
     EntropyResult
     """
-    return EntropyResult.from_summary(runner.run_entropy(store, name))
+    return EntropyResult.from_summary(run_entropy(store, name))
 
 
 def importance(
@@ -230,7 +234,7 @@ def importance(
         No model to run: pass ``model=``.
     """
     return ImportanceResult.from_summary(
-        runner.run_importance(
+        run_importance(
             store,
             name,
             partition=partition,
@@ -299,7 +303,7 @@ def coherence(
         Per group: scores and their percentiles; Fisher-combined p per score.
     """
     return CoherenceResult.from_summary(
-        runner.run_coherence(
+        run_coherence(
             store,
             name,
             partition=partition,

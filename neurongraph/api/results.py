@@ -104,7 +104,7 @@ class SpectralResult(_Result):
 
     @classmethod
     def from_summary(cls, s: dict) -> SpectralResult:
-        """From :func:`~neurongraph.analysis.runner.run_spectral`'s summary."""
+        """From :func:`~neurongraph.runs.spectral.run_spectral`'s summary."""
         return cls(
             network=s["network"],
             summary=s,
@@ -163,7 +163,7 @@ class LouvainResult(_Result):
 
     @classmethod
     def from_summary(cls, s: dict) -> LouvainResult:
-        """From :func:`~neurongraph.analysis.runner.run_louvain`'s summary."""
+        """From :func:`~neurongraph.runs.louvain.run_louvain`'s summary."""
         layers = s["layers"]
         return cls(
             network=s["network"],
@@ -197,7 +197,7 @@ class EntropyResult(_Result):
 
     @classmethod
     def from_summary(cls, s: dict) -> EntropyResult:
-        """From :func:`~neurongraph.analysis.runner.run_entropy`'s summary."""
+        """From :func:`~neurongraph.runs.entropy.run_entropy`'s summary."""
         layers = s["layers"]
         return cls(
             network=s["network"],
@@ -241,7 +241,7 @@ class ImportanceResult(_Result):
 
     @classmethod
     def from_summary(cls, s: dict) -> ImportanceResult:
-        """From :func:`~neurongraph.analysis.runner.run_importance`'s summary."""
+        """From :func:`~neurongraph.runs.importance.run_importance`'s summary."""
         groups = s["groups"]
         return cls(
             network=s["network"],
@@ -292,7 +292,7 @@ class CoherenceResult(_Result):
 
     @classmethod
     def from_summary(cls, s: dict) -> CoherenceResult:
-        """From :func:`~neurongraph.analysis.runner.run_coherence`'s summary."""
+        """From :func:`~neurongraph.runs.coherence.run_coherence`'s summary."""
         groups = s["groups"]
         return cls(
             network=s["network"],

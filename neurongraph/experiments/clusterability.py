@@ -21,7 +21,7 @@ random          not trained: the seeded initial weights (``epochs=0``)
 (see :mod:`neurongraph.training`), saves each model as ``OUT/PREFIX-VARIANT-sSEED.pt`` with its
 JSON sidecar, ingests it as the network ``PREFIX-VARIANT-sSEED``, and runs the weight-graph
 spectral analysis with shuffled null networks on it through the store
-(:func:`~neurongraph.analysis.runner.run_spectral`, which writes the ``spectral-weights``
+(:func:`~neurongraph.runs.spectral.run_spectral`, which writes the ``spectral-weights``
 Partition, its Clusters and the neurons' ``spectralWeightsCluster``). Run ``r`` (0-based) trains
 and partitions with seed ``seed + r``; every run uses the train/test split of ``seed``.
 
@@ -76,7 +76,6 @@ import numpy as np
 import torch
 
 from neurongraph.analysis.nulls import DEFAULT_N_SHUFFLES, LAYER_SHUFFLE_METHODS
-from neurongraph.analysis.runner import run_spectral
 from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS, METHODS
 from neurongraph.errors import UsageError
 from neurongraph.experiments.clusterability_plot import plot_clusterability
@@ -96,6 +95,7 @@ from neurongraph.formatting import number
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import Dataset, load_dataset
 from neurongraph.model.loading import load_model
+from neurongraph.runs.spectral import run_spectral
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.schema import Status
 from neurongraph.training.architectures import (

@@ -1,8 +1,8 @@
 """One trained network's Louvain modularity and firing entropy, and their correlation with accuracy.
 
 :func:`measure_network` ingests a saved model with its activations on a data set, runs
-:func:`~neurongraph.analysis.runner.run_louvain` (seeded) and
-:func:`~neurongraph.analysis.runner.run_entropy` on it, and returns
+:func:`~neurongraph.runs.louvain.run_louvain` (seeded) and
+:func:`~neurongraph.runs.entropy.run_entropy` on it, and returns
 
 - ``modularity``: the mean over hidden layers of the Louvain modularity Q of the layer's
   co-activation graph (:func:`~neurongraph.analysis.communities.network_modularity`);
@@ -26,11 +26,12 @@ import numpy as np
 import torch
 from scipy import stats
 
-from neurongraph.analysis.runner import run_entropy, run_louvain
 from neurongraph.experiments.defaults import METRICS
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import Dataset
 from neurongraph.model.loading import load_model
+from neurongraph.runs.entropy import run_entropy
+from neurongraph.runs.louvain import run_louvain
 from neurongraph.store import Store
 
 __all__ = [

@@ -40,7 +40,25 @@ class ScoringInputs:
     dataset: Dataset
 
     def layer_name(self, position: int) -> str:
+        """The name of the layer at ``position``."""
         return self.layers[position]["name"]
+
+    def group_name(self, group) -> str:
+        """``layer:cluster`` of a tested (or skipped) group."""
+        return f"{self.layer_name(group.layer)}:{group.label}"
+
+    def skipped_rows(self, skipped: list) -> list[dict]:
+        """Groups an analysis did not test, and why: ``layer``, ``cluster``, ``size``,
+        ``reason``."""
+        return [
+            {
+                "layer": self.layer_name(s.layer),
+                "cluster": s.label,
+                "size": s.size,
+                "reason": s.reason,
+            }
+            for s in skipped
+        ]
 
 
 def load_scoring_inputs(
