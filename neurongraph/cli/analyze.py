@@ -100,7 +100,7 @@ def louvain(
         resolution=resolution,
         n_shuffles=shuffles,
         seed=seed,
-    )
+    ).as_dict()
     if as_json:
         echo_json(result)
         return
@@ -144,7 +144,7 @@ def entropy(obj: Context, network: str, as_json: bool):
     """Binary entropy of each hidden neuron's firing, overall and per class."""
     from neurongraph.runs.entropy import run_entropy
 
-    result = run_entropy(obj.store, network)
+    result = run_entropy(obj.store, network).as_dict()
     if as_json:
         echo_json(result)
         return
@@ -240,7 +240,7 @@ def spectral(
             seed=seed,
             n_jobs=jobs,
             progress=progress,
-        )
+        ).as_dict()
     if as_json:
         echo_json(result)
         return
@@ -288,7 +288,7 @@ scoring_data_option = click.option(
 @model_option
 @click.option(
     "--random-sets",
-    type=int,
+    type=click.IntRange(min=1),
     default=LESION_N_RANDOM,
     show_default=True,
     help="Random same-size groups per cluster; below the default no group can be important "
@@ -336,7 +336,7 @@ def importance(
             metric=metric,
             seed=seed,
             progress=progress,
-        )
+        ).as_dict()
     if as_json:
         echo_json(result)
         return
@@ -386,14 +386,14 @@ def importance(
 @model_option
 @click.option(
     "--random-sets",
-    type=int,
+    type=click.IntRange(min=1),
     default=COHERENCE_N_RANDOM,
     show_default=True,
     help="Random same-size groups per cluster.",
 )
 @click.option(
     "--steps",
-    type=int,
+    type=click.IntRange(min=1),
     default=DEFAULT_STEPS,
     show_default=True,
     help="Adam steps of feature visualisation.",
@@ -464,7 +464,7 @@ def coherence(
             top_k=top_k,
             seed=seed,
             progress=progress,
-        )
+        ).as_dict()
     if as_json:
         echo_json(result)
         return

@@ -95,6 +95,7 @@ from neurongraph.formatting import number
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import Dataset, load_dataset
 from neurongraph.model.loading import load_model
+from neurongraph.runs.results import SpectralResult, finite
 from neurongraph.runs.spectral import run_spectral
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.schema import Status
@@ -831,7 +832,7 @@ def _run_row(
     name: str,
     path: Path,
     metadata: dict,
-    result: dict,
+    result: SpectralResult,
     trained: bool,
     ingested: bool,
 ) -> RunRow:
@@ -844,13 +845,13 @@ def _run_row(
         network=name,
         accuracy=float(metadata["test_accuracy"]),
         sparsity=float(metadata.get("sparsity", 0.0)),
-        ncut=float(result["ncut"]),
-        null_mean=result.get("nullMean"),
-        null_std=result.get("nullStd"),
-        z_score=result.get("zScore"),
-        percentile=result.get("percentile"),
-        min_percentile=result.get("minPercentile"),
-        clusterable=bool(result.get("clusterable")),
+        ncut=result.ncut,
+        null_mean=finite(result.null_mean),
+        null_std=finite(result.null_std),
+        z_score=finite(result.z_score),
+        percentile=finite(result.percentile),
+        min_percentile=finite(result.min_percentile),
+        clusterable=result.clusterable,
         trained=trained,
         ingested=ingested,
         model=path,

@@ -32,6 +32,7 @@ from neurongraph.model.datasets import Dataset
 from neurongraph.model.loading import load_model
 from neurongraph.runs.entropy import run_entropy
 from neurongraph.runs.louvain import run_louvain
+from neurongraph.runs.results import finite
 from neurongraph.store import Store
 
 __all__ = [
@@ -125,12 +126,15 @@ def measure_network(
     entropy = run_entropy(store, network)
     return NetworkMetrics(
         test_accuracy=float(recorded.accuracy),
-        modularity=louvain["modularity"],
-        entropy=float(entropy["entropy"]),
-        class_entropy=float(entropy["classEntropy"]),
-        communities=int(sum(layer["communities"] for layer in louvain["layers"])),
-        layer_modularity={layer["layer"]: layer["modularity"] for layer in louvain["layers"]},
-        layer_entropy={layer["layer"]: layer["entropyMean"] for layer in entropy["layers"]},
+        modularity=finite(louvain.modularity),
+        entropy=entropy.entropy,
+        class_entropy=entropy.class_entropy,
+        communities=int(louvain.communities.sum()),
+        layer_modularity={
+            layer: finite(q)
+            for layer, q in zip(louvain.layers, louvain.layer_modularity, strict=True)
+        },
+        layer_entropy=dict(zip(entropy.layers, entropy.layer_entropy.tolist(), strict=True)),
     )
 
 

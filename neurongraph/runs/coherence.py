@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,11 +17,11 @@ from neurongraph.analysis.feature_vis import (
 )
 from neurongraph.errors import AnalysisError, arg
 from neurongraph.model.view import ModelView
-from neurongraph.runs.common import finite
-from neurongraph.runs.scoring import ScoringInputs, load_scoring_inputs
+from neurongraph.runs.results import CoherenceResult, finite
+from neurongraph.runs.scoring import ScoringInputs, groups_by_cluster, load_scoring_inputs
 from neurongraph.seeds import resolve_seed
 from neurongraph.store import Store
-from neurongraph.store.rows import neuron_uid
+from neurongraph.store.rows import neuron_property_rows
 
 if TYPE_CHECKING:
     from torch import nn
@@ -37,6 +38,19 @@ COHERENCE_NEURON_KEYS = [
     "classConsistency",
     "coherencePartition",
 ]
+
+
+#: The per-group scores of a coherence result, as named on the analysis's groups.
+SCORES = (
+    "vis_objective",
+    "vis_entropy",
+    "vis_objective_p",
+    "vis_entropy_p",
+    "example_entropy",
+    "example_entropy_p",
+    "class_consistency",
+    "class_consistency_p",
+)
 
 
 def _fisher_key(name: str) -> str:
@@ -60,7 +74,7 @@ def run_coherence(
     top_k: int = DEFAULT_TOP_K,
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict:
+) -> CoherenceResult:
     """Coherence of every (layer, cluster) group of a partition against random same-size groups
     (Hod et al.): feature visualisation, dataset examples and class selectivity.
 
@@ -78,6 +92,14 @@ def run_coherence(
     Any network runs: a chain, or the view of a residual/DAG network. A network of token ids
     gets no feature visualisation (a note says why) and no PNGs. ``model`` and ``data`` as in
     :func:`~neurongraph.runs.scoring.load_scoring_inputs` (an ``nn.Module`` runs as is).
+
+    The parameters are those of :func:`neurongraph.api.analyses.coherence`, with ``seed`` for
+    ``random_state`` (None draws one, logs it and records it).
+
+    Returns
+    -------
+    CoherenceResult
+        Per group: scores and their percentiles; Fisher-combined p per score.
     """
     if steps < 1:
         raise AnalysisError(f"{arg('steps')} must be at least 1")
@@ -118,26 +140,67 @@ def run_coherence(
     store.files.remove_visualisations(name, partition)
     out_dir = store.files.visualisations(name, partition)
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_cluster: dict = {}
-    for g in result.groups:
-        by_cluster.setdefault(g.label, []).append(g)
-    cluster_rows, copied, groups_out = [], {}, []
+    by_cluster = groups_by_cluster(result.groups)
+    groups = [g for parts in by_cluster.values() for g in parts]
+    drawn = {}
+    for i, g in enumerate(groups):
+        if g.vis_input is not None:
+            drawn[i] = out_dir / f"{g.label}-{inputs.layer_name(g.layer)}.png"
+            save_visualisation_png(g.vis_input, drawn[i], shape)
+    texts = None if dataset.texts is None else np.concatenate(dataset.texts)
+    scores = CoherenceResult(
+        network=name,
+        partition=partition,
+        dataset=dataset.name,
+        n_random=n_random,
+        steps=steps,
+        seed=seed,
+        fisher_p={_fisher_key(k): finite(v) for k, v in result.fisher_p.items()},
+        group_layers=tuple(inputs.layer_name(g.layer) for g in groups),
+        clusters=tuple(g.label for g in groups),
+        sizes=np.asarray([g.size for g in groups], dtype=int),
+        **{key: np.asarray([getattr(g, key) for g in groups], dtype=float) for key in SCORES},
+        vis_paths=tuple(str(drawn[i]) if i in drawn else None for i in range(len(groups))),
+        example_indices=tuple(np.asarray(g.example_indices, dtype=int) for g in groups),
+        example_texts=None
+        if texts is None
+        else tuple(tuple(str(s) for s in texts[g.example_indices[:EXAMPLE_TEXTS]]) for g in groups),
+        skipped=tuple(inputs.skipped_rows(result.skipped)),
+        visualisations=str(out_dir),
+        notes=tuple(result.notes),
+    )
+    _write(store, inputs, result, scores, drawn, (X, y), None if tokens else shape)
+    return scores
+
+
+def _write(
+    store: Store,
+    inputs: ScoringInputs,
+    result,
+    scores: CoherenceResult,
+    drawn: dict[int, Path],
+    data: tuple[np.ndarray, np.ndarray],
+    shape: tuple[int, ...] | None,
+) -> None:
+    """The coherence scores on the partition's Clusters (for each, its most coherent part's,
+    with ``examplesPath`` drawn when ``shape`` is an image shape), its Partition and the
+    neurons; ``drawn`` holds the visualisation PNG of each group of ``scores`` that has one."""
+    X, y = data
+    out_dir = Path(scores.visualisations)
+    by_cluster = groups_by_cluster(result.groups)
+    groups = [g for parts in by_cluster.values() for g in parts]
+    cluster_rows, copied, first = [], {}, 0
     for label, parts in by_cluster.items():
-        paths = []
-        for g in parts:
-            path = out_dir / f"{label}-{inputs.layer_name(g.layer)}.png"
-            if g.vis_input is not None:
-                save_visualisation_png(g.vis_input, path, shape)
-                paths.append(store.files.relative(path))
-            groups_out.append(
-                _coherence_row(inputs, g, str(path) if g.vis_input is not None else None)
-            )
-        best = min(parts, key=lambda g: (g.example_entropy_p, -g.size))
-        row = _coherence_row(inputs, best, paths[parts.index(best)] if paths else None)
-        row["exampleClasses"] = _example_classes(y, best.example_indices)
-        if shape is not None and not tokens:
+        indices = range(first, first + len(parts))
+        first += len(parts)
+        paths = [store.files.relative(drawn[i]) for i in indices if i in drawn]
+        best = min(indices, key=lambda i: (groups[i].example_entropy_p, -groups[i].size))
+        row = scores.group_row(best)
+        row["visPath"] = paths[best - indices.start] if paths else None
+        row["exampleClasses"] = _example_classes(y, groups[best].example_indices)
+        if shape is not None:
             examples = out_dir / f"{label}-{row['layer']}-examples.png"
-            save_examples_png(X[best.example_indices[:EXAMPLE_IMAGES]], examples, shape)
+            save_examples_png(X[groups[best].example_indices[:EXAMPLE_IMAGES]], examples, shape)
             row["examplesPath"] = store.files.relative(examples)
         owned = paths + ([row["examplesPath"]] if "examplesPath" in row else [])
         cluster_rows.append(
@@ -150,18 +213,16 @@ def run_coherence(
                 },
             }
         )
-        for g in parts:
-            for index in g.units.tolist():
-                copied[(g.layer, index)] = {
-                    "visObjectiveP": finite(g.vis_objective_p),
-                    "visEntropyP": finite(g.vis_entropy_p),
-                    "exampleEntropyP": finite(g.example_entropy_p),
-                    "classConsistency": finite(g.class_consistency),
-                    "coherencePartition": partition,
+        for i in indices:
+            shared = scores.group_row(i)
+            for index in groups[i].units.tolist():
+                copied[(shared["layer"], index)] = {
+                    **{key: shared[key] for key in COHERENCE_NEURON_KEYS[:-1]},
+                    "coherencePartition": scores.partition,
                 }
     for position, sel in result.neurons.items():
         for index in range(len(sel.selectivity)):
-            copied.setdefault((position, index), {}).update(
+            copied.setdefault((inputs.layer_name(position), index), {}).update(
                 selectivity=float(sel.selectivity[index]),
                 preferredClass=int(sel.preferred_class[index]),
             )
@@ -172,41 +233,19 @@ def run_coherence(
         ]
     )
     store.replace_neuron_properties(
-        name,
-        COHERENCE_NEURON_KEYS,
-        [
-            {
-                "uid": neuron_uid(name, inputs.layer_name(p), i),
-                "props": {k: v for k, v in props.items() if v is not None},
-            }
-            for (p, i), props in copied.items()
-        ],
+        scores.network, COHERENCE_NEURON_KEYS, neuron_property_rows(scores.network, copied)
     )
-    fisher = {_fisher_key(k): finite(v) for k, v in result.fisher_p.items()}
     store.set_partition_properties(
         inputs.partition_uid,
         {
-            **{k: v for k, v in fisher.items() if v is not None},
-            "coherenceRandomSets": n_random,
-            "coherenceSeed": seed,
-            "coherenceSteps": steps,
-            "coherenceDataset": dataset.name,
+            **{k: v for k, v in scores.fisher_p.items() if v is not None},
+            "coherenceRandomSets": scores.n_random,
+            "coherenceSeed": scores.seed,
+            "coherenceSteps": scores.steps,
+            "coherenceDataset": scores.dataset,
             "coherenceNotes": result.notes,
         },
     )
-    return {
-        "network": name,
-        "partition": partition,
-        "dataset": dataset.name,
-        "randomSets": n_random,
-        "steps": steps,
-        "seed": seed,
-        "fisherP": fisher,
-        "groups": groups_out,
-        "skipped": inputs.skipped_rows(result.skipped),
-        "visualisations": str(out_dir),
-        "notes": result.notes,
-    }
 
 
 #: Texts of a group's most activating examples kept on its Cluster (``exampleTexts``).
@@ -218,28 +257,3 @@ EXAMPLE_IMAGES = 8
 def _example_classes(y: np.ndarray, indices: np.ndarray) -> list[int] | None:
     """The classes of the examples at ``indices`` of a single-task dataset, else None."""
     return [int(v) for v in y[indices]] if y.ndim == 1 else None
-
-
-def _coherence_row(inputs: ScoringInputs, g, path: str | None) -> dict:
-    texts = inputs.dataset.texts
-    shown = (
-        {"exampleTexts": [str(s) for s in np.concatenate(texts)[g.example_indices[:EXAMPLE_TEXTS]]]}
-        if texts is not None
-        else {}
-    )
-    return {
-        "layer": inputs.layer_name(g.layer),
-        "cluster": g.label,
-        "size": g.size,
-        "visObjective": finite(g.vis_objective),
-        "visEntropy": finite(g.vis_entropy),
-        "visObjectiveP": finite(g.vis_objective_p),
-        "visEntropyP": finite(g.vis_entropy_p),
-        "visPath": path,
-        "exampleEntropy": finite(g.example_entropy),
-        "exampleEntropyP": finite(g.example_entropy_p),
-        "exampleIndices": [int(i) for i in g.example_indices],
-        "classConsistency": finite(g.class_consistency),
-        "classConsistencyP": finite(g.class_consistency_p),
-        **shown,
-    }

@@ -1,14 +1,20 @@
-"""What the runs share: the hidden layers of a stored network, timestamps, finite floats."""
+"""What the runs share: the hidden layers of a stored network, timestamps, and the numerical
+warnings of an analysis logged and kept as notes."""
 
 from __future__ import annotations
 
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
-import numpy as np
-
+from neurongraph.errors import NeurongraphWarning
 from neurongraph.store import Store
 
-__all__ = ["finite", "hidden_layers", "now", "relu_like"]
+__all__ = ["RELU", "hidden_layers", "logged_warnings", "now", "relu_like"]
+
+log = logging.getLogger(__name__)
 
 #: The ``activation`` of a Layer whose units fire when positive.
 RELU = "relu"
@@ -29,6 +35,26 @@ def relu_like(layer: dict) -> bool | None:
     return True if layer.get("activation") == RELU else None
 
 
-def finite(value: float) -> float | None:
-    """``value`` as a float, or None when it is NaN or infinite."""
-    return float(value) if np.isfinite(value) else None
+@contextmanager
+def logged_warnings(context: str | None = None) -> Iterator[list[str]]:
+    """Catch the :class:`~neurongraph.errors.NeurongraphWarning` raised inside: on leaving,
+    log each one (``context: message`` with a context) and append its message to the list
+    this yields, for the result's notes; any other warning is issued again as it was.
+
+    Examples
+    --------
+    >>> with logged_warnings() as notes:
+    ...     warnings.warn("layer fc1 skipped", NeurongraphWarning)
+    >>> notes
+    ['layer fc1 skipped']
+    """
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NeurongraphWarning)
+        yield notes
+    for w in caught:
+        if issubclass(w.category, NeurongraphWarning):
+            notes.append(str(w.message))
+            log.warning("%s", f"{context}: {w.message}" if context else w.message)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from neurongraph.analysis.importance import (
     DEFAULT_N_RANDOM,
     IMPORTANT_P,
@@ -12,11 +14,11 @@ from neurongraph.analysis.importance import (
     importance_unreachable,
 )
 from neurongraph.errors import AnalysisError, arg
-from neurongraph.runs.common import finite
-from neurongraph.runs.scoring import load_scoring_inputs
+from neurongraph.runs.results import ImportanceResult, finite
+from neurongraph.runs.scoring import ScoringInputs, groups_by_cluster, load_scoring_inputs
 from neurongraph.seeds import resolve_seed
 from neurongraph.store import Store
-from neurongraph.store.rows import neuron_uid
+from neurongraph.store.rows import neuron_property_rows
 
 if TYPE_CHECKING:
     from torch import nn
@@ -48,7 +50,7 @@ def run_importance(
     metric: str | None = None,
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict:
+) -> ImportanceResult:
     """Lesion every (layer, cluster) group of a partition and compare with random same-size
     groups of its layer (Hod et al.'s importance), written to the store.
 
@@ -69,6 +71,14 @@ def run_importance(
     ``INTERACTS {delta, interaction, p}`` edges between clusters. ``notes`` says when
     ``n_random`` is too small for any group to be important. ``model`` and ``data`` as in
     :func:`~neurongraph.runs.scoring.load_scoring_inputs` (an ``nn.Module`` runs as is).
+
+    The parameters are those of :func:`neurongraph.api.analyses.importance`, with ``seed`` for
+    ``random_state`` (None draws one, logs it and records it).
+
+    Returns
+    -------
+    ImportanceResult
+        Per group: delta, p, important; the Fisher-combined p.
     """
     if n_random < 1:
         raise AnalysisError(f"{arg('n_random')} must be at least 1")
@@ -89,9 +99,52 @@ def run_importance(
         metric=metric,
         progress=progress,
     )
-    by_cluster: dict = {}
-    for g in result.groups:
-        by_cluster.setdefault(g.label, []).append(g)
+    groups = result.groups
+    pairs = tuple(
+        {
+            "first": inputs.group_name(groups[pair.first]),
+            "second": inputs.group_name(groups[pair.second]),
+            "delta": float(pair.delta),
+            "interaction": float(pair.interaction),
+            "p": float(pair.p),
+        }
+        for pair in result.pairs
+    )
+    lesions = ImportanceResult(
+        network=name,
+        partition=partition,
+        dataset=dataset.name,
+        metric=result.metric,
+        baseline_accuracy=float(result.baseline_accuracy),
+        fisher_p=float(result.fisher_p),
+        n_random=n_random,
+        important_p=IMPORTANT_P,
+        seed=seed,
+        group_layers=tuple(inputs.layer_name(g.layer) for g in groups),
+        clusters=tuple(g.label for g in groups),
+        sizes=np.asarray([g.size for g in groups], dtype=int),
+        delta=np.asarray([g.delta for g in groups], dtype=float),
+        p=np.asarray([g.p for g in groups], dtype=float),
+        important=np.asarray([bool(g.important) for g in groups], dtype=bool),
+        tasks=tuple(result.tasks),
+        task_deltas=np.asarray(
+            [np.asarray(g.task_deltas, dtype=float) for g in groups], dtype=float
+        ).reshape(len(groups), len(result.tasks)),
+        skipped=tuple(inputs.skipped_rows(result.skipped)),
+        pairs=pairs,
+        n_lesions=result.n_lesions,
+        notes=(unreachable,) if unreachable else (),
+    )
+    _write(store, inputs, result, lesions, double=double)
+    return lesions
+
+
+def _write(
+    store: Store, inputs: ScoringInputs, result, lesions: ImportanceResult, *, double: bool
+) -> None:
+    """The importance scores on the partition's Clusters, its Partition and the network's
+    neurons; with double lesions, INTERACTS edges between Clusters."""
+    by_cluster = groups_by_cluster(result.groups)
     cluster_rows = []
     for label, parts in by_cluster.items():
         best = min(parts, key=lambda g: (g.p, g.delta))
@@ -113,94 +166,54 @@ def run_importance(
                 },
             }
         )
-    neuron_rows = {}
+    neurons = {}
     for position, single in result.neurons.items():
         for index, value in enumerate(single.importance.tolist()):
-            neuron_rows[(position, index)] = {
+            neurons[(inputs.layer_name(position), index)] = {
                 "importance": float(value),
-                "importancePartition": partition,
+                "importancePartition": lesions.partition,
             }
     for g in result.groups:
         for index in g.units.tolist():
-            neuron_rows.setdefault((g.layer, index), {"importancePartition": partition}).update(
+            neurons.setdefault(
+                (inputs.layer_name(g.layer), index), {"importancePartition": lesions.partition}
+            ).update(
                 importanceDelta=float(g.delta),
                 importanceP=float(g.p),
                 important=bool(g.important),
             )
     store.set_cluster_properties(cluster_rows)
     store.replace_neuron_properties(
-        name,
-        IMPORTANCE_NEURON_KEYS,
-        [
-            {"uid": neuron_uid(name, inputs.layer_name(p), i), "props": props}
-            for (p, i), props in neuron_rows.items()
-        ],
+        lesions.network, IMPORTANCE_NEURON_KEYS, neuron_property_rows(lesions.network, neurons)
     )
     store.set_partition_properties(
         inputs.partition_uid,
         {
-            "importanceFisherP": finite(result.fisher_p),
-            "importanceRandomSets": n_random,
-            "importanceSeed": seed,
-            "importanceDataset": dataset.name,
-            "importanceMetric": result.metric,
-            "importanceBaseline": float(result.baseline_accuracy),
+            "importanceFisherP": finite(lesions.fisher_p),
+            "importanceRandomSets": lesions.n_random,
+            "importanceSeed": lesions.seed,
+            "importanceDataset": lesions.dataset,
+            "importanceMetric": lesions.metric,
+            "importanceBaseline": lesions.baseline_accuracy,
             "importanceSkipped": [inputs.group_name(s) for s in result.skipped],
         },
     )
-    pairs = [
-        {
-            "first": inputs.group_name(result.groups[pair.first]),
-            "second": inputs.group_name(result.groups[pair.second]),
-            "delta": float(pair.delta),
-            "interaction": float(pair.interaction),
-            "p": float(pair.p),
-        }
-        for pair in result.pairs
-    ]
     if double:
+        groups = result.groups
         store.replace_interactions(
             inputs.partition_uid,
             [
                 {
-                    "a": inputs.cluster_uids[result.groups[pair.first].label],
-                    "b": inputs.cluster_uids[result.groups[pair.second].label],
+                    "a": inputs.cluster_uids[groups[pair.first].label],
+                    "b": inputs.cluster_uids[groups[pair.second].label],
                     "props": {
                         "delta": float(pair.delta),
                         "interaction": float(pair.interaction),
                         "p": float(pair.p),
-                        "firstLayer": inputs.layer_name(result.groups[pair.first].layer),
-                        "secondLayer": inputs.layer_name(result.groups[pair.second].layer),
+                        "firstLayer": inputs.layer_name(groups[pair.first].layer),
+                        "secondLayer": inputs.layer_name(groups[pair.second].layer),
                     },
                 }
                 for pair in result.pairs
             ],
         )
-    return {
-        "network": name,
-        "partition": partition,
-        "dataset": dataset.name,
-        "metric": result.metric,
-        "baselineAccuracy": float(result.baseline_accuracy),
-        "fisherP": finite(result.fisher_p),
-        "randomSets": n_random,
-        "minP": 1.0 / (n_random + 1),
-        "importantP": IMPORTANT_P,
-        "notes": [unreachable] if unreachable else [],
-        "seed": seed,
-        "groups": [
-            {
-                "layer": inputs.layer_name(g.layer),
-                "cluster": g.label,
-                "size": g.size,
-                "delta": float(g.delta),
-                "p": float(g.p),
-                "important": bool(g.important),
-                "taskDeltas": dict(zip(result.tasks, map(float, g.task_deltas), strict=True)),
-            }
-            for g in result.groups
-        ],
-        "skipped": inputs.skipped_rows(result.skipped),
-        "pairs": pairs,
-        "lesions": result.n_lesions,
-    }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 
 import numpy as np
 
@@ -15,14 +14,14 @@ from neurongraph.analysis.communities import (
     layer_communities,
     network_modularity,
 )
-from neurongraph.errors import NeurongraphWarning
 from neurongraph.model.recorded import activation_cache
-from neurongraph.runs.common import hidden_layers, now, relu_like
+from neurongraph.runs.common import hidden_layers, logged_warnings, now, relu_like
+from neurongraph.runs.results import LouvainResult, finite
 from neurongraph.seeds import check_random_state, resolve_seed
 from neurongraph.store import Store
-from neurongraph.store.rows import cluster_uid, neuron_uid, partition_uid
+from neurongraph.store.rows import PartitionCluster
 
-__all__ = ["LOUVAIN", "LOUVAIN_KEY", "run_louvain"]
+__all__ = ["LOUVAIN", "LOUVAIN_KEY", "NULL_KEYS", "run_louvain"]
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ LOUVAIN = "louvain"
 #: Neuron property keys written by each analysis.
 LOUVAIN_KEY = "louvainCommunity"
 #: Per-layer keys of a modularity null, in JSON rows and (as ``layer<Key>`` lists) on Partitions.
-_NULL_KEYS = ("nullMean", "nullStd", "zScore", "percentile")
+NULL_KEYS = ("nullMean", "nullStd", "zScore", "percentile")
 
 
 def run_louvain(
@@ -43,7 +42,7 @@ def run_louvain(
     resolution: float = DEFAULT_RESOLUTION,
     n_shuffles: int = 0,
     seed: int | None = None,
-) -> dict:
+) -> LouvainResult:
     """Louvain communities of every hidden layer's co-activation graph, written to the store.
 
     Writes ``louvainCommunity`` on each hidden neuron (-1 when isolated), a ``louvain``
@@ -51,14 +50,21 @@ def run_louvain(
     asks by default (``communities.DEFAULT_N_SHUFFLES``), also each layer's null
     mean, population std, z-score and percentile against permuted firing, ``nShuffles``) and one
     Cluster per (layer, community), which carries its layer's Q, z-score and percentile.
+
+    The parameters are those of :func:`neurongraph.api.analyses.louvain`, with ``seed`` for
+    ``random_state`` (None draws one, logs it and records it).
+
+    Returns
+    -------
+    LouvainResult
+        Q per layer, its null, the communities.
     """
     cache = activation_cache(store, name)
     layers = hidden_layers(store, name)
     seed = resolve_seed(seed)
     labels = cache.labels()
     results = {}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NeurongraphWarning)
+    with logged_warnings() as notes:
         for layer in layers:
             results.update(
                 layer_communities(
@@ -73,107 +79,94 @@ def run_louvain(
                     random_state=check_random_state(seed),
                 )
             )
-    skipped = [str(w.message) for w in caught if issubclass(w.category, NeurongraphWarning)]
-    for message in skipped:
-        log.warning(message)
-    puid = partition_uid(name, LOUVAIN)
-    per_layer = []
-    clusters, members, neuron_rows = [], [], []
-    for layer in layers:
-        result = results[layer["name"]].result
-        q = None if result is None else float(result.modularity)
-        null = _null_row(results[layer["name"]].null)
-        per_layer.append(
-            {
-                "layer": layer["name"],
-                "modularity": q,
-                "communities": 0 if result is None else result.n_communities,
-                "sizes": [] if result is None else result.sizes.tolist(),
-                "edges": 0 if result is None else result.n_edges,
-                "skipped": result is None,
-                **null,
-            }
-        )
+    found = [results[layer["name"]].result for layer in layers]
+    nulls = [_null_values(results[layer["name"]].null) for layer in layers]
+    louvain = LouvainResult(
+        network=name,
+        method=LOUVAIN,
+        modularity=float(network_modularity(results)),
+        n_shuffles=n_shuffles,
+        seed=seed,
+        layers=tuple(layer["name"] for layer in layers),
+        layer_modularity=np.asarray(
+            [np.nan if r is None else float(r.modularity) for r in found], dtype=float
+        ),
+        communities=np.asarray([0 if r is None else r.n_communities for r in found], dtype=int),
+        sizes=tuple(() if r is None else tuple(r.sizes.tolist()) for r in found),
+        edges=np.asarray([0 if r is None else r.n_edges for r in found], dtype=int),
+        skipped=np.asarray([r is None for r in found], dtype=bool),
+        null_means=np.asarray([v[0] for v in nulls], dtype=float),
+        null_stds=np.asarray([v[1] for v in nulls], dtype=float),
+        z_scores=np.asarray([v[2] for v in nulls], dtype=float),
+        percentiles=np.asarray([v[3] for v in nulls], dtype=float),
+        class_modularity=_class_modularity(results, layers) if per_class else {},
+        params={
+            "edge": edge,
+            "threshold": threshold,
+            "resolution": resolution,
+            "perClass": per_class,
+        },
+        warnings=tuple(notes),
+    )
+    clusters, communities = [], {}
+    for j, (layer, result) in enumerate(zip(layers, found, strict=True)):
         width = int(layer["width"])
         community = np.full(width, -1) if result is None else result.labels
-        for index in range(width):
-            neuron_rows.append(
-                {
-                    "uid": neuron_uid(name, layer["name"], index),
-                    "props": {LOUVAIN_KEY: int(community[index])},
-                }
+        communities.update(
+            {(layer["name"], index): int(community[index]) for index in range(width)}
+        )
+        for c in range(louvain.communities[j]):
+            clusters.append(
+                PartitionCluster(
+                    f"{layer['name']}:{c}",
+                    [(layer["name"], int(i)) for i in np.flatnonzero(community == c)],
+                    {
+                        "layer": layer["name"],
+                        "position": int(layer["position"]),
+                        "community": c,
+                        "size": int(result.sizes[c]),
+                        "layerModularity": finite(louvain.layer_modularity[j]),
+                        "layerZScore": finite(louvain.z_scores[j]),
+                        "layerPercentile": finite(louvain.percentiles[j]),
+                    },
+                )
             )
-        for c in range(0 if result is None else result.n_communities):
-            label = f"{layer['name']}:{c}"
-            uid = cluster_uid(name, LOUVAIN, label)
-            cluster = {
-                "uid": uid,
-                "network": name,
-                "partition": puid,
-                "method": LOUVAIN,
-                "label": label,
-                "layer": layer["name"],
-                "position": int(layer["position"]),
-                "community": c,
-                "size": int(result.sizes[c]),
-                "layerModularity": q,
-                "layerZScore": null["zScore"],
-                "layerPercentile": null["percentile"],
-            }
-            clusters.append({k: v for k, v in cluster.items() if v is not None})
-            members.append(
-                {
-                    "cluster": uid,
-                    "neurons": [
-                        neuron_uid(name, layer["name"], int(i))
-                        for i in np.flatnonzero(community == c)
-                    ],
-                }
-            )
-    overall = network_modularity(results)
-    class_q = _class_modularity(results, layers) if per_class else {}
-    params = {"edge": edge, "threshold": threshold, "resolution": resolution, "perClass": per_class}
-    partition = {
-        "uid": puid,
-        "network": name,
-        "method": LOUVAIN,
-        "k": len(clusters),
-        "modularity": None if np.isnan(overall) else float(overall),
-        "layers": [row["layer"] for row in per_layer],
-        "layerModularity": [row["modularity"] for row in per_layer],
-        "nShuffles": n_shuffles,
-        "seed": seed,
-        "params": json.dumps(params, sort_keys=True),
+    store.write_partition(
+        name, LOUVAIN, _partition_props(louvain, len(clusters)), clusters, LOUVAIN_KEY, communities
+    )
+    return louvain
+
+
+def _partition_props(result: LouvainResult, k: int) -> dict:
+    """The Partition properties of a Louvain result with ``k`` clusters in all."""
+    props = {
+        "k": k,
+        "modularity": finite(result.modularity),
+        "layers": list(result.layers),
+        "layerModularity": [finite(q) for q in result.layer_modularity],
+        "nShuffles": result.n_shuffles,
+        "seed": result.seed,
+        "params": json.dumps(result.params, sort_keys=True),
         "createdAt": now(),
     }
-    if class_q:
-        partition["classes"] = [int(c) for c in class_q]
-        partition["classModularity"] = list(class_q.values())
-    if n_shuffles:
-        for key in _NULL_KEYS:
-            partition[f"layer{key[0].upper()}{key[1:]}"] = [row[key] for row in per_layer]
-    partition = {k: v for k, v in partition.items() if v is not None}
-    store.replace_partition(name, partition, clusters, members, LOUVAIN_KEY, neuron_rows)
-    return {
-        "network": name,
-        "method": LOUVAIN,
-        "modularity": partition.get("modularity"),
-        "layers": per_layer,
-        "classModularity": {str(c): q for c, q in class_q.items()},
-        "nShuffles": n_shuffles,
-        "seed": seed,
-        "params": params,
-        "warnings": skipped,
-    }
+    if result.class_modularity:
+        props["classes"] = [int(c) for c in result.class_modularity]
+        props["classModularity"] = list(result.class_modularity.values())
+    if result.n_shuffles:
+        for key, values in zip(
+            NULL_KEYS,
+            (result.null_means, result.null_stds, result.z_scores, result.percentiles),
+            strict=True,
+        ):
+            props[f"layer{key[0].upper()}{key[1:]}"] = [finite(v) for v in values]
+    return props
 
 
-def _null_row(null: ModularityNull | None) -> dict:
-    """A layer's Q against chance as JSON/store values (None without a null)."""
-    values = (null.null_mean, null.null_std, null.z_score, null.percentile) if null else (None,) * 4
-    return {
-        key: None if v is None or np.isnan(v) else float(v)
-        for key, v in zip(_NULL_KEYS, values, strict=True)
-    }
+def _null_values(null: ModularityNull | None) -> tuple[float, float, float, float]:
+    """A layer's null mean, std, z-score and percentile (NaN without a null)."""
+    if null is None:
+        return (np.nan,) * 4
+    return (null.null_mean, null.null_std, null.z_score, null.percentile)
 
 
 def _class_modularity(results: dict, layers: list[dict]) -> dict:

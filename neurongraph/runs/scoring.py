@@ -21,7 +21,7 @@ from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
 
-__all__ = ["PARTITION_COMMANDS", "ScoringInputs", "load_scoring_inputs"]
+__all__ = ["PARTITION_COMMANDS", "ScoringInputs", "groups_by_cluster", "load_scoring_inputs"]
 
 
 @dataclass
@@ -59,6 +59,14 @@ class ScoringInputs:
             }
             for s in skipped
         ]
+
+
+def groups_by_cluster(groups: list) -> dict:
+    """Tested groups by cluster label: each cluster's layer parts, in the order given."""
+    out: dict = {}
+    for g in groups:
+        out.setdefault(g.label, []).append(g)
+    return out
 
 
 def load_scoring_inputs(

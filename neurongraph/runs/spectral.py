@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -19,12 +18,13 @@ from neurongraph.analysis.nulls import (
     dag_clusterability,
 )
 from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS
-from neurongraph.errors import AnalysisError, NeurongraphWarning, arg
-from neurongraph.runs.common import finite, now
+from neurongraph.errors import AnalysisError, arg
+from neurongraph.runs.common import logged_warnings, now
 from neurongraph.runs.graphs import activation_graph, weight_graph
+from neurongraph.runs.results import SpectralResult, finite
 from neurongraph.seeds import resolve_seed
 from neurongraph.store import Store
-from neurongraph.store.rows import cluster_uid, neuron_uid, partition_uid
+from neurongraph.store.rows import PartitionCluster
 
 __all__ = ["NULL_METHODS", "SPECTRAL_KEY", "run_spectral"]
 
@@ -68,7 +68,7 @@ def run_spectral(
     seed: int | None = None,
     n_jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict:
+) -> SpectralResult:
     """Spectral partition of the weight or activation graph, its n-cut and its clusterability
     against shuffled null networks (Filan et al.), written to the store.
 
@@ -78,6 +78,14 @@ def run_spectral(
     (``spectralWeightsCluster`` / ``spectralActivationsCluster``; -1 for isolated neurons).
     With ``labels_from``, an existing labelling is scored instead (partition method
     ``<property>-<graph>``; neurons unchanged).
+
+    The parameters are those of :func:`neurongraph.api.analyses.spectral`, with ``seed`` for
+    ``random_state`` (None draws one, logs it and records it).
+
+    Returns
+    -------
+    SpectralResult
+        The n-cut, its null and z-score, and the cluster sizes per layer.
     """
     if graph not in SPECTRAL_GRAPHS:
         raise AnalysisError(f"{arg('graph')} must be one of {', '.join(SPECTRAL_GRAPHS)}")
@@ -128,10 +136,7 @@ def run_spectral(
         progress=progress,
         spectral_method=spectral_method,
     )
-    # Numerical warnings (disconnected graphs) are logged and returned, as in run_louvain,
-    # rather than printed with a source line by the warnings module.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NeurongraphWarning)
+    with logged_warnings(name) as notes:
         if graph == "weights" and weights.is_chain:
             result = clusterability(
                 weights.widths, weights.blocks, None if labels is not None else k, **common
@@ -149,100 +154,86 @@ def run_spectral(
             result = adjacency_clusterability(
                 adjacency, None if labels is not None else k, **common
             )
-    notes = [str(w.message) for w in caught if issubclass(w.category, NeurongraphWarning)]
-    for message in notes:
-        log.warning("%s: %s", name, message)
-    for other in caught:
-        if not issubclass(other.category, NeurongraphWarning):
-            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
     method = f"{labels_from}-{graph}" if labels_from else SPECTRAL_METHOD[graph]
-    key = None if labels_from else SPECTRAL_KEY[graph]
-    puid = partition_uid(name, method)
-    layer_names = [la["name"] for la in layers if int(la["position"]) in {p for p, _ in nodes}]
     positions = sorted({p for p, _ in nodes})
+    layer_names = [layers[p]["name"] for p in positions]
     node_layer = np.asarray([positions.index(p) for p, _ in nodes])
     label_values = np.asarray(result.labels)
-    clusters, members = [], []
     # labels from a property need not be 0..k-1: one cluster per label present
-    for c in np.unique(label_values[label_values >= 0]).tolist():
-        inside = np.flatnonzero(label_values == c)
-        uid = cluster_uid(name, method, c)
-        clusters.append(
-            {
-                "uid": uid,
-                "network": name,
-                "partition": puid,
-                "method": method,
-                "label": c,
-                "size": int(inside.size),
-                "layerSizes": np.bincount(node_layer[inside], minlength=len(positions)).tolist(),
-            }
-        )
-        members.append(
-            {
-                "cluster": uid,
-                "neurons": [
-                    neuron_uid(name, layers[nodes[j][0]]["name"], nodes[j][1]) for j in inside
-                ],
-            }
-        )
-    neuron_rows = (
-        []
-        if key is None
-        else [
-            {"uid": neuron_uid(name, layers[p]["name"], i), "props": {key: int(label_values[j])}}
-            for j, (p, i) in enumerate(nodes)
-        ]
+    present = np.unique(label_values[label_values >= 0]).tolist()
+    members = [np.flatnonzero(label_values == c) for c in present]
+    layer_sizes = np.asarray(
+        [np.bincount(node_layer[inside], minlength=len(positions)) for inside in members],
+        dtype=int,
+    ).reshape(len(present), len(positions))
+    nulls = bool(result.n_shuffles)
+    spectral = SpectralResult(
+        network=name,
+        method=method,
+        spectral_method=spectral_method,
+        graph=graph,
+        k=result.k,
+        ncut=float(result.ncut),
+        null_mean=float(result.null_mean) if nulls else np.nan,
+        null_std=float(result.null_std) if nulls else np.nan,
+        z_score=float(result.z_score) if nulls else np.nan,
+        percentile=float(result.percentile) if nulls else np.nan,
+        min_percentile=float(result.min_percentile) if nulls else np.nan,
+        clusterable=nulls and bool(result.percentile <= result.min_percentile),
+        n_shuffles=result.n_shuffles,
+        shuffle_method=shuffle_method,
+        seed=seed,
+        layers=tuple(layer_names),
+        cluster_sizes=np.asarray([inside.size for inside in members], dtype=int),
+        layer_sizes=layer_sizes,
+        null_ncuts=np.asarray(result.null_ncuts if nulls else [], dtype=float),
+        warnings=tuple(notes),
     )
+    node_names = [(layers[p]["name"], i) for p, i in nodes]
+    store.write_partition(
+        name,
+        method,
+        _partition_props(spectral, labels_from),
+        [
+            PartitionCluster(
+                c,
+                [node_names[j] for j in inside],
+                {"size": int(inside.size), "layerSizes": sizes.tolist()},
+            )
+            for c, inside, sizes in zip(present, members, layer_sizes, strict=True)
+        ],
+        None if labels_from else SPECTRAL_KEY[graph],
+        None if labels_from else dict(zip(node_names, label_values.tolist(), strict=True)),
+    )
+    return spectral
+
+
+def _partition_props(result: SpectralResult, labels_from: str | None) -> dict:
+    """The Partition properties of a spectral result."""
     params = {
-        "graph": graph,
-        "shuffleMethod": shuffle_method,
-        "spectralMethod": spectral_method,
+        "graph": result.graph,
+        "shuffleMethod": result.shuffle_method,
+        "spectralMethod": result.spectral_method,
         "labelsFrom": labels_from,
     }
-    partition = {
-        "uid": puid,
-        "network": name,
-        "method": method,
-        "spectralMethod": spectral_method,
-        "graph": graph,
+    props = {
+        "spectralMethod": result.spectral_method,
+        "graph": result.graph,
         "k": result.k,
-        "ncut": float(result.ncut),
+        "ncut": result.ncut,
         "nShuffles": result.n_shuffles,
-        "seed": seed,
-        "layers": layer_names,
+        "seed": result.seed,
+        "layers": list(result.layers),
         "params": json.dumps(params, sort_keys=True),
         "createdAt": now(),
     }
     if result.n_shuffles:
-        partition.update(
-            nullMean=float(result.null_mean),
+        props.update(
+            nullMean=result.null_mean,
             nullStd=finite(result.null_std),
             zScore=finite(result.z_score),
-            percentile=float(result.percentile),
-            minPercentile=float(result.min_percentile),
-            nullNcuts=[float(v) for v in result.null_ncuts],
+            percentile=result.percentile,
+            minPercentile=result.min_percentile,
+            nullNcuts=result.null_ncuts.tolist(),
         )
-    partition = {k_: v for k_, v in partition.items() if v is not None}
-    store.replace_partition(name, partition, clusters, members, key, neuron_rows)
-    return {
-        "network": name,
-        "method": method,
-        "spectralMethod": spectral_method,
-        "graph": graph,
-        "k": result.k,
-        "ncut": float(result.ncut),
-        "nullMean": partition.get("nullMean"),
-        "nullStd": partition.get("nullStd"),
-        "zScore": partition.get("zScore"),
-        "percentile": partition.get("percentile"),
-        "minPercentile": partition.get("minPercentile"),
-        "clusterable": bool(result.n_shuffles) and result.percentile <= result.min_percentile,
-        "nShuffles": result.n_shuffles,
-        "shuffleMethod": shuffle_method,
-        "clusterSizes": [c["size"] for c in clusters],
-        "layers": layer_names,
-        "layerSizes": [c["layerSizes"] for c in clusters],
-        "seed": seed,
-        "warnings": notes,
-    }
+    return props
