@@ -9,6 +9,7 @@ import numpy as np
 
 from neurongraph.analysis.communities import (
     DEFAULT_EDGE,
+    DEFAULT_N_SHUFFLES,
     DEFAULT_RESOLUTION,
     ModularityNull,
     layer_communities,
@@ -40,16 +41,16 @@ def run_louvain(
     edge: str = DEFAULT_EDGE,
     threshold: float | None = None,
     resolution: float = DEFAULT_RESOLUTION,
-    n_shuffles: int = 0,
+    n_shuffles: int = DEFAULT_N_SHUFFLES,
     seed: int | None = None,
 ) -> LouvainResult:
     """Louvain communities of every hidden layer's co-activation graph, written to the store.
 
     Writes ``louvainCommunity`` on each hidden neuron (-1 when isolated), a ``louvain``
-    Partition (modularity per layer and overall; with ``n_shuffles`` > 0, as ``analyze louvain``
-    asks by default (``communities.DEFAULT_N_SHUFFLES``), also each layer's null
-    mean, population std, z-score and percentile against permuted firing, ``nShuffles``) and one
-    Cluster per (layer, community), which carries its layer's Q, z-score and percentile.
+    Partition (modularity per layer and overall; with ``n_shuffles`` > 0, the default
+    (``communities.DEFAULT_N_SHUFFLES``), also each layer's null mean, population std, z-score
+    and percentile against permuted firing, ``nShuffles``) and one Cluster per (layer,
+    community), which carries its layer's Q, z-score and percentile.
 
     The parameters are those of :func:`neurongraph.api.analyses.louvain`, with ``seed`` for
     ``random_state`` (None draws one, logs it and records it).
@@ -108,6 +109,18 @@ def run_louvain(
         },
         warnings=tuple(notes),
     )
+    clusters, communities = _clusters(layers, found, louvain)
+    store.write_partition(
+        name, LOUVAIN, _partition_props(louvain, len(clusters)), clusters, LOUVAIN_KEY, communities
+    )
+    return louvain
+
+
+def _clusters(
+    layers: list[dict], found: list, louvain: LouvainResult
+) -> tuple[list[PartitionCluster], dict[tuple[str, int], int]]:
+    """One cluster per (layer, community) with its layer's Q, z-score and percentile, and
+    each hidden neuron's community (-1 when isolated or its layer was skipped)."""
     clusters, communities = [], {}
     for j, (layer, result) in enumerate(zip(layers, found, strict=True)):
         width = int(layer["width"])
@@ -131,10 +144,7 @@ def run_louvain(
                     },
                 )
             )
-    store.write_partition(
-        name, LOUVAIN, _partition_props(louvain, len(clusters)), clusters, LOUVAIN_KEY, communities
-    )
-    return louvain
+    return clusters, communities
 
 
 def _partition_props(result: LouvainResult, k: int) -> dict:
