@@ -9,12 +9,16 @@ from pathlib import Path
 
 import torch
 
-from neurongraph.analysis import runner
 from neurongraph.analysis.communities import DEFAULT_N_SHUFFLES as DEFAULT_MODULARITY_SHUFFLES
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import load_dataset
 from neurongraph.model.loading import load_model
 from neurongraph.report.html import write_report
+from neurongraph.runs.coherence import run_coherence
+from neurongraph.runs.entropy import run_entropy
+from neurongraph.runs.importance import run_importance
+from neurongraph.runs.louvain import run_louvain
+from neurongraph.runs.spectral import run_spectral
 from neurongraph.store import Store
 from neurongraph.training import parse_architecture
 from neurongraph.training.train import train_model
@@ -78,19 +82,19 @@ def run_demo(
     analyses = {}
     for graph in ("weights", "activations"):
         step(f"spectral partition of the {graph} graph with {DEMO_SHUFFLES} null networks")
-        analyses[f"spectral-{graph}"] = runner.run_spectral(
+        analyses[f"spectral-{graph}"] = run_spectral(
             store, DEMO_NETWORK, graph=graph, n_shuffles=DEMO_SHUFFLES, seed=DEMO_SEED
-        )
+        ).as_dict()
     step("Louvain communities")
-    analyses["louvain"] = runner.run_louvain(
+    analyses["louvain"] = run_louvain(
         store, DEMO_NETWORK, n_shuffles=DEFAULT_MODULARITY_SHUFFLES, seed=DEMO_SEED
-    )
+    ).as_dict()
     step("entropy")
-    analyses["entropy"] = runner.run_entropy(store, DEMO_NETWORK)
+    analyses["entropy"] = run_entropy(store, DEMO_NETWORK).as_dict()
     step("importance (lesions)")
-    analyses["importance"] = runner.run_importance(store, DEMO_NETWORK, seed=DEMO_SEED)
+    analyses["importance"] = run_importance(store, DEMO_NETWORK, seed=DEMO_SEED).as_dict()
     step("coherence (feature visualisation, dataset examples)")
-    analyses["coherence"] = runner.run_coherence(store, DEMO_NETWORK, seed=DEMO_SEED)
+    analyses["coherence"] = run_coherence(store, DEMO_NETWORK, seed=DEMO_SEED).as_dict()
     step("report")
     report = write_report(store, DEMO_NETWORK, out_dir / "report.html")
     return {

@@ -90,7 +90,7 @@ COHERENCE_TOP_K = 50
 #: Parameterisations of a feature visualisation's input.
 PARAMETERISATIONS = ("pixel", "fourier")
 
-# Scoring a partition (:mod:`neurongraph.analysis.scoring`).
+# Scoring a partition (:mod:`neurongraph.runs.scoring`).
 #: The command that makes each partition method.
 PARTITION_COMMANDS = {
     "spectral-weights": "neurongraph analyze spectral {net}",

@@ -1,6 +1,6 @@
 """The analyses of ``import neurongraph as ng``: each runs what ``neurongraph analyze ...``
-runs (:mod:`~neurongraph.analysis.runner`), writes its results into the store and returns them
-typed (:mod:`~neurongraph.api.results`).
+runs (:mod:`neurongraph.runs`), writes its results into the store and returns them
+typed (:mod:`~neurongraph.runs.results`).
 
 Seeds are ``random_state`` (an int, recorded in the store; None draws one and logs it).
 """
@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 from torch import nn
 
-from neurongraph.analysis import runner
 from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE_RANDOM
 from neurongraph.analysis.coherence import DEFAULT_TOP_K
 from neurongraph.analysis.communities import DEFAULT_EDGE, DEFAULT_RESOLUTION
@@ -21,13 +20,18 @@ from neurongraph.analysis.feature_vis import DEFAULT_STEPS
 from neurongraph.analysis.importance import DEFAULT_N_RANDOM
 from neurongraph.analysis.nulls import DEFAULT_N_SHUFFLES
 from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS
-from neurongraph.api.results import (
+from neurongraph.runs.coherence import run_coherence
+from neurongraph.runs.entropy import run_entropy
+from neurongraph.runs.importance import run_importance
+from neurongraph.runs.louvain import run_louvain
+from neurongraph.runs.results import (
     CoherenceResult,
     EntropyResult,
     ImportanceResult,
     LouvainResult,
     SpectralResult,
 )
+from neurongraph.runs.spectral import run_spectral
 from neurongraph.store import Store
 
 __all__ = ["coherence", "entropy", "importance", "louvain", "spectral"]
@@ -87,20 +91,18 @@ def spectral(
     AnalysisError
         An unknown network, graph or shuffle method, or ``k`` out of range.
     """
-    return SpectralResult.from_summary(
-        runner.run_spectral(
-            store,
-            name,
-            graph=graph,
-            k=k,
-            n_shuffles=n_shuffles,
-            shuffle_method=shuffle_method,
-            spectral_method=spectral_method,
-            labels_from=labels_from,
-            seed=random_state,
-            n_jobs=n_jobs,
-            progress=progress,
-        )
+    return run_spectral(
+        store,
+        name,
+        graph=graph,
+        k=k,
+        n_shuffles=n_shuffles,
+        shuffle_method=shuffle_method,
+        spectral_method=spectral_method,
+        labels_from=labels_from,
+        seed=random_state,
+        n_jobs=n_jobs,
+        progress=progress,
     )
 
 
@@ -141,17 +143,15 @@ def louvain(
     LouvainResult
         Q per layer, its null, the communities.
     """
-    return LouvainResult.from_summary(
-        runner.run_louvain(
-            store,
-            name,
-            per_class=per_class,
-            edge=edge,
-            threshold=threshold,
-            resolution=resolution,
-            n_shuffles=n_shuffles,
-            seed=random_state,
-        )
+    return run_louvain(
+        store,
+        name,
+        per_class=per_class,
+        edge=edge,
+        threshold=threshold,
+        resolution=resolution,
+        n_shuffles=n_shuffles,
+        seed=random_state,
     )
 
 
@@ -169,7 +169,7 @@ def entropy(store: Store, name: str) -> EntropyResult:
     -------
     EntropyResult
     """
-    return EntropyResult.from_summary(runner.run_entropy(store, name))
+    return run_entropy(store, name)
 
 
 def importance(
@@ -229,20 +229,18 @@ def importance(
     IngestError
         No model to run: pass ``model=``.
     """
-    return ImportanceResult.from_summary(
-        runner.run_importance(
-            store,
-            name,
-            partition=partition,
-            data=data,
-            model=model,
-            trust_pickle=trust_pickle,
-            n_random=n_random,
-            double=double,
-            metric=metric,
-            seed=random_state,
-            progress=progress,
-        )
+    return run_importance(
+        store,
+        name,
+        partition=partition,
+        data=data,
+        model=model,
+        trust_pickle=trust_pickle,
+        n_random=n_random,
+        double=double,
+        metric=metric,
+        seed=random_state,
+        progress=progress,
     )
 
 
@@ -298,21 +296,19 @@ def coherence(
     CoherenceResult
         Per group: scores and their percentiles; Fisher-combined p per score.
     """
-    return CoherenceResult.from_summary(
-        runner.run_coherence(
-            store,
-            name,
-            partition=partition,
-            data=data,
-            model=model,
-            trust_pickle=trust_pickle,
-            n_random=n_random,
-            steps=steps,
-            parameterisation=parameterisation,
-            jitter=jitter,
-            image_shape=image_shape,
-            top_k=top_k,
-            seed=random_state,
-            progress=progress,
-        )
+    return run_coherence(
+        store,
+        name,
+        partition=partition,
+        data=data,
+        model=model,
+        trust_pickle=trust_pickle,
+        n_random=n_random,
+        steps=steps,
+        parameterisation=parameterisation,
+        jitter=jitter,
+        image_shape=image_shape,
+        top_k=top_k,
+        seed=random_state,
+        progress=progress,
     )

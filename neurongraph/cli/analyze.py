@@ -89,9 +89,9 @@ def louvain(
     as_json: bool,
 ):
     """Louvain communities of each hidden layer's co-activation graph (Mostafa & Mondal)."""
-    from neurongraph.analysis import runner
+    from neurongraph.runs.louvain import run_louvain
 
-    result = runner.run_louvain(
+    result = run_louvain(
         obj.store,
         network,
         per_class=per_class,
@@ -100,7 +100,7 @@ def louvain(
         resolution=resolution,
         n_shuffles=shuffles,
         seed=seed,
-    )
+    ).as_dict()
     if as_json:
         echo_json(result)
         return
@@ -142,9 +142,9 @@ def louvain(
 @uses_torch
 def entropy(obj: Context, network: str, as_json: bool):
     """Binary entropy of each hidden neuron's firing, overall and per class."""
-    from neurongraph.analysis import runner
+    from neurongraph.runs.entropy import run_entropy
 
-    result = runner.run_entropy(obj.store, network)
+    result = run_entropy(obj.store, network).as_dict()
     if as_json:
         echo_json(result)
         return
@@ -225,10 +225,10 @@ def spectral(
     as_json: bool,
 ):
     """Spectral partition, n-cut and clusterability against shuffles (Filan et al.)."""
-    from neurongraph.analysis import runner
+    from neurongraph.runs.spectral import run_spectral
 
     with progress_bar("null networks", enabled=not as_json) as progress:
-        result = runner.run_spectral(
+        result = run_spectral(
             obj.store,
             network,
             graph=graph,
@@ -240,7 +240,7 @@ def spectral(
             seed=seed,
             n_jobs=jobs,
             progress=progress,
-        )
+        ).as_dict()
     if as_json:
         echo_json(result)
         return
@@ -288,7 +288,7 @@ scoring_data_option = click.option(
 @model_option
 @click.option(
     "--random-sets",
-    type=int,
+    type=click.IntRange(min=1),
     default=LESION_N_RANDOM,
     show_default=True,
     help="Random same-size groups per cluster; below the default no group can be important "
@@ -321,10 +321,10 @@ def importance(
     as_json: bool,
 ):
     """Lesion each cluster and compare with random groups (Hod et al.'s importance)."""
-    from neurongraph.analysis import runner
+    from neurongraph.runs.importance import run_importance
 
     with progress_bar("lesions", enabled=not as_json) as progress:
-        result = runner.run_importance(
+        result = run_importance(
             obj.store,
             network,
             partition=partition,
@@ -336,7 +336,7 @@ def importance(
             metric=metric,
             seed=seed,
             progress=progress,
-        )
+        ).as_dict()
     if as_json:
         echo_json(result)
         return
@@ -386,14 +386,14 @@ def importance(
 @model_option
 @click.option(
     "--random-sets",
-    type=int,
+    type=click.IntRange(min=1),
     default=COHERENCE_N_RANDOM,
     show_default=True,
     help="Random same-size groups per cluster.",
 )
 @click.option(
     "--steps",
-    type=int,
+    type=click.IntRange(min=1),
     default=DEFAULT_STEPS,
     show_default=True,
     help="Adam steps of feature visualisation.",
@@ -446,10 +446,10 @@ def coherence(
     as_json: bool,
 ):
     """Feature visualisation, dataset examples and selectivity of each cluster (Hod et al.)."""
-    from neurongraph.analysis import runner
+    from neurongraph.runs.coherence import run_coherence
 
     with progress_bar("coherence", enabled=not as_json) as progress:
-        result = runner.run_coherence(
+        result = run_coherence(
             obj.store,
             network,
             partition=partition,
@@ -464,7 +464,7 @@ def coherence(
             top_k=top_k,
             seed=seed,
             progress=progress,
-        )
+        ).as_dict()
     if as_json:
         echo_json(result)
         return

@@ -21,7 +21,7 @@ random          not trained: the seeded initial weights (``epochs=0``)
 (see :mod:`neurongraph.training`), saves each model as ``OUT/PREFIX-VARIANT-sSEED.pt`` with its
 JSON sidecar, ingests it as the network ``PREFIX-VARIANT-sSEED``, and runs the weight-graph
 spectral analysis with shuffled null networks on it through the store
-(:func:`~neurongraph.analysis.runner.run_spectral`, which writes the ``spectral-weights``
+(:func:`~neurongraph.runs.spectral.run_spectral`, which writes the ``spectral-weights``
 Partition, its Clusters and the neurons' ``spectralWeightsCluster``). Run ``r`` (0-based) trains
 and partitions with seed ``seed + r``; every run uses the train/test split of ``seed``.
 
@@ -76,7 +76,6 @@ import numpy as np
 import torch
 
 from neurongraph.analysis.nulls import DEFAULT_N_SHUFFLES, LAYER_SHUFFLE_METHODS
-from neurongraph.analysis.runner import run_spectral
 from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS, METHODS
 from neurongraph.errors import UsageError
 from neurongraph.experiments.clusterability_plot import plot_clusterability
@@ -96,6 +95,8 @@ from neurongraph.formatting import number
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import Dataset, load_dataset
 from neurongraph.model.loading import load_model
+from neurongraph.runs.results import SpectralResult, finite
+from neurongraph.runs.spectral import run_spectral
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.schema import Status
 from neurongraph.training.architectures import (
@@ -831,7 +832,7 @@ def _run_row(
     name: str,
     path: Path,
     metadata: dict,
-    result: dict,
+    result: SpectralResult,
     trained: bool,
     ingested: bool,
 ) -> RunRow:
@@ -844,13 +845,13 @@ def _run_row(
         network=name,
         accuracy=float(metadata["test_accuracy"]),
         sparsity=float(metadata.get("sparsity", 0.0)),
-        ncut=float(result["ncut"]),
-        null_mean=result.get("nullMean"),
-        null_std=result.get("nullStd"),
-        z_score=result.get("zScore"),
-        percentile=result.get("percentile"),
-        min_percentile=result.get("minPercentile"),
-        clusterable=bool(result.get("clusterable")),
+        ncut=result.ncut,
+        null_mean=finite(result.null_mean),
+        null_std=finite(result.null_std),
+        z_score=finite(result.z_score),
+        percentile=finite(result.percentile),
+        min_percentile=finite(result.min_percentile),
+        clusterable=result.clusterable,
         trained=trained,
         ingested=ingested,
         model=path,

@@ -3,8 +3,8 @@
 :func:`run_evolution` trains one model with a checkpoint before training (epoch 0: the
 untrained network) and after every epoch, ingests every checkpoint as the network ``NAME@epoch``
 of a series, records its activations on the training data set, runs
-:func:`~neurongraph.analysis.runner.run_louvain` (seeded) and
-:func:`~neurongraph.analysis.runner.run_entropy` on it
+:func:`~neurongraph.runs.louvain.run_louvain` (seeded) and
+:func:`~neurongraph.runs.entropy.run_entropy` on it
 (:func:`~neurongraph.experiments.network_metrics.measure_network`), and tabulates per epoch
 
 - ``testAccuracy``: the checkpoint's test accuracy;

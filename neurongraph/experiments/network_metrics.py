@@ -1,8 +1,8 @@
 """One trained network's Louvain modularity and firing entropy, and their correlation with accuracy.
 
 :func:`measure_network` ingests a saved model with its activations on a data set, runs
-:func:`~neurongraph.analysis.runner.run_louvain` (seeded) and
-:func:`~neurongraph.analysis.runner.run_entropy` on it, and returns
+:func:`~neurongraph.runs.louvain.run_louvain` (seeded) and
+:func:`~neurongraph.runs.entropy.run_entropy` on it, and returns
 
 - ``modularity``: the mean over hidden layers of the Louvain modularity Q of the layer's
   co-activation graph (:func:`~neurongraph.analysis.communities.network_modularity`);
@@ -26,11 +26,13 @@ import numpy as np
 import torch
 from scipy import stats
 
-from neurongraph.analysis.runner import run_entropy, run_louvain
 from neurongraph.experiments.defaults import METRICS
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import Dataset
 from neurongraph.model.loading import load_model
+from neurongraph.runs.entropy import run_entropy
+from neurongraph.runs.louvain import run_louvain
+from neurongraph.runs.results import finite
 from neurongraph.store import Store
 
 __all__ = [
@@ -120,16 +122,19 @@ def measure_network(
         model_file=loaded.file,
         dataset=dataset,
     ).activations
-    louvain = run_louvain(store, network, seed=seed)
+    louvain = run_louvain(store, network, n_shuffles=0, seed=seed)
     entropy = run_entropy(store, network)
     return NetworkMetrics(
         test_accuracy=float(recorded.accuracy),
-        modularity=louvain["modularity"],
-        entropy=float(entropy["entropy"]),
-        class_entropy=float(entropy["classEntropy"]),
-        communities=int(sum(layer["communities"] for layer in louvain["layers"])),
-        layer_modularity={layer["layer"]: layer["modularity"] for layer in louvain["layers"]},
-        layer_entropy={layer["layer"]: layer["entropyMean"] for layer in entropy["layers"]},
+        modularity=finite(louvain.modularity),
+        entropy=entropy.entropy,
+        class_entropy=entropy.class_entropy,
+        communities=int(louvain.communities.sum()),
+        layer_modularity={
+            layer: finite(q)
+            for layer, q in zip(louvain.layers, louvain.layer_modularity, strict=True)
+        },
+        layer_entropy=dict(zip(entropy.layers, entropy.layer_entropy.tolist(), strict=True)),
     )
 
 

@@ -360,8 +360,8 @@ def _gallery_item(report: _Report, c: dict, n: int | None) -> str:
 def _weights_section(report: _Report) -> str:
     if "spectral-weights" not in report.partitions:
         return report.lacks("spectral partition of the weights", report.analyze("spectral"))
-    from neurongraph.analysis.graphs import weight_graph  # scipy and torch: only when drawn
     from neurongraph.model.view import SUM
+    from neurongraph.runs.graphs import weight_graph  # scipy and torch: only when drawn
 
     rows = report.store.neuron_property(report.name, "spectralWeightsCluster")
     labels = {(r["layer"], r["index"]): r["value"] for r in rows if r["value"] is not None}

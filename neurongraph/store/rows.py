@@ -7,7 +7,8 @@ the Bolt path (``UNWIND $rows``) and ArcadeDB's bulk importer so both write the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,13 +17,16 @@ from neurongraph.store.schema import Label, Rel
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "PartitionCluster",
     "bulk_write",
     "cluster_uid",
     "feed_rows",
     "layer_rows",
     "layer_uid",
+    "neuron_property_rows",
     "neuron_rows",
     "neuron_uid",
+    "partition_rows",
     "partition_uid",
     "weight_batches",
 ]
@@ -46,6 +50,86 @@ def partition_uid(network: str, method: str) -> str:
 def cluster_uid(network: str, method: str, label: str | int) -> str:
     """``network/method/label``."""
     return f"{network}/{method}/{label}"
+
+
+class PartitionCluster(NamedTuple):
+    """One cluster of a partition to write: its label, its member neurons as (layer name,
+    index) pairs and its further properties (None values are left out)."""
+
+    label: str | int
+    members: Sequence[tuple[str, int]]
+    props: Mapping
+
+
+def _present(props: Mapping) -> dict:
+    return {k: v for k, v in props.items() if v is not None}
+
+
+def neuron_property_rows(network: str, props: Mapping[tuple[str, int], Mapping]) -> list[dict]:
+    """One ``{uid, props}`` row per neuron, keyed by (layer name, index); None values are
+    left out.
+
+    Examples
+    --------
+    >>> neuron_property_rows("net", {("fc1", 3): {"entropy": 0.5, "x": None}})
+    [{'uid': 'net/fc1/3', 'props': {'entropy': 0.5}}]
+    """
+    return [
+        {"uid": neuron_uid(network, layer, index), "props": _present(values)}
+        for (layer, index), values in props.items()
+    ]
+
+
+def partition_rows(
+    network: str, method: str, props: Mapping, clusters: Sequence[PartitionCluster]
+) -> tuple[dict, list[dict], list[dict]]:
+    """The Partition, Cluster and IN_CLUSTER rows of one partition of a network, for
+    :meth:`~neurongraph.store.Store.replace_partition`; None values are left out.
+
+    Returns
+    -------
+    partition : dict
+        ``uid``, ``network``, ``method`` and ``props``.
+    clusters : list of dict
+        Per cluster: ``uid``, ``network``, ``partition`` (its uid), ``method``, ``label`` and
+        the cluster's ``props``.
+    members : list of dict
+        Per cluster: ``{cluster: uid, neurons: [uid]}``.
+
+    Examples
+    --------
+    >>> part, clusters, members = partition_rows(
+    ...     "net", "louvain", {"k": 1}, [PartitionCluster("fc1:0", [("fc1", 2)], {"size": 1})]
+    ... )
+    >>> part
+    {'uid': 'net/louvain', 'network': 'net', 'method': 'louvain', 'k': 1}
+    >>> clusters[0]["uid"], clusters[0]["size"], members
+    ('net/louvain/fc1:0', 1, [{'cluster': 'net/louvain/fc1:0', 'neurons': ['net/fc1/2']}])
+    """
+    puid = partition_uid(network, method)
+    partition = _present({"uid": puid, "network": network, "method": method, **props})
+    rows, members = [], []
+    for cluster in clusters:
+        uid = cluster_uid(network, method, cluster.label)
+        rows.append(
+            _present(
+                {
+                    "uid": uid,
+                    "network": network,
+                    "partition": puid,
+                    "method": method,
+                    "label": cluster.label,
+                    **cluster.props,
+                }
+            )
+        )
+        members.append(
+            {
+                "cluster": uid,
+                "neurons": [neuron_uid(network, layer, index) for layer, index in cluster.members],
+            }
+        )
+    return partition, rows, members
 
 
 def layer_rows(network: str, graph) -> list[dict]:

@@ -8,7 +8,7 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from neurongraph.errors import StoreError, UsageError, arg
 from neurongraph.store import autoserve, cypher, embedded
 from neurongraph.store.defaults import DEFAULT_STORE, STORE_ENV
 from neurongraph.store.files import StoreFiles
+from neurongraph.store.rows import PartitionCluster, neuron_property_rows, partition_rows
 from neurongraph.store.schema import (
     DATABASE,
     NEO4J_SCHEMA,
@@ -615,6 +616,31 @@ class Store:
         self._transact(work, what=f"the write of partition {uid}")
         self.files.remove_images(images)
         log.info("wrote partition %s", uid)
+
+    def write_partition(
+        self,
+        name: str,
+        method: str,
+        props: dict,
+        clusters: Sequence[PartitionCluster],
+        neuron_key: str | None = None,
+        neuron_labels: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
+        """Replace the network's ``method`` partition with one of ``clusters``
+        (:func:`~neurongraph.store.rows.partition_rows`), and, with ``neuron_key``, set that
+        property of each neuron of ``neuron_labels`` ((layer name, index) -> label) after
+        removing it from every neuron, in one transaction (see :meth:`replace_partition`;
+        writes)."""
+        partition, cluster_rows, members = partition_rows(name, method, props, clusters)
+        labels = {node: {neuron_key: label} for node, label in (neuron_labels or {}).items()}
+        self.replace_partition(
+            name,
+            partition,
+            cluster_rows,
+            members,
+            neuron_key,
+            neuron_property_rows(name, labels),
+        )
 
     def partition(self, uid: str) -> dict | None:
         """A partition's properties, or None (query GET_PARTITION, read)."""

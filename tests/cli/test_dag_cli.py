@@ -18,12 +18,12 @@ from sklearn.metrics import adjusted_rand_score
 from zoo import RESNET_FEEDS, RESNET_LAYERS
 
 from neurongraph.analysis.cuts import ncut
-from neurongraph.analysis.graphs import weight_adjacency, weight_graph
 from neurongraph.errors import IngestError
 from neurongraph.model.datasets import load_dataset
 from neurongraph.model.export import SavedProgram
 from neurongraph.model.loading import load_recorded_model
 from neurongraph.model.recorded import activation_cache
+from neurongraph.runs.graphs import weight_adjacency, weight_graph
 from neurongraph.store.files import sha256_file
 
 #: The hand-made residual MLP's weights.

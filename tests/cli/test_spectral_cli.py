@@ -13,9 +13,9 @@ from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
 from neurongraph.analysis.cuts import ncut
-from neurongraph.analysis.graphs import activation_graph, weight_adjacency
 from neurongraph.analysis.nulls import shuffle_layer
 from neurongraph.cli import cli
+from neurongraph.runs.graphs import activation_graph, weight_adjacency
 from neurongraph.store.rows import partition_uid
 
 WEIGHTS = "spectral-weights"

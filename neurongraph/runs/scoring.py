@@ -21,7 +21,7 @@ from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
 
-__all__ = ["PARTITION_COMMANDS", "ScoringInputs", "load_scoring_inputs"]
+__all__ = ["PARTITION_COMMANDS", "ScoringInputs", "groups_by_cluster", "load_scoring_inputs"]
 
 
 @dataclass
@@ -40,7 +40,33 @@ class ScoringInputs:
     dataset: Dataset
 
     def layer_name(self, position: int) -> str:
+        """The name of the layer at ``position``."""
         return self.layers[position]["name"]
+
+    def group_name(self, group) -> str:
+        """``layer:cluster`` of a tested (or skipped) group."""
+        return f"{self.layer_name(group.layer)}:{group.label}"
+
+    def skipped_rows(self, skipped: list) -> list[dict]:
+        """Groups an analysis did not test, and why: ``layer``, ``cluster``, ``size``,
+        ``reason``."""
+        return [
+            {
+                "layer": self.layer_name(s.layer),
+                "cluster": s.label,
+                "size": s.size,
+                "reason": s.reason,
+            }
+            for s in skipped
+        ]
+
+
+def groups_by_cluster(groups: list) -> dict:
+    """Tested groups by cluster label: each cluster's layer parts, in the order given."""
+    out: dict = {}
+    for g in groups:
+        out.setdefault(g.label, []).append(g)
+    return out
 
 
 def load_scoring_inputs(

@@ -122,7 +122,7 @@ def weight_adjacency(store: Store, network: str) -> sp.csr_matrix:
         Symmetric, ``A[i, j] = |w|`` for every WEIGHT edge (between consecutive layers of a
         chain; along every FEEDS relationship of a residual/DAG network, sum edges included).
         Neurons are numbered layer by layer in the order of their layers' positions, then by
-        index, the order in which :func:`~neurongraph.analysis.runner.run_spectral` labels
+        index, the order in which :func:`~neurongraph.runs.spectral.run_spectral` labels
         them.
 
     Raises
