@@ -83,18 +83,18 @@ def run_demo(
     for graph in ("weights", "activations"):
         step(f"spectral partition of the {graph} graph with {DEMO_SHUFFLES} null networks")
         analyses[f"spectral-{graph}"] = run_spectral(
-            store, DEMO_NETWORK, graph=graph, n_shuffles=DEMO_SHUFFLES, seed=DEMO_SEED
+            store, DEMO_NETWORK, graph=graph, n_shuffles=DEMO_SHUFFLES, random_state=DEMO_SEED
         ).as_dict()
     step("Louvain communities")
     analyses["louvain"] = run_louvain(
-        store, DEMO_NETWORK, n_shuffles=DEFAULT_MODULARITY_SHUFFLES, seed=DEMO_SEED
+        store, DEMO_NETWORK, n_shuffles=DEFAULT_MODULARITY_SHUFFLES, random_state=DEMO_SEED
     ).as_dict()
     step("entropy")
     analyses["entropy"] = run_entropy(store, DEMO_NETWORK).as_dict()
     step("importance (lesions)")
-    analyses["importance"] = run_importance(store, DEMO_NETWORK, seed=DEMO_SEED).as_dict()
+    analyses["importance"] = run_importance(store, DEMO_NETWORK, random_state=DEMO_SEED).as_dict()
     step("coherence (feature visualisation, dataset examples)")
-    analyses["coherence"] = run_coherence(store, DEMO_NETWORK, seed=DEMO_SEED).as_dict()
+    analyses["coherence"] = run_coherence(store, DEMO_NETWORK, random_state=DEMO_SEED).as_dict()
     step("report")
     report = write_report(store, DEMO_NETWORK, out_dir / "report.html")
     return {

@@ -99,7 +99,7 @@ def louvain(
         threshold=threshold,
         resolution=resolution,
         n_shuffles=shuffles,
-        seed=seed,
+        random_state=seed,
     ).as_dict()
     if as_json:
         echo_json(result)
@@ -237,7 +237,7 @@ def spectral(
             shuffle_method=shuffle_method,
             spectral_method=spectral_method,
             labels_from=labels_from,
-            seed=seed,
+            random_state=seed,
             n_jobs=jobs,
             progress=progress,
         ).as_dict()
@@ -334,7 +334,7 @@ def importance(
             n_random=random_sets,
             double=double,
             metric=metric,
-            seed=seed,
+            random_state=seed,
             progress=progress,
         ).as_dict()
     if as_json:
@@ -462,7 +462,7 @@ def coherence(
             jitter=jitter,
             image_shape=image_shape,
             top_k=top_k,
-            seed=seed,
+            random_state=seed,
             progress=progress,
         ).as_dict()
     if as_json:

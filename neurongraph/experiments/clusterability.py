@@ -566,7 +566,7 @@ def run_clusterability_experiment(
                     n_shuffles=n_shuffles,
                     shuffle_method=shuffle_method,
                     spectral_method=spectral_method,
-                    seed=run_seed,
+                    random_state=run_seed,
                     n_jobs=n_jobs,
                     progress=lambda j, n, offset=offset: report(offset + j),
                 )

@@ -122,7 +122,7 @@ def measure_network(
         model_file=loaded.file,
         dataset=dataset,
     ).activations
-    louvain = run_louvain(store, network, n_shuffles=0, seed=seed)
+    louvain = run_louvain(store, network, n_shuffles=0, random_state=seed)
     entropy = run_entropy(store, network)
     return NetworkMetrics(
         test_accuracy=float(recorded.accuracy),

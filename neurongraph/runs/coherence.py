@@ -72,7 +72,7 @@ def run_coherence(
     jitter: int = 0,
     image_shape: tuple[int, ...] | None = None,
     top_k: int = DEFAULT_TOP_K,
-    seed: int | None = None,
+    random_state: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> CoherenceResult:
     """Coherence of every (layer, cluster) group of a partition against random same-size groups
@@ -93,8 +93,31 @@ def run_coherence(
     gets no feature visualisation (a note says why) and no PNGs. ``model`` and ``data`` as in
     :func:`~neurongraph.runs.scoring.load_scoring_inputs` (an ``nn.Module`` runs as is).
 
-    The parameters are those of :func:`neurongraph.api.analyses.coherence`, with ``seed`` for
-    ``random_state`` (None draws one, logs it and records it).
+    Parameters
+    ----------
+    store : Store
+    name : str
+        A network with the partition ``partition``.
+    model : nn.Module or str, optional
+        As for :func:`~neurongraph.runs.importance.run_importance`.
+    data : str, optional
+        Dataset spec; default the one recorded at ingest.
+    partition : str, default='spectral-weights'
+    n_random : int, default=9
+        Random groups per group.
+    steps : int, default=256
+        Optimisation steps of each feature visualisation.
+    parameterisation : {'pixel', 'fourier'}, default='pixel'
+    jitter : int, default=0
+        Random shifts (pixels) of the visualised input per step.
+    image_shape : tuple of int, optional
+        ``(C, H, W)`` of the input when the dataset does not say.
+    top_k : int, default=50
+        Dataset examples per group.
+    random_state : int, optional
+        Seed; None draws one, logs it and records it.
+    trust_pickle : bool, default=False
+    progress : callable, optional
 
     Returns
     -------
@@ -105,7 +128,7 @@ def run_coherence(
         raise AnalysisError(f"{arg('steps')} must be at least 1")
     if n_random < 1:
         raise AnalysisError(f"{arg('n_random')} must be at least 1")
-    seed = resolve_seed(seed)
+    seed = resolve_seed(random_state)
     inputs = load_scoring_inputs(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
     )

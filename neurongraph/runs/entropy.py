@@ -19,12 +19,15 @@ def run_entropy(store: Store, name: str) -> EntropyResult:
     (``entropyMean``, ``classEntropyMean`` on Layer nodes) and for the network (``entropy``,
     ``classEntropy`` on the Network node).
 
-    The parameters are those of :func:`neurongraph.api.analyses.entropy`.
+    Parameters
+    ----------
+    store : Store
+    name : str
+        A network with recorded activations.
 
     Returns
     -------
     EntropyResult
-        The firing entropy of the network and of each hidden layer.
     """
     cache = activation_cache(store, name)
     layers = hidden_layers(store, name)

@@ -48,7 +48,7 @@ def run_importance(
     n_random: int = DEFAULT_N_RANDOM,
     double: bool = False,
     metric: str | None = None,
-    seed: int | None = None,
+    random_state: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportanceResult:
     """Lesion every (layer, cluster) group of a partition and compare with random same-size
@@ -72,18 +72,50 @@ def run_importance(
     ``n_random`` is too small for any group to be important. ``model`` and ``data`` as in
     :func:`~neurongraph.runs.scoring.load_scoring_inputs` (an ``nn.Module`` runs as is).
 
-    The parameters are those of :func:`neurongraph.api.analyses.importance`, with ``seed`` for
-    ``random_state`` (None draws one, logs it and records it).
+    Parameters
+    ----------
+    store : Store
+    name : str
+        A network with the partition ``partition``.
+    model : nn.Module or str, optional
+        The model: the ``nn.Module`` itself (needed for a network ingested from Python; it must
+        have the network's layers), or a model file or ``package.module:factory``. None uses
+        the store's copy of the file the network was ingested from.
+    data : str, optional
+        Dataset spec (``'digits'``, ``'npz:PATH'`` ...); default the one recorded at ingest.
+    partition : str, default='spectral-weights'
+        Partition method: ``'spectral-weights'``, ``'spectral-activations'``, ``'louvain'``.
+    n_random : int, default=100
+        Random groups per group; a group is important only when ``1/(n_random + 1)`` can be
+        below 0.01.
+    double : bool, default=False
+        Also lesion pairs of groups.
+    metric : {'accuracy', 'output-change'}, optional
+        Default: accuracy where the dataset has class labels.
+    random_state : int, optional
+        Seed; None draws one, logs it and records it.
+    trust_pickle : bool, default=False
+        Allow loading a pickled ``model`` file.
+    progress : callable, optional
+        ``progress(done, total)`` over the lesions.
 
     Returns
     -------
     ImportanceResult
         Per group: delta, p, important; the Fisher-combined p.
+
+    Raises
+    ------
+    AnalysisError
+        No such partition (naming the call that makes it), no dataset, a module that is not
+        the network's.
+    IngestError
+        No model to run: pass ``model=``.
     """
     if n_random < 1:
         raise AnalysisError(f"{arg('n_random')} must be at least 1")
     unreachable = importance_unreachable(n_random)
-    seed = resolve_seed(seed)
+    seed = resolve_seed(random_state)
     inputs = load_scoring_inputs(
         store, name, partition, data=data, model=model, trust_pickle=trust_pickle
     )

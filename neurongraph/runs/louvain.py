@@ -42,7 +42,7 @@ def run_louvain(
     threshold: float | None = None,
     resolution: float = DEFAULT_RESOLUTION,
     n_shuffles: int = DEFAULT_N_SHUFFLES,
-    seed: int | None = None,
+    random_state: int | None = None,
 ) -> LouvainResult:
     """Louvain communities of every hidden layer's co-activation graph, written to the store.
 
@@ -52,8 +52,23 @@ def run_louvain(
     and percentile against permuted firing, ``nShuffles``) and one Cluster per (layer,
     community), which carries its layer's Q, z-score and percentile.
 
-    The parameters are those of :func:`neurongraph.api.analyses.louvain`, with ``seed`` for
-    ``random_state`` (None draws one, logs it and records it).
+    Parameters
+    ----------
+    store : Store
+    name : str
+        A network with recorded activations (``ingest(..., data=...)``).
+    per_class : bool, default=False
+        Also find communities per class.
+    edge : {'jaccard', 'correlation'}, default='jaccard'
+        Co-activation edge weight.
+    threshold : float, optional
+        Drop edges weaker than this.
+    resolution : float, default=1.0
+        Louvain's resolution.
+    n_shuffles : int, default=20
+        Null graphs per layer; 0 skips the null.
+    random_state : int, optional
+        Seed; None draws one, logs it and records it.
 
     Returns
     -------
@@ -62,7 +77,7 @@ def run_louvain(
     """
     cache = activation_cache(store, name)
     layers = hidden_layers(store, name)
-    seed = resolve_seed(seed)
+    seed = resolve_seed(random_state)
     labels = cache.labels()
     results = {}
     with logged_warnings() as notes:

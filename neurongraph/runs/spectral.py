@@ -65,7 +65,7 @@ def run_spectral(
     shuffle_method: str | None = None,
     spectral_method: str = DEFAULT_METHOD,
     labels_from: str | None = None,
-    seed: int | None = None,
+    random_state: int | None = None,
     n_jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SpectralResult:
@@ -79,13 +79,40 @@ def run_spectral(
     With ``labels_from``, an existing labelling is scored instead (partition method
     ``<property>-<graph>``; neurons unchanged).
 
-    The parameters are those of :func:`neurongraph.api.analyses.spectral`, with ``seed`` for
-    ``random_state`` (None draws one, logs it and records it).
+    Parameters
+    ----------
+    store : Store
+        From :func:`neurongraph.open_store`.
+    name : str
+        The network.
+    graph : {'weights', 'activations'}, default='weights'
+        The weight graph, or the r² activation graph (needs recorded activations).
+    k : int, default=12
+        Clusters.
+    n_shuffles : int, default=50
+        Null networks; 0 draws none (the null statistics are then NaN).
+    shuffle_method : str, optional
+        ``'layer'`` or ``'layer_nonzero'`` for the weight graph (default ``'layer'``).
+    spectral_method : {'papers', 'ncut-refined'}, default='papers'
+        The papers' method (scikit-learn's SpectralClustering), or the refined one.
+    labels_from : str, optional
+        Score this integer neuron property instead of partitioning.
+    random_state : int, optional
+        Seed; None draws one, logs it and records it.
+    n_jobs : int, optional
+        Processes for the nulls.
+    progress : callable, optional
+        ``progress(done, total)`` over the nulls.
 
     Returns
     -------
     SpectralResult
         The n-cut, its null and z-score, and the cluster sizes per layer.
+
+    Raises
+    ------
+    AnalysisError
+        An unknown network, graph or shuffle method, or ``k`` out of range.
     """
     if graph not in SPECTRAL_GRAPHS:
         raise AnalysisError(f"{arg('graph')} must be one of {', '.join(SPECTRAL_GRAPHS)}")
@@ -97,7 +124,7 @@ def run_spectral(
             f"{arg('shuffle_method')} for the {graph} graph must be one of "
             f"{', '.join(NULL_METHODS[graph])}"
         )
-    seed = resolve_seed(seed)
+    seed = resolve_seed(random_state)
     store.require_network(name)
     layers = store.layers(name)
     if graph == "weights":
