@@ -33,11 +33,12 @@ import numpy as np
 import torch
 
 from neurongraph.analysis.defaults import DEFAULT_STEPS, PARAMETERISATIONS
-from neurongraph.analysis.lesion_data import Progress, check_layer, check_tasks
+from neurongraph.analysis.lesion_data import check_layer, check_tasks
 from neurongraph.analysis.lesion_groups import Group
 from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain
 from neurongraph.model.view import ModelView
+from neurongraph.progress import Progress
 from neurongraph.seeds import check_random_state, draw_seed
 
 __all__ = [

@@ -37,7 +37,6 @@ from torch import nn
 from neurongraph.analysis.defaults import LESION_N_RANDOM as DEFAULT_N_RANDOM
 from neurongraph.analysis.lesion import LesionRun, check_batch_size
 from neurongraph.analysis.lesion_data import (
-    Progress,
     check_model_and_data,
     check_n_random,
     group_layers,
@@ -48,6 +47,7 @@ from neurongraph.analysis.stats import fisher_combined, percentile, random_group
 from neurongraph.analysis.view_lesion import ACCURACY
 from neurongraph.model.chain import Chain
 from neurongraph.model.view import ModelView
+from neurongraph.progress import Progress
 from neurongraph.seeds import check_random_state
 
 __all__ = [

@@ -70,7 +70,6 @@ from neurongraph.analysis.lesion_data import (
     CheckedData,
     Lesion,
     Network,
-    Progress,
     check_model_and_data,
 )
 from neurongraph.analysis.lesion_engine import ChainEngine
@@ -79,6 +78,7 @@ from neurongraph.analysis.view_lesion import ACCURACY, ViewEngine
 from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain
 from neurongraph.model.view import ModelView
+from neurongraph.progress import Progress
 
 __all__ = [
     "LESIONS_PER_CHUNK",

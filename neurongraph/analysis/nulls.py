@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import numbers
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,6 +58,7 @@ from neurongraph.analysis.spectral import (
 )
 from neurongraph.analysis.stats import percentile as _percentile
 from neurongraph.errors import AnalysisError, NeurongraphWarning
+from neurongraph.progress import Progress
 from neurongraph.seeds import SEED_BOUND, as_random_state, check_random_state
 
 __all__ = [
@@ -77,7 +78,6 @@ logger = logging.getLogger(__name__)
 
 RandomLike = int | np.random.RandomState | np.random.Generator | None
 Matrix = ArrayLike | sp.sparray | sp.spmatrix
-ProgressCallback = Callable[[int, int], None]
 
 
 # --------------------------------------------------------------------------------------
@@ -544,7 +544,7 @@ def _run(
     n_shuffles: Any,
     random_state: Any,
     n_jobs: Any,
-    progress: ProgressCallback | None,
+    progress: Progress | None,
     n_init: Any,
     eigen_tol: Any,
     spectral_method: Any,
@@ -620,7 +620,7 @@ def clusterability(
     method: Literal["layer", "layer_nonzero"] = "layer",
     random_state: int | np.random.RandomState | None = None,
     n_jobs: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
     n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
     spectral_method: str = DEFAULT_METHOD,
@@ -730,7 +730,7 @@ def dag_clusterability(
     method: Literal["layer", "layer_nonzero"] = "layer",
     random_state: int | np.random.RandomState | None = None,
     n_jobs: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
     n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
     spectral_method: str = DEFAULT_METHOD,
@@ -812,7 +812,7 @@ def adjacency_clusterability(
     method: Literal["upper_triangle", "upper_triangle_nonzero"] = "upper_triangle",
     random_state: int | np.random.RandomState | None = None,
     n_jobs: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
     n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
     spectral_method: str = DEFAULT_METHOD,

@@ -7,8 +7,6 @@ Seeds are ``random_state`` (an int, recorded in the store; None draws one and lo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import nn
 
 from neurongraph.analysis import runner
@@ -28,11 +26,10 @@ from neurongraph.api.results import (
     LouvainResult,
     SpectralResult,
 )
+from neurongraph.progress import Progress
 from neurongraph.store import Store
 
 __all__ = ["coherence", "entropy", "importance", "louvain", "spectral"]
-
-Progress = Callable[[int, int], None]
 
 
 def spectral(

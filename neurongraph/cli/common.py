@@ -19,6 +19,7 @@ from click.exceptions import NoArgsIsHelpError
 
 from neurongraph.cli.progress import ProgressBar
 from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError, render_args
+from neurongraph.progress import Progress
 
 if TYPE_CHECKING:
     from neurongraph.store import Store
@@ -178,7 +179,7 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
 @contextmanager
 def progress_bar(
     label: str, *, enabled: bool, total: int | None = None, draw_now: bool = True
-) -> Iterator[Callable[[int, int], None]]:
+) -> Iterator[Progress]:
     """A ``progress(done, total)`` callback drawing a :class:`~neurongraph.cli.progress.ProgressBar`
     on stderr when it is a terminal (and ``enabled``: off with ``--json``).
 

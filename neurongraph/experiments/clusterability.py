@@ -67,7 +67,7 @@ import csv
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,7 @@ from neurongraph.formatting import number
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import Dataset, load_dataset
 from neurongraph.model.loading import load_model
+from neurongraph.progress import Progress
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.schema import Status
 from neurongraph.training.architectures import (
@@ -456,7 +457,7 @@ def run_clusterability_experiment(
     out_dir: str | Path | None = None,
     prefix: str = DEFAULT_PREFIX,
     n_jobs: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ClusterabilityExperiment:
     """Train, ingest and score the clusterability of every variant's runs (module docstring).
 

@@ -48,7 +48,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +78,7 @@ from neurongraph.experiments.network_metrics import (
     metric_correlations,
 )
 from neurongraph.model.datasets import load_dataset
+from neurongraph.progress import Progress
 from neurongraph.store import Store, check_network_name
 from neurongraph.training.architectures import IMAGE_KINDS, parse_architecture
 from neurongraph.training.train import (
@@ -260,7 +261,7 @@ def run_evolution(
     out_dir: str | Path | None = None,
     name: str = DEFAULT_NAME,
     models: Sequence[str] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> EvolutionResult:
     """Train with a checkpoint per epoch (and epoch 0), analyse every checkpoint and a set of
     models of different quality, correlate with accuracy along the run and across the models.

@@ -21,6 +21,7 @@ from neo4j import exceptions as neo4j_errors
 
 from neurongraph import __version__
 from neurongraph.errors import StoreError, UsageError, arg
+from neurongraph.progress import Progress
 from neurongraph.store import autoserve, cypher, embedded
 from neurongraph.store.defaults import DEFAULT_STORE, STORE_ENV
 from neurongraph.store.files import StoreFiles
@@ -70,8 +71,6 @@ USER_AGENT = f"neurongraph/{__version__}"
 #: The columns of :meth:`Store.read_weight_columns`.
 WEIGHT_COLUMNS = ("layer", "targetLayer", "source", "target", "weight")
 _SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
-
-Progress = Callable[[int, int], None]
 
 
 def check_network_name(name: str) -> str:
