@@ -84,7 +84,7 @@ from neurongraph.training.regularisers import (
     spectral_regulariser,
 )
 from neurongraph.training.resnet import is_residual, residual_weight_adjacency
-from neurongraph.training.transformer import TinyTransformer, build_transformer, is_transformer
+from neurongraph.training.transformer import TinyTransformer, build_transformer
 
 __all__ = [
     "CHECKPOINT_PATTERN",
@@ -554,9 +554,9 @@ def _prepare(
             ) from err
         _check_outputs(output.shape[1], dataset, "the model")
         return model, None, dataset
-    if is_transformer(arch_or_model):
-        return _prepare_transformer(arch_or_model, dataset, dropout, generator)
     arch = parse_architecture(arch_or_model) if isinstance(arch_or_model, str) else arch_or_model
+    if arch.kind == "transformer":
+        return _prepare_transformer(arch, dataset, dropout, generator)
     if arch.input_shape is None:
         if dataset.image_shape is None:
             dataset.as_images()  # raises: the data has no image layout for this CNN
@@ -588,7 +588,7 @@ def _spectral_term(
 
 
 def _prepare_transformer(
-    spec: str, dataset: Dataset, dropout: float, generator: torch.Generator
+    arch: Architecture, dataset: Dataset, dropout: float, generator: torch.Generator
 ) -> tuple[TinyTransformer, str, Dataset]:
     """A tiny transformer for a text dataset of word ids (its positions fix the model's)."""
     if dataset.texts is None:
@@ -598,9 +598,9 @@ def _prepare_transformer(
         )
     if dropout > 0:
         raise UsageError("dropout applies to MLPs and CNNs; train the transformer without it")
-    model, canonical = build_transformer(spec, dataset.input_shape[0], generator)
-    _check_outputs(model.head.out_features, dataset, f"architecture {canonical!r}")
-    return model, canonical, dataset
+    model = build_transformer(arch, dataset.input_shape[0], generator)
+    _check_outputs(arch.n_outputs, dataset, f"architecture {arch.spec!r}")
+    return model, arch.spec, dataset
 
 
 def _check_outputs(n_outputs: int, dataset: Dataset, what: str) -> None:
