@@ -45,6 +45,7 @@ from neurongraph.analysis.lesion_groups import SkippedGroup, partition_groups
 from neurongraph.analysis.lesion_options import EngineOptions
 from neurongraph.analysis.stats import fisher_combined, percentile, random_groups
 from neurongraph.analysis.view_lesion import ACCURACY
+from neurongraph.errors import arg
 from neurongraph.model.chain import Chain
 from neurongraph.model.view import ModelView
 from neurongraph.progress import Progress
@@ -220,7 +221,7 @@ def importance_unreachable(n_random: int) -> str | None:
     >>> importance_unreachable(DEFAULT_N_RANDOM) is None
     True
     >>> note = importance_unreachable(20)
-    >>> "smallest p is 1/21 = 0.0476" in note and "--random-sets 100 or more" in note
+    >>> "smallest p is 1/21 = 0.0476" in note and "`n_random=` 100 or more" in note
     True
     """
     n = check_n_random(n_random)
@@ -229,7 +230,7 @@ def importance_unreachable(n_random: int) -> str | None:
     return (
         f"with {n} random sets the smallest p is 1/{n + 1} = {1.0 / (n + 1):.3g}, not below the "
         f"importance threshold p < {IMPORTANT_P:g}, so no group can be important; use "
-        f"--random-sets {DEFAULT_N_RANDOM} or more"
+        f"{arg('n_random')} {DEFAULT_N_RANDOM} or more"
     )
 
 

@@ -36,6 +36,7 @@ from neurongraph.cli.common import (
     progress_bar,
     uses_torch,
 )
+from neurongraph.flags import for_command_line
 from neurongraph.formatting import number
 
 seed_option = click.option(
@@ -337,6 +338,7 @@ def importance(
             seed=seed,
             progress=progress,
         )
+    result["notes"] = [for_command_line(note) for note in result["notes"]]
     if as_json:
         echo_json(result)
         return
@@ -465,6 +467,7 @@ def coherence(
             seed=seed,
             progress=progress,
         )
+    result["notes"] = [for_command_line(note) for note in result["notes"]]
     if as_json:
         echo_json(result)
         return

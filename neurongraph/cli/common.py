@@ -18,7 +18,8 @@ import click
 from click.exceptions import NoArgsIsHelpError
 
 from neurongraph.cli.progress import ProgressBar
-from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError, render_args
+from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError
+from neurongraph.flags import for_command_line
 from neurongraph.progress import Progress
 
 if TYPE_CHECKING:
@@ -253,25 +254,10 @@ def log_warning(message, category, filename, lineno, file=None, line=None) -> No
         warnings_log.info("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
 
 
-#: Library parameters whose flag is not ``--`` and the name with dashes (:func:`flag`).
-FLAGS = {
-    "k": "-k",
-    "n_random": "--random-sets",
-    "n_shuffles": "--shuffles",
-    "random_state": "--seed",
-    "spectral_method": "--method",
-}
-
-
-def flag(param: str) -> str:
-    """The command-line flag of a library parameter named in an error message."""
-    return FLAGS.get(param, "--" + param.replace("_", "-"))
-
-
 def error_line(err: NeurongraphError) -> str:
     """The one line a command prints for a neurongraph error: its message, parameters spelled
-    as flags (:func:`~neurongraph.errors.render_args`)."""
-    return f"error: {render_args(str(err), flag)}"
+    as flags and steps as commands (:func:`~neurongraph.flags.for_command_line`)."""
+    return f"error: {for_command_line(str(err))}"
 
 
 class OneLineUsageError(click.ClickException):

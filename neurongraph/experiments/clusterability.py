@@ -78,7 +78,7 @@ import torch
 from neurongraph.analysis.nulls import DEFAULT_N_SHUFFLES, LAYER_SHUFFLE_METHODS
 from neurongraph.analysis.runner import run_spectral
 from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS, METHODS
-from neurongraph.errors import UsageError
+from neurongraph.errors import UsageError, arg
 from neurongraph.experiments.clusterability_plot import plot_clusterability
 from neurongraph.experiments.defaults import CLUSTERABILITY_ARCH as DEFAULT_ARCH
 from neurongraph.experiments.defaults import CLUSTERABILITY_DATA as DEFAULT_DATA
@@ -529,10 +529,14 @@ def run_clusterability_experiment(
         )
     n_neurons = count_neurons(architecture)
     if k > n_neurons:
-        raise UsageError(f"-k {k} is larger than the {n_neurons} neurons of {arch}; choose fewer")
+        raise UsageError(
+            f"{arg('k')} {k} is larger than the {n_neurons} neurons of {arch}; choose fewer"
+        )
     out = Path(out_dir) if out_dir is not None else Path(DEFAULT_OUT)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a directory for the experiment's output")
+        raise UsageError(
+            f"{arg('out_dir')} {out} is a file; give a directory for the experiment's output"
+        )
     out.mkdir(parents=True, exist_ok=True)
 
     scorings = [(shuffle, method) for shuffle in shuffle_methods for method in spectral_methods]
@@ -699,13 +703,13 @@ def _check_options(
     arch: str,
 ) -> tuple[list[str], list[str], list[str]]:
     for option, value, least in (
-        ("--runs", runs, 1),
-        ("--epochs", epochs, 1),
-        ("--shuffles", n_shuffles, 1),
-        ("-k", k, 2),
+        ("runs", runs, 1),
+        ("epochs", epochs, 1),
+        ("n_shuffles", n_shuffles, 1),
+        ("k", k, 2),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise UsageError(f"{option} must be an integer of at least {least}, not {value!r}")
+            raise UsageError(f"{arg(option)} must be an integer of at least {least}, not {value!r}")
     if isinstance(shuffle_methods, str):
         shuffle_methods = [shuffle_methods]
     methods = list(
@@ -718,18 +722,18 @@ def _check_options(
     wrong = [m for m in methods if m not in LAYER_SHUFFLE_METHODS]
     if wrong or not methods:
         raise UsageError(
-            f"--shuffle-method must be one of {', '.join(LAYER_SHUFFLE_METHODS)} or "
+            f"{arg('shuffle_methods')} must be one of {', '.join(LAYER_SHUFFLE_METHODS)} or "
             f"{SHUFFLE_BOTH}, not {', '.join(map(repr, wrong)) or '(none given)'}"
         )
     partitioners = list(dict.fromkeys(spectral_methods))
     wrong = [m for m in partitioners if m not in METHODS]
     if wrong or not partitioners:
         raise UsageError(
-            f"--method must be one of {', '.join(METHODS)}, not "
+            f"{arg('spectral_methods')} must be one of {', '.join(METHODS)}, not "
             f"{', '.join(map(repr, wrong)) or '(none given)'}"
         )
     if not isinstance(arch, str):
-        raise UsageError(f"--arch must be an architecture string, not {arch!r}")
+        raise UsageError(f"{arg('arch')} must be an architecture string, not {arch!r}")
     chosen = list(dict.fromkeys(variants))
     unknown = [v for v in chosen if v not in VARIANT_OPTIONS]
     if unknown or not chosen:

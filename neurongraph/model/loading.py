@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.export.pt2_archive.constants import ARCHIVE_FORMAT_PATH, ARCHIVE_FORMAT_VALUE
 
-from neurongraph.errors import IngestError, arg
+from neurongraph.errors import IngestError, arg, step
 from neurongraph.model.export import SavedProgram
 from neurongraph.store.files import StoreFiles, sha256_file
 
@@ -149,7 +149,9 @@ def _word_tokens(kind: object, tokenizer: object, meta: dict) -> TokenInput | No
 
 def _load_state_dict(path: Path) -> dict:
     if not path.exists():
-        raise IngestError(f"weights file {path} not found; check the path given to --weights")
+        raise IngestError(
+            f"weights file {path} not found; check the path given as {arg('weights')}"
+        )
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -231,7 +233,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         if not trust_pickle:
             raise IngestError(
                 f"{path} is a pickled model: loading it runs code from the file; pass "
-                "--trust-pickle if you trust it, or save it with torch.jit.save instead"
+                f"{arg('trust_pickle')} if you trust it, or save it with torch.jit.save instead"
             ) from err
         state = None
     except Exception as err:
@@ -244,7 +246,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
             return LoadedModel(state, str(path.resolve()), file, "module", meta)
         raise IngestError(
             f"{path} holds weights only; give the architecture as package.module:factory "
-            f"with --weights {path}"
+            f"with {arg('weights')} {path}"
         )
     try:
         model = torch.load(path, map_location="cpu", weights_only=False)
@@ -274,7 +276,8 @@ def _from_program(path: Path, meta: dict, file: ModelFile, trust_pickle: bool) -
     if not trust_pickle:
         raise IngestError(
             f"{path} is a saved torch.export program: loading it runs code from the file "
-            "(torch.export.load unpickles objects in it); pass --trust-pickle if you trust it"
+            f"(torch.export.load unpickles objects in it); pass {arg('trust_pickle')} if you "
+            "trust it"
         )
     try:
         with path.open("rb") as handle:
@@ -309,20 +312,22 @@ def load_model(
     path = Path(source)
     if path.is_dir():
         if weights is not None:
-            raise IngestError("--weights goes with a package.module:factory model, not a directory")
+            raise IngestError(
+                f"{arg('weights')} goes with a package.module:factory model, not a directory"
+            )
         from neurongraph.model import hf
 
         if hf.is_model_directory(path):
             return hf.load_directory(path, trust_pickle=trust_pickle)
         raise IngestError(
             f"{source} is a directory, not a model file; give a TorchScript or .pt file or a "
-            "Hugging Face model directory (config.json + model.safetensors); ingest --series "
-            "takes a directory of epoch-NNN.pt checkpoints"
+            "Hugging Face model directory (config.json + model.safetensors); a directory of "
+            f"epoch-NNN.pt checkpoints is ingested as a series ({arg('series')})"
         )
     if not path.exists() and _FACTORY.fullmatch(source):
         return _from_factory(source, Path(weights) if weights is not None else None)
     if weights is not None:
-        raise IngestError("--weights goes with a package.module:factory model, not a file")
+        raise IngestError(f"{arg('weights')} goes with a package.module:factory model, not a file")
     return _from_file(path, trust_pickle)
 
 
@@ -353,7 +358,8 @@ def load_recorded_model(
         if weights is None:
             raise IngestError(
                 f"the weights of network {name!r} are not in the store; re-ingest it with "
-                f"`neurongraph ingest {override} --weights FILE --name {name} --replace`"
+                f"{step('ingest')}: {override} with its {arg('weights')}, replacing the network "
+                f"({arg('replace')})"
             )
         return _from_factory(override, weights)
     if override is not None:
@@ -361,8 +367,8 @@ def load_recorded_model(
         if recorded and loaded.sha256 != recorded:
             raise IngestError(
                 f"{override} is not the model network {name!r} was ingested from (sha256 "
-                f"differs); re-ingest it with `neurongraph ingest {override} --name {name} "
-                "--replace`"
+                f"differs); re-ingest it from {override} with {step('ingest')}, replacing the "
+                f"network ({arg('replace')})"
             )
         if recorded:
             loaded.file.keep(files)

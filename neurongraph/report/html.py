@@ -19,6 +19,7 @@ from string import Template
 
 import numpy as np
 
+from neurongraph.flags import for_command_line
 from neurongraph.formatting import MISSING, cell
 from neurongraph.report import figures
 from neurongraph.report.summary import (
@@ -492,7 +493,8 @@ def _series_value(store: Store, network: dict, key: str):
 
 def _summary(report: _Report) -> str:
     items = [
-        f'<li class="{"significant" if f.significant else "plain"}">{html.escape(f.text)}</li>'
+        f'<li class="{"significant" if f.significant else "plain"}">'
+        f"{html.escape(for_command_line(f.text))}</li>"
         for f in report.findings
     ]
     items += [

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from neurongraph.errors import arg
 from neurongraph.formatting import MISSING, number
 
 __all__ = [
@@ -162,7 +163,7 @@ def importance_findings(
         findings.append(
             Finding(
                 f"with {n} random groups the smallest possible p is 1/{n + 1}: rerun with "
-                f"--random-sets {IMPORTANCE_RANDOM_SETS} to reach p < {IMPORTANT_P:g}",
+                f"{arg('n_random')} {IMPORTANCE_RANDOM_SETS} to reach p < {IMPORTANT_P:g}",
                 False,
             )
         )

@@ -48,7 +48,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import neurongraph
-from neurongraph.errors import IngestError, UsageError
+from neurongraph.errors import IngestError, UsageError, arg
 from neurongraph.model.datasets import REGRESSION, Dataset, check_input_shape
 from neurongraph.model.loading import TOKENS, WORDS_TOKENIZER
 from neurongraph.seeds import resolve_seed
@@ -491,7 +491,7 @@ def find_checkpoints(checkpoint_dir: str | Path) -> list[tuple[int, Path]]:
     if not found:
         raise IngestError(
             f"checkpoint directory {directory} holds no epoch-NNN.pt files; train with "
-            f"checkpoint_every (--checkpoint-every) to make them"
+            f"{arg('checkpoint_every')} to make them"
         )
     return found
 

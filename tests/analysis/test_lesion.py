@@ -401,7 +401,7 @@ def test_the_default_random_sets_are_the_fewest_that_can_reach_the_threshold():
     for n, smallest in [(99, "1/100 = 0.01"), (20, "1/21 = 0.0476"), (1, "1/2 = 0.5")]:
         note = importance_unreachable(n)
         assert f"with {n} random sets the smallest p is {smallest}" in note
-        assert "p < 0.01" in note and "--random-sets 100 or more" in note
+        assert "p < 0.01" in note and "`n_random=` 100 or more" in note
     with pytest.raises(AnalysisError, match="`n_random=` must be at least 1"):
         importance_unreachable(0)
 
