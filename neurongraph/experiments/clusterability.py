@@ -776,7 +776,7 @@ def _reusable(path: Path, arch: str, dataset: Dataset, seed: int, options: dict)
         metadata.get("format") == SIDECAR_FORMAT
         and metadata.get("architecture") == arch
         and metadata.get("dataset") == dataset.name
-        and metadata.get("dataset_fingerprint") == dataset.fingerprint
+        and metadata.get("datasetFingerprint") == dataset.fingerprint
         and metadata.get("seed") == seed
         and all(recorded.get(key) == value for key, value in options.items())
     )
@@ -820,7 +820,7 @@ def _ingest_or_reuse(
             **loaded.properties(),
             EXPERIMENT_KEY: EXPERIMENT,
             VARIANT_KEY: variant,
-            ACCURACY_KEY: float(metadata["test_accuracy"]),
+            ACCURACY_KEY: float(metadata["testAccuracy"]),
         },
         model_file=loaded.file,
     )
@@ -847,7 +847,7 @@ def _run_row(
         run=run,
         seed=seed,
         network=name,
-        accuracy=float(metadata["test_accuracy"]),
+        accuracy=float(metadata["testAccuracy"]),
         sparsity=float(metadata.get("sparsity", 0.0)),
         ncut=float(result["ncut"]),
         null_mean=result.get("nullMean"),

@@ -40,9 +40,11 @@ __all__ = [
     "WORDS_TOKENIZER",
     "LoadedModel",
     "ModelFile",
+    "camel_keys",
     "load_model",
     "load_recorded_model",
     "sha256_file",
+    "sidecar_keys",
 ]
 
 log = logging.getLogger(__name__)
@@ -114,8 +116,8 @@ class LoadedModel:
         for key in ("dataset", "architecture", "epoch", "seed"):
             if self.metadata.get(key) is not None:
                 props[key] = self.metadata[key]
-        if self.metadata.get("test_accuracy") is not None:
-            props["trainedAccuracy"] = self.metadata["test_accuracy"]
+        if self.metadata.get("testAccuracy") is not None:
+            props["trainedAccuracy"] = self.metadata["testAccuracy"]
         if self.tokens is not None:
             props["inputKind"] = TOKENS
             props["vocabSize"] = self.tokens.vocab_size
@@ -124,12 +126,45 @@ class LoadedModel:
         return props
 
 
+def camel_keys(mapping: dict) -> dict:
+    """``mapping`` with its snake_case keys in camelCase.
+
+    Examples
+    --------
+    >>> camel_keys({"test_accuracy": 0.9, "epoch": 3})
+    {'testAccuracy': 0.9, 'epoch': 3}
+    """
+    out = {}
+    for key, value in mapping.items():
+        head, *rest = key.split("_")
+        out[head + "".join(word.capitalize() for word in rest)] = value
+    return out
+
+
+def sidecar_keys(meta: dict) -> dict:
+    """A sidecar's content with camelCase keys, its epochs' (``history``) too: sidecars written
+    before they were camelCase (``test_accuracy``, ``input_shape``) read as new ones. The
+    ``options`` are keyword arguments of ``train_model`` and keep their names.
+
+    Examples
+    --------
+    >>> sidecar_keys({"test_accuracy": 0.9, "history": [{"test_loss": 0.1}], "options": {"l1": 0}})
+    {'testAccuracy': 0.9, 'history': [{'testLoss': 0.1}], 'options': {'l1': 0}}
+    """
+    out = camel_keys(meta)
+    if isinstance(out.get("history"), list):
+        out["history"] = [
+            camel_keys(record) if isinstance(record, dict) else record for record in out["history"]
+        ]
+    return out
+
+
 def _sidecar(path: Path) -> dict:
     side = path.with_name(path.name + SIDECAR_SUFFIX)
     if not side.exists():
         return {}
     try:
-        return json.loads(side.read_text())
+        return sidecar_keys(json.loads(side.read_text()))
     except ValueError as err:
         raise IngestError(f"{side} is not valid JSON ({err}); fix or delete it") from err
 
@@ -142,8 +177,8 @@ def _word_tokens(kind: object, tokenizer: object, meta: dict) -> TokenInput | No
     from neurongraph.model.hf import TokenInput
     from neurongraph.model.texts import PAD_ID
 
-    shape = meta.get("input_shape") or meta.get("inputShape") or [None]
-    vocab = meta.get("vocab_size") or meta.get("vocabSize")
+    shape = meta.get("inputShape") or [None]
+    vocab = meta.get("vocabSize")
     return TokenInput(int(vocab), shape[0], None, words=True, pad_token=PAD_ID)
 
 
@@ -225,7 +260,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
     except Exception:
         pass
     else:
-        tokens = _word_tokens(meta.get("input_kind"), meta.get("tokenizer"), meta)
+        tokens = _word_tokens(meta.get("inputKind"), meta.get("tokenizer"), meta)
         return LoadedModel(module, str(path), file, "torchscript", meta, tokens=tokens)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -50,7 +50,13 @@ from torch.nn import functional as F
 import neurongraph
 from neurongraph.errors import IngestError, UsageError, arg
 from neurongraph.model.datasets import REGRESSION, Dataset, check_input_shape
-from neurongraph.model.loading import TOKENS, WORDS_TOKENIZER
+from neurongraph.model.loading import (
+    SIDECAR_SUFFIX,
+    TOKENS,
+    WORDS_TOKENIZER,
+    camel_keys,
+    sidecar_keys,
+)
 from neurongraph.seeds import resolve_seed
 from neurongraph.training.architectures import (
     Architecture,
@@ -99,7 +105,6 @@ __all__ = [
     "DEFAULT_SPECTRAL_EVERY",
     "DEFAULT_SPECTRAL_REG",
     "SIDECAR_FORMAT",
-    "SIDECAR_SUFFIX",
     "EpochRecord",
     "Evaluation",
     "TrainResult",
@@ -119,7 +124,6 @@ EVAL_BATCH_SIZE = 4096
 
 CHECKPOINT_PATTERN = "epoch-{epoch:03d}.pt"
 _CHECKPOINT_NAME = re.compile(r"epoch-(\d+)\.pt")
-SIDECAR_SUFFIX = ".json"
 #: Identifies the sidecar layout; bump when its keys change meaning.
 SIDECAR_FORMAT = "neurongraph-model/1"
 
@@ -469,7 +473,7 @@ def read_sidecar(path: str | Path) -> dict:
         raise IngestError(f"cannot read sidecar {sidecar}: {err}") from err
     if not isinstance(content, dict):
         raise IngestError(f"sidecar {sidecar} does not hold a JSON object; it is not neurongraph's")
-    return content
+    return sidecar_keys(content)
 
 
 def find_checkpoints(checkpoint_dir: str | Path) -> list[tuple[int, Path]]:
@@ -647,24 +651,24 @@ def _sidecar(result: TrainResult, *, epoch: int, evaluation: Evaluation) -> dict
     tokens = {}
     if isinstance(result.model, TinyTransformer):
         tokens = {
-            "input_kind": TOKENS,
+            "inputKind": TOKENS,
             "tokenizer": WORDS_TOKENIZER,
-            "vocab_size": result.model.vocab_size,
+            "vocabSize": result.model.vocab_size,
         }
     return {
         **tokens,
         "format": SIDECAR_FORMAT,
-        "neurongraph_version": neurongraph.__version__,
+        "neurongraphVersion": neurongraph.__version__,
         "architecture": result.architecture,
         "dataset": result.dataset,
-        "dataset_fingerprint": result.dataset_fingerprint,
-        "input_shape": list(result.input_shape),
+        "datasetFingerprint": result.dataset_fingerprint,
+        "inputShape": list(result.input_shape),
         "seed": result.seed,
         "options": dict(result.options),
         "epoch": epoch,
-        "test_accuracy": evaluation.accuracy,
-        "task_accuracy": dict(evaluation.task_accuracy),
-        "test_loss": evaluation.loss,
+        "testAccuracy": evaluation.accuracy,
+        "taskAccuracy": dict(evaluation.task_accuracy),
+        "testLoss": evaluation.loss,
         "sparsity": weight_sparsity(model_weights(result.model)),
-        "history": [asdict(record) for record in result.history[:epoch]],
+        "history": [camel_keys(asdict(record)) for record in result.history[:epoch]],
     }
