@@ -8,8 +8,9 @@ Lesions, layers, accuracy and the batched evaluation are as in
   hidden layer, the group's lesion delta is compared with the deltas of ``n_random`` random
   same-size groups of the same layer (drawn uniformly among all the layer's units with
   :func:`~neurongraph.analysis.stats.random_groups`): ``p = (#{random delta <= delta} + 1) /
-  (n_random + 1)``; a group is *important* when ``p < IMPORTANT_P`` (0.01) and ``delta <= -1``
-  point. p is never below ``1 / (n_random + 1)``, so fewer than ``DEFAULT_N_RANDOM`` (100)
+  (n_random + 1)``; a group is *important* when ``p < IMPORTANT_P`` (0.01) and
+  ``delta <= IMPORTANT_DELTA`` (-0.01: accuracies and deltas are fractions, so one percentage
+  point). p is never below ``1 / (n_random + 1)``, so fewer than ``DEFAULT_N_RANDOM`` (100)
   random groups can make no group important: :func:`importance_unreachable` says so in words.
   The network's p is Fisher's combination of the groups' p values.
 * **Seeds.** ``random_state`` (int, ``RandomState``, ``Generator`` or None) is resolved once with
@@ -67,8 +68,8 @@ log = logging.getLogger(__name__)
 
 #: A group is important only when its p against the random groups is below this ...
 IMPORTANT_P = 0.01
-#: ... and its lesion costs at least this much accuracy (points).
-IMPORTANT_DELTA = -1.0
+#: ... and its lesion costs at least this much accuracy (a fraction: one percentage point).
+IMPORTANT_DELTA = -0.01
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class GroupImportance:
         The group's unit indices in its layer.
     size : int
     delta : float
-        Overall accuracy change of the lesion, points (negative = harmful).
+        Overall accuracy change of the lesion, a fraction (negative = harmful).
     task_deltas : ndarray of shape (n_tasks,)
     class_deltas : ndarray of shape (n_class_columns,)
         Per (task, class) accuracy change, in the order of :attr:`ImportanceResult.classes`.
@@ -125,7 +126,7 @@ class NeuronImportance:
     ----------
     layer : int
     delta : ndarray of shape (width,)
-        Overall accuracy change (points) when only that neuron is lesioned.
+        Overall accuracy change (a fraction) when only that neuron is lesioned.
     task_deltas : ndarray of shape (width, n_tasks)
     """
 
@@ -135,7 +136,7 @@ class NeuronImportance:
 
     @property
     def importance(self) -> np.ndarray:
-        """Accuracy lost (points) by lesioning each neuron alone: ``-delta``."""
+        """Accuracy lost (a fraction) by lesioning each neuron alone: ``-delta``."""
         return -self.delta
 
 
@@ -148,7 +149,7 @@ class PairImportance:
     first, second : int
         Indices of the two groups in :attr:`ImportanceResult.groups`.
     delta : float
-        Overall accuracy change (points) of lesioning both groups together (``Δij``).
+        Overall accuracy change (a fraction) of lesioning both groups together (``Δij``).
     interaction : float
         ``Δij - Δi - Δj``: negative when the joint lesion hurts more than the two alone add up to.
     task_deltas : ndarray of shape (n_tasks,)
@@ -192,7 +193,7 @@ class ImportanceResult:
     n_lesions : int
         Lesions evaluated in all.
     metric : str, default='accuracy'
-        ``'output-change'``: deltas are minus the relative output change, percent (see
+        ``'output-change'``: deltas are minus the relative output change, a fraction (see
         :class:`LesionAccuracies`).
     """
 
@@ -281,7 +282,7 @@ def importance(
         As in :func:`~.lesion_accuracies`.
     metric : {'accuracy', 'output-change'} or None, default='accuracy'
         As in :func:`~.lesion_accuracies`; with output-change a delta is minus the relative
-        output change in percent, and ``important`` needs a change of at least 1 percent.
+        output change (a fraction), and ``important`` needs a change of at least 0.01.
     options : EngineOptions, optional
         As in :func:`~.lesion_accuracies`.
     progress : callable, optional
@@ -302,7 +303,8 @@ def importance(
     batched :func:`~.lesion_accuracies` call. A group's ``p`` is
     ``(#{random delta <= delta} + 1) / (n_random + 1)``
     (:func:`~neurongraph.analysis.stats.percentile`, ``tail='lower'``), so its smallest value is
-    ``1 / (n_random + 1)``; ``important`` needs ``p < IMPORTANT_P`` and ``delta <= -1`` point.
+    ``1 / (n_random + 1)``; ``important`` needs ``p < IMPORTANT_P`` and
+    ``delta <= IMPORTANT_DELTA``.
     ``fisher_p`` combines the groups' p values.
 
     Examples
@@ -316,7 +318,7 @@ def importance(
     >>> res = importance(model, {1: [0, 0, 0, 1, 1, 1, 2, 2]}, (X, y), n_random=5,
     ...                  random_state=0)
     >>> [(r.label, r.size) for r in res.groups], res.baseline_accuracy
-    ([(0, 3), (1, 3), (2, 2)], 100.0)
+    ([(0, 3), (1, 3), (2, 2)], 1.0)
     >>> sorted(res.neurons), res.neurons[1].delta.shape
     ([1], (8,))
     """

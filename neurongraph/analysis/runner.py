@@ -536,15 +536,15 @@ def run_importance(
     layer, ``sum`` layers included). ``metric`` (see
     :func:`~neurongraph.analysis.importance.importance`): accuracy, or ``output-change`` (DAGs;
     the default when the dataset has no classification labels), where every delta below is
-    minus the relative change of the output in percent.
+    minus the relative change of the output (a fraction).
 
     On each Cluster: per tested layer part ``importanceLayers``, ``importanceLayerDelta``
-    (accuracy change, points), ``importanceLayerP``, ``importanceLayerImportant``,
+    (accuracy change, a fraction), ``importanceLayerP``, ``importanceLayerImportant``,
     ``importanceLayerRandomDeltas`` (the ``n_random`` random-group deltas of each part, part after
     part, in one flat list: graph properties hold no nested lists); and for its
     most significant part ``importanceDelta``, ``importanceP``, ``important``,
     ``importanceClassDeltas``. On the Partition: ``importanceFisherP`` and the run's settings.
-    On each hidden Neuron: its own single-neuron lesion ``importance`` (points of accuracy lost)
+    On each hidden Neuron: its own single-neuron lesion ``importance`` (accuracy lost, a fraction)
     and its group's ``importanceDelta``, ``importanceP``, ``important``. With ``double``,
     ``INTERACTS {delta, interaction, p}`` edges between clusters. ``notes`` says when
     ``n_random`` is too small for any group to be important. ``model`` and ``data`` as in

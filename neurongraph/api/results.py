@@ -220,7 +220,7 @@ class ImportanceResult(_Result):
     (:func:`neurongraph.importance`).
 
     Group ``i`` is cluster ``clusters[i]`` in layer ``group_layers[i]``; ``delta[i]`` its
-    change of the metric (points of accuracy), ``p[i]`` the percentile among random groups and
+    change of the metric (a fraction of accuracy), ``p[i]`` the percentile among random groups and
     ``important[i]`` whether it passes both thresholds.
     """
 

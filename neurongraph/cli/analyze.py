@@ -37,7 +37,7 @@ from neurongraph.cli.common import (
     uses_torch,
 )
 from neurongraph.flags import for_command_line
-from neurongraph.formatting import number
+from neurongraph.formatting import number, points
 
 seed_option = click.option(
     "--seed", type=int, default=None, help="Random seed (drawn, logged and recorded if omitted)."
@@ -343,7 +343,7 @@ def importance(
         echo_json(result)
         return
     changed = result["metric"] == OUTPUT_CHANGE
-    baseline = "" if changed else f"baseline accuracy {result['baselineAccuracy']:.4f}, "
+    baseline = "" if changed else f"baseline accuracy {points(result['baselineAccuracy'], '.4f')}, "
     click.echo(
         f"importance of {partition} clusters of {network} on {result['dataset']} "
         f"({result['metric']}, {baseline}{random_sets} random sets, "
@@ -363,7 +363,7 @@ def importance(
                 g["layer"],
                 g["cluster"],
                 g["size"],
-                g["delta"],
+                points(g["delta"], ".6g"),
                 g["p"],
                 "yes" if g["important"] else "",
             )
@@ -374,8 +374,8 @@ def importance(
         click.echo(f"skipped {s['layer']}:{s['cluster']} (size {s['size']}): {s['reason']}")
     for pair in result["pairs"]:
         click.echo(
-            f"pair {pair['first']} + {pair['second']}: delta {pair['delta']:.3g}, "
-            f"interaction {pair['interaction']:.3g}, p {pair['p']:.3g}"
+            f"pair {pair['first']} + {pair['second']}: delta {points(pair['delta'], '.3g')}, "
+            f"interaction {points(pair['interaction'], '.3g')}, p {pair['p']:.3g}"
         )
     for note in result["notes"]:
         click.echo(f"note: {note}")

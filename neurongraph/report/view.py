@@ -31,7 +31,7 @@ from pathlib import Path
 
 from neurongraph.analysis.defaults import DEFAULT_PARTITION, PARTITION_COMMANDS
 from neurongraph.errors import UsageError
-from neurongraph.formatting import cell
+from neurongraph.formatting import cell, points
 from neurongraph.queries import run_query
 from neurongraph.store import Store
 from neurongraph.store.rows import partition_uid
@@ -247,7 +247,7 @@ def _importance_text(row: dict) -> str:
     if row.get("importanceP") is not None:
         mark = ", important" if row.get("important") else ""
         text += (
-            f", lesion Δaccuracy {cell(row['importanceDelta'], FIGURES)} pts, "
+            f", lesion Δaccuracy {points(row['importanceDelta'], FIGURES)} pts, "
             f"p = {cell(row['importanceP'], FIGURES)}{mark}"
         )
     scores = [(name, row.get(key)) for key, name in COHERENCE_P.items()]
