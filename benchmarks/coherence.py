@@ -1,8 +1,9 @@
 """Coherence benchmark: feature visualisation batched over groups against one group at a time.
 
 Two networks. ``mlp``: the digits MLP and k = 12 spectral partition of benchmarks/lesion.py, run
-as a chain. ``resnet``: a residual CNN with BatchNorm (:class:`ResNet`: a stem, two basic blocks,
-the second strided with a shortcut convolution) trained on 8 x 8 digits images and read through
+as a chain. ``resnet``: a residual CNN with BatchNorm (``resnet:c16x1-c32x1-10``, built by
+:func:`neurongraph.training.resnet.build_resnet`: a stem, two basic blocks, the second strided
+with a shortcut convolution) trained on 8 x 8 digits images and read through
 ``torch.export`` as a ModelView, whose inputs are optimised through the replayed graph as far as
 each group's layer; its groups deal each hidden layer's units (sum layers included) into
 :data:`RESNET_CLUSTERS` clusters at random (speed does not depend on how they were found).
@@ -25,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -37,53 +37,20 @@ from neurongraph.analysis.lesion_groups import partition_groups  # noqa: E402
 from neurongraph.analysis.stats import random_groups  # noqa: E402
 from neurongraph.model.datasets import load_dataset  # noqa: E402
 from neurongraph.model.view import read_view  # noqa: E402
+from neurongraph.training.resnet import build_resnet  # noqa: E402
 
 #: Clusters each hidden layer of the ResNet is dealt into.
 RESNET_CLUSTERS = 4
-
-
-class Block(nn.Module):
-    """A basic residual block with BatchNorm; a strided one has a shortcut convolution."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.shortcut = (
-            nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride), nn.BatchNorm2d(c_out))
-            if stride != 1 or c_in != c_out
-            else nn.Identity()
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.shortcut(x) + self.bn2(self.conv2(h)))
-
-
-class ResNet(nn.Module):
-    """Stem 1 -> 16 channels, blocks 16 -> 16 and 16 -> 32 (strided), pooling, 32 -> 10."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
-        self.layer1 = Block(16, 16)
-        self.layer2 = Block(16, 32, stride=2)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(32, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.layer2(self.layer1(self.stem(x)))
-        return self.fc(torch.flatten(self.pool(x), 1))
+#: The ResNet's stages, (width, blocks) each: resnet:c16x1-c32x1-10.
+RESNET_STAGES = ((16, 1), (32, 1))
 
 
 def digits_resnet(epochs: int) -> tuple[object, torch.Tensor, torch.Tensor, dict]:
-    """:class:`ResNet` trained on digits images, its view, the test set and random groups."""
+    """The ResNet trained on digits images, its view, the test set and random groups."""
     ds = load_dataset("digits", random_state=0).as_images()
     X, y = torch.as_tensor(ds.X_test), torch.as_tensor(ds.y_test)
-    torch.manual_seed(0)
-    model = train(ResNet(), torch.as_tensor(ds.X_train), torch.as_tensor(ds.y_train), epochs)
+    model = build_resnet(1, RESNET_STAGES, 10, generator=torch.Generator().manual_seed(0))
+    model = train(model, torch.as_tensor(ds.X_train), torch.as_tensor(ds.y_train), epochs)
     view = read_view(model.eval(), X[:64])
     rng = np.random.default_rng(0)
     widths = view.widths

@@ -5,7 +5,8 @@
 what was wrong and what to do.
 
 A message names a parameter the caller can change with :func:`arg` (Python's spelling,
-```name=```); the command line shows it as its flag (:func:`render_args`).
+```name=```), and a step of the workflow to run first with :func:`step`; the command line
+shows the parameter as its flag and the step as its command (:func:`render_args`).
 """
 
 import re
@@ -21,10 +22,13 @@ __all__ = [
     "UsageError",
     "arg",
     "render_args",
+    "step",
 ]
 
 #: How :func:`arg` writes a parameter into a message, and how :func:`render_args` finds it.
 _ARG = re.compile(r"`([A-Za-z_]\w*)=`")
+#: How :func:`step` writes a step into a message, and how :func:`render_args` finds it.
+_STEP = re.compile(r"the `([a-z][a-z ]*)` step")
 
 
 def arg(name: str) -> str:
@@ -38,16 +42,38 @@ def arg(name: str) -> str:
     return f"`{name}=`"
 
 
-def render_args(message: str, spell: Callable[[str], str]) -> str:
-    """``message`` with every parameter written by :func:`arg` spelled by ``spell``
-    (the command line passes the parameter's flag).
+def step(name: str) -> str:
+    """A step of the workflow named in a message (``the `name` step``): the command line shows
+    it as its command.
+
+    Examples
+    --------
+    >>> f"record them first with {step('activations')}"
+    'record them first with the `activations` step'
+    """
+    return f"the `{name}` step"
+
+
+def render_args(
+    message: str,
+    spell: Callable[[str], str],
+    command: Callable[[str], str] | None = None,
+) -> str:
+    """``message`` with every parameter written by :func:`arg` spelled by ``spell`` (the command
+    line passes the parameter's flag) and, when ``command`` is given, every step written by
+    :func:`step` spelled by ``command`` (the command line passes the step's command).
 
     Examples
     --------
     >>> render_args("pass `model=`", lambda name: "--" + name)
     'pass --model'
+    >>> render_args("run the `ingest` step", str, lambda name: f"`neurongraph {name}`")
+    'run `neurongraph ingest`'
     """
-    return _ARG.sub(lambda match: spell(match.group(1)), message)
+    message = _ARG.sub(lambda match: spell(match.group(1)), message)
+    if command is None:
+        return message
+    return _STEP.sub(lambda match: command(match.group(1)), message)
 
 
 class NeurongraphError(Exception):

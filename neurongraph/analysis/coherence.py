@@ -74,7 +74,6 @@ from neurongraph.analysis.feature_vis import (
 )
 from neurongraph.analysis.lesion_data import (
     CheckedData,
-    Progress,
     check_model_and_data,
     check_n_random,
 )
@@ -83,6 +82,7 @@ from neurongraph.analysis.stats import fisher_combined, percentile, random_group
 from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain
 from neurongraph.model.view import ModelView
+from neurongraph.progress import Progress
 from neurongraph.seeds import check_random_state, draw_seed
 
 __all__ = [

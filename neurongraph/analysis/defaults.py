@@ -8,6 +8,8 @@ named once and reading it costs no heavy import.
 
 from __future__ import annotations
 
+from neurongraph.errors import arg, step
+
 __all__ = [
     "ACCURACY",
     "COHERENCE_N_RANDOM",
@@ -30,7 +32,8 @@ __all__ = [
     "OUTPUT_CHANGE",
     "PAPERS",
     "PARAMETERISATIONS",
-    "PARTITION_COMMANDS",
+    "PARTITION_METHODS",
+    "how_to_make",
     "SPECTRAL_GRAPHS",
     "SPECTRAL_METHOD",
 ]
@@ -91,9 +94,15 @@ COHERENCE_TOP_K = 50
 PARAMETERISATIONS = ("pixel", "fourier")
 
 # Scoring a partition (:mod:`neurongraph.runs.scoring`).
-#: The command that makes each partition method.
-PARTITION_COMMANDS = {
-    "spectral-weights": "neurongraph analyze spectral {net}",
-    "spectral-activations": "neurongraph analyze spectral {net} --graph activations",
-    "louvain": "neurongraph analyze louvain {net}",
-}
+#: The partitions a partition-scoring analysis can score.
+PARTITION_METHODS = ("spectral-weights", "spectral-activations", "louvain")
+
+
+def how_to_make(method: str) -> str:
+    """The step (and parameter) that makes a partition method, for messages
+    (:func:`~neurongraph.errors.step`, :func:`~neurongraph.errors.arg`)."""
+    if method == "louvain":
+        return step("analyze louvain")
+    if method == "spectral-activations":
+        return f"{step('analyze spectral')} with {arg('graph')} activations"
+    return step("analyze spectral")

@@ -33,11 +33,12 @@ import numpy as np
 import torch
 
 from neurongraph.analysis.defaults import DEFAULT_STEPS, PARAMETERISATIONS
-from neurongraph.analysis.lesion_data import Progress, check_layer, check_tasks
+from neurongraph.analysis.lesion_data import check_layer, check_tasks
 from neurongraph.analysis.lesion_groups import Group
-from neurongraph.errors import AnalysisError
+from neurongraph.errors import AnalysisError, arg
 from neurongraph.model.chain import Chain
 from neurongraph.model.view import ModelView
+from neurongraph.progress import Progress
 from neurongraph.seeds import check_random_state, draw_seed
 
 __all__ = [
@@ -132,7 +133,7 @@ def resolve_image_shape(
         if needed:
             raise AnalysisError(
                 f"the image shape of the model's input {chain.input_shape} is unknown: pass "
-                f"image_shape=(C, H, W) or (H, W) (--image-shape on the command line), or use "
+                f"{arg('image_shape')} (C, H, W) or (H, W), or use "
                 f"the pixel parameterisation without jitter"
             )
         return None
@@ -474,8 +475,8 @@ def save_visualisation_png(
         a = a.reshape(image_shape)
     if a.ndim == 1:
         raise AnalysisError(
-            "the image shape of a flat input is unknown: pass image_shape=(C, H, W) or (H, W) "
-            "(--image-shape on the command line)"
+            f"the image shape of a flat input is unknown: pass {arg('image_shape')} (C, H, W) or "
+            "(H, W)"
         )
     if a.ndim == 3 and a.shape[0] == 1:
         a = a[0]

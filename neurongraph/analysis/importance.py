@@ -8,8 +8,9 @@ Lesions, layers, accuracy and the batched evaluation are as in
   hidden layer, the group's lesion delta is compared with the deltas of ``n_random`` random
   same-size groups of the same layer (drawn uniformly among all the layer's units with
   :func:`~neurongraph.analysis.stats.random_groups`): ``p = (#{random delta <= delta} + 1) /
-  (n_random + 1)``; a group is *important* when ``p < IMPORTANT_P`` (0.01) and ``delta <= -1``
-  point. p is never below ``1 / (n_random + 1)``, so fewer than ``DEFAULT_N_RANDOM`` (100)
+  (n_random + 1)``; a group is *important* when ``p < IMPORTANT_P`` (0.01) and
+  ``delta <= IMPORTANT_DELTA`` (-0.01: accuracies and deltas are fractions, so one percentage
+  point). p is never below ``1 / (n_random + 1)``, so fewer than ``DEFAULT_N_RANDOM`` (100)
   random groups can make no group important: :func:`importance_unreachable` says so in words.
   The network's p is Fisher's combination of the groups' p values.
 * **Seeds.** ``random_state`` (int, ``RandomState``, ``Generator`` or None) is resolved once with
@@ -37,7 +38,6 @@ from torch import nn
 from neurongraph.analysis.defaults import LESION_N_RANDOM as DEFAULT_N_RANDOM
 from neurongraph.analysis.lesion import LesionRun, check_batch_size
 from neurongraph.analysis.lesion_data import (
-    Progress,
     check_model_and_data,
     check_n_random,
     group_layers,
@@ -46,8 +46,10 @@ from neurongraph.analysis.lesion_groups import SkippedGroup, partition_groups
 from neurongraph.analysis.lesion_options import EngineOptions
 from neurongraph.analysis.stats import fisher_combined, percentile, random_groups
 from neurongraph.analysis.view_lesion import ACCURACY
+from neurongraph.errors import arg
 from neurongraph.model.chain import Chain
 from neurongraph.model.view import ModelView
+from neurongraph.progress import Progress
 from neurongraph.seeds import check_random_state
 
 __all__ = [
@@ -66,8 +68,8 @@ log = logging.getLogger(__name__)
 
 #: A group is important only when its p against the random groups is below this ...
 IMPORTANT_P = 0.01
-#: ... and its lesion costs at least this much accuracy (points).
-IMPORTANT_DELTA = -1.0
+#: ... and its lesion costs at least this much accuracy (a fraction: one percentage point).
+IMPORTANT_DELTA = -0.01
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class GroupImportance:
         The group's unit indices in its layer.
     size : int
     delta : float
-        Overall accuracy change of the lesion, points (negative = harmful).
+        Overall accuracy change of the lesion, a fraction (negative = harmful).
     task_deltas : ndarray of shape (n_tasks,)
     class_deltas : ndarray of shape (n_class_columns,)
         Per (task, class) accuracy change, in the order of :attr:`ImportanceResult.classes`.
@@ -124,7 +126,7 @@ class NeuronImportance:
     ----------
     layer : int
     delta : ndarray of shape (width,)
-        Overall accuracy change (points) when only that neuron is lesioned.
+        Overall accuracy change (a fraction) when only that neuron is lesioned.
     task_deltas : ndarray of shape (width, n_tasks)
     """
 
@@ -134,7 +136,7 @@ class NeuronImportance:
 
     @property
     def importance(self) -> np.ndarray:
-        """Accuracy lost (points) by lesioning each neuron alone: ``-delta``."""
+        """Accuracy lost (a fraction) by lesioning each neuron alone: ``-delta``."""
         return -self.delta
 
 
@@ -147,7 +149,7 @@ class PairImportance:
     first, second : int
         Indices of the two groups in :attr:`ImportanceResult.groups`.
     delta : float
-        Overall accuracy change (points) of lesioning both groups together (``Δij``).
+        Overall accuracy change (a fraction) of lesioning both groups together (``Δij``).
     interaction : float
         ``Δij - Δi - Δj``: negative when the joint lesion hurts more than the two alone add up to.
     task_deltas : ndarray of shape (n_tasks,)
@@ -191,7 +193,7 @@ class ImportanceResult:
     n_lesions : int
         Lesions evaluated in all.
     metric : str, default='accuracy'
-        ``'output-change'``: deltas are minus the relative output change, percent (see
+        ``'output-change'``: deltas are minus the relative output change, a fraction (see
         :class:`LesionAccuracies`).
     """
 
@@ -220,7 +222,7 @@ def importance_unreachable(n_random: int) -> str | None:
     >>> importance_unreachable(DEFAULT_N_RANDOM) is None
     True
     >>> note = importance_unreachable(20)
-    >>> "smallest p is 1/21 = 0.0476" in note and "--random-sets 100 or more" in note
+    >>> "smallest p is 1/21 = 0.0476" in note and "`n_random=` 100 or more" in note
     True
     """
     n = check_n_random(n_random)
@@ -229,7 +231,7 @@ def importance_unreachable(n_random: int) -> str | None:
     return (
         f"with {n} random sets the smallest p is 1/{n + 1} = {1.0 / (n + 1):.3g}, not below the "
         f"importance threshold p < {IMPORTANT_P:g}, so no group can be important; use "
-        f"--random-sets {DEFAULT_N_RANDOM} or more"
+        f"{arg('n_random')} {DEFAULT_N_RANDOM} or more"
     )
 
 
@@ -280,7 +282,7 @@ def importance(
         As in :func:`~.lesion_accuracies`.
     metric : {'accuracy', 'output-change'} or None, default='accuracy'
         As in :func:`~.lesion_accuracies`; with output-change a delta is minus the relative
-        output change in percent, and ``important`` needs a change of at least 1 percent.
+        output change (a fraction), and ``important`` needs a change of at least 0.01.
     options : EngineOptions, optional
         As in :func:`~.lesion_accuracies`.
     progress : callable, optional
@@ -301,7 +303,8 @@ def importance(
     batched :func:`~.lesion_accuracies` call. A group's ``p`` is
     ``(#{random delta <= delta} + 1) / (n_random + 1)``
     (:func:`~neurongraph.analysis.stats.percentile`, ``tail='lower'``), so its smallest value is
-    ``1 / (n_random + 1)``; ``important`` needs ``p < IMPORTANT_P`` and ``delta <= -1`` point.
+    ``1 / (n_random + 1)``; ``important`` needs ``p < IMPORTANT_P`` and
+    ``delta <= IMPORTANT_DELTA``.
     ``fisher_p`` combines the groups' p values.
 
     Examples
@@ -315,7 +318,7 @@ def importance(
     >>> res = importance(model, {1: [0, 0, 0, 1, 1, 1, 2, 2]}, (X, y), n_random=5,
     ...                  random_state=0)
     >>> [(r.label, r.size) for r in res.groups], res.baseline_accuracy
-    ([(0, 3), (1, 3), (2, 2)], 100.0)
+    ([(0, 3), (1, 3), (2, 2)], 1.0)
     >>> sorted(res.neurons), res.neurons[1].delta.shape
     ([1], (8,))
     """

@@ -19,8 +19,9 @@ Rules used throughout
 * **A lesion** is a list of ``(layer, unit_indices)`` pairs, e.g. ``[(1, [0, 3]), (2, [5])]``
   silences units 0 and 3 of layer 1 and unit 5 of layer 2 at the same time; a mapping
   ``{layer: unit_indices}`` is accepted too. An empty lesion is the unlesioned network.
-* **Accuracy** is in percent (0-100) and a *delta* is ``lesioned - baseline`` in percentage points,
-  so a harmful lesion has a negative delta. With several tasks (e.g. ``two-tasks``: logits 0-9
+* **Accuracy** is a fraction (0-1, as scikit-learn's ``accuracy_score``) and a *delta* is
+  ``lesioned - baseline``, a fraction too (-0.01 is one percentage point lost), so a harmful
+  lesion has a negative delta. With several tasks (e.g. ``two-tasks``: logits 0-9
   classify ``y[:, 0]``, logits 10-19 ``y[:, 1]``) each task is scored with the argmax of its own
   output slice, and the overall accuracy is the **mean over tasks** of the task accuracies.
   Per-class accuracies are given for every (task, class) pair, task by task (see
@@ -70,7 +71,6 @@ from neurongraph.analysis.lesion_data import (
     CheckedData,
     Lesion,
     Network,
-    Progress,
     check_model_and_data,
 )
 from neurongraph.analysis.lesion_engine import ChainEngine
@@ -79,6 +79,7 @@ from neurongraph.analysis.view_lesion import ACCURACY, ViewEngine
 from neurongraph.errors import AnalysisError
 from neurongraph.model.chain import Chain
 from neurongraph.model.view import ModelView
+from neurongraph.progress import Progress
 
 __all__ = [
     "LESIONS_PER_CHUNK",
@@ -108,12 +109,12 @@ class LesionAccuracies:
     Attributes
     ----------
     accuracy : ndarray of shape (M,)
-        Overall accuracy (percent) of each lesion: the mean over tasks of ``task_accuracy``.
+        Overall accuracy (a fraction) of each lesion: the mean over tasks of ``task_accuracy``.
     task_accuracy : ndarray of shape (M, n_tasks)
-        Accuracy (percent) of each task.
+        Accuracy (a fraction) of each task.
     class_accuracy : ndarray of shape (M, n_class_columns)
-        Accuracy (percent) on the examples of each (task, class) of :attr:`classes`; NaN for a class
-        without examples.
+        Accuracy (a fraction) on the examples of each (task, class) of :attr:`classes`; NaN for a
+        class without examples.
     baseline_accuracy : float
         Overall accuracy of the unlesioned network.
     baseline_task_accuracy : ndarray of shape (n_tasks,)
@@ -125,8 +126,8 @@ class LesionAccuracies:
     class_counts : ndarray of shape (n_class_columns,)
         Number of examples of each (task, class).
     metric : str, default='accuracy'
-        With ``'output-change'`` (views only) the "accuracy" of a lesion is ``-100`` times the
-        mean relative change of the output (percent), the baseline's is 0, there is one task
+        With ``'output-change'`` (views only) the "accuracy" of a lesion is minus the mean
+        relative change of the output (a fraction), the baseline's is 0, there is one task
         (``'output-change'``) and no class columns.
     """
 
@@ -143,17 +144,17 @@ class LesionAccuracies:
 
     @property
     def delta(self) -> np.ndarray:
-        """``accuracy - baseline_accuracy``, points, shape (M,)."""
+        """``accuracy - baseline_accuracy``, a fraction, shape (M,)."""
         return self.accuracy - self.baseline_accuracy
 
     @property
     def task_delta(self) -> np.ndarray:
-        """``task_accuracy - baseline_task_accuracy``, points, shape (M, n_tasks)."""
+        """``task_accuracy - baseline_task_accuracy``, fractions, shape (M, n_tasks)."""
         return self.task_accuracy - self.baseline_task_accuracy
 
     @property
     def class_delta(self) -> np.ndarray:
-        """``class_accuracy - baseline_class_accuracy``, points, shape (M, n_class_columns)."""
+        """``class_accuracy - baseline_class_accuracy``, fractions, shape (M, n_class_columns)."""
         return self.class_accuracy - self.baseline_class_accuracy
 
 
@@ -241,11 +242,9 @@ def _normalise_lesion(
 def _accuracies(
     engine: ChainEngine, task_correct: np.ndarray, class_correct: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    task_acc = 100.0 * task_correct / engine.n
+    task_acc = task_correct / engine.n
     with np.errstate(invalid="ignore", divide="ignore"):
-        class_acc = np.where(
-            engine.class_counts > 0, 100.0 * class_correct / engine.class_counts, np.nan
-        )
+        class_acc = np.where(engine.class_counts > 0, class_correct / engine.class_counts, np.nan)
     return task_acc.mean(axis=-1), task_acc, class_acc
 
 
@@ -498,7 +497,7 @@ def lesion_accuracies(
     >>> y = model(X).argmax(1)
     >>> res = lesion_accuracies(model, [[], [(1, range(6))]], (X, y))
     >>> res.baseline_accuracy, float(res.accuracy[0])
-    (100.0, 100.0)
+    (1.0, 1.0)
     >>> res.accuracy.shape, res.class_accuracy.shape
     ((2,), (2, 3))
     """

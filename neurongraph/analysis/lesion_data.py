@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,6 @@ __all__ = [
     "CheckedData",
     "Lesion",
     "Network",
-    "Progress",
     "Tasks",
     "as_network",
     "check_layer",
@@ -49,8 +48,6 @@ EXTRACT_EXAMPLES = 8
 
 #: ``(layer, unit_indices)`` pairs, or a mapping ``{layer: unit_indices}``.
 Lesion = Sequence[tuple[int, Sequence[int]]] | Mapping[int, Sequence[int]]
-#: Called as ``progress(done, total)``.
-Progress = Callable[[int, int], Any]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import numbers
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,6 +58,7 @@ from neurongraph.analysis.spectral import (
 )
 from neurongraph.analysis.stats import percentile as _percentile
 from neurongraph.errors import AnalysisError, NeurongraphWarning
+from neurongraph.progress import Progress
 from neurongraph.seeds import SEED_BOUND, as_random_state, check_random_state
 
 __all__ = [
@@ -77,7 +78,6 @@ logger = logging.getLogger(__name__)
 
 RandomLike = int | np.random.RandomState | np.random.Generator | None
 Matrix = ArrayLike | sp.sparray | sp.spmatrix
-ProgressCallback = Callable[[int, int], None]
 
 
 # --------------------------------------------------------------------------------------
@@ -534,73 +534,86 @@ def _connected_blocks(
     return reduced, sliced, keep
 
 
-def _run(
-    full: sp.csr_matrix,
-    keep: np.ndarray,
-    null: _LayerNull | _DagNull | _GraphNull,
-    method: str,
-    k: Any,
-    labels: Any,
-    n_shuffles: Any,
-    random_state: Any,
-    n_jobs: Any,
-    progress: ProgressCallback | None,
-    n_init: Any,
-    eigen_tol: Any,
-    spectral_method: Any,
-) -> ClusterabilityResult:
-    """Partition the real network and its nulls; ``null`` holds the network without its
-    isolated neurons (``keep`` marks the neurons of ``full`` it holds)."""
-    k, given = _check_partition_args(k, labels, full)
-    n_init, eigen_tol = check_options(n_init, eigen_tol, spectral_method)
-    n_shuffles, n_jobs = _check_run_options(n_shuffles, n_jobs, progress)
-    random_state = as_random_state(random_state)
-    # Null seeds are drawn first, so they are the same whether or not labels are given.
-    seeds = _null_seeds(random_state, n_shuffles)
-    options = dict(method=spectral_method, n_init=n_init, eigen_tol=eigen_tol)
+@dataclass(frozen=True)
+class _NullTest:
+    """The null-model options of one clusterability test, as its public function received
+    them: the same for a layered network, a DAG of layers and a symmetric graph."""
 
-    if given is None:
-        matrix = full if keep.all() else full[keep][:, keep]
-        if isinstance(null, _LayerNull):
-            reduced, real_ncut, _ = layered_labels(
-                null.widths, null.blocks, k, random_state, **options
-            )
-            n_components = count_components(matrix)  # exact; layered_labels counts up to k
+    method: str
+    n_shuffles: Any
+    random_state: Any
+    n_jobs: Any
+    progress: Progress | None
+    n_init: Any
+    eigen_tol: Any
+    spectral_method: Any
+
+    def run(
+        self,
+        full: sp.csr_matrix,
+        keep: np.ndarray,
+        null: _LayerNull | _DagNull | _GraphNull,
+        k: Any,
+        labels: Any,
+    ) -> ClusterabilityResult:
+        """Partition the real network (into ``k`` clusters, or score the given ``labels``) and
+        its nulls; ``null`` holds the network without its isolated neurons (``keep`` marks the
+        neurons of ``full`` it holds)."""
+        method, n_shuffles = self.method, self.n_shuffles
+        random_state, n_jobs, progress = self.random_state, self.n_jobs, self.progress
+        n_init, eigen_tol, spectral_method = self.n_init, self.eigen_tol, self.spectral_method
+        k, given = _check_partition_args(k, labels, full)
+        n_init, eigen_tol = check_options(n_init, eigen_tol, spectral_method)
+        n_shuffles, n_jobs = _check_run_options(n_shuffles, n_jobs, progress)
+        random_state = as_random_state(random_state)
+        # Null seeds are drawn first, so they are the same whether or not labels are given.
+        seeds = _null_seeds(random_state, n_shuffles)
+        options = dict(method=spectral_method, n_init=n_init, eigen_tol=eigen_tol)
+
+        if given is None:
+            matrix = full if keep.all() else full[keep][:, keep]
+            if isinstance(null, _LayerNull):
+                reduced, real_ncut, _ = layered_labels(
+                    null.widths, null.blocks, k, random_state, **options
+                )
+                n_components = count_components(matrix)  # exact; layered_labels counts up to k
+            else:
+                reduced, real_ncut, n_components = spectral_labels(
+                    matrix, k, random_state, **options
+                )
+            warn_disconnected(n_components, "the network's graph")
+            labels = np.full(full.shape[0], -1, dtype=np.int64)
+            labels[keep] = reduced
         else:
-            reduced, real_ncut, n_components = spectral_labels(matrix, k, random_state, **options)
-        warn_disconnected(n_components, "the network's graph")
-        labels = np.full(full.shape[0], -1, dtype=np.int64)
-        labels[keep] = reduced
-    else:
-        labels, real_ncut = given, ncut(full, given)
+            labels, real_ncut = given, ncut(full, given)
 
-    null_ncuts = np.empty(n_shuffles)
-    disconnected = 0
-    tasks = (
-        joblib.delayed(_null_ncut)(null, k, pair, spectral_method, n_init, eigen_tol)
-        for pair in seeds
-    )
-    workers = _n_workers(n_jobs, n_shuffles)
-    logger.info("clusterability: %d %s nulls on %d worker(s)", n_shuffles, method, workers)
-    if workers == 1:
-        results = (function(*args, **kwargs) for function, args, kwargs in tasks)
-    else:
-        results = joblib.Parallel(n_jobs=workers, return_as="generator")(tasks)
-    if progress is not None:
-        progress(0, n_shuffles)  # the real partition is done; the nulls' clock starts
-    for i, (value, n_components) in enumerate(results):
-        null_ncuts[i] = value
-        disconnected += n_components > 1
-        if progress is not None:
-            progress(i + 1, n_shuffles)
-    if disconnected:
-        warnings.warn(
-            f"{disconnected} of {n_shuffles} null networks are disconnected; "
-            "their partitions may follow components",
-            NeurongraphWarning,
-            stacklevel=3,
+        null_ncuts = np.empty(n_shuffles)
+        disconnected = 0
+        tasks = (
+            joblib.delayed(_null_ncut)(null, k, pair, spectral_method, n_init, eigen_tol)
+            for pair in seeds
         )
-    return _summarise(real_ncut, labels, k, method, spectral_method, null_ncuts)
+        workers = _n_workers(n_jobs, n_shuffles)
+        logger.info("clusterability: %d %s nulls on %d worker(s)", n_shuffles, method, workers)
+        if workers == 1:
+            results = (function(*args, **kwargs) for function, args, kwargs in tasks)
+        else:
+            results = joblib.Parallel(n_jobs=workers, return_as="generator")(tasks)
+        if progress is not None:
+            progress(0, n_shuffles)  # the real partition is done; the nulls' clock starts
+        for i, (value, n_components) in enumerate(results):
+            null_ncuts[i] = value
+            disconnected += n_components > 1
+            if progress is not None:
+                progress(i + 1, n_shuffles)
+        if disconnected:
+            warnings.warn(
+                f"{disconnected} of {n_shuffles} null networks are disconnected; "
+                "their partitions may follow components",
+                NeurongraphWarning,
+                stacklevel=3,
+            )
+        return _summarise(real_ncut, labels, k, method, spectral_method, null_ncuts)
 
 
 def _check_shuffle_method(method: str) -> None:
@@ -608,6 +621,27 @@ def _check_shuffle_method(method: str) -> None:
         raise AnalysisError(
             f"unknown shuffle method {method!r}: use one of {', '.join(LAYER_SHUFFLE_METHODS)}"
         )
+
+
+def _weight_graph(
+    widths: list[int],
+    blocks: list[Any],
+    pairs: list[tuple[int, int]],
+    fixed: list[bool] | None,
+    method: str,
+) -> tuple[sp.csr_matrix, np.ndarray, _LayerNull | _DagNull]:
+    """The weight graph of a network of layers (checked), the mask of its connected neurons
+    and its null: a chain when ``fixed`` is None, else a DAG whose ``fixed`` blocks the nulls
+    keep."""
+    reduced, kept_blocks, keep = _connected_blocks(widths, blocks, pairs)
+    nonzero = method == "layer_nonzero"
+    if fixed is None:
+        matrix = layered_adjacency(widths, blocks)
+        null = _LayerNull(reduced, kept_blocks, nonzero=nonzero)
+    else:
+        matrix = dag_adjacency(widths, blocks, pairs)
+        null = _DagNull(reduced, kept_blocks, pairs, fixed, nonzero=nonzero)
+    return matrix, keep, null
 
 
 def clusterability(
@@ -620,7 +654,7 @@ def clusterability(
     method: Literal["layer", "layer_nonzero"] = "layer",
     random_state: int | np.random.RandomState | None = None,
     n_jobs: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
     n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
     spectral_method: str = DEFAULT_METHOD,
@@ -697,25 +731,11 @@ def clusterability(
     """
     _check_shuffle_method(method)
     widths, checked = check_layers(widths, blocks)
-    matrix = layered_adjacency(widths, checked)
     pairs = [(i, i + 1) for i in range(len(checked))]
-    reduced, kept_blocks, keep = _connected_blocks(widths, checked, pairs)
-    null = _LayerNull(reduced, kept_blocks, nonzero=method == "layer_nonzero")
-    return _run(
-        matrix,
-        keep,
-        null,
-        method,
-        k,
-        labels,
-        n_shuffles,
-        random_state,
-        n_jobs,
-        progress,
-        n_init,
-        eigen_tol,
-        spectral_method,
+    test = _NullTest(
+        method, n_shuffles, random_state, n_jobs, progress, n_init, eigen_tol, spectral_method
     )
+    return test.run(*_weight_graph(widths, checked, pairs, None, method), k, labels)
 
 
 def dag_clusterability(
@@ -730,7 +750,7 @@ def dag_clusterability(
     method: Literal["layer", "layer_nonzero"] = "layer",
     random_state: int | np.random.RandomState | None = None,
     n_jobs: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
     n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
     spectral_method: str = DEFAULT_METHOD,
@@ -783,24 +803,10 @@ def dag_clusterability(
     fixed = [False] * len(pairs) if fixed is None else [bool(f) for f in fixed]
     if len(fixed) != len(pairs):
         raise AnalysisError(f"fixed has {len(fixed)} entries for {len(pairs)} blocks")
-    matrix = dag_adjacency(widths, checked, pairs)
-    reduced, kept_blocks, keep = _connected_blocks(widths, checked, pairs)
-    null = _DagNull(reduced, kept_blocks, pairs, fixed, nonzero=method == "layer_nonzero")
-    return _run(
-        matrix,
-        keep,
-        null,
-        method,
-        k,
-        labels,
-        n_shuffles,
-        random_state,
-        n_jobs,
-        progress,
-        n_init,
-        eigen_tol,
-        spectral_method,
+    test = _NullTest(
+        method, n_shuffles, random_state, n_jobs, progress, n_init, eigen_tol, spectral_method
     )
+    return test.run(*_weight_graph(widths, checked, pairs, fixed, method), k, labels)
 
 
 def adjacency_clusterability(
@@ -812,7 +818,7 @@ def adjacency_clusterability(
     method: Literal["upper_triangle", "upper_triangle_nonzero"] = "upper_triangle",
     random_state: int | np.random.RandomState | None = None,
     n_jobs: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
     n_init: int | None = None,
     eigen_tol: float = DEFAULT_EIGEN_TOL,
     spectral_method: str = DEFAULT_METHOD,
@@ -860,18 +866,7 @@ def adjacency_clusterability(
     keep = np.diff(matrix.indptr) > 0
     reduced = matrix if keep.all() else matrix[keep][:, keep]
     null = _GraphNull(reduced, nonzero=method == "upper_triangle_nonzero")
-    return _run(
-        matrix,
-        keep,
-        null,
-        method,
-        k,
-        labels,
-        n_shuffles,
-        random_state,
-        n_jobs,
-        progress,
-        n_init,
-        eigen_tol,
-        spectral_method,
+    test = _NullTest(
+        method, n_shuffles, random_state, n_jobs, progress, n_init, eigen_tol, spectral_method
     )
+    return test.run(matrix, keep, null, k, labels)

@@ -39,8 +39,8 @@ Metrics
 ``accuracy``: as for chains (per task, per class). ``output-change``: the relative L2 change of
 the model's output, ``|out_lesioned - out| / |out|`` per example (the whole output of the
 example flattened; an unlesioned output of norm 0 counts as ``OUTPUT_NORM_FLOOR``), averaged
-over examples; reported as a score ``-100 * change`` (percent; the unlesioned network scores
-0), so that a harmful lesion has a negative delta, as with accuracy.
+over examples; reported as a score ``-change`` (a fraction; the unlesioned network scores 0), so
+that a harmful lesion has a negative delta, as with accuracy.
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@ model file (:func:`~neurongraph.ingest.pipeline.ingest_model`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import nn
 
 from neurongraph.ingest.graph import DEFAULT_KERNEL_NORM
@@ -12,6 +10,7 @@ from neurongraph.ingest.pipeline import IngestSummary, ingest_model
 from neurongraph.model.activations import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
 from neurongraph.model.datasets import load_dataset
 from neurongraph.model.recorded import module_inputs
+from neurongraph.progress import Progress
 from neurongraph.store import Store
 
 __all__ = ["ingest"]
@@ -33,7 +32,7 @@ def ingest(
     corr_top_k: int = DEFAULT_CORR_TOP_K,
     batch_size: int = DEFAULT_BATCH_SIZE,
     random_state: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> IngestSummary:
     """Write a model's neurons and weights (and, with ``data``, its activations) into the store
     as network ``name``, whole or not at all.

@@ -22,7 +22,7 @@ from neurongraph.analysis.defaults import (
     MODULARITY_N_SHUFFLES,
     OUTPUT_CHANGE,
     PARAMETERISATIONS,
-    PARTITION_COMMANDS,
+    PARTITION_METHODS,
     SPECTRAL_GRAPHS,
 )
 from neurongraph.cli.common import (
@@ -36,7 +36,8 @@ from neurongraph.cli.common import (
     progress_bar,
     uses_torch,
 )
-from neurongraph.formatting import number
+from neurongraph.flags import for_command_line
+from neurongraph.formatting import number, points
 
 seed_option = click.option(
     "--seed", type=int, default=None, help="Random seed (drawn, logged and recorded if omitted)."
@@ -268,7 +269,7 @@ def spectral(
 
 partition_option = click.option(
     "--partition",
-    type=click.Choice(list(PARTITION_COMMANDS)),
+    type=click.Choice(list(PARTITION_METHODS)),
     default="spectral-weights",
     show_default=True,
     help="Which partition's clusters to score.",
@@ -337,11 +338,12 @@ def importance(
             random_state=seed,
             progress=progress,
         ).as_dict()
+    result["notes"] = [for_command_line(note) for note in result["notes"]]
     if as_json:
         echo_json(result)
         return
     changed = result["metric"] == OUTPUT_CHANGE
-    baseline = "" if changed else f"baseline accuracy {result['baselineAccuracy']:.4f}, "
+    baseline = "" if changed else f"baseline accuracy {points(result['baselineAccuracy'], '.4f')}, "
     click.echo(
         f"importance of {partition} clusters of {network} on {result['dataset']} "
         f"({result['metric']}, {baseline}{random_sets} random sets, "
@@ -361,7 +363,7 @@ def importance(
                 g["layer"],
                 g["cluster"],
                 g["size"],
-                g["delta"],
+                points(g["delta"], ".6g"),
                 g["p"],
                 "yes" if g["important"] else "",
             )
@@ -372,8 +374,8 @@ def importance(
         click.echo(f"skipped {s['layer']}:{s['cluster']} (size {s['size']}): {s['reason']}")
     for pair in result["pairs"]:
         click.echo(
-            f"pair {pair['first']} + {pair['second']}: delta {pair['delta']:.3g}, "
-            f"interaction {pair['interaction']:.3g}, p {pair['p']:.3g}"
+            f"pair {pair['first']} + {pair['second']}: delta {points(pair['delta'], '.3g')}, "
+            f"interaction {points(pair['interaction'], '.3g')}, p {pair['p']:.3g}"
         )
     for note in result["notes"]:
         click.echo(f"note: {note}")
@@ -465,6 +467,7 @@ def coherence(
             random_state=seed,
             progress=progress,
         ).as_dict()
+    result["notes"] = [for_command_line(note) for note in result["notes"]]
     if as_json:
         echo_json(result)
         return

@@ -18,7 +18,9 @@ import click
 from click.exceptions import NoArgsIsHelpError
 
 from neurongraph.cli.progress import ProgressBar
-from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError, render_args
+from neurongraph.errors import NeurongraphError, NeurongraphWarning, UsageError
+from neurongraph.flags import for_command_line
+from neurongraph.progress import Progress
 
 if TYPE_CHECKING:
     from neurongraph.store import Store
@@ -178,7 +180,7 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
 @contextmanager
 def progress_bar(
     label: str, *, enabled: bool, total: int | None = None, draw_now: bool = True
-) -> Iterator[Callable[[int, int], None]]:
+) -> Iterator[Progress]:
     """A ``progress(done, total)`` callback drawing a :class:`~neurongraph.cli.progress.ProgressBar`
     on stderr when it is a terminal (and ``enabled``: off with ``--json``).
 
@@ -252,25 +254,10 @@ def log_warning(message, category, filename, lineno, file=None, line=None) -> No
         warnings_log.info("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
 
 
-#: Library parameters whose flag is not ``--`` and the name with dashes (:func:`flag`).
-FLAGS = {
-    "k": "-k",
-    "n_random": "--random-sets",
-    "n_shuffles": "--shuffles",
-    "random_state": "--seed",
-    "spectral_method": "--method",
-}
-
-
-def flag(param: str) -> str:
-    """The command-line flag of a library parameter named in an error message."""
-    return FLAGS.get(param, "--" + param.replace("_", "-"))
-
-
 def error_line(err: NeurongraphError) -> str:
     """The one line a command prints for a neurongraph error: its message, parameters spelled
-    as flags (:func:`~neurongraph.errors.render_args`)."""
-    return f"error: {render_args(str(err), flag)}"
+    as flags and steps as commands (:func:`~neurongraph.flags.for_command_line`)."""
+    return f"error: {for_command_line(str(err))}"
 
 
 class OneLineUsageError(click.ClickException):

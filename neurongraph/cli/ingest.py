@@ -200,7 +200,7 @@ def _model_inputs(
         if input_shape is not None and len(input_shape) != 1:
             loaded.tokens.example(input_shape)  # raises: the number of positions is one number
         return token_inputs(loaded, dataset, input_shape[0] if input_shape else None)
-    shape = input_shape or tuple(loaded.metadata.get("input_shape") or ())
+    shape = input_shape or tuple(loaded.metadata.get("inputShape") or ())
     return module_inputs(loaded.module, shape, dataset, loaded.source)
 
 

@@ -145,14 +145,9 @@ def train(
     from neurongraph.model.datasets import load_dataset
     from neurongraph.training.architectures import parse_architecture
     from neurongraph.training.train import train_model
-    from neurongraph.training.transformer import is_transformer, parse_transformer
 
-    if is_transformer(arch):
-        parse_transformer(arch)  # malformed: one line, before anything else
-        architecture, images = arch, False
-    else:
-        architecture = parse_architecture(arch)
-        images = architecture.kind in IMAGE_KINDS
+    architecture = parse_architecture(arch)  # malformed: one line, before anything else
+    images = architecture.kind in IMAGE_KINDS
     out_path = check_out_path(out)  # before hours of training, not after
     dataset = load_dataset(data, random_state=seed, image=images)
     checkpoints = out_path.with_name(out_path.stem + "-checkpoints") if checkpoint_every else None

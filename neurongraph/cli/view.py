@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from neurongraph.analysis.defaults import DEFAULT_PARTITION, PARTITION_COMMANDS
+from neurongraph.analysis.defaults import DEFAULT_PARTITION, PARTITION_METHODS
 from neurongraph.cli.common import Context, check_out_path, echo_json, json_option, pass_context
 
 __all__ = ["view"]
@@ -16,7 +16,7 @@ DEFAULT_VIEW_OUT = "view.html"
 @click.argument("network")
 @click.option(
     "--partition",
-    type=click.Choice(list(PARTITION_COMMANDS)),
+    type=click.Choice(list(PARTITION_METHODS)),
     default=DEFAULT_PARTITION,
     show_default=True,
     help="Which partition's clusters to draw.",

@@ -67,7 +67,7 @@ import csv
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ import torch
 
 from neurongraph.analysis.nulls import DEFAULT_N_SHUFFLES, LAYER_SHUFFLE_METHODS
 from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS, METHODS
-from neurongraph.errors import UsageError
+from neurongraph.errors import UsageError, arg
 from neurongraph.experiments.clusterability_plot import plot_clusterability
 from neurongraph.experiments.defaults import CLUSTERABILITY_ARCH as DEFAULT_ARCH
 from neurongraph.experiments.defaults import CLUSTERABILITY_DATA as DEFAULT_DATA
@@ -95,6 +95,7 @@ from neurongraph.formatting import number
 from neurongraph.ingest.pipeline import ingest_model
 from neurongraph.model.datasets import Dataset, load_dataset
 from neurongraph.model.loading import load_model
+from neurongraph.progress import Progress
 from neurongraph.runs.results import SpectralResult, finite
 from neurongraph.runs.spectral import run_spectral
 from neurongraph.store import Store, check_network_name
@@ -457,7 +458,7 @@ def run_clusterability_experiment(
     out_dir: str | Path | None = None,
     prefix: str = DEFAULT_PREFIX,
     n_jobs: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ClusterabilityExperiment:
     """Train, ingest and score the clusterability of every variant's runs (module docstring).
 
@@ -529,10 +530,14 @@ def run_clusterability_experiment(
         )
     n_neurons = count_neurons(architecture)
     if k > n_neurons:
-        raise UsageError(f"-k {k} is larger than the {n_neurons} neurons of {arch}; choose fewer")
+        raise UsageError(
+            f"{arg('k')} {k} is larger than the {n_neurons} neurons of {arch}; choose fewer"
+        )
     out = Path(out_dir) if out_dir is not None else Path(DEFAULT_OUT)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a directory for the experiment's output")
+        raise UsageError(
+            f"{arg('out_dir')} {out} is a file; give a directory for the experiment's output"
+        )
     out.mkdir(parents=True, exist_ok=True)
 
     scorings = [(shuffle, method) for shuffle in shuffle_methods for method in spectral_methods]
@@ -699,13 +704,13 @@ def _check_options(
     arch: str,
 ) -> tuple[list[str], list[str], list[str]]:
     for option, value, least in (
-        ("--runs", runs, 1),
-        ("--epochs", epochs, 1),
-        ("--shuffles", n_shuffles, 1),
-        ("-k", k, 2),
+        ("runs", runs, 1),
+        ("epochs", epochs, 1),
+        ("n_shuffles", n_shuffles, 1),
+        ("k", k, 2),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise UsageError(f"{option} must be an integer of at least {least}, not {value!r}")
+            raise UsageError(f"{arg(option)} must be an integer of at least {least}, not {value!r}")
     if isinstance(shuffle_methods, str):
         shuffle_methods = [shuffle_methods]
     methods = list(
@@ -718,18 +723,18 @@ def _check_options(
     wrong = [m for m in methods if m not in LAYER_SHUFFLE_METHODS]
     if wrong or not methods:
         raise UsageError(
-            f"--shuffle-method must be one of {', '.join(LAYER_SHUFFLE_METHODS)} or "
+            f"{arg('shuffle_methods')} must be one of {', '.join(LAYER_SHUFFLE_METHODS)} or "
             f"{SHUFFLE_BOTH}, not {', '.join(map(repr, wrong)) or '(none given)'}"
         )
     partitioners = list(dict.fromkeys(spectral_methods))
     wrong = [m for m in partitioners if m not in METHODS]
     if wrong or not partitioners:
         raise UsageError(
-            f"--method must be one of {', '.join(METHODS)}, not "
+            f"{arg('spectral_methods')} must be one of {', '.join(METHODS)}, not "
             f"{', '.join(map(repr, wrong)) or '(none given)'}"
         )
     if not isinstance(arch, str):
-        raise UsageError(f"--arch must be an architecture string, not {arch!r}")
+        raise UsageError(f"{arg('arch')} must be an architecture string, not {arch!r}")
     chosen = list(dict.fromkeys(variants))
     unknown = [v for v in chosen if v not in VARIANT_OPTIONS]
     if unknown or not chosen:
@@ -772,7 +777,7 @@ def _reusable(path: Path, arch: str, dataset: Dataset, seed: int, options: dict)
         metadata.get("format") == SIDECAR_FORMAT
         and metadata.get("architecture") == arch
         and metadata.get("dataset") == dataset.name
-        and metadata.get("dataset_fingerprint") == dataset.fingerprint
+        and metadata.get("datasetFingerprint") == dataset.fingerprint
         and metadata.get("seed") == seed
         and all(recorded.get(key) == value for key, value in options.items())
     )
@@ -816,7 +821,7 @@ def _ingest_or_reuse(
             **loaded.properties(),
             EXPERIMENT_KEY: EXPERIMENT,
             VARIANT_KEY: variant,
-            ACCURACY_KEY: float(metadata["test_accuracy"]),
+            ACCURACY_KEY: float(metadata["testAccuracy"]),
         },
         model_file=loaded.file,
     )
@@ -843,7 +848,7 @@ def _run_row(
         run=run,
         seed=seed,
         network=name,
-        accuracy=float(metadata["test_accuracy"]),
+        accuracy=float(metadata["testAccuracy"]),
         sparsity=float(metadata.get("sparsity", 0.0)),
         ncut=result.ncut,
         null_mean=finite(result.null_mean),

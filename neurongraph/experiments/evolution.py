@@ -48,11 +48,11 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from neurongraph.errors import UsageError
+from neurongraph.errors import UsageError, arg
 from neurongraph.experiments.defaults import EVOLUTION_ARCH as DEFAULT_ARCH
 from neurongraph.experiments.defaults import EVOLUTION_DATA as DEFAULT_DATA
 from neurongraph.experiments.defaults import EVOLUTION_NAME as DEFAULT_NAME
@@ -78,6 +78,7 @@ from neurongraph.experiments.network_metrics import (
     metric_correlations,
 )
 from neurongraph.model.datasets import load_dataset
+from neurongraph.progress import Progress
 from neurongraph.store import Store, check_network_name
 from neurongraph.training.architectures import IMAGE_KINDS, parse_architecture
 from neurongraph.training.train import (
@@ -260,7 +261,7 @@ def run_evolution(
     out_dir: str | Path | None = None,
     name: str = DEFAULT_NAME,
     models: Sequence[str] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> EvolutionResult:
     """Train with a checkpoint per epoch (and epoch 0), analyse every checkpoint and a set of
     models of different quality, correlate with accuracy along the run and across the models.
@@ -310,7 +311,9 @@ def run_evolution(
     dataset = load_dataset(data, random_state=seed, image=architecture.kind in IMAGE_KINDS)
     out = Path(out_dir) if out_dir is not None else Path(name)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a directory for the experiment's output")
+        raise UsageError(
+            f"{arg('out_dir')} {out} is a file; give a directory for the experiment's output"
+        )
     checkpoint_dir = out / CHECKPOINT_DIR
     total = epochs + (epochs + 1) * STEPS_PER_CHECKPOINT + len(specs)
     done = 0
@@ -417,7 +420,7 @@ def run_evolution(
 
 def _check_epochs(epochs: int) -> None:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise UsageError(f"--epochs must be a positive integer, not {epochs!r}")
+        raise UsageError(f"{arg('epochs')} must be a positive integer, not {epochs!r}")
 
 
 def _check_series_name(name: str, epochs: int) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from dataclasses import replace as replace_dataclass
 
@@ -35,6 +34,7 @@ from neurongraph.model.extract import extract_chain
 from neurongraph.model.loading import ModelFile
 from neurongraph.model.recorded import fit_dataset, output_width
 from neurongraph.model.view import TOKEN_REDUCTIONS, ModelView, read_view
+from neurongraph.progress import Progress
 from neurongraph.store import Store, check_network_name
 from neurongraph.store.files import ACTIVATIONS
 from neurongraph.store.rows import neuron_uid
@@ -142,8 +142,8 @@ def ingest_model(
     token_reduce: str = "mean",
     corr_top_k: int = DEFAULT_CORR_TOP_K,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: Callable[[int, int], None] | None = None,
-    activation_progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
+    activation_progress: Progress | None = None,
 ) -> IngestSummary:
     """Write a model's neurons and weights (and, given a dataset, its activations) into the
     store as network ``name``, whole or not at all.
@@ -259,7 +259,7 @@ def record_activations(
     token_reduce: str = "mean",
     corr_top_k: int = DEFAULT_CORR_TOP_K,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ActivationSummary:
     """Run ``dataset`` through a stored network and write what its neurons do.
 
@@ -300,7 +300,7 @@ def _record(
     token_reduce: str,
     corr_top_k: int,
     batch_size: int,
-    progress: Callable[[int, int], None] | None,
+    progress: Progress | None,
 ) -> ActivationSummary:
     started = time.perf_counter()
     name = network["name"]

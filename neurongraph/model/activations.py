@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from neurongraph.model.chain import CHANNEL_REDUCTIONS, Chain, reduce_channels
 from neurongraph.model.datasets import Dataset
 from neurongraph.model.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CORR_TOP_K
 from neurongraph.model.view import TOKEN_REDUCTIONS, ModelView
+from neurongraph.progress import Progress
 from neurongraph.store.files import network_key
 
 __all__ = [
@@ -146,7 +146,7 @@ def capture_activations(
     channel_reduce: str = "mean",
     token_reduce: str = "mean",
     batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ActivationCache:
     """Run the dataset through the network (its chain, or its view) and stream every neuron's
     activation to ``cache``.

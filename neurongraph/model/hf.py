@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurongraph.errors import IngestError
+from neurongraph.errors import IngestError, arg
 from neurongraph.model.datasets import Dataset
 from neurongraph.model.loading import LoadedModel, ModelFile
 from neurongraph.model.texts import PAD_ID, TEXT_PREFIX, TEXT_TASK, encode_words
@@ -149,7 +149,7 @@ class TokenInput:
         if dataset.texts is None:
             raise IngestError(
                 f"the model takes token ids and dataset {dataset.name!r} holds feature vectors; "
-                f"give text: --data {TEXT_TASK} or --data {TEXT_PREFIX}FILE"
+                f"give text as {arg('data')}: {TEXT_TASK} or {TEXT_PREFIX}FILE"
             )
         if None not in (self.max_positions, positions) and positions > self.max_positions:
             raise IngestError(
@@ -193,7 +193,7 @@ class TokenInput:
         """
         if input_shape is not None and len(input_shape) != 1:
             raise IngestError(
-                f"the model takes token ids: --input-shape is its number of positions (one "
+                f"the model takes token ids: {arg('input_shape')} is its number of positions (one "
                 f"number, e.g. {EXAMPLE_POSITIONS}), not {','.join(map(str, input_shape))}"
             )
         positions = input_shape[0] if input_shape else EXAMPLE_POSITIONS
@@ -201,7 +201,7 @@ class TokenInput:
             positions = min(positions, self.max_positions)
         if self.max_positions is not None and positions > self.max_positions:
             raise IngestError(
-                f"--input-shape {positions}: the model takes at most {self.max_positions} "
+                f"{arg('input_shape')} {positions}: the model takes at most {self.max_positions} "
                 "positions; give fewer"
             )
         if self.tokenizer is None:
@@ -247,8 +247,8 @@ def model_files(directory: Path, *, trust_pickle: bool = False) -> list[str]:
         if not trust_pickle:
             raise IngestError(
                 f"{directory} holds its weights as {PICKLED_WEIGHTS}, a pickle: loading it runs "
-                f"code from the file; pass --trust-pickle if you trust it, or save the model "
-                f"with save_pretrained(DIR, safe_serialization=True)"
+                f"code from the file; pass {arg('trust_pickle')} if you trust it, or save the "
+                "model with save_pretrained(DIR, safe_serialization=True)"
             )
         names.append(PICKLED_WEIGHTS)
     else:

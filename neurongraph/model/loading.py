@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from neurongraph.errors import IngestError, arg
+from neurongraph.errors import IngestError, arg, step
 from neurongraph.model.export import SavedProgram
 from neurongraph.store.files import StoreFiles, sha256_file
 
@@ -39,9 +39,11 @@ __all__ = [
     "WORDS_TOKENIZER",
     "LoadedModel",
     "ModelFile",
+    "camel_keys",
     "load_model",
     "load_recorded_model",
     "sha256_file",
+    "sidecar_keys",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,8 +115,8 @@ class LoadedModel:
         for key in ("dataset", "architecture", "epoch", "seed"):
             if self.metadata.get(key) is not None:
                 props[key] = self.metadata[key]
-        if self.metadata.get("test_accuracy") is not None:
-            props["trainedAccuracy"] = self.metadata["test_accuracy"]
+        if self.metadata.get("testAccuracy") is not None:
+            props["trainedAccuracy"] = self.metadata["testAccuracy"]
         if self.tokens is not None:
             props["inputKind"] = TOKENS
             props["vocabSize"] = self.tokens.vocab_size
@@ -123,12 +125,45 @@ class LoadedModel:
         return props
 
 
+def camel_keys(mapping: dict) -> dict:
+    """``mapping`` with its snake_case keys in camelCase.
+
+    Examples
+    --------
+    >>> camel_keys({"test_accuracy": 0.9, "epoch": 3})
+    {'testAccuracy': 0.9, 'epoch': 3}
+    """
+    out = {}
+    for key, value in mapping.items():
+        head, *rest = key.split("_")
+        out[head + "".join(word.capitalize() for word in rest)] = value
+    return out
+
+
+def sidecar_keys(meta: dict) -> dict:
+    """A sidecar's content with camelCase keys, its epochs' (``history``) too: sidecars written
+    before they were camelCase (``test_accuracy``, ``input_shape``) read as new ones. The
+    ``options`` are keyword arguments of ``train_model`` and keep their names.
+
+    Examples
+    --------
+    >>> sidecar_keys({"test_accuracy": 0.9, "history": [{"test_loss": 0.1}], "options": {"l1": 0}})
+    {'testAccuracy': 0.9, 'history': [{'testLoss': 0.1}], 'options': {'l1': 0}}
+    """
+    out = camel_keys(meta)
+    if isinstance(out.get("history"), list):
+        out["history"] = [
+            camel_keys(record) if isinstance(record, dict) else record for record in out["history"]
+        ]
+    return out
+
+
 def _sidecar(path: Path) -> dict:
     side = path.with_name(path.name + SIDECAR_SUFFIX)
     if not side.exists():
         return {}
     try:
-        return json.loads(side.read_text())
+        return sidecar_keys(json.loads(side.read_text()))
     except ValueError as err:
         raise IngestError(f"{side} is not valid JSON ({err}); fix or delete it") from err
 
@@ -141,14 +176,16 @@ def _word_tokens(kind: object, tokenizer: object, meta: dict) -> TokenInput | No
     from neurongraph.model.hf import TokenInput
     from neurongraph.model.texts import PAD_ID
 
-    shape = meta.get("input_shape") or meta.get("inputShape") or [None]
-    vocab = meta.get("vocab_size") or meta.get("vocabSize")
+    shape = meta.get("inputShape") or [None]
+    vocab = meta.get("vocabSize")
     return TokenInput(int(vocab), shape[0], None, words=True, pad_token=PAD_ID)
 
 
 def _load_state_dict(path: Path) -> dict:
     if not path.exists():
-        raise IngestError(f"weights file {path} not found; check the path given to --weights")
+        raise IngestError(
+            f"weights file {path} not found; check the path given as {arg('weights')}"
+        )
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -220,7 +257,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
     except Exception:
         pass
     else:
-        tokens = _word_tokens(meta.get("input_kind"), meta.get("tokenizer"), meta)
+        tokens = _word_tokens(meta.get("inputKind"), meta.get("tokenizer"), meta)
         return LoadedModel(module, str(path), file, "torchscript", meta, tokens=tokens)
     # after TorchScript, which is a zip too: telling a program archive apart imports torch.export
     if _is_program_archive(path):
@@ -231,7 +268,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
         if not trust_pickle:
             raise IngestError(
                 f"{path} is a pickled model: loading it runs code from the file; pass "
-                "--trust-pickle if you trust it, or save it with torch.jit.save instead"
+                f"{arg('trust_pickle')} if you trust it, or save it with torch.jit.save instead"
             ) from err
         state = None
     except Exception as err:
@@ -244,7 +281,7 @@ def _from_file(path: Path, trust_pickle: bool) -> LoadedModel:
             return LoadedModel(state, str(path.resolve()), file, "module", meta)
         raise IngestError(
             f"{path} holds weights only; give the architecture as package.module:factory "
-            f"with --weights {path}"
+            f"with {arg('weights')} {path}"
         )
     try:
         model = torch.load(path, map_location="cpu", weights_only=False)
@@ -276,7 +313,8 @@ def _from_program(path: Path, meta: dict, file: ModelFile, trust_pickle: bool) -
     if not trust_pickle:
         raise IngestError(
             f"{path} is a saved torch.export program: loading it runs code from the file "
-            "(torch.export.load unpickles objects in it); pass --trust-pickle if you trust it"
+            f"(torch.export.load unpickles objects in it); pass {arg('trust_pickle')} if you "
+            "trust it"
         )
     try:
         with path.open("rb") as handle:
@@ -311,20 +349,22 @@ def load_model(
     path = Path(source)
     if path.is_dir():
         if weights is not None:
-            raise IngestError("--weights goes with a package.module:factory model, not a directory")
+            raise IngestError(
+                f"{arg('weights')} goes with a package.module:factory model, not a directory"
+            )
         from neurongraph.model import hf
 
         if hf.is_model_directory(path):
             return hf.load_directory(path, trust_pickle=trust_pickle)
         raise IngestError(
             f"{source} is a directory, not a model file; give a TorchScript or .pt file or a "
-            "Hugging Face model directory (config.json + model.safetensors); ingest --series "
-            "takes a directory of epoch-NNN.pt checkpoints"
+            "Hugging Face model directory (config.json + model.safetensors); a directory of "
+            f"epoch-NNN.pt checkpoints is ingested as a series ({arg('series')})"
         )
     if not path.exists() and _FACTORY.fullmatch(source):
         return _from_factory(source, Path(weights) if weights is not None else None)
     if weights is not None:
-        raise IngestError("--weights goes with a package.module:factory model, not a file")
+        raise IngestError(f"{arg('weights')} goes with a package.module:factory model, not a file")
     return _from_file(path, trust_pickle)
 
 
@@ -355,7 +395,8 @@ def load_recorded_model(
         if weights is None:
             raise IngestError(
                 f"the weights of network {name!r} are not in the store; re-ingest it with "
-                f"`neurongraph ingest {override} --weights FILE --name {name} --replace`"
+                f"{step('ingest')}: {override} with its {arg('weights')}, replacing the network "
+                f"({arg('replace')})"
             )
         return _from_factory(override, weights)
     if override is not None:
@@ -363,8 +404,8 @@ def load_recorded_model(
         if recorded and loaded.sha256 != recorded:
             raise IngestError(
                 f"{override} is not the model network {name!r} was ingested from (sha256 "
-                f"differs); re-ingest it with `neurongraph ingest {override} --name {name} "
-                "--replace`"
+                f"differs); re-ingest it from {override} with {step('ingest')}, replacing the "
+                f"network ({arg('replace')})"
             )
         if recorded:
             loaded.file.keep(files)

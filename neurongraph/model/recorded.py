@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurongraph.errors import IngestError, UsageError, arg
+from neurongraph.errors import IngestError, UsageError, arg, step
 from neurongraph.model.activations import ActivationCache
 from neurongraph.model.chain import Chain
 from neurongraph.model.datasets import Dataset, check_input_shape
@@ -89,8 +89,8 @@ def check_not_text(dataset: Dataset, source: str) -> None:
     if dataset.texts is not None:
         raise IngestError(
             f"dataset {dataset.name!r} is text and {source} takes feature vectors; give "
-            "text to a model of token ids (a Hugging Face directory, or one trained with "
-            "--arch transformer:...)"
+            "text to a model of token ids (a Hugging Face directory, or a transformer trained "
+            f"with {step('train')})"
         )
 
 
@@ -139,6 +139,6 @@ def activation_cache(store: Store, name: str) -> ActivationCache:
     if path is None or not path.exists():
         raise UsageError(
             f"no activations cached for network {name!r}; record them with "
-            f"`neurongraph activations {name} --data DATASET`"
+            f"{step('activations')} on a dataset ({arg('data')})"
         )
     return ActivationCache.load(path)

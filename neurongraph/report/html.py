@@ -19,7 +19,8 @@ from string import Template
 
 import numpy as np
 
-from neurongraph.formatting import MISSING, cell
+from neurongraph.flags import for_command_line
+from neurongraph.formatting import MISSING, cell, points, to_points
 from neurongraph.report import figures
 from neurongraph.report.summary import (
     COHERENCE_SCORES,
@@ -124,14 +125,17 @@ def _classes(counts: Counter) -> str:
 
 def _hurt_classes(deltas: Sequence[float]) -> str:
     order = np.argsort(deltas, kind="stable")[:TOP_CLASSES]
-    return ", ".join(f"{int(i)} ({deltas[i]:+.0f})" for i in order if deltas[i] < 0)
+    return ", ".join(f"{int(i)} ({points(deltas[i], '+.0f')})" for i in order if deltas[i] < 0)
 
 
 def _spread(values: Sequence[float]) -> str:
     if not len(values):
         return MISSING
     a = np.asarray(values, dtype=float)
-    return f"{a.mean():+.1f} ± {a.std():.1f} [{a.min():+.1f}, {a.max():+.1f}]"
+    return (
+        f"{points(a.mean(), '+.1f')} ± {points(a.std(), '.1f')} "
+        f"[{points(a.min(), '+.1f')}, {points(a.max(), '+.1f')}]"
+    )
 
 
 def _cluster_rows(report: _Report, method: str) -> list[dict]:
@@ -201,7 +205,7 @@ def _cluster_table(report: _Report, method: str, rows: list[dict]) -> str:
             _cell(r["cluster"], numeric=True)
             + f'<td class="name">{html.escape(report.label(r["layer"]))}</td>'
             + _cell(r["size"], numeric=True)
-            + _cell(MISSING if delta is None else f"{delta:+.2f}", numeric=True)
+            + _cell(points(delta), numeric=True)
             + _cell(_spread(r.get("random", [])), numeric=True)
             + "".join(_cell(r.get(key, MISSING), numeric=True) for key in ("p", *COHERENCE_SCORES))
             + _cell(r.get("classes", ""))
@@ -261,8 +265,8 @@ def _importance_section(report: _Report) -> str:
         groups = [
             (
                 f"{r['cluster']} · {report.label(r['layer'])}",
-                r["delta"],
-                r["random"],
+                to_points(r["delta"]),
+                [to_points(v) for v in r["random"]],
                 r["important"],
             )
             for r in rows
@@ -492,7 +496,8 @@ def _series_value(store: Store, network: dict, key: str):
 
 def _summary(report: _Report) -> str:
     items = [
-        f'<li class="{"significant" if f.significant else "plain"}">{html.escape(f.text)}</li>'
+        f'<li class="{"significant" if f.significant else "plain"}">'
+        f"{html.escape(for_command_line(f.text))}</li>"
         for f in report.findings
     ]
     items += [

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from neurongraph.formatting import MISSING, number
+from neurongraph.errors import arg
+from neurongraph.formatting import MISSING, number, points
 
 __all__ = [
     "COHERENCE_SCORES",
@@ -142,7 +143,7 @@ def importance_findings(
     def line(label, layer, delta, p):
         return (
             f"{method} cluster {label} of layer {labels.get(layer, layer)}: lesion Δ "
-            f"{delta:+.1f} {unit}, p = {p_text(p, n)}"
+            f"{points(delta, '+.1f')} {unit}, p = {p_text(p, n)}"
         )
 
     important = sorted((g for g in groups if g[4]), key=lambda g: (g[3], g[2]))
@@ -154,7 +155,8 @@ def importance_findings(
         findings.append(
             Finding(
                 f"no {method} cluster is important (p < {IMPORTANT_P:g} and Δ ≤ "
-                f"{IMPORTANT_DELTA:+g} {unit}); largest drop: " + line(label, layer, delta, p),
+                f"{points(IMPORTANT_DELTA, '+g')} {unit}); largest drop: "
+                + line(label, layer, delta, p),
                 False,
             )
         )
@@ -162,7 +164,7 @@ def importance_findings(
         findings.append(
             Finding(
                 f"with {n} random groups the smallest possible p is 1/{n + 1}: rerun with "
-                f"--random-sets {IMPORTANCE_RANDOM_SETS} to reach p < {IMPORTANT_P:g}",
+                f"{arg('n_random')} {IMPORTANCE_RANDOM_SETS} to reach p < {IMPORTANT_P:g}",
                 False,
             )
         )

@@ -29,9 +29,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from neurongraph.analysis.defaults import DEFAULT_PARTITION, PARTITION_COMMANDS
+from neurongraph.analysis.defaults import DEFAULT_PARTITION, how_to_make
 from neurongraph.errors import UsageError
-from neurongraph.formatting import cell
+from neurongraph.formatting import cell, points
 from neurongraph.queries import run_query
 from neurongraph.store import Store
 from neurongraph.store.rows import partition_uid
@@ -194,10 +194,8 @@ def _require_partition(store: Store, network: str, method: str) -> dict:
     store.require_network(network)
     found = store.partition(partition_uid(network, method))
     if found is None:
-        how = PARTITION_COMMANDS.get(method, "neurongraph analyze spectral {net}")
         raise UsageError(
-            f"network {network!r} has no {method!r} partition; make it with "
-            f"`{how.format(net=network)}`"
+            f"network {network!r} has no {method!r} partition; make it with {how_to_make(method)}"
         )
     return found
 
@@ -247,7 +245,7 @@ def _importance_text(row: dict) -> str:
     if row.get("importanceP") is not None:
         mark = ", important" if row.get("important") else ""
         text += (
-            f", lesion Δaccuracy {cell(row['importanceDelta'], FIGURES)} pts, "
+            f", lesion Δaccuracy {points(row['importanceDelta'], FIGURES)} pts, "
             f"p = {cell(row['importanceP'], FIGURES)}{mark}"
         )
     scores = [(name, row.get(key)) for key, name in COHERENCE_P.items()]

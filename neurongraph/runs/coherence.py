@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from neurongraph.analysis.feature_vis import (
 )
 from neurongraph.errors import AnalysisError, arg
 from neurongraph.model.view import ModelView
+from neurongraph.progress import Progress
 from neurongraph.runs.results import CoherenceResult, finite
 from neurongraph.runs.scoring import ScoringInputs, groups_by_cluster, load_scoring_inputs
 from neurongraph.seeds import resolve_seed
@@ -73,7 +73,7 @@ def run_coherence(
     image_shape: tuple[int, ...] | None = None,
     top_k: int = DEFAULT_TOP_K,
     random_state: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> CoherenceResult:
     """Coherence of every (layer, cluster) group of a partition against random same-size groups
     (Hod et al.): feature visualisation, dataset examples and class selectivity.

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurongraph.analysis.spectral import dag_adjacency
-from neurongraph.errors import AnalysisError
+from neurongraph.errors import AnalysisError, arg, step
 from neurongraph.model.activations import spearman_matrix
 from neurongraph.model.recorded import activation_cache
 from neurongraph.model.view import SUM
@@ -54,7 +54,7 @@ def weight_graph(store: Store, network: str) -> WeightGraph:
     if not len(edges["weight"]):
         raise AnalysisError(
             f"network {network!r} has no WEIGHT edges to analyse; re-ingest it with "
-            "`neurongraph ingest MODEL --name NAME --replace`"
+            f"{step('ingest')} and {arg('replace')}"
         )
     pairs = store.feeds(network) or [(p, p + 1) for p in range(len(widths) - 1)]
     # one key per (source layer, target layer) pair, then the edges sorted by it
@@ -66,7 +66,7 @@ def weight_graph(store: Store, network: str) -> WeightGraph:
         raise AnalysisError(
             f"network {network!r} has WEIGHT edges from layer {source} to layer {target}, "
             "which no FEEDS relationship joins; re-ingest it with "
-            "`neurongraph ingest MODEL --name NAME --replace`"
+            f"{step('ingest')} and {arg('replace')}"
         )
     order = np.argsort(keys, kind="stable")
     bounds = (

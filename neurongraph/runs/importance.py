@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,6 +13,7 @@ from neurongraph.analysis.importance import (
     importance_unreachable,
 )
 from neurongraph.errors import AnalysisError, arg
+from neurongraph.progress import Progress
 from neurongraph.runs.results import ImportanceResult, finite
 from neurongraph.runs.scoring import ScoringInputs, groups_by_cluster, load_scoring_inputs
 from neurongraph.seeds import resolve_seed
@@ -49,7 +49,7 @@ def run_importance(
     double: bool = False,
     metric: str | None = None,
     random_state: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ImportanceResult:
     """Lesion every (layer, cluster) group of a partition and compare with random same-size
     groups of its layer (Hod et al.'s importance), written to the store.
@@ -58,15 +58,15 @@ def run_importance(
     layer, ``sum`` layers included). ``metric`` (see
     :func:`~neurongraph.analysis.importance.importance`): accuracy, or ``output-change`` (DAGs;
     the default when the dataset has no classification labels), where every delta below is
-    minus the relative change of the output in percent.
+    minus the relative change of the output (a fraction).
 
     On each Cluster: per tested layer part ``importanceLayers``, ``importanceLayerDelta``
-    (accuracy change, points), ``importanceLayerP``, ``importanceLayerImportant``,
+    (accuracy change, a fraction), ``importanceLayerP``, ``importanceLayerImportant``,
     ``importanceLayerRandomDeltas`` (the ``n_random`` random-group deltas of each part, part after
     part, in one flat list: graph properties hold no nested lists); and for its
     most significant part ``importanceDelta``, ``importanceP``, ``important``,
     ``importanceClassDeltas``. On the Partition: ``importanceFisherP`` and the run's settings.
-    On each hidden Neuron: its own single-neuron lesion ``importance`` (points of accuracy lost)
+    On each hidden Neuron: its own single-neuron lesion ``importance`` (accuracy lost, a fraction)
     and its group's ``importanceDelta``, ``importanceP``, ``important``. With ``double``,
     ``INTERACTS {delta, interaction, p}`` edges between clusters. ``notes`` says when
     ``n_random`` is too small for any group to be important. ``model`` and ``data`` as in

@@ -250,7 +250,7 @@ class ImportanceResult(_Frame):
     (:func:`neurongraph.importance`).
 
     Group ``i`` is cluster ``clusters[i]`` in layer ``group_layers[i]``; ``delta[i]`` its
-    change of the metric (points of accuracy), ``p[i]`` the percentile among random groups,
+    change of the metric (a fraction of accuracy), ``p[i]`` the percentile among random groups,
     ``important[i]`` whether it passes both thresholds and ``task_deltas[i, t]`` its change on
     ``tasks[t]``. ``skipped`` (``layer``, ``cluster``, ``size``, ``reason``) lists the groups
     not tested; ``pairs`` (``first``, ``second``, ``delta``, ``interaction``, ``p``) the double

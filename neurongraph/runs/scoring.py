@@ -9,7 +9,7 @@ from itertools import zip_longest
 
 from torch import nn
 
-from neurongraph.analysis.defaults import PARTITION_COMMANDS
+from neurongraph.analysis.defaults import how_to_make
 from neurongraph.errors import AnalysisError, arg
 from neurongraph.ingest.graph import NetworkGraph
 from neurongraph.ingest.pipeline import read_network
@@ -21,7 +21,7 @@ from neurongraph.model.view import ModelView
 from neurongraph.store import Store
 from neurongraph.store.rows import cluster_uid, partition_uid
 
-__all__ = ["PARTITION_COMMANDS", "ScoringInputs", "groups_by_cluster", "load_scoring_inputs"]
+__all__ = ["ScoringInputs", "groups_by_cluster", "load_scoring_inputs"]
 
 
 @dataclass
@@ -96,10 +96,8 @@ def load_scoring_inputs(
     uid = partition_uid(name, method)
     partition = store.partition(uid)
     if partition is None:
-        command = PARTITION_COMMANDS.get(method, "neurongraph analyze spectral {net}")
         raise AnalysisError(
-            f"network {name!r} has no {method!r} partition; make it with "
-            f"`{command.format(net=name)}`"
+            f"network {name!r} has no {method!r} partition; make it with {how_to_make(method)}"
         )
     spec = data or network.get("dataset")
     if not spec:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 
 import numpy as np
 
@@ -18,7 +17,8 @@ from neurongraph.analysis.nulls import (
     dag_clusterability,
 )
 from neurongraph.analysis.spectral import DEFAULT_METHOD, DEFAULT_N_CLUSTERS
-from neurongraph.errors import AnalysisError, arg
+from neurongraph.errors import AnalysisError, arg, step
+from neurongraph.progress import Progress
 from neurongraph.runs.common import logged_warnings, now
 from neurongraph.runs.graphs import activation_graph, weight_graph
 from neurongraph.runs.results import SpectralResult, finite
@@ -46,7 +46,7 @@ def _labels_from(store: Store, name: str, key: str, nodes: list[tuple[int, int]]
     if not found:
         raise AnalysisError(
             f"no neuron of network {name!r} has a {key!r} property; run the analysis that "
-            "writes it first (e.g. `neurongraph analyze louvain`)"
+            f"writes it first (e.g. {step('analyze louvain')})"
         )
     try:
         raw = [found.get(node, -1) for node in nodes]
@@ -67,7 +67,7 @@ def run_spectral(
     labels_from: str | None = None,
     random_state: int | None = None,
     n_jobs: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> SpectralResult:
     """Spectral partition of the weight or activation graph, its n-cut and its clusterability
     against shuffled null networks (Filan et al.), written to the store.

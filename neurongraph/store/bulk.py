@@ -16,7 +16,6 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
@@ -25,14 +24,13 @@ from typing import Any
 import numpy as np
 
 from neurongraph.errors import StoreError
+from neurongraph.progress import Progress
 from neurongraph.store import rows
 from neurongraph.store.embedded import LOOPBACK, EmbeddedServer, ServedStore
 
 __all__ = ["ImportListener", "send_graph"]
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

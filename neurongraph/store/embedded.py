@@ -34,7 +34,7 @@ from typing import Protocol
 
 import numpy as np
 
-from neurongraph.errors import StoreError
+from neurongraph.errors import StoreError, arg, step
 from neurongraph.store.schema import ARCADEDB_SCHEMA, DATABASE
 
 __all__ = [
@@ -100,7 +100,7 @@ def check_directory(directory: Path) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise StoreError(
-            f"{existing} is a file, not a store directory; give --store a directory "
+            f"{existing} is a file, not a store directory; give {arg('location')} a directory "
             "(a new one, or a neurongraph store) or a bolt:// URI"
         )
     # the state directory itself does not count: another process may be creating it right now
@@ -108,7 +108,7 @@ def check_directory(directory: Path) -> None:
     if others and not _state(directory).exists():
         raise StoreError(
             f"{directory} is not a neurongraph store (it has files but no {STATE_DIR}/); "
-            "choose an empty or new directory with --store"
+            f"choose an empty or new directory as {arg('location')}"
         )
 
 
@@ -127,7 +127,7 @@ def _init_directory(directory: Path) -> None:
                 f.write(secrets.token_urlsafe(PASSWORD_BYTES))
     except OSError as err:
         raise StoreError(
-            f"cannot use {directory} as a store: {err.strerror or err}; check --store"
+            f"cannot use {directory} as a store: {err.strerror or err}; check {arg('location')}"
         ) from err
 
 
@@ -257,7 +257,7 @@ class EmbeddedServer:
             owner = _lock_owner(self.directory)
             raise StoreError(
                 f"store {self.directory} is in use by another process (pid {owner}); "
-                "wait for it to finish, or serve the store with `neurongraph db start` so that "
+                f"wait for it to finish, or serve the store with {step('db start')} so that "
                 "several commands can share it"
             ) from None
         os.ftruncate(fd, 0)
@@ -297,7 +297,7 @@ class EmbeddedServer:
             if "locked" in str(err).lower():
                 raise StoreError(
                     f"store {self.directory} is locked by another process; "
-                    "stop it or use `neurongraph db start` to share the store"
+                    f"stop it or serve the store with {step('db start')} to share it"
                 ) from err
             raise
         # one script, not one command per statement: the first commands of a fresh JVM pay

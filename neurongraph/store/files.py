@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from neurongraph.errors import StoreError
+from neurongraph.errors import StoreError, arg
 
 __all__ = [
     "ACTIVATIONS",
@@ -195,7 +195,7 @@ class StoreFiles:
                 return path
             raise StoreError(
                 f"the stored model file {path} does not match its sha256 any more; delete it "
-                "and pass the model with --model"
+                f"and pass the model with {arg('model')}"
             )
         return None
 

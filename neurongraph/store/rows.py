@@ -7,11 +7,12 @@ the Bolt path (``UNWIND $rows``) and ArcadeDB's bulk importer so both write the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
+from neurongraph.progress import Progress
 from neurongraph.store.schema import Label, Rel
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ def bulk_write(
     network: str,
     graph,
     network_props: dict,
-    progress: Callable[[int, int], None] | None,
+    progress: Progress | None,
 ) -> None:
     """Write the network with ArcadeDB's bulk importer (embedded store owned by this process)."""
     with server.graph_batch() as batch:

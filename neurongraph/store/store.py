@@ -20,7 +20,8 @@ from neo4j import GraphDatabase
 from neo4j import exceptions as neo4j_errors
 
 from neurongraph import __version__
-from neurongraph.errors import StoreError, UsageError, arg
+from neurongraph.errors import StoreError, UsageError, arg, step
+from neurongraph.progress import Progress
 from neurongraph.store import autoserve, cypher, embedded
 from neurongraph.store.defaults import DEFAULT_STORE, STORE_ENV
 from neurongraph.store.files import StoreFiles
@@ -72,8 +73,6 @@ USER_AGENT = f"neurongraph/{__version__}"
 WEIGHT_COLUMNS = ("layer", "targetLayer", "source", "target", "weight")
 _SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 
-Progress = Callable[[int, int], None]
-
 
 def check_network_name(name: str) -> str:
     """Return ``name`` if it is a valid network name, else raise UsageError."""
@@ -122,7 +121,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_WRITE_REFUSED = "this query writes to the store; add --write to run it"
+_WRITE_REFUSED = f"this query writes to the store; add {arg('write')} to run it"
 #: Cypher that a rollback does not undo (measured on ArcadeDB), refused before it runs unless
 #: ``--write`` is given: what it does, for the message. The patterns are matched against the
 #: whole text, string literals included (``apoc.do.when`` runs Cypher given as a string), and
@@ -159,7 +158,7 @@ def _refuse_unsafe_read(query: str) -> None:
     for text in (query, _COMMENTS.sub(" ", query)):
         for pattern, what in _NOT_UNDONE:
             if pattern.search(text):
-                raise UsageError(f"this query {what}; add --write to run it")
+                raise UsageError(f"this query {what}; add {arg('write')} to run it")
 
 
 def _one_line(text: str) -> str:
@@ -361,12 +360,12 @@ class Store:
             known = ", ".join(n["name"] for n in self.networks()[:10]) or "none"
             raise UsageError(
                 f"no network named {name!r} in {self.location} (known: {known}); "
-                "ingest it with `neurongraph ingest`"
+                f"ingest it with {step('ingest')}"
             )
         if network.get("status") != Status.COMPLETE:
             raise UsageError(
                 f"network {name!r} is partial (its ingest did not finish); "
-                f"re-ingest it with `neurongraph ingest MODEL --name {name} --replace`"
+                f"re-ingest it with {step('ingest')}, replacing the network ({arg('replace')})"
             )
         return network
 
@@ -381,7 +380,8 @@ class Store:
         if not members:
             raise UsageError(
                 f"no network of a series {series!r} in {self.location} (series members are "
-                f"named {series}@EPOCH); ingest one with `neurongraph ingest DIR --series`"
+                f"named {series}@EPOCH); ingest a directory of checkpoints with {step('ingest')} "
+                f"as a series ({arg('series')})"
             )
         return [self.require_network(n["name"]) for n in members]
 
@@ -750,7 +750,7 @@ def _connect(uri: str, auth: tuple[str, str], location: str) -> neo4j.Driver:
         driver.close()
         raise StoreError(
             f"cannot reach a Bolt server at {location} ({type(err).__name__}); "
-            "start it (e.g. `docker compose up -d`) or check --store"
+            f"start it (e.g. `docker compose up -d`) or check {arg('location')}"
         ) from err
     return driver
 

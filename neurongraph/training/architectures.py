@@ -30,9 +30,13 @@ ResNet: ``resnet:`` then an optional input shape ``CxHxW`` and stages joined by 
 of 16, two of 32 (the first strided, with a 1x1 projection shortcut), adaptive average pooling and
 Linear 32->10.
 
-Models are plain :class:`torch.nn.Sequential` stacks of Linear, Conv2d, ReLU, MaxPool2d, Dropout
-and Flatten (a ResNet's also hold BatchNorm2d, BasicBlock and AdaptiveAvgPool2d), so
-:func:`torch.jit.script` and the ingest both take them.
+Transformer: ``transformer:dD-hH-bB-N``, a tiny transformer classifier of token ids with model
+width ``D``, ``H`` attention heads (``D`` divisible by ``H``), ``B`` blocks and ``N`` classes
+(:mod:`neurongraph.training.transformer`, which builds it for the positions of its text data).
+
+The other models are plain :class:`torch.nn.Sequential` stacks of Linear, Conv2d, ReLU,
+MaxPool2d, Dropout and Flatten (a ResNet's also hold BatchNorm2d, BasicBlock and
+AdaptiveAvgPool2d), so :func:`torch.jit.script` and the ingest both take them.
 
 Seeds
 -----
@@ -55,7 +59,12 @@ from torch import nn
 
 from neurongraph.errors import IngestError, UsageError
 from neurongraph.seeds import resolve_seed
-from neurongraph.training.defaults import IMAGE_KINDS, MLP_EXAMPLE
+from neurongraph.training.defaults import (
+    IMAGE_KINDS,
+    MLP_EXAMPLE,
+    TRANSFORMER_EXAMPLE,
+    TRANSFORMER_PREFIX,
+)
 from neurongraph.training.resnet import build_resnet
 
 __all__ = [
@@ -67,6 +76,7 @@ __all__ = [
     "POOL_SIZE",
     "RESNET_EXAMPLE",
     "RESNET_PREFIX",
+    "TRANSFORMER_PREFIX",
     "Architecture",
     "LayerSpec",
     "build_model",
@@ -76,6 +86,7 @@ __all__ = [
     "model_weights",
     "parse_architecture",
     "resnet_stages",
+    "transformer_shape",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,10 +102,11 @@ CONV, POOL, DENSE, OUTPUT = "conv", "pool", "dense", "output"
 #: A ResNet's blocks: the first of a stage, and the others.
 STAGE, BLOCK = "stage", "block"
 #: How messages name each kind.
-_KIND_NAMES = {"mlp": "MLP", "cnn": "CNN", "resnet": "ResNet"}
+_KIND_NAMES = {"mlp": "MLP", "cnn": "CNN", "resnet": "ResNet", "transformer": "transformer"}
 _INPUT_SHAPE = re.compile(r"(\d+)x(\d+)x(\d+)")
 _TOKEN = re.compile(r"([cf]?)(\d+)|(p)")
 _STAGE_TOKEN = re.compile(r"c(\d+)x(\d+)")
+_TRANSFORMER = re.compile(r"d(\d+)-h(\d+)-b(\d+)-(\d+)")
 
 
 class LayerSpec(NamedTuple):
@@ -111,18 +123,22 @@ class Architecture:
 
     Parameters
     ----------
-    kind : {'mlp', 'cnn', 'resnet'}
+    kind : {'mlp', 'cnn', 'resnet', 'transformer'}
     layers : tuple of LayerSpec
         Hidden layers in order, then one ``output`` layer. A ResNet has one ``block`` per basic
-        block, the first of each stage as ``stage``.
+        block, the first of each stage as ``stage``; a transformer one ``block`` of the model
+        width per transformer block.
     input_shape : tuple of int or None
         ``(features,)`` for an MLP; ``(C, H, W)`` for a CNN or ResNet, or None until the data
-        fixes it.
+        fixes it; None for a transformer (its text data fixes its positions).
+    heads : int or None, default=None
+        A transformer's attention heads; None for the other kinds.
     """
 
     kind: str
     layers: tuple[LayerSpec, ...]
     input_shape: tuple[int, ...] | None = None
+    heads: int | None = None
 
     @property
     def spec(self) -> str:
@@ -130,6 +146,9 @@ class Architecture:
         if self.kind == "mlp":
             widths = (*self.input_shape, *(layer.width for layer in self.layers))
             return "-".join(map(str, widths))
+        if self.kind == "transformer":
+            width, heads, blocks, classes = transformer_shape(self)
+            return f"{TRANSFORMER_PREFIX}d{width}-h{heads}-b{blocks}-{classes}"
         tokens = ["x".join(map(str, self.input_shape))] if self.input_shape else []
         if self.kind == "resnet":
             tokens += [f"c{width}x{blocks}" for width, blocks in resnet_stages(self)]
@@ -173,7 +192,8 @@ class Architecture:
 
 
 def parse_architecture(spec: str) -> Architecture:
-    """Parse an MLP (``64-256-10``), CNN (``cnn:c16-p-f64-10``) or ResNet (``resnet:c16x2-10``).
+    """Parse an MLP (``64-256-10``), CNN (``cnn:c16-p-f64-10``), ResNet (``resnet:c16x2-10``)
+    or transformer (``transformer:d32-h2-b1-4``).
 
     Parameters
     ----------
@@ -197,8 +217,12 @@ def parse_architecture(spec: str) -> Architecture:
     'cnn:1x8x8-c16-p-f32-10'
     >>> [layer.kind for layer in parse_architecture("resnet:c16x2-c32x1-10").layers]
     ['stage', 'block', 'stage', 'output']
+    >>> parse_architecture("transformer:d32-h2-b1-4").heads
+    2
     """
     text = spec.strip()
+    if text.startswith(TRANSFORMER_PREFIX):
+        return _parse_transformer(spec, text.removeprefix(TRANSFORMER_PREFIX))
     if text.startswith(CNN_PREFIX):
         return _parse_cnn(spec, text.removeprefix(CNN_PREFIX).split("-"))
     if text.startswith(RESNET_PREFIX):
@@ -245,6 +269,11 @@ def build_model(
     """
     if isinstance(arch, str):
         arch = parse_architecture(arch)
+    if arch.kind == "transformer":
+        raise UsageError(
+            f"{arch.spec!r} is a transformer, built for the positions of its text data: build "
+            "it with neurongraph.training.transformer.build_transformer"
+        )
     if input_shape is not None:
         arch = arch.with_input_shape(input_shape)
     if arch.input_shape is None:
@@ -302,6 +331,17 @@ def resnet_stages(arch: Architecture) -> list[tuple[int, int]]:
         elif layer.kind == BLOCK:
             stages[-1] = (layer.width, stages[-1][1] + 1)
     return stages
+
+
+def transformer_shape(arch: Architecture) -> tuple[int, int, int, int]:
+    """``(width, heads, blocks, classes)`` of a transformer architecture.
+
+    Examples
+    --------
+    >>> transformer_shape(parse_architecture("transformer:d32-h2-b1-4"))
+    (32, 2, 1, 4)
+    """
+    return arch.layers[0].width, arch.heads, len(arch.layers) - 1, arch.n_outputs
 
 
 def count_neurons(arch: Architecture) -> int:
@@ -445,6 +485,22 @@ def _parse_resnet(spec: str, tokens: list[str]) -> Architecture:
     layers.append(LayerSpec(OUTPUT, int(tokens[-1])))
     arch = Architecture(kind="resnet", layers=tuple(layers))
     return arch if input_shape is None else arch.with_input_shape(input_shape)
+
+
+def _parse_transformer(spec: str, text: str) -> Architecture:
+    match = _TRANSFORMER.fullmatch(text)
+    numbers = tuple(int(g) for g in match.groups()) if match else ()
+    if not numbers or 0 in numbers:
+        raise IngestError(
+            f"architecture {spec!r} is malformed; expected {TRANSFORMER_PREFIX}dD-hH-bB-N with "
+            f"positive numbers (width D, H heads, B blocks, N classes), e.g. "
+            f"{TRANSFORMER_EXAMPLE!r}"
+        )
+    width, heads, blocks, classes = numbers
+    if width % heads:
+        raise IngestError(f"architecture {spec!r}: width {width} is not divisible by {heads} heads")
+    layers = (*[LayerSpec(BLOCK, width)] * blocks, LayerSpec(OUTPUT, classes))
+    return Architecture(kind="transformer", layers=layers, heads=heads)
 
 
 def _positive(spec: str, token: str) -> int:

@@ -20,6 +20,7 @@ __all__ = [
     "IMAGE_KINDS",
     "MLP_EXAMPLE",
     "TRANSFORMER_EXAMPLE",
+    "TRANSFORMER_PREFIX",
 ]
 
 DEFAULT_EPOCHS = 20
@@ -37,5 +38,7 @@ DEFAULT_REG_K = 11
 MLP_EXAMPLE = "64-256-256-256-256-10"
 #: Architecture kinds that take images ``(C, H, W)``.
 IMAGE_KINDS = frozenset({"cnn", "resnet"})
+#: How a transformer architecture string starts.
+TRANSFORMER_PREFIX = "transformer:"
 #: A transformer architecture, as help texts and messages name it.
-TRANSFORMER_EXAMPLE = "transformer:d32-h2-b1-4"
+TRANSFORMER_EXAMPLE = TRANSFORMER_PREFIX + "d32-h2-b1-4"

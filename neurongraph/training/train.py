@@ -48,9 +48,15 @@ from torch import nn
 from torch.nn import functional as F
 
 import neurongraph
-from neurongraph.errors import IngestError, UsageError
+from neurongraph.errors import IngestError, UsageError, arg
 from neurongraph.model.datasets import REGRESSION, Dataset, check_input_shape
-from neurongraph.model.loading import TOKENS, WORDS_TOKENIZER
+from neurongraph.model.loading import (
+    SIDECAR_SUFFIX,
+    TOKENS,
+    WORDS_TOKENIZER,
+    camel_keys,
+    sidecar_keys,
+)
 from neurongraph.seeds import resolve_seed
 from neurongraph.training.architectures import (
     Architecture,
@@ -84,7 +90,7 @@ from neurongraph.training.regularisers import (
     spectral_regulariser,
 )
 from neurongraph.training.resnet import is_residual, residual_weight_adjacency
-from neurongraph.training.transformer import TinyTransformer, build_transformer, is_transformer
+from neurongraph.training.transformer import TinyTransformer, build_transformer
 
 __all__ = [
     "CHECKPOINT_PATTERN",
@@ -99,7 +105,6 @@ __all__ = [
     "DEFAULT_SPECTRAL_EVERY",
     "DEFAULT_SPECTRAL_REG",
     "SIDECAR_FORMAT",
-    "SIDECAR_SUFFIX",
     "EpochRecord",
     "Evaluation",
     "TrainResult",
@@ -119,7 +124,6 @@ EVAL_BATCH_SIZE = 4096
 
 CHECKPOINT_PATTERN = "epoch-{epoch:03d}.pt"
 _CHECKPOINT_NAME = re.compile(r"epoch-(\d+)\.pt")
-SIDECAR_SUFFIX = ".json"
 #: Identifies the sidecar layout; bump when its keys change meaning.
 SIDECAR_FORMAT = "neurongraph-model/1"
 
@@ -469,7 +473,7 @@ def read_sidecar(path: str | Path) -> dict:
         raise IngestError(f"cannot read sidecar {sidecar}: {err}") from err
     if not isinstance(content, dict):
         raise IngestError(f"sidecar {sidecar} does not hold a JSON object; it is not neurongraph's")
-    return content
+    return sidecar_keys(content)
 
 
 def find_checkpoints(checkpoint_dir: str | Path) -> list[tuple[int, Path]]:
@@ -491,7 +495,7 @@ def find_checkpoints(checkpoint_dir: str | Path) -> list[tuple[int, Path]]:
     if not found:
         raise IngestError(
             f"checkpoint directory {directory} holds no epoch-NNN.pt files; train with "
-            f"checkpoint_every (--checkpoint-every) to make them"
+            f"{arg('checkpoint_every')} to make them"
         )
     return found
 
@@ -554,9 +558,9 @@ def _prepare(
             ) from err
         _check_outputs(output.shape[1], dataset, "the model")
         return model, None, dataset
-    if is_transformer(arch_or_model):
-        return _prepare_transformer(arch_or_model, dataset, dropout, generator)
     arch = parse_architecture(arch_or_model) if isinstance(arch_or_model, str) else arch_or_model
+    if arch.kind == "transformer":
+        return _prepare_transformer(arch, dataset, dropout, generator)
     if arch.input_shape is None:
         if dataset.image_shape is None:
             dataset.as_images()  # raises: the data has no image layout for this CNN
@@ -588,7 +592,7 @@ def _spectral_term(
 
 
 def _prepare_transformer(
-    spec: str, dataset: Dataset, dropout: float, generator: torch.Generator
+    arch: Architecture, dataset: Dataset, dropout: float, generator: torch.Generator
 ) -> tuple[TinyTransformer, str, Dataset]:
     """A tiny transformer for a text dataset of word ids (its positions fix the model's)."""
     if dataset.texts is None:
@@ -598,9 +602,9 @@ def _prepare_transformer(
         )
     if dropout > 0:
         raise UsageError("dropout applies to MLPs and CNNs; train the transformer without it")
-    model, canonical = build_transformer(spec, dataset.input_shape[0], generator)
-    _check_outputs(model.head.out_features, dataset, f"architecture {canonical!r}")
-    return model, canonical, dataset
+    model = build_transformer(arch, dataset.input_shape[0], generator)
+    _check_outputs(arch.n_outputs, dataset, f"architecture {arch.spec!r}")
+    return model, arch.spec, dataset
 
 
 def _check_outputs(n_outputs: int, dataset: Dataset, what: str) -> None:
@@ -647,24 +651,24 @@ def _sidecar(result: TrainResult, *, epoch: int, evaluation: Evaluation) -> dict
     tokens = {}
     if isinstance(result.model, TinyTransformer):
         tokens = {
-            "input_kind": TOKENS,
+            "inputKind": TOKENS,
             "tokenizer": WORDS_TOKENIZER,
-            "vocab_size": result.model.vocab_size,
+            "vocabSize": result.model.vocab_size,
         }
     return {
         **tokens,
         "format": SIDECAR_FORMAT,
-        "neurongraph_version": neurongraph.__version__,
+        "neurongraphVersion": neurongraph.__version__,
         "architecture": result.architecture,
         "dataset": result.dataset,
-        "dataset_fingerprint": result.dataset_fingerprint,
-        "input_shape": list(result.input_shape),
+        "datasetFingerprint": result.dataset_fingerprint,
+        "inputShape": list(result.input_shape),
         "seed": result.seed,
         "options": dict(result.options),
         "epoch": epoch,
-        "test_accuracy": evaluation.accuracy,
-        "task_accuracy": dict(evaluation.task_accuracy),
-        "test_loss": evaluation.loss,
+        "testAccuracy": evaluation.accuracy,
+        "taskAccuracy": dict(evaluation.task_accuracy),
+        "testLoss": evaluation.loss,
         "sparsity": weight_sparsity(model_weights(result.model)),
-        "history": [asdict(record) for record in result.history[:epoch]],
+        "history": [camel_keys(asdict(record)) for record in result.history[:epoch]],
     }

@@ -1,7 +1,8 @@
 """A tiny transformer classifier of token ids, for the built-in text task.
 
-Grammar: ``transformer:dD-hH-bB-N``: model width ``D``, ``H`` attention heads (``D`` divisible
-by ``H``), ``B`` blocks, ``N`` classes; the feed-forward width is ``FFN_FACTOR * D``. E.g.
+Grammar (parsed by :func:`~neurongraph.training.architectures.parse_architecture`):
+``transformer:dD-hH-bB-N``: model width ``D``, ``H`` attention heads (``D`` divisible by ``H``),
+``B`` blocks, ``N`` classes; the feed-forward width is ``FFN_FACTOR * D``. E.g.
 ``transformer:d32-h2-b1-4`` for the four topics of ``text-task``. The vocabulary is the
 built-in word vocabulary (:data:`~neurongraph.model.texts.WORDS`) and the number of positions
 comes from the data.
@@ -16,64 +17,24 @@ flow on data: :func:`torch.jit.script` takes it and the model view reads the scr
 from __future__ import annotations
 
 import math
-import re
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neurongraph.errors import IngestError
 from neurongraph.model.texts import PAD_ID, WORDS
-from neurongraph.training.defaults import TRANSFORMER_EXAMPLE
+from neurongraph.training.architectures import Architecture, transformer_shape
 
 __all__ = [
     "FFN_FACTOR",
-    "TRANSFORMER_EXAMPLE",
-    "TRANSFORMER_PREFIX",
     "TinyTransformer",
     "build_transformer",
-    "is_transformer",
-    "parse_transformer",
 ]
 
-TRANSFORMER_PREFIX = "transformer:"
 #: Feed-forward width per unit of the model width.
 FFN_FACTOR = 4
 #: What a padding key adds to an attention score: far below any real score, yet finite.
 MASK_BIAS = -1e4
-_SPEC = re.compile(r"d(\d+)-h(\d+)-b(\d+)-(\d+)")
-
-
-def is_transformer(spec: object) -> bool:
-    """Whether ``spec`` is a transformer architecture string."""
-    return isinstance(spec, str) and spec.strip().startswith(TRANSFORMER_PREFIX)
-
-
-def parse_transformer(spec: str) -> tuple[int, int, int, int]:
-    """``(width, heads, blocks, classes)`` of a transformer string.
-
-    Raises
-    ------
-    IngestError
-        A malformed string, or a width the heads do not divide.
-
-    Examples
-    --------
-    >>> parse_transformer("transformer:d32-h2-b1-4")
-    (32, 2, 1, 4)
-    """
-    match = _SPEC.fullmatch(spec.strip().removeprefix(TRANSFORMER_PREFIX))
-    numbers = tuple(int(g) for g in match.groups()) if match else ()
-    if not numbers or 0 in numbers:
-        raise IngestError(
-            f"architecture {spec!r} is malformed; expected {TRANSFORMER_PREFIX}dD-hH-bB-N with "
-            f"positive numbers (width D, H heads, B blocks, N classes), e.g. "
-            f"{TRANSFORMER_EXAMPLE!r}"
-        )
-    width, heads, _, _ = numbers
-    if width % heads:
-        raise IngestError(f"architecture {spec!r}: width {width} is not divisible by {heads} heads")
-    return numbers
 
 
 class Block(nn.Module):
@@ -132,16 +93,17 @@ class TinyTransformer(nn.Module):
 
 
 def build_transformer(
-    spec: str, positions: int, generator: torch.Generator
-) -> tuple[TinyTransformer, str]:
-    """A seeded :class:`TinyTransformer` for ``positions`` word positions, and its canonical
-    architecture string.
+    arch: Architecture, positions: int, generator: torch.Generator
+) -> TinyTransformer:
+    """A seeded :class:`TinyTransformer` of a transformer architecture (from
+    :func:`~neurongraph.training.architectures.parse_architecture`) for ``positions`` word
+    positions.
 
     Weights of Linear layers and embeddings are drawn from ``generator`` (Linear:
     ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, PyTorch's default; embeddings ``N(0, 1)``, position
     embeddings ``N(0, 0.02^2)``); norms start at 1 and 0.
     """
-    width, heads, blocks, classes = parse_transformer(spec)
+    width, heads, blocks, classes = transformer_shape(arch)
     model = TinyTransformer(len(WORDS), positions, width, heads, blocks, classes)
     with torch.no_grad():
         for module in model.modules():
@@ -151,5 +113,4 @@ def build_transformer(
                 module.bias.uniform_(-bound, bound, generator=generator)
         model.embed.weight.normal_(generator=generator)
         model.position.normal_(std=0.02, generator=generator)
-    canonical = f"{TRANSFORMER_PREFIX}d{width}-h{heads}-b{blocks}-{classes}"
-    return model, canonical
+    return model

@@ -276,7 +276,7 @@ def test_bad_input_is_refused(digits):
             feature_visualisation(chain, [(1, [0])], steps=steps)
         with pytest.raises(AnalysisError, match="steps"):
             coherence(chain, {1: [0, 0, 1, 1, 2, 2]}, (X, y), steps=steps)
-    with pytest.raises(AnalysisError, match=r"image_shape=\(C, H, W\).*--image-shape"):
+    with pytest.raises(AnalysisError, match=r"`image_shape=` \(C, H, W\)"):
         feature_visualisation(chain, [(1, [0])], parameterisation="fourier")
     with pytest.raises(AnalysisError, match="image_shape"):
         coherence(chain, {1: [0, 0, 1, 1, 2, 2]}, (X, y), jitter=2)

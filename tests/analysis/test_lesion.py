@@ -192,10 +192,10 @@ def reference(chain: Chain, lesion, X, y, tasks=None) -> tuple[float, np.ndarray
     task_acc, class_acc = [], []
     for sl, col in tasks:
         correct = out[:, sl].argmax(1) == y[:, col]
-        task_acc.append(100.0 * correct.mean())
+        task_acc.append(correct.mean())
         for k in range(sl.stop - sl.start):
             sel = y[:, col] == k
-            class_acc.append(100.0 * correct[sel].mean() if sel.any() else np.nan)
+            class_acc.append(correct[sel].mean() if sel.any() else np.nan)
     return float(np.mean(task_acc)), np.array(task_acc), np.array(class_acc)
 
 
@@ -203,12 +203,12 @@ def assert_matches_reference(chain, lesions, X, y, tasks=None, **kwargs):
     res = lesion_accuracies(chain, lesions, (X, y), tasks=tasks, **kwargs)
     for k, lesion in enumerate(lesions):
         acc, task_acc, class_acc = reference(chain, lesion, X, y, tasks)
-        assert_allclose(res.accuracy[k], acc, rtol=0, atol=1e-6, err_msg=f"lesion {k}")
-        assert_allclose(res.task_accuracy[k], task_acc, rtol=0, atol=1e-6)
-        assert_allclose(res.class_accuracy[k], class_acc, rtol=0, atol=1e-6)
+        assert_allclose(res.accuracy[k], acc, rtol=0, atol=1e-8, err_msg=f"lesion {k}")
+        assert_allclose(res.task_accuracy[k], task_acc, rtol=0, atol=1e-8)
+        assert_allclose(res.class_accuracy[k], class_acc, rtol=0, atol=1e-8)
     base, base_task, base_class = reference(chain, [], X, y, tasks)
-    assert res.baseline_accuracy == pytest.approx(base, abs=1e-6)
-    assert_allclose(res.baseline_class_accuracy, base_class, rtol=0, atol=1e-6)
+    assert res.baseline_accuracy == pytest.approx(base, abs=1e-8)
+    assert_allclose(res.baseline_class_accuracy, base_class, rtol=0, atol=1e-8)
     return res
 
 
@@ -242,7 +242,7 @@ def test_batched_equals_one_at_a_time_on_an_mlp(digits_chain, fast_dtype):
     res = assert_matches_reference(chain, lesions, X, y, batch_size=7, options=options)
     assert res.accuracy.shape == (len(lesions),)
     assert res.class_accuracy.shape == (len(lesions), 10)
-    assert (res.accuracy < res.baseline_accuracy - 1).any()  # the lesions do something
+    assert (res.accuracy < res.baseline_accuracy - 0.01).any()  # the lesions do something
 
 
 def test_batched_equals_one_at_a_time_with_a_tiny_memory_budget(digits_chain):
@@ -321,8 +321,8 @@ def test_answers_too_close_for_float32_are_decided_in_the_chains_dtype():
     X = torch.ones(4, 1, dtype=torch.float64)
     y = np.ones(4, dtype=int)
     res = lesion_accuracies(model, [[(1, [0])], [(1, [0, 1])]], (X, y))
-    assert res.baseline_accuracy == 100.0
-    assert_allclose(res.accuracy, [100.0, 100.0])
+    assert res.baseline_accuracy == 1.0
+    assert_allclose(res.accuracy, [1.0, 1.0])
 
 
 def test_two_tasks_accuracies_match_the_reference_per_task(two_task_net):
@@ -372,13 +372,13 @@ def test_lesioning_the_task_a_module_kills_task_a_only_and_is_significant(two_ta
     labels = np.repeat([0, 1], 32)
     n = DEFAULT_N_RANDOM  # the fewest random groups that let p get below IMPORTANT_P
     res = importance(chain, {1: labels, 2: labels}, (X, y), tasks=TASKS, n_random=n, random_state=0)
-    assert res.baseline_task_accuracy.min() > 85  # about 90 % on each task
+    assert res.baseline_task_accuracy.min() > 0.85  # about 90 % on each task
     assert [(g.layer, g.label) for g in res.groups] == [(1, 0), (1, 1), (2, 0), (2, 1)]
     for g in res.groups:
         hit, spared = (0, 1) if g.label == 0 else (1, 0)
         lesioned = res.baseline_task_accuracy + g.task_deltas
-        assert lesioned[hit] < 20  # chance is 10 %
-        assert g.task_deltas[spared] == pytest.approx(0.0, abs=1e-9)  # the modules are disjoint
+        assert lesioned[hit] < 0.2  # chance is 10 %
+        assert g.task_deltas[spared] == pytest.approx(0.0, abs=1e-11)  # the modules are disjoint
         assert g.task_p[hit] == pytest.approx(1 / (n + 1))  # the smallest possible p
         assert g.p == pytest.approx(1 / (n + 1)) and g.p < IMPORTANT_P
         assert g.important
@@ -401,7 +401,7 @@ def test_the_default_random_sets_are_the_fewest_that_can_reach_the_threshold():
     for n, smallest in [(99, "1/100 = 0.01"), (20, "1/21 = 0.0476"), (1, "1/2 = 0.5")]:
         note = importance_unreachable(n)
         assert f"with {n} random sets the smallest p is {smallest}" in note
-        assert "p < 0.01" in note and "--random-sets 100 or more" in note
+        assert "p < 0.01" in note and "`n_random=` 100 or more" in note
     with pytest.raises(AnalysisError, match="`n_random=` must be at least 1"):
         importance_unreachable(0)
 
@@ -420,21 +420,21 @@ def test_p_is_the_percentile_formula_on_a_hand_built_network():
     y = np.tile([0, 1], 10)
     res = importance(model, [(1, "a", [0, 1])], (X, y), n_random=20, random_state=7)
     (g,) = res.groups
-    assert res.baseline_accuracy == 100.0
-    assert g.delta == pytest.approx(-100.0)
-    assert_allclose(g.class_deltas, [-100.0, -100.0, np.nan])  # class 2 has no examples
+    assert res.baseline_accuracy == 1.0
+    assert g.delta == pytest.approx(-1.0)
+    assert_allclose(g.class_deltas, [-1.0, -1.0, np.nan])  # class 2 has no examples
     is_same = [set(r) == {0, 1} for r in g.random_units.tolist()]
     assert 0 < sum(is_same) < 20  # seed 7 draws {0, 1} a few times
     # a random group as bad as the group (a tie) counts as extreme (stats.percentile)
     assert g.p == pytest.approx((sum(is_same) + 1) / 21)
     expected = [
-        -100.0 if same else -50.0 * len({0, 1} & set(r))
+        -1.0 if same else -0.5 * len({0, 1} & set(r))
         for same, r in zip(is_same, g.random_units.tolist(), strict=True)
     ]
     assert_allclose(g.random_deltas, expected)
     assert not g.important  # p >= 1/21 can never be below IMPORTANT_P
-    assert_allclose(res.neurons[1].delta, [-50.0, -50.0, 0.0, 0.0])
-    assert_allclose(res.neurons[1].importance, [50.0, 50.0, 0.0, 0.0])
+    assert_allclose(res.neurons[1].delta, [-0.5, -0.5, 0.0, 0.0])
+    assert_allclose(res.neurons[1].importance, [0.5, 0.5, 0.0, 0.0])
 
 
 def test_importance_p_values_follow_the_formula_and_the_rule(digits_chain):
@@ -446,14 +446,14 @@ def test_importance_p_values_follow_the_formula_and_the_rule(digits_chain):
     for g in res.groups:
         assert g.random_deltas.shape == (9,) and g.random_units.shape == (9, g.size)
         assert g.p == pytest.approx((np.sum(g.random_deltas <= g.delta) + 1) / 10)
-        assert g.important == (g.p < IMPORTANT_P and g.delta <= -1.0)
+        assert g.important == (g.p < IMPORTANT_P and g.delta <= -0.01)
         assert not g.important  # with 9 random groups p >= 1/10
         acc, task_acc, class_acc = reference(chain, [(g.layer, g.units)], X, y)
-        assert g.delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-6)
-        assert_allclose(g.class_deltas, class_acc - res.baseline_class_accuracy, atol=1e-6)
+        assert g.delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-8)
+        assert_allclose(g.class_deltas, class_acc - res.baseline_class_accuracy, atol=1e-8)
         for units, delta in zip(g.random_units[:3], g.random_deltas, strict=False):
             acc, _, _ = reference(chain, [(g.layer, units)], X, y)
-            assert delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-6)
+            assert delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-8)
     assert res.fisher_p == pytest.approx(fisher_combined([g.p for g in res.groups]))
     for layer in (1, 2):
         for u in (0, 5):
@@ -506,13 +506,13 @@ def test_double_lesions_report_joint_delta_interaction_and_p(two_task_net):
     for pair in res.pairs:
         a, b = res.groups[pair.first], res.groups[pair.second]
         acc, _, _ = reference(chain, [(a.layer, a.units), (b.layer, b.units)], X, y, TASKS)
-        assert pair.delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-6)
+        assert pair.delta == pytest.approx(acc - res.baseline_accuracy, abs=1e-8)
         assert pair.interaction == pytest.approx(pair.delta - a.delta - b.delta)
         assert pair.random_deltas.shape == (4,)
         assert pair.p == pytest.approx((np.sum(pair.random_deltas <= pair.delta) + 1) / 5)
     # the A modules of layers 1 and 2 are in series: lesioning both is no worse than one
     ab = res.pairs[1]  # groups (1, A) and (2, A)
-    assert ab.interaction > 30
+    assert ab.interaction > 0.3
 
 
 def test_skip_rules(digits_chain):

@@ -49,7 +49,7 @@ def test_train_writes_torchscript_and_sidecar(trained):
     assert summary["testAccuracy"] > 0.8
     side = json.loads(out.with_name(out.name + ".json").read_text())
     assert side["architecture"] == "64-32-16-10" and side["dataset"] == "digits"
-    assert side["test_accuracy"] == pytest.approx(summary["testAccuracy"])
+    assert side["testAccuracy"] == pytest.approx(summary["testAccuracy"])
     model = torch.jit.load(str(out))
     assert model(torch.zeros(3, 64)).shape == (3, 10)
     assert sorted(p.name for p in (out.parent / "small-checkpoints").glob("*.pt")) == [

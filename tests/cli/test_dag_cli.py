@@ -339,7 +339,7 @@ def test_a_saved_program_is_kept_and_loaded_back_by_its_sha(run_cli, store, resn
     assert network["sha256"] == sha256_file(path)
     path.unlink()  # from now on only the store's copy exists
     assert store.files.model(network["sha256"]) is not None
-    with pytest.raises(IngestError, match="--trust-pickle"):
+    with pytest.raises(IngestError, match="`trust_pickle=`"):
         load_recorded_model(network, store.files)
     loaded = load_recorded_model(network, store.files, trust_pickle=True)
     assert isinstance(loaded.module, SavedProgram) and loaded.sha256 == network["sha256"]

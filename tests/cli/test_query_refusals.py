@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from neurongraph.errors import UsageError
+from neurongraph.flags import for_command_line
 from neurongraph.ingest import ingest_model
 from neurongraph.queries import list_queries
 
@@ -51,7 +52,7 @@ def test_every_network_query_refuses_a_partial_network(run_cli, store, partial_n
             continue
         refused = run_cli("query", query.name, *args_for(query, network=partial_network), expect=2)
         assert refused.stdout == "", query.name
-        assert refused.stderr == f"error: {expected.value}\n", query.name
+        assert refused.stderr == f"error: {for_command_line(str(expected.value))}\n", query.name
         assert "--replace" in refused.stderr
 
 

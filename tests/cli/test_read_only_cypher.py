@@ -160,7 +160,7 @@ def test_procedure_write_without_write_is_not_committed_on_either_server(any_sto
         "CREATE (x:Scratch {key: $key}) RETURN x.key AS key",
         "MERGE (x:Scratch {key: $key}) SET x.n = 1",
     ):
-        with pytest.raises(UsageError, match="add --write"):
+        with pytest.raises(UsageError, match="add `write=`"):
             any_store.run_cypher(query, {"key": name})
         assert scratch() == 0
     assert any_store.run_cypher("RETURN $key AS key", {"key": name}).rows == [{"key": name}]

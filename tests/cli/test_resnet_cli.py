@@ -50,8 +50,8 @@ def test_train_saves_a_scripted_resnet_above_chance(trained):
     out, summary = trained
     assert summary["testAccuracy"] > 0.5  # chance is 0.1
     side = json.loads(out.with_name(out.name + ".json").read_text())
-    assert side["architecture"] == SPEC and side["input_shape"] == [1, 8, 8]
-    assert side["test_accuracy"] == pytest.approx(summary["testAccuracy"])
+    assert side["architecture"] == SPEC and side["inputShape"] == [1, 8, 8]
+    assert side["testAccuracy"] == pytest.approx(summary["testAccuracy"])
     model = torch.jit.load(str(out))
     assert model(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
 

@@ -134,7 +134,7 @@ def test_a_transformer_trained_on_the_text_task_runs_every_analysis(run_cli, sto
     scoring = ["--data", "text-task", "--random-sets", 3, "--seed", 0, "--json"]
     lesions = json.loads(run_cli("analyze", "importance", name, *scoring).stdout)
     assert lesions["metric"] == "accuracy"
-    assert lesions["baselineAccuracy"] == pytest.approx(100 * accuracy, abs=1e-4)
+    assert lesions["baselineAccuracy"] == pytest.approx(accuracy, abs=1e-6)
     assert lesions["groups"] and all(0 < g["p"] <= 1 for g in lesions["groups"])
     single = store.read(
         "MATCH (n:Neuron {network: $n}) WHERE n.importance IS NOT NULL RETURN count(n) AS c",

@@ -201,7 +201,7 @@ def test_pickled_weights_are_read_only_with_trust(bert_dir, tmp_path):
     (tmp_path / "config.json").write_bytes((bert_dir / "config.json").read_bytes())
     model = BertModel.from_pretrained(bert_dir).eval()
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
-    with pytest.raises(IngestError, match="pytorch_model.bin, a pickle.*--trust-pickle"):
+    with pytest.raises(IngestError, match="pytorch_model.bin, a pickle.*`trust_pickle=`"):
         load_model(str(tmp_path))
     loaded = load_model(str(tmp_path), trust_pickle=True)
     assert loaded.file.members == ("config.json", "pytorch_model.bin")

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurongraph.errors import IngestError
+from neurongraph.errors import IngestError, UsageError
 from neurongraph.model.datasets import load_dataset
 from neurongraph.training import (
     apply_modular_init,
@@ -71,6 +71,10 @@ def test_parse_cnn():
         "cnn:0x8x8-c16-10",
         "cnn:1x2x2-c4-p-p-10",
         "mlp:64-10",
+        "transformer:",
+        "transformer:d32-h2-b1",
+        "transformer:d0-h2-b1-4",
+        "transformer:d30-h4-b1-4",
     ],
 )
 def test_malformed_architecture(spec):
@@ -86,6 +90,14 @@ def test_malformed_message_shows_the_expected_forms():
     message = str(excinfo.value)
     assert "'x' is not a positive width" in message
     assert "64-256-256-256-256-10" in message and "cnn:c16-c32-p-f64-10" in message
+
+
+def test_a_transformer_spec_parses_like_the_others():
+    arch = parse_architecture(" transformer:d32-h2-b3-4 ")
+    assert arch.kind == "transformer" and arch.heads == 2 and arch.n_outputs == 4
+    assert arch.spec == "transformer:d32-h2-b3-4" and parse_architecture(arch.spec) == arch
+    with pytest.raises(UsageError, match="build_transformer"):
+        build_model(arch)
 
 
 def test_build_mlp():

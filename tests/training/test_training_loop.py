@@ -1,6 +1,7 @@
 """Training: tasks, pruning, checkpoints, saved models, seeds and refused options."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ from torch import nn
 
 from neurongraph.errors import IngestError, UsageError
 from neurongraph.model.datasets import load_dataset
+from neurongraph.model.loading import load_model
 from neurongraph.training import (
     build_model,
     find_checkpoints,
@@ -104,7 +106,7 @@ def test_checkpoints_and_sidecars(digits_dataset, tmp_path):
     for epoch, path in found:
         meta = read_sidecar(path)
         assert meta["epoch"] == epoch
-        assert meta["test_accuracy"] == pytest.approx(result.history[epoch - 1].test_accuracy)
+        assert meta["testAccuracy"] == pytest.approx(result.history[epoch - 1].test_accuracy)
         assert len(meta["history"]) == epoch
     x = torch.from_numpy(digits_dataset.X_test)
     final = torch.jit.load(str(found[-1][1]))
@@ -121,10 +123,13 @@ def test_save_model_round_trip(digits_dataset, tmp_path):
     assert not result.model.training
     meta = json.loads(sidecar.read_text())
     assert meta["architecture"] == "64-32-10" and meta["dataset"] == "digits"
-    assert meta["input_shape"] == [64] and meta["seed"] == 2 and meta["epoch"] == 2
-    assert meta["test_accuracy"] == pytest.approx(result.test_accuracy)
+    assert meta["inputShape"] == [64] and meta["seed"] == 2 and meta["epoch"] == 2
+    assert meta["testAccuracy"] == pytest.approx(result.test_accuracy)
+    assert meta["taskAccuracy"] == pytest.approx(result.task_accuracy)
+    assert meta["history"][-1]["testAccuracy"] == pytest.approx(result.test_accuracy)
     assert meta["options"]["dropout"] == 0.2 and meta["options"]["l1"] == 1e-5
-    assert meta["dataset_fingerprint"] == digits_dataset.fingerprint
+    assert meta["datasetFingerprint"] == digits_dataset.fingerprint
+    assert not [key for key in meta if "_" in key]  # camelCase, as every JSON the tool writes
     # any Sequential of the supported modules saves the same way
     path, _ = save_model(build_model("cnn:1x8x8-c4-p-3", random_state=0), tmp_path / "c.pt", {})
     assert torch.jit.load(str(path))(torch.zeros(1, 1, 8, 8)).shape == (1, 3)
@@ -201,6 +206,18 @@ def test_data_that_does_not_fit_is_refused(arch, dataset, match):
 def test_bad_options_are_refused(digits_dataset, options, match):
     with pytest.raises(UsageError, match=match):
         train_model("64-16-10", digits_dataset, random_state=0, **{"epochs": 1, **options})
+
+
+def test_a_sidecar_with_the_old_snake_case_keys_stays_readable(digits_dataset, tmp_path):
+    result = train_model("64-10", digits_dataset, epochs=1, random_state=0)
+    model_path, sidecar = result.save(tmp_path / "model.pt")
+    new = json.loads(sidecar.read_text())
+    snake = {re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), k): v for k, v in new.items()}
+    assert snake["test_accuracy"] == new["testAccuracy"] and "input_shape" in snake
+    sidecar.write_text(json.dumps(snake))
+    assert read_sidecar(model_path) == new
+    loaded = load_model(str(model_path))
+    assert loaded.properties()["trainedAccuracy"] == pytest.approx(result.test_accuracy)
 
 
 def test_checkpoint_lookup_errors(tmp_path):
