@@ -30,12 +30,13 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from neurongraph.errors import StoreError, arg, step
-from neurongraph.store.schema import ARCADEDB_SCHEMA, DATABASE
+from neurongraph.store.schema import ARCADEDB_HASH_INDEXES, ARCADEDB_SCHEMA, DATABASE
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "EmbeddedServer",
@@ -64,6 +65,11 @@ PORT_CHECK_SECONDS = 1.0
 JVM_HEAP = "2g"
 #: Bytes of randomness in a new store's password.
 PASSWORD_BYTES = 24
+#: PBKDF2 rounds ArcadeDB hashes the root password with (its default is 65,536). Rounds slow
+#: down guessing a weak password from a leaked hash; the store's password is PASSWORD_BYTES of
+#: randomness kept in a 0600 file beside that hash, so they protect nothing here, and on a cold
+#: JVM 65,536 rounds cost about half a second of every store's start.
+SALT_ITERATIONS = 1000
 _RID = "com.arcadedb.database.RID"
 _LOGGING_PROPERTIES = "handlers=java.util.logging.ConsoleHandler\n.level=SEVERE\n"
 
@@ -270,6 +276,9 @@ class EmbeddedServer:
         try:
             self._start_server()
         except BaseException:
+            if self._server is not None:  # its threads would keep the process from ending
+                self._server.stop()
+                self._server = self.database = None
             self._unlock()
             raise
 
@@ -300,6 +309,7 @@ class EmbeddedServer:
                     f"stop it or serve the store with {step('db start')} to share it"
                 ) from err
             raise
+        _drop_ordered_indexes(self.database)
         # one script, not one command per statement: the first commands of a fresh JVM pay
         # for loading and compiling the SQL engine, once per command
         self.database.command("sqlscript", ";\n".join(ARCADEDB_SCHEMA) + ";")
@@ -356,6 +366,7 @@ class EmbeddedServer:
         package's Java batch is not reachable, the public per-dict path is used.
         """
         import jpype
+        import numpy as np
 
         sources, targets = indices
         try:
@@ -380,6 +391,19 @@ class EmbeddedServer:
         ]
         arguments += [doubles(np.ascontiguousarray(c, dtype=np.float64)) for c in columns.values()]
         loop.invokeWithArguments(arguments)
+
+
+def _drop_ordered_indexes(database) -> None:
+    """Drop the LSM-tree indexes that stores made before hash indexes hold on the properties
+    of ARCADEDB_HASH_INDEXES: ArcadeDB refuses to create a hash index beside them, and the
+    schema script then builds the hash indexes from the stored data."""
+    rows = database.query(
+        "sql", "SELECT name, supportsOrderedIterations AS ordered FROM schema:indexes"
+    ).to_list()
+    for row in rows:
+        if row["ordered"] and row["name"] in ARCADEDB_HASH_INDEXES:
+            log.info("replacing the index %s by a hash index", row["name"])
+            database.command("sql", f"DROP INDEX `{row['name']}`")
 
 
 def _edge_loop(java_batch, edge_type: str, names: tuple[str, ...]):
@@ -453,7 +477,11 @@ def _start_jvm(directory: Path) -> None:
             with _quiet_stderr():
                 jvm.start_jvm(
                     heap_size=JVM_HEAP,
-                    jvm_args=[f"-Djava.util.logging.config.file={props}", "-Xrs"],
+                    jvm_args=[
+                        f"-Djava.util.logging.config.file={props}",
+                        f"-Darcadedb.server.saltIterations={SALT_ITERATIONS}",
+                        "-Xrs",
+                    ],
                 )
         _stop_all_at_exit()
 

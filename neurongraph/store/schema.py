@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ARCADEDB_HASH_INDEXES",
     "ARCADEDB_SCHEMA",
     "DATABASE",
     "NEO4J_SCHEMA",
@@ -73,6 +74,11 @@ _UNIQUE = ((Label.NETWORK, "name"),) + tuple(
 )
 _LOOKUP = tuple((label, "network") for label in NETWORK_LABELS)
 
+#: Indexes kept as hash indexes in an embedded store (see ARCADEDB_SCHEMA), by ArcadeDB's name.
+ARCADEDB_HASH_INDEXES = frozenset(
+    f"{label}[{key}]" for label, key in _UNIQUE + _LOOKUP if label != Label.NETWORK
+)
+
 #: ArcadeDB SQL run by the process that owns an embedded store (idempotent).
 ARCADEDB_SCHEMA = (
     *(f"CREATE VERTEX TYPE `{v}` IF NOT EXISTS" for v in _VERTICES),
@@ -87,7 +93,7 @@ ARCADEDB_SCHEMA = (
     # (``STARTS WITH``) can use.
     *(
         f"CREATE INDEX IF NOT EXISTS ON `{label}` (`{key}`) "
-        f"{'UNIQUE' if label == Label.NETWORK else 'UNIQUE_HASH'}"
+        f"{'UNIQUE_HASH' if f'{label}[{key}]' in ARCADEDB_HASH_INDEXES else 'UNIQUE'}"
         for label, key in _UNIQUE
     ),
     *(

@@ -18,8 +18,10 @@ from torch import nn
 
 from neurongraph.errors import StoreError
 from neurongraph.ingest import ingest_model
-from neurongraph.store import open_store
+from neurongraph.store import embedded, open_store
 from neurongraph.store.embedded import ROOT_USER, read_password
+from neurongraph.store.rows import neuron_uid
+from neurongraph.store.schema import ARCADEDB_HASH_INDEXES
 
 
 def ng(store_dir, *args, check=True, **kwargs):
@@ -192,3 +194,44 @@ def test_a_killed_ingest_leaves_no_network_and_the_next_ingest_cleans_up(tmp_pat
         assert again.get_network("big")["status"] == "complete"
         assert again.count_network("big") == {"neurons": 784 + 3 * 128 + 10, "edges": out["edges"]}
         assert len(again.read("MATCH (n:Network) RETURN n")) == 1
+
+
+def _ordered_indexes(directory) -> dict[str, bool]:
+    """Each index of the store by name: whether it is an LSM tree (ordered iterations)."""
+    server = embedded.acquire(directory)
+    try:
+        rows = server.database.query(
+            "sql", "SELECT name, supportsOrderedIterations AS ordered FROM schema:indexes"
+        ).to_list()
+    finally:
+        embedded.release(server)
+    return {r["name"]: bool(r["ordered"]) for r in rows if "[" in r["name"]}
+
+
+def test_a_store_made_with_lsm_tree_indexes_gets_hash_indexes_and_keeps_its_data(tmp_path):
+    """Stores made before the hash indexes hold LSM trees on uids and networks, beside which
+    ArcadeDB refuses a hash index: opening one replaces them, data and lookups intact."""
+    directory = tmp_path / "old"
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    with open_store(directory) as store:
+        ingest_model(store, model, "old", torch.zeros(2, 6))
+    server = embedded.acquire(directory)
+    try:  # the indexes as a store made before had them
+        for name in sorted(ARCADEDB_HASH_INDEXES):
+            label, key = name.rstrip("]").split("[")
+            server.database.command("sql", f"DROP INDEX `{name}`")
+            kind = "UNIQUE" if key == "uid" else "NOTUNIQUE"
+            server.database.command("sql", f"CREATE INDEX ON `{label}` (`{key}`) {kind}")
+    finally:
+        embedded.release(server)
+    before = _ordered_indexes(directory)  # opening it already replaced them
+    assert set(ARCADEDB_HASH_INDEXES) <= set(before)
+    assert not any(before[name] for name in ARCADEDB_HASH_INDEXES)
+    assert before["Network[name]"]  # ranges over network names keep their LSM tree
+    networks = json.loads(ng(directory, "networks", "--json").stdout)["networks"]
+    assert [(n["name"], n["status"]) for n in networks] == [("old", "complete")]
+    with open_store(directory) as store:
+        assert store.count_network("old") == {"neurons": 6 + 5 + 3, "edges": 6 * 5 + 5 * 3}
+        uid = neuron_uid("old", store.layers("old")[1]["name"], 4)
+        found = store.read("MATCH (n:Neuron {uid: $uid}) RETURN n.network AS n", {"uid": uid})
+        assert found == [{"n": "old"}]
