@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import os
 import subprocess
 import sys
@@ -202,5 +203,7 @@ def start(directory: Path, idle: float | None) -> embedded.ServedStore:
                 found.append(served)
             return bool(found)
 
+        # the command connects with the neo4j driver once the server answers: load it meanwhile
+        importlib.import_module("neo4j")
         _wait_until(up, f"the start of a process to serve {directory}")
         return found[0]
