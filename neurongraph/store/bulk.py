@@ -144,12 +144,19 @@ def send_graph(
             raise StoreError(died) from err
 
 
+#: Connections that may wait for the import thread (imports are written one at a time).
+IMPORT_BACKLOG = 16
+
+
 class ImportListener:
     """The serving process's side: a thread that writes each graph sent to it, one at a time."""
 
     def __init__(self, server: EmbeddedServer) -> None:
         self._server = server
-        self._listener = Listener((LOOPBACK, 0), authkey=server.password.encode())
+        # imports queue in the backlog while one is written
+        self._listener = Listener(
+            (LOOPBACK, 0), backlog=IMPORT_BACKLOG, authkey=server.password.encode()
+        )
         self.port: int = self._listener.address[1]
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="bulk-import", daemon=True)

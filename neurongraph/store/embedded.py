@@ -203,9 +203,12 @@ def find_served(directory: Path) -> ServedStore | None:
     data = read_serve_info(directory)
     if data is None or data.get("stopping") or not pid_alive(int(data["pid"])):
         return None
-    import_port = data.get("importPort")
-    if not _answers(int(import_port if import_port else data["boltPort"])):
+    # Bolt, which serves many connections at once: the import port's one thread is busy for
+    # the length of an import, and a check queued behind it timed out, so a second command
+    # took a store being imported into for one nobody serves
+    if not _answers(int(data["boltPort"])):
         return None
+    import_port = data.get("importPort")
     idle = data.get("idleSeconds")
     return ServedStore(
         int(data["pid"]),

@@ -182,3 +182,38 @@ def test_a_bad_idle_time_is_a_one_line_error(run_cli, tmp_path, serve_here, monk
     assert f"{IDLE_ENV}='ten minutes' is not a number of seconds" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert read_serve_info(tmp_path / "store") is None
+
+
+def test_commands_run_while_the_served_store_imports_a_network(tmp_path, served_dirs):
+    """The serving process writes imports one at a time on one thread; the check that a store
+    is served must not queue behind an import (it timed out, and the next command then took
+    the store for one nobody serves and could not open it)."""
+    directory = tmp_path / "store"
+    served_dirs.append(directory)
+    torch.manual_seed(0)
+    script = tmp_path / "wide.pt"
+    torch.jit.save(torch.jit.script(nn.Sequential(
+        nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+        nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10),
+    )), str(script))  # fmt: skip
+    ng(directory, "networks")
+    env = {**os.environ, SERVE_ENV: "1", IDLE_ENV: TEST_IDLE}
+    ingest = subprocess.Popen(
+        [sys.executable, "-c", "from neurongraph.cli import main; main()",
+         "--store", str(directory), "ingest", str(script), "--name", "wide"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + WAIT
+    while "bulk import of wide" not in log_path(directory).read_text():
+        assert ingest.poll() is None, ingest.communicate()
+        assert time.monotonic() < deadline, "the import did not start"
+        time.sleep(0.05)
+    during = [ng(directory, "networks", "--json", check=False) for _ in range(3)]
+    importing = ingest.poll() is None
+    _, stderr = ingest.communicate(timeout=300)
+    assert ingest.returncode == 0, stderr
+    for result in during:
+        assert result.returncode == 0, result.stderr
+        assert {n["name"] for n in json.loads(result.stdout)["networks"]} <= {"wide"}
+    assert importing, "the import ended before the commands ran: make the model larger"
+    assert log_path(directory).read_text().count(STARTED) == 1
