@@ -28,7 +28,7 @@ __all__ = [
 #: How :func:`arg` writes a parameter into a message, and how :func:`render_args` finds it.
 _ARG = re.compile(r"`([A-Za-z_]\w*)=`")
 #: How :func:`step` writes a step into a message, and how :func:`render_args` finds it.
-_STEP = re.compile(r"the `([a-z][a-z ]*)` step")
+_STEP = re.compile(r"the `([a-z][^`]*)` step")
 
 
 def arg(name: str) -> str:

@@ -33,7 +33,7 @@ __all__ = [
     "PAPERS",
     "PARAMETERISATIONS",
     "PARTITION_METHODS",
-    "how_to_make",
+    "missing_partition",
     "SPECTRAL_GRAPHS",
     "SPECTRAL_METHOD",
 ]
@@ -98,11 +98,13 @@ PARAMETERISATIONS = ("pixel", "fourier")
 PARTITION_METHODS = ("spectral-weights", "spectral-activations", "louvain")
 
 
-def how_to_make(method: str) -> str:
-    """The step (and parameter) that makes a partition method, for messages
-    (:func:`~neurongraph.errors.step`, :func:`~neurongraph.errors.arg`)."""
+def missing_partition(network: str, method: str) -> str:
+    """The message for a network without the partition ``method``: it names the step (and
+    parameter) that makes it (:func:`~neurongraph.errors.step`, :func:`~neurongraph.errors.arg`)."""
     if method == "louvain":
-        return step("analyze louvain")
-    if method == "spectral-activations":
-        return f"{step('analyze spectral')} with {arg('graph')} activations"
-    return step("analyze spectral")
+        how = step(f"analyze louvain {network}")
+    elif method == "spectral-activations":
+        how = f"{step(f'analyze spectral {network}')} with {arg('graph')} activations"
+    else:
+        how = step(f"analyze spectral {network}")
+    return f"network {network!r} has no {method!r} partition; make it with {how}"

@@ -29,7 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from neurongraph.analysis.defaults import DEFAULT_PARTITION, how_to_make
+from neurongraph.analysis.defaults import DEFAULT_PARTITION, missing_partition
 from neurongraph.errors import UsageError
 from neurongraph.formatting import cell, points
 from neurongraph.queries import run_query
@@ -194,9 +194,7 @@ def _require_partition(store: Store, network: str, method: str) -> dict:
     store.require_network(network)
     found = store.partition(partition_uid(network, method))
     if found is None:
-        raise UsageError(
-            f"network {network!r} has no {method!r} partition; make it with {how_to_make(method)}"
-        )
+        raise UsageError(missing_partition(network, method))
     return found
 
 

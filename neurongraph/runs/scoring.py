@@ -9,7 +9,7 @@ from itertools import zip_longest
 
 from torch import nn
 
-from neurongraph.analysis.defaults import how_to_make
+from neurongraph.analysis.defaults import missing_partition
 from neurongraph.errors import AnalysisError, arg
 from neurongraph.ingest.graph import NetworkGraph
 from neurongraph.ingest.pipeline import read_network
@@ -96,9 +96,7 @@ def load_scoring_inputs(
     uid = partition_uid(name, method)
     partition = store.partition(uid)
     if partition is None:
-        raise AnalysisError(
-            f"network {name!r} has no {method!r} partition; make it with {how_to_make(method)}"
-        )
+        raise AnalysisError(missing_partition(name, method))
     spec = data or network.get("dataset")
     if not spec:
         raise AnalysisError(f"no dataset recorded for network {name!r}; pass {arg('data')}")

@@ -400,7 +400,7 @@ def test_missing_partition_names_the_command_that_makes_it(run_cli, store, netwo
         network,
         "--partition",
         "spectral-activations",
-        match=f"analyze spectral {network} --graph activations",
+        match=f"`neurongraph analyze spectral {network}` with --graph activations",
     )
     assert "spectral-activations" in line
 
