@@ -11,6 +11,7 @@ from neurongraph.analysis.defaults import (
     DEFAULT_METHOD,
     DEFAULT_N_CLUSTERS,
     DEFAULT_N_SHUFFLES,
+    DEFAULT_PARTITION,
     DEFAULT_RESOLUTION,
     DEFAULT_STEPS,
     EDGE_KINDS,
@@ -270,7 +271,7 @@ def spectral(
 partition_option = click.option(
     "--partition",
     type=click.Choice(list(PARTITION_METHODS)),
-    default="spectral-weights",
+    default=DEFAULT_PARTITION,
     show_default=True,
     help="Which partition's clusters to score.",
 )

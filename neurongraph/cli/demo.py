@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from neurongraph.analysis.defaults import SPECTRAL_METHOD
 from neurongraph.cli.common import (
     Context,
     check_out_path,
@@ -19,7 +20,7 @@ DEFAULT_OUT = "demo-output"
 
 def _summary_table(analyses: dict) -> None:
     rows = []
-    for method in ("spectral-weights", "spectral-activations"):
+    for method in SPECTRAL_METHOD.values():
         a = analyses[method]
         verdict = "clusterable" if a["clusterable"] else "not clusterable"
         rows.append(

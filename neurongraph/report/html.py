@@ -19,6 +19,7 @@ from string import Template
 
 import numpy as np
 
+from neurongraph.analysis.defaults import PARTITION_METHODS, SPECTRAL_METHOD
 from neurongraph.flags import for_command_line
 from neurongraph.formatting import MISSING, cell, points, to_points
 from neurongraph.report import figures
@@ -40,10 +41,6 @@ __all__ = ["build_report", "write_report"]
 
 log = logging.getLogger(__name__)
 
-#: Partitions the report looks for, in the order it shows them.
-METHODS = ("spectral-weights", "spectral-activations", "louvain")
-#: The spectral partitions and the graph each one cuts.
-SPECTRAL = {"spectral-weights": "weights", "spectral-activations": "activations"}
 #: Clusters shown in the feature-visualisation gallery, per partition, at most.
 MAX_VISUALISATIONS = 24
 #: Most activating example texts shown per cluster (token models).
@@ -393,7 +390,7 @@ def _weights_section(report: _Report) -> str:
 
 def _ncut_section(report: _Report) -> str:
     parts = []
-    for method, graph in SPECTRAL.items():
+    for graph, method in SPECTRAL_METHOD.items():
         partition = report.partitions.get(method)
         if partition is None:
             parts.append(
@@ -512,7 +509,7 @@ def _load(store: Store, name: str) -> _Report:
     network = store.require_network(name)
     layers = store.layers(name)
     report = _Report(store, name, network, layers, layer_labels(layers))
-    for method in METHODS:
+    for method in PARTITION_METHODS:
         uid = partition_uid(name, method)
         partition = store.partition(uid)
         if partition is not None:

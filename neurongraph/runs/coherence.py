@@ -9,6 +9,7 @@ import numpy as np
 
 from neurongraph.analysis.coherence import DEFAULT_N_RANDOM as DEFAULT_COHERENCE_RANDOM
 from neurongraph.analysis.coherence import DEFAULT_TOP_K, coherence
+from neurongraph.analysis.defaults import DEFAULT_PARTITION
 from neurongraph.analysis.feature_vis import (
     DEFAULT_STEPS,
     save_examples_png,
@@ -62,7 +63,7 @@ def run_coherence(
     store: Store,
     name: str,
     *,
-    partition: str = "spectral-weights",
+    partition: str = DEFAULT_PARTITION,
     data: str | None = None,
     model: str | nn.Module | None = None,
     trust_pickle: bool = False,

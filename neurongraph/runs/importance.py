@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neurongraph.analysis.defaults import DEFAULT_PARTITION
 from neurongraph.analysis.importance import (
     DEFAULT_N_RANDOM,
     IMPORTANT_P,
@@ -41,7 +42,7 @@ def run_importance(
     store: Store,
     name: str,
     *,
-    partition: str = "spectral-weights",
+    partition: str = DEFAULT_PARTITION,
     data: str | None = None,
     model: str | nn.Module | None = None,
     trust_pickle: bool = False,
