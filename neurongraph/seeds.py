@@ -4,7 +4,9 @@ Every function that draws random numbers takes ``random_state`` as scikit-learn 
 an int seed, a :class:`numpy.random.RandomState` or a :class:`numpy.random.Generator`. A
 command resolves its seed once (:func:`resolve_seed`), records it, and hands a random state
 down; seeds handed to other generators (torch, child streams) are drawn from it with
-:func:`draw_seed`.
+:func:`draw_seed`. ``seed`` names the int a command records (``--seed``, the ``seed``
+property); ``rng`` names only a :class:`numpy.random.Generator` already made, passed between
+the inner steps of an algorithm.
 """
 
 from __future__ import annotations

@@ -102,14 +102,14 @@ def _check_matrix(weights: Any, name: str) -> Any:
     return array
 
 
-def shuffle_layer(weights: Matrix, rng: RandomLike = None) -> np.ndarray | sp.sparray:
+def shuffle_layer(weights: Matrix, random_state: RandomLike = None) -> np.ndarray | sp.sparray:
     """Permute every entry of a weight matrix, zeros included.
 
     Parameters
     ----------
     weights : array-like or scipy sparse matrix of shape (m, n)
         A weight matrix, e.g. ``|W|`` of one layer.
-    rng : int, RandomState, Generator or None, default=None
+    random_state : int, RandomState, Generator or None, default=None
         Source of randomness.
 
     Returns
@@ -125,7 +125,7 @@ def shuffle_layer(weights: Matrix, rng: RandomLike = None) -> np.ndarray | sp.sp
     >>> sorted(shuffle_layer(W, 0).ravel().tolist())
     [0.0, 1.0, 2.0, 3.0]
     """
-    rng = _check_rng(rng)
+    rng = _check_rng(random_state)
     matrix = _check_matrix(weights, "weights")
     dense = matrix.toarray() if sp.issparse(matrix) else matrix
     shuffled = rng.permutation(dense.ravel()).reshape(dense.shape)
@@ -134,14 +134,16 @@ def shuffle_layer(weights: Matrix, rng: RandomLike = None) -> np.ndarray | sp.sp
     return shuffled
 
 
-def shuffle_layer_nonzero(weights: Matrix, rng: RandomLike = None) -> np.ndarray | sp.sparray:
+def shuffle_layer_nonzero(
+    weights: Matrix, random_state: RandomLike = None
+) -> np.ndarray | sp.sparray:
     """Permute the non-zero values of a weight matrix among its non-zero positions.
 
     Parameters
     ----------
     weights : array-like or scipy sparse matrix of shape (m, n)
         A weight matrix, e.g. ``|W|`` of a pruned layer.
-    rng : int, RandomState, Generator or None, default=None
+    random_state : int, RandomState, Generator or None, default=None
         Source of randomness.
 
     Returns
@@ -158,7 +160,7 @@ def shuffle_layer_nonzero(weights: Matrix, rng: RandomLike = None) -> np.ndarray
     >>> (shuffle_layer_nonzero(W, 0) != 0).tolist()
     [[False, True], [True, False]]
     """
-    rng = _check_rng(rng)
+    rng = _check_rng(random_state)
     matrix = _check_matrix(weights, "weights")
     if sp.issparse(matrix):
         coo = matrix.tocoo(copy=True)
@@ -172,7 +174,7 @@ def shuffle_layer_nonzero(weights: Matrix, rng: RandomLike = None) -> np.ndarray
 
 
 def shuffle_upper_triangle(
-    adjacency: Matrix, rng: RandomLike = None, *, nonzero: bool = False
+    adjacency: Matrix, random_state: RandomLike = None, *, nonzero: bool = False
 ) -> np.ndarray | sp.sparray:
     """Permute the edge values of a symmetric matrix, keeping it symmetric.
 
@@ -183,7 +185,7 @@ def shuffle_upper_triangle(
     ----------
     adjacency : array-like or scipy sparse matrix of shape (n, n)
         A symmetric matrix, e.g. the activation graph. Only its upper triangle is read.
-    rng : int, RandomState, Generator or None, default=None
+    random_state : int, RandomState, Generator or None, default=None
         Source of randomness.
     nonzero : bool, default=False
         If False, all n(n-1)/2 upper-triangle entries are permuted, zeros included (the
@@ -203,7 +205,7 @@ def shuffle_upper_triangle(
     >>> bool((S == S.T).all()), sorted(S[np.triu_indices(3, 1)].tolist())
     (True, [0.0, 1.0, 2.0])
     """
-    rng = _check_rng(rng)
+    rng = _check_rng(random_state)
     matrix = _check_matrix(adjacency, "adjacency")
     n_rows, n_cols = matrix.shape
     if n_rows != n_cols:
