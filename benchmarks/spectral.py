@@ -39,7 +39,7 @@ from contextlib import nullcontext
 
 import numpy as np
 from scipy.ndimage import zoom
-from sklearn.cluster import SpectralClustering
+from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -55,6 +55,7 @@ from neurongraph.analysis.spectral import (
     default_n_init,
     layered_adjacency,
     ncut,
+    papers_kmeans,
 )
 
 HIDDEN = (256, 256, 256, 256)
@@ -180,6 +181,41 @@ def run_net(name, widths, blocks, accuracy, args):
     }
 
 
+def kmeans_row(args) -> dict:
+    """Our batched k-means restarts (``papers_kmeans``) against scikit-learn's ``KMeans`` with
+    the same restarts, on the same points: blobs the size of the digits MLP's embedding."""
+    n_points, dim, n_init, repeats = 1098, args.k, default_n_init(PAPERS, 1098), 10
+    rng = np.random.default_rng(args.seed)
+    centres = rng.normal(size=(args.k, dim))
+    points = centres[rng.integers(args.k, size=n_points)] + 0.6 * rng.normal(size=(n_points, dim))
+    ours, theirs, inertia_ours, inertia_theirs = [], [], [], []
+    limit = threadpool_limits(args.sklearn_threads) if args.sklearn_threads else nullcontext()
+    with limit:
+        for seed in range(repeats):
+            started = time.perf_counter()
+            labels = papers_kmeans(points, args.k, n_init, check_random_state(seed))[0]
+            ours.append(time.perf_counter() - started)
+            means = np.stack([points[labels == c].mean(axis=0) for c in np.unique(labels)])
+            inertia_ours.append(
+                float(((points - means[np.searchsorted(np.unique(labels), labels)]) ** 2).sum())
+            )
+            started = time.perf_counter()
+            fitted = KMeans(args.k, n_init=n_init, random_state=seed).fit(points)
+            theirs.append(time.perf_counter() - started)
+            inertia_theirs.append(float(fitted.inertia_))
+    return {
+        "points": n_points,
+        "dim": dim,
+        "nInit": n_init,
+        "repeats": repeats,
+        "oursSeconds": float(np.median(ours)),
+        "sklearnSeconds": float(np.median(theirs)),
+        "speedup": float(np.median(theirs) / np.median(ours)),
+        "inertiaOurs": float(np.mean(inertia_ours)),
+        "inertiaSklearn": float(np.mean(inertia_theirs)),
+    }
+
+
 def print_table(rows, args):
     cores = os.cpu_count()
     threads = args.sklearn_threads or "default"
@@ -253,7 +289,19 @@ def main(argv=None):
     parser.add_argument("--nets", default="digits64,digits784")
     parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help="our partitioner")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--kmeans-only", action="store_true", help="time only the k-means restarts")
     args = parser.parse_args(argv)
+    kmeans = kmeans_row(args)
+    print(
+        f"k-means, {kmeans['points']} points x {kmeans['dim']} dims, {kmeans['nInit']} restarts: "
+        f"ours {kmeans['oursSeconds']:.3f} s, "
+        f"scikit-learn's KMeans {kmeans['sklearnSeconds']:.3f} s "
+        f"({kmeans['speedup']:.1f}x); mean inertia {kmeans['inertiaOurs']:.2f} vs "
+        f"{kmeans['inertiaSklearn']:.2f}",
+        file=sys.stderr,
+    )
+    if args.kmeans_only:
+        return
 
     nets = {"digits64": 8, "digits784": 28}
     rows = []

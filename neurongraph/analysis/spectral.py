@@ -88,6 +88,7 @@ __all__ = [
     "layered_adjacency",
     "layered_labels",
     "ncut",
+    "papers_kmeans",
     "spectral_labels",
     "spectral_partition",
     "warn_disconnected",
@@ -578,14 +579,16 @@ def _inertias(points: np.ndarray, runs: np.ndarray, k: int) -> np.ndarray:
     return float(np.einsum("ij,ij->", points, points)) - between.reshape(n_runs, k).sum(axis=1)
 
 
-def _papers_kmeans(
+def papers_kmeans(
     points: np.ndarray, k: int, n_init: int, random_state: np.random.RandomState
 ) -> np.ndarray:
     """scikit-learn's ``KMeans(n_clusters=k, n_init=n_init)``: the restart with the lowest
     inertia, as one run of shape (1, n).
 
     The restarts are :func:`_kmeans` runs with scikit-learn's stopping rules (k-means++
-    seeding, Lloyd iterations until no point moves or the centres settle), batched.
+    seeding, Lloyd iterations until no point moves or the centres settle), batched: all
+    restarts advance together in a few array operations, where ``KMeans`` runs them one after
+    another (``benchmarks/spectral.py --kmeans-only`` times both on the same points).
     """
     runs = _kmeans(points, k, n_init, random_state, change_tol=0.0)
     return runs[[int(np.argmin(_inertias(points, runs, k)))]]
@@ -609,7 +612,7 @@ def _cluster_runs(
     if method == PAPERS:
         # scikit-learn's spectral_embedding: eigenvectors scaled by D^-1/2, signs fixed
         embedding = _fix_signs(vectors / np.sqrt(degrees)[:, None])
-        return _papers_kmeans(embedding, k, n_init, random_state)
+        return papers_kmeans(embedding, k, n_init, random_state)
     return _kmeans(_normalize_rows(_fix_signs(vectors)), k, n_init, random_state)
 
 
