@@ -77,3 +77,22 @@ def test_the_entry_point_runs_exit_handlers_and_keeps_the_status(args, status):
     assert result.stdout.rstrip().endswith("exit handler ran")
     assert ("Usage:" in result.stdout) == (status == 0)
     assert ("No such option" in result.stderr) == (status == 2)
+
+
+# joblib's worker processes (the nulls' n_jobs) are shut down by a threading exit callback; a
+# process that skipped it hung joining their manager thread, or leaked their shared memory.
+WORKERS = """
+from joblib import Parallel, delayed
+from neurongraph.runtime import exit_now
+print(sum(Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(8))), flush=True)
+exit_now(3)
+"""
+
+
+def test_exit_now_shuts_down_worker_processes_first():
+    result = subprocess.run(
+        [sys.executable, "-c", WORKERS], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.strip() == "28"
+    assert "leaked" not in result.stderr, result.stderr
