@@ -128,13 +128,27 @@ def _init_directory(directory: Path) -> None:
         _make_private(state)
         password = state / PASSWORD_FILE
         if not password.exists():
-            fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(PASSWORD_BYTES))
+            _write_password(password)
     except OSError as err:
         raise StoreError(
             f"cannot use {directory} as a store: {err.strerror or err}; check {arg('location')}"
         ) from err
+
+
+def _write_password(path: Path) -> None:
+    """Create a new store's password file whole, once. Two commands creating the store at
+    once both get here: each writes its own file and links it into place, the first link
+    wins, and nobody reads a half-written password."""
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(PASSWORD_BYTES))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
 
 
 def read_password(directory: Path) -> str:

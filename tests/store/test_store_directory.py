@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
+from neurongraph.store import embedded
 from neurongraph.store.embedded import STATE_DIR
 
 
@@ -48,3 +51,19 @@ def test_a_store_that_is_a_file_is_a_one_line_error(run_cli, tmp_path, command, 
     assert refused.stderr.startswith("error: ") and str(path) in refused.stderr
     assert len(refused.stderr.splitlines()) == 1
     assert path.read_bytes() == b"not a directory"
+
+
+def _password_after_init(directory: str) -> str:
+    embedded.init_directory(Path(directory))
+    return embedded.read_password(Path(directory))
+
+
+def test_processes_creating_one_store_at_once_all_get_its_one_password(tmp_path):
+    """Two commands on a new store both create its password file: one wins, none fails, and
+    none reads a half-written password (CI saw 'cannot use ... as a store: File exists')."""
+    for trial in range(3):
+        directory = str(tmp_path / f"store-{trial}")
+        with multiprocessing.get_context("fork").Pool(8) as pool:
+            passwords = pool.map(_password_after_init, [directory] * 8)
+        assert len(set(passwords)) == 1 and passwords[0]
+        assert sorted(p.name for p in (Path(directory) / ".neurongraph").iterdir()) == ["password"]
