@@ -14,8 +14,8 @@ process. Both partitions of every matrix are scored with the same n-cut, and the
 printout compares the two in distribution: the real n-cut, and the mean and
 (population) std of the null n-cuts over the same nulls.
 
-Our computation is timed twice: on all cores (the default, one worker process per core
-with one BLAS thread each, worker start-up included) and in this process alone
+Our computation is timed twice: on all cores (the default, one worker thread per core
+with one BLAS thread in all) and in this process alone
 (``n_jobs=1``, one BLAS thread). scikit-learn runs with one BLAS/OpenMP thread by default
 (``--sklearn-threads 1``): on a busy shared machine its OpenMP k-means slows down many
 times over when it may use every core, which would flatter the ratio. Pass

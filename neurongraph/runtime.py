@@ -1,4 +1,4 @@
-"""Process-wide settings that speed up PyTorch's work on the CPU.
+"""Process-wide facts and settings: PyTorch's work on the CPU, forking workers, and exit.
 
 PyTorch takes every CPU tensor from ``malloc``. glibc serves blocks of more than a few hundred
 KiB with fresh ``mmap`` pages and gives them back on ``free``, so each large temporary (a batch
@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import NoReturn
 
-__all__ = ["RETAINED_BYTES", "configure_torch", "exit_now", "retain_freed_memory"]
+__all__ = ["RETAINED_BYTES", "can_fork", "configure_torch", "exit_now", "retain_freed_memory"]
 
 #: ``mallopt`` parameters, from glibc's ``malloc.h``.
 M_TRIM_THRESHOLD = -1
@@ -65,6 +65,24 @@ def configure_torch(threads: int) -> None:
 
     torch.set_num_threads(threads)
     retain_freed_memory()
+
+
+def can_fork() -> bool:
+    """Whether worker processes may be forked from this process.
+
+    Forked workers start in milliseconds, where spawned ones import NumPy and SciPy again
+    (a second or more). Forking needs a platform that forks, a process that is not itself a
+    daemonic worker (those may not have children), and no JVM in the process: an embedded
+    store's JVM runs threads whose locks a forked child would inherit held.
+    """
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    if multiprocessing.current_process().daemon:
+        return False
+    jpype = sys.modules.get("jpype")
+    return jpype is None or not jpype.isJVMStarted()
 
 
 def exit_now(code: int) -> NoReturn:

@@ -79,8 +79,8 @@ def test_the_entry_point_runs_exit_handlers_and_keeps_the_status(args, status):
     assert ("No such option" in result.stderr) == (status == 2)
 
 
-# joblib's worker processes (the nulls' n_jobs) are shut down by a threading exit callback; a
-# process that skipped it hung joining their manager thread, or leaked their shared memory.
+# joblib's worker processes (scikit-learn's n_jobs) are shut down by a threading exit callback;
+# a process that skipped it hung joining their manager thread, or leaked their shared memory.
 WORKERS = """
 from joblib import Parallel, delayed
 from neurongraph.runtime import exit_now

@@ -14,21 +14,29 @@ Every null network is re-partitioned with
 :func:`~neurongraph.analysis.spectral.spectral_partition` at the same k, and the real
 n-cut is compared with the null n-cuts (:class:`ClusterabilityResult`).
 
-Nulls run in parallel worker processes (joblib) with one BLAS thread each. One child
-seed per null is derived up front from the resolved ``random_state``
+Nulls run in parallel workers with one BLAS thread each: processes forked from this one
+where :func:`neurongraph.runtime.can_fork` allows (they start in milliseconds and inherit
+the network, where spawned ones would import NumPy and SciPy again), else threads (a
+partition's many small NumPy calls hold the GIL for part of its time, so threads gain
+less). One child seed per null is derived up front from the resolved ``random_state``
 (:class:`numpy.random.SeedSequence`), so results do not depend on ``n_jobs``.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import numbers
+import os
+import signal
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
-import joblib
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
@@ -59,6 +67,7 @@ from neurongraph.analysis.spectral import (
 from neurongraph.analysis.stats import percentile as _percentile
 from neurongraph.errors import AnalysisError, NeurongraphWarning
 from neurongraph.progress import Progress
+from neurongraph.runtime import can_fork
 from neurongraph.seeds import SEED_BOUND, as_random_state, check_random_state
 
 __all__ = [
@@ -365,8 +374,8 @@ def _check_run_options(n_shuffles: Any, n_jobs: Any, progress: Any) -> tuple[int
 
 
 def _n_workers(n_jobs: int | None, n_tasks: int) -> int:
-    """Worker processes for n_tasks: None and -1 mean all cores, -2 all but one, ..."""
-    cores = joblib.cpu_count()
+    """Workers for n_tasks: None and -1 mean all cores, -2 all but one, ..."""
+    cores = os.cpu_count() or 1
     if n_jobs is None:
         n_jobs = -1
     workers = n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)
@@ -400,10 +409,7 @@ def _check_partition_args(
 
 
 class _LayerNull:
-    """A layered network and its shuffle: makes and partitions null networks.
-
-    Picklable, so that worker processes receive it with their tasks.
-    """
+    """A layered network and its shuffle: makes and partitions null networks."""
 
     def __init__(self, widths: list[int], blocks: list[Any], nonzero: bool) -> None:
         self.widths = widths
@@ -428,8 +434,7 @@ class _LayerNull:
 
 
 class _DagNull:
-    """A DAG of layers and its shuffle: every block not marked fixed is shuffled on its own
-    (picklable)."""
+    """A DAG of layers and its shuffle: every block not marked fixed is shuffled on its own."""
 
     def __init__(
         self,
@@ -461,7 +466,7 @@ class _DagNull:
 
 
 class _GraphNull:
-    """A symmetric graph and its upper-triangle shuffle (picklable)."""
+    """A symmetric graph and its upper-triangle shuffle."""
 
     def __init__(self, matrix: sp.csr_matrix, nonzero: bool) -> None:
         self.matrix = matrix
@@ -487,21 +492,78 @@ def _null_ncut(
     n_init: int | None,
     eigen_tol: float,
 ) -> tuple[float, int]:
-    """Shuffle, re-partition and score one null network (runs in a worker)."""
+    """Shuffle, re-partition and score one null network (runs in a worker thread)."""
     shuffle_seed, partition_seed = seeds
     random_state = np.random.RandomState(np.random.MT19937(partition_seed))
+    try:
+        return null.partition(
+            np.random.default_rng(shuffle_seed),
+            k,
+            random_state,
+            method=method,
+            n_init=n_init,
+            eigen_tol=eigen_tol,
+        )
+    except AnalysisError as err:
+        raise AnalysisError(f"a null network cannot be partitioned: {err}") from err
+
+
+#: A forked worker's network, cluster count and partition options (set as it starts).
+_worker_task: tuple[Any, int, dict[str, Any]] | None = None
+
+
+def _start_worker(null: Any, k: int, options: dict[str, Any]) -> None:
+    """Initialise a forked worker: keep its task; Ctrl-C is the parent's to handle."""
+    global _worker_task
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_task = (null, k, options)
+
+
+def _worker_null_ncut(
+    seeds: tuple[np.random.SeedSequence, np.random.SeedSequence],
+) -> tuple[float, int]:
+    null, k, options = _worker_task
+    return _null_ncut(null, k, seeds, **options)
+
+
+def _executor(workers: int, null: Any, k: int, options: dict[str, Any]) -> tuple[Executor, Any]:
+    """An executor of ``workers`` forked processes (or threads, where forking is unsafe) and
+    the function that partitions one null on it, given its seeds."""
+    if can_fork():
+        executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker,
+            initargs=(null, k, options),
+        )
+        return executor, _worker_null_ncut
+    executor = ThreadPoolExecutor(workers, thread_name_prefix="neurongraph-null")
+    return executor, partial(_null_ncut, null, k, **options)
+
+
+def _null_ncuts(
+    null: _LayerNull | _DagNull | _GraphNull,
+    k: int,
+    seeds: list[tuple[np.random.SeedSequence, np.random.SeedSequence]],
+    workers: int,
+    **options: Any,
+) -> Iterator[tuple[float, int]]:
+    """(n-cut, components) of every null in order, on ``workers`` workers.
+
+    BLAS is held to one thread meanwhile (forked workers inherit the limit), so results
+    are the same for every number of workers. Pending nulls are cancelled when the caller
+    stops early (an error, or Ctrl-C).
+    """
     with threadpool_limits(limits=1):
+        if workers == 1:
+            for pair in seeds:
+                yield _null_ncut(null, k, pair, **options)
+            return
+        executor, partition = _executor(workers, null, k, options)
         try:
-            return null.partition(
-                np.random.default_rng(shuffle_seed),
-                k,
-                random_state,
-                method=method,
-                n_init=n_init,
-                eigen_tol=eigen_tol,
-            )
-        except AnalysisError as err:
-            raise AnalysisError(f"a null network cannot be partitioned: {err}") from err
+            yield from executor.map(partition, seeds)
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _connected_blocks(
@@ -591,23 +653,16 @@ class _NullTest:
 
         null_ncuts = np.empty(n_shuffles)
         disconnected = 0
-        tasks = (
-            joblib.delayed(_null_ncut)(null, k, pair, spectral_method, n_init, eigen_tol)
-            for pair in seeds
-        )
         workers = _n_workers(n_jobs, n_shuffles)
-        logger.info("clusterability: %d %s nulls on %d worker(s)", n_shuffles, method, workers)
-        if workers == 1:
-            results = (function(*args, **kwargs) for function, args, kwargs in tasks)
-        else:
-            results = joblib.Parallel(n_jobs=workers, return_as="generator")(tasks)
+        logger.info("clusterability: %d %s nulls on %d thread(s)", n_shuffles, method, workers)
         if progress is not None:
             progress(0, n_shuffles)  # the real partition is done; the nulls' clock starts
-        for i, (value, n_components) in enumerate(results):
-            null_ncuts[i] = value
-            disconnected += n_components > 1
-            if progress is not None:
-                progress(i + 1, n_shuffles)
+        with closing(_null_ncuts(null, k, seeds, workers, **options)) as results:
+            for i, (value, n_components) in enumerate(results):
+                null_ncuts[i] = value
+                disconnected += n_components > 1
+                if progress is not None:
+                    progress(i + 1, n_shuffles)
         if disconnected:
             warnings.warn(
                 f"{disconnected} of {n_shuffles} null networks are disconnected; "
@@ -691,8 +746,9 @@ def clusterability(
     random_state : int, RandomState instance or None, default=None
         Seeds the real partition and, through one child seed per null, every null.
     n_jobs : int, default=None
-        Worker processes for the nulls. None or -1: all cores; -2: all but one; 1: run
-        in this process. Results do not depend on it.
+        Workers for the nulls (forked processes, or threads where forking is unsafe; see
+        the module notes). None or -1: all cores; -2: all but one; 1: run them one after
+        another in the calling thread. Results do not depend on it.
     progress : callable, default=None
         Called as ``progress(0, total)`` when the null networks start, then as
         ``progress(done, total)`` after every one.

@@ -127,6 +127,9 @@ KMEANS_TOL = 1e-4
 #: Lloyd's long tail of moves of a few points more than doubles the run time, for n-cut
 #: changes below 0.01% on trained and shuffled MLPs.
 KMEANS_CHANGE_TOL = 5e-3
+#: When more than this fraction of the points changed cluster, the per-cluster sums are
+#: recounted from the labels rather than updated point by point.
+MOVES_RECOUNT = 0.2
 
 # --------------------------------------------------------------------------------------
 # Weight graph of a layered network
@@ -451,6 +454,10 @@ def _kmeans_plusplus(
     n_trials = 2 + int(np.log(k))
     restarts = np.arange(n_init)
     centers = np.empty((n_init, k, dim))
+    # [x; 1; ||x||^2] per point: [-2 c, ||c||^2, 1] times it is ||x - c||^2
+    rows = np.vstack([points.T, np.ones((1, n)), squared[None, :]])
+    factors = np.empty((n_init * n_trials, dim + 2))
+    factors[:, dim + 1] = 1.0
     first = random_state.randint(n, size=n_init)
     centers[:, 0] = points[first]
     closest = squared[None, :] - 2 * points[first] @ points.T + squared[first][:, None]
@@ -459,12 +466,14 @@ def _kmeans_plusplus(
     for c in range(1, k):
         draws = random_state.uniform(size=(n_init, n_trials)) * potential[:, None]
         cumulative = np.cumsum(closest, axis=1)
-        # Row-wise searchsorted(cumulative, draws): count entries below each draw.
-        candidates = (cumulative[:, None, :] < draws[:, :, None]).sum(axis=2)
+        candidates = np.array(
+            [np.searchsorted(row, draw) for row, draw in zip(cumulative, draws, strict=True)]
+        )
         np.minimum(candidates, n - 1, out=candidates)
         chosen = points[candidates]  # (n_init, n_trials, dim)
-        distances = squared[None, None, :] - 2 * (chosen @ points.T)
-        distances += squared[candidates][:, :, None]
+        np.multiply(chosen.reshape(-1, dim), -2.0, out=factors[:, :dim])
+        factors[:, dim] = squared[candidates].ravel()
+        distances = (factors @ rows).reshape(n_init, n_trials, n)
         np.maximum(distances, 0.0, out=distances)
         np.minimum(closest[:, None, :], distances, out=distances)
         potentials = distances.sum(axis=2)
@@ -475,17 +484,83 @@ def _kmeans_plusplus(
     return centers
 
 
-def _assign(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Nearest centre of every point for a batch of runs, labels of shape (r, n).
+def _cluster_sums(columns: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster sums and sizes of a batch of labellings.
 
-    One matrix product against the centres of all runs; the distances leave out
-    ``||x||^2``, which is the same for every centre.
+    ``columns`` holds the points as columns (dim, n), ``labels`` the runs (r, n). Returns
+    the sums (r, k, dim) and the counts (r, k), as float64 bincounts.
+    """
+    n_runs = labels.shape[0]
+    size = n_runs * k
+    keys = (labels + k * np.arange(n_runs)[:, None]).ravel()
+    counts = np.bincount(keys, minlength=size).astype(np.float64)
+    sums = np.stack(
+        [np.bincount(keys, weights=np.tile(column, n_runs), minlength=size) for column in columns],
+        axis=1,
+    )
+    return sums.reshape(n_runs, k, -1), counts.reshape(n_runs, k)
+
+
+def _center_distances(rows: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Squared distances of every point to every centre of a batch of runs, less ``||x||^2``
+    (the same for every centre), shape (k, r, n).
+
+    ``rows`` holds the points as columns with a row of ones below, (dim + 1, n): one
+    matrix product of ``[-2 c, ||c||^2]`` with it gives ``||c||^2 - 2 c.x`` for all runs.
     """
     n_runs, k, dim = centers.shape
-    flat = centers.reshape(n_runs * k, dim)
-    distances = points @ (-2.0 * flat.T)
-    distances += np.einsum("cd,cd->c", flat, flat)
-    return np.argmin(distances.reshape(-1, n_runs, k), axis=2).T
+    flat = centers.transpose(1, 0, 2).reshape(k * n_runs, dim)
+    factors = np.empty((k * n_runs, dim + 1))
+    np.multiply(flat, -2.0, out=factors[:, :dim])
+    factors[:, dim] = np.einsum("cd,cd->c", flat, flat)
+    return (factors @ rows).reshape(k, n_runs, -1)
+
+
+def _reassign(
+    rows: np.ndarray, centers: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's assignment step for a batch of runs, given their current labels (r, n).
+
+    Returns the new labels and the flat indices (into ``labels.ravel()``) of the points
+    whose label changed. The nearest distance is a reduction over the k centres
+    (vectorised across points); only points farther from their own centre than from the
+    nearest one are searched for it, which late in a run is a small fraction.
+    """
+    distances = _center_distances(rows, centers)
+    k = distances.shape[0]
+    flat = distances.reshape(k, -1)
+    nearest = flat.min(axis=0)
+    size = nearest.size
+    own = np.take(flat.ravel(), labels.ravel() * size + np.arange(size))
+    changed = np.flatnonzero(own > nearest)
+    updated = labels.copy()
+    if changed.size:
+        updated.ravel()[changed] = np.argmin(flat[:, changed], axis=0)
+    return updated, changed
+
+
+def _move_points(
+    sums: np.ndarray,
+    counts: np.ndarray,
+    columns: np.ndarray,
+    old: np.ndarray,
+    new: np.ndarray,
+    changed: np.ndarray,
+) -> None:
+    """Update per-cluster sums and counts in place for the points that changed cluster."""
+    n_runs, k, dim = sums.shape
+    size = n_runs * k
+    runs, points = np.divmod(changed, columns.shape[1])
+    old_keys = old.ravel()[changed] + k * runs
+    new_keys = new.ravel()[changed] + k * runs
+    counts.reshape(size)[:] += np.bincount(new_keys, minlength=size) - np.bincount(
+        old_keys, minlength=size
+    )
+    flat = sums.reshape(size, dim)
+    for d, column in enumerate(columns):
+        weights = column[points]
+        flat[:, d] += np.bincount(new_keys, weights=weights, minlength=size)
+        flat[:, d] -= np.bincount(old_keys, weights=weights, minlength=size)
 
 
 def _kmeans(
@@ -498,49 +573,50 @@ def _kmeans(
     """n_init k-means runs at once (k-means++ seeding, then Lloyd iterations).
 
     Returns the labels of every run, shape (n_init, n). The runs still going are batched:
-    one matrix product assigns the points of all of them, and per-cluster sums are
-    bincounts. A run stops when at most ``change_tol`` of the points changed cluster in
-    its last assignment (0: none, scikit-learn's strict convergence) or, as in
-    scikit-learn, when its centres move less than ``KMEANS_TOL`` times the mean variance
-    of the points (then its points are assigned to the final centres). With
-    ``change_tol=0`` every run is scikit-learn's ``KMeans`` (Lloyd) run.
+    one matrix product gives the distances of all their points, and per-cluster sums are
+    bincounts, updated for the points that changed cluster (recomputed when many did).
+    A run stops when at most ``change_tol`` of the points changed cluster in its last
+    assignment (0: none, scikit-learn's strict convergence) or, as in scikit-learn, when
+    its centres move less than ``KMEANS_TOL`` times the mean variance of the points (its
+    points are then assigned to the final centres). With ``change_tol=0`` every run is
+    scikit-learn's ``KMeans`` (Lloyd) run.
     """
-    n, dim = points.shape
+    n = points.shape[0]
     squared = np.einsum("ij,ij->i", points, points)
     centers = _kmeans_plusplus(points, squared, k, n_init, random_state)
     tolerance = KMEANS_TOL * float(np.mean(np.var(points, axis=0)))
-    # coordinate d of the point behind entry (run, node) of the raveled labels of any runs
-    tiled = np.tile(points.T, n_init)
-    labels = np.full((n_init, n), -1)
+    columns = np.ascontiguousarray(points.T)
+    rows = np.vstack([columns, np.ones((1, n))])
+    result = np.full((n_init, n), -1)
     running = np.arange(n_init)
+    labels = np.argmin(_center_distances(rows, centers), axis=0)
+    sums, counts = _cluster_sums(columns, labels, k)
     for _ in range(KMEANS_MAX_ITER):
-        assigned = _assign(points, centers)
-        moved = np.count_nonzero(assigned != labels[running], axis=1) > change_tol * n
-        labels[running] = assigned
-        running, assigned, centers = running[moved], assigned[moved], centers[moved]
-        if running.size == 0:
-            break
-        size = running.size * k
-        keys = (assigned + k * np.arange(running.size)[:, None]).ravel()
-        counts = np.bincount(keys, minlength=size).reshape(-1, k).astype(np.float64)
-        sums = np.stack(
-            [np.bincount(keys, weights=column[: keys.size], minlength=size) for column in tiled],
-            axis=1,
-        ).reshape(-1, k, dim)
+        updated = sums / np.maximum(counts, 1.0)[:, :, None]
         for run, cluster in zip(*np.nonzero(counts == 0), strict=True):
             # Re-seed an empty cluster with the point farthest from its centre.
-            own = np.sum((points - centers[run][assigned[run]]) ** 2, axis=1)
-            sums[run, cluster] = points[int(np.argmax(own))]
-            counts[run, cluster] = 1.0
-        updated = sums / counts[:, :, None]
-        shift = np.sum((updated - centers) ** 2, axis=(1, 2))
-        settled = shift <= tolerance
-        if settled.any():
-            labels[running[settled]] = _assign(points, updated[settled])
-        running, centers = running[~settled], updated[~settled]
-        if running.size == 0:
-            break
-    return labels
+            own = np.sum((points - centers[run][labels[run]]) ** 2, axis=1)
+            updated[run, cluster] = points[int(np.argmax(own))]
+        settled = np.sum((updated - centers) ** 2, axis=(1, 2)) <= tolerance
+        centers = updated
+        assigned, changed = _reassign(rows, centers, labels)
+        moved = np.bincount(changed // n, minlength=running.size) > change_tol * n
+        done = settled | ~moved
+        result[running[done]] = assigned[done]
+        if changed.size > MOVES_RECOUNT * labels.size:
+            sums, counts = _cluster_sums(columns, assigned, k)
+        elif changed.size:
+            _move_points(sums, counts, columns, labels, assigned, changed)
+        labels = assigned
+        if done.any():
+            keep = ~done
+            running, labels, centers = running[keep], labels[keep], centers[keep]
+            sums, counts = sums[keep], counts[keep]
+            if running.size == 0:
+                break
+    else:
+        result[running] = labels
+    return result
 
 
 def default_n_init(method: str, n_nodes: int) -> int:
@@ -563,20 +639,9 @@ def _inertias(points: np.ndarray, runs: np.ndarray, k: int) -> np.ndarray:
 
     ``sum ||x||^2 - sum_c ||sum_{x in c} x||^2 / |c|`` per run, from per-cluster sums.
     """
-    n_runs = runs.shape[0]
-    keys = (runs + k * np.arange(n_runs)[:, None]).ravel()
-    tiled = np.tile(points, (n_runs, 1))
-    counts = np.bincount(keys, minlength=n_runs * k).astype(np.float64)
-    sums = np.stack(
-        [
-            np.bincount(keys, weights=tiled[:, d], minlength=n_runs * k)
-            for d in range(points.shape[1])
-        ],
-        axis=1,
-    )
-    safe = np.maximum(counts, 1.0)
-    between = np.einsum("ij,ij->i", sums, sums) / safe
-    return float(np.einsum("ij,ij->", points, points)) - between.reshape(n_runs, k).sum(axis=1)
+    sums, counts = _cluster_sums(points.T, runs, k)
+    between = np.einsum("rkd,rkd->rk", sums, sums) / np.maximum(counts, 1.0)
+    return float(np.einsum("ij,ij->", points, points)) - between.sum(axis=1)
 
 
 def papers_kmeans(

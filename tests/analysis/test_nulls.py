@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -9,6 +14,7 @@ from conftest import planted_layers
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics import adjusted_rand_score
 
+from neurongraph.analysis import nulls
 from neurongraph.analysis.nulls import (
     ClusterabilityResult,
     adjacency_clusterability,
@@ -19,6 +25,7 @@ from neurongraph.analysis.nulls import (
 )
 from neurongraph.analysis.spectral import layered_adjacency, ncut
 from neurongraph.errors import AnalysisError
+from neurongraph.runtime import can_fork
 
 N_SHUFFLES = 19  # the smallest possible percentile is then 1/20
 
@@ -178,13 +185,60 @@ def test_same_seed_same_labels_and_null_ncuts():
     assert not np.allclose(first.null_ncuts, other.null_ncuts)
 
 
-def test_results_do_not_depend_on_n_jobs():
+def test_results_do_not_depend_on_n_jobs_with_worker_threads(monkeypatch):
+    """Where forking is unsafe (a JVM in the process, as in this test session), the nulls run
+    on threads, with the same results as one after another."""
+    monkeypatch.setattr(nulls, "can_fork", lambda: False)
     widths, blocks, _ = planted_layers([4, 8, 8, 3], 3, cross=0.3, seed=5)
     one = clusterability(widths, blocks, 3, n_shuffles=6, random_state=9, n_jobs=1)
     two = clusterability(widths, blocks, 3, n_shuffles=6, random_state=9, n_jobs=2)
     assert_array_equal(one.labels, two.labels)
     assert_allclose(one.null_ncuts, two.null_ncuts, rtol=1e-12, atol=0)
     assert_allclose(one.ncut, two.ncut, rtol=1e-12, atol=0)
+
+
+FORKED = """
+import os
+from conftest import planted_layers
+from neurongraph.analysis import nulls
+from neurongraph.runtime import can_fork
+
+assert can_fork()
+children = set()
+partition = nulls._null_ncut
+def recorded(*args, **kwargs):
+    children.add(os.getpid())
+    return partition(*args, **kwargs)
+nulls._null_ncut = recorded  # forked workers inherit it, and what they record stays in them
+widths, blocks, _ = planted_layers([4, 8, 8, 3], 3, cross=0.3, seed=5)
+one = nulls.clusterability(widths, blocks, 3, n_shuffles=6, random_state=9, n_jobs=1)
+assert children == {os.getpid()}
+children.clear()
+two = nulls.clusterability(widths, blocks, 3, n_shuffles=6, random_state=9, n_jobs=2)
+assert (one.null_ncuts == two.null_ncuts).all() and one.ncut == two.ncut
+print(len(children), os.getpid() in children)
+"""
+
+
+def test_nulls_run_in_forked_processes_with_the_same_results():
+    """In a process without a JVM the nulls run in forked worker processes."""
+    tests = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", FORKED],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), *sys.path])},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "False"]
+
+
+def test_no_forking_while_the_embedded_store_runs_a_jvm(store):
+    assert store is not None
+    jpype = sys.modules.get("jpype")
+    assert jpype is not None and jpype.isJVMStarted()
+    assert not can_fork()
 
 
 def test_layer_nonzero_method_on_a_pruned_sparse_network():
