@@ -409,18 +409,21 @@ def _silence(value: torch.Tensor, tap: Tap, mask: torch.Tensor) -> torch.Tensor:
     """``value`` with the elements of the masked units (``mask`` (P, width), one row per
     example along ``tap.batch_dim``) set to 0."""
     moved = value.movedim(tap.batch_dim, 0)
-    flat = moved.reshape(moved.shape[0], -1)
-    p, elements = flat.shape
-    layout = _layout(tap, elements)
-    if layout == _UNIT_MAJOR:  # (P, width, positions): conv channels
-        out = flat.view(p, tap.width, -1).masked_fill(mask[:, :, None], 0.0)
-    elif layout == _UNIT_MINOR:  # (P, positions, width): features of every token
-        out = flat.view(p, -1, tap.width).masked_fill(mask[:, None, :], 0.0)
-    else:
-        hit = torch.zeros(flat.shape, dtype=torch.bool)
-        hit[:, tap.columns] = mask[:, tap.units]
-        out = flat.masked_fill(hit, 0.0)
-    return out.view(moved.shape).movedim(0, tap.batch_dim)
+    p, width = moved.shape[0], tap.width
+    layout = _layout(tap, moved[0].numel())
+    # Multiplying by the kept units keeps the value's memory layout (a channels-last
+    # convolution's output stays channels-last for the next one), where flattening it
+    # would copy it twice; a silenced value is 0 (-0 for a negative one: the same number).
+    if layout == _UNIT_MAJOR and moved.dim() > 1 and moved.shape[1] == width:
+        keep = (~mask).to(value.dtype).view(p, width, *[1] * (moved.dim() - 2))
+        return (moved * keep).movedim(0, tap.batch_dim)
+    if layout == _UNIT_MINOR and moved.dim() > 1 and moved.shape[-1] == width:
+        keep = (~mask).to(value.dtype).view(p, *[1] * (moved.dim() - 2), width)
+        return (moved * keep).movedim(0, tap.batch_dim)
+    flat = moved.reshape(p, -1)
+    hit = torch.zeros(flat.shape, dtype=torch.bool)
+    hit[:, tap.columns] = mask[:, tap.units]
+    return flat.masked_fill(hit, 0.0).view(moved.shape).movedim(0, tap.batch_dim)
 
 
 _UNIT_MAJOR = "unit-major"
