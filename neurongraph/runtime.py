@@ -92,13 +92,13 @@ def exit_now(code: int) -> NoReturn:
     Everything a process does at exit still happens: the threading module's exit callbacks run
     and non-daemon threads are waited for, :mod:`atexit` handlers run (they also run
     ``weakref.finalize`` callbacks, flush logging and stop an embedded store), and standard
-    output and error are flushed. What is skipped is the
-    interpreter's own teardown, freeing every object of every module one by one, which takes
-    about a second once torch is imported, after the command's last output. For entry points
-    only: the caller's process ends.
+    output and error are flushed. What is skipped is the interpreter's own teardown, freeing
+    every object of every module one by one, which takes about a second once torch is
+    imported, after the command's last output. For entry points only: the caller's process
+    ends.
     """
     # as the interpreter does: the threading module's exit callbacks (executors of
-    # concurrent.futures and joblib shut down their workers there), then non-daemon threads
+    # concurrent.futures, and joblib's, shut down their workers there), then non-daemon threads
     threading._shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
