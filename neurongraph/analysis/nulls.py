@@ -29,6 +29,8 @@ import multiprocessing
 import numbers
 import os
 import signal
+import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -508,15 +510,26 @@ def _null_ncut(
         raise AnalysisError(f"a null network cannot be partitioned: {err}") from err
 
 
+#: How often a forked worker checks that its parent is alive, in seconds.
+PARENT_POLL_SECONDS = 0.2
 #: A forked worker's network, cluster count and partition options (set as it starts).
 _worker_task: tuple[Any, int, dict[str, Any]] | None = None
 
 
-def _start_worker(null: Any, k: int, options: dict[str, Any]) -> None:
-    """Initialise a forked worker: keep its task; Ctrl-C is the parent's to handle."""
+def _start_worker(null: Any, k: int, options: dict[str, Any], parent: int) -> None:
+    """Initialise a forked worker: keep its task, leave Ctrl-C to the parent, and end when
+    the parent ends (killed, it cannot stop its workers itself)."""
     global _worker_task
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_task = (null, k, options)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this process as soon as ``parent`` is no longer its parent."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 def _worker_null_ncut(
@@ -534,7 +547,7 @@ def _executor(workers: int, null: Any, k: int, options: dict[str, Any]) -> tuple
             workers,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(null, k, options),
+            initargs=(null, k, options, os.getpid()),
         )
         return executor, _worker_null_ncut
     executor = ThreadPoolExecutor(workers, thread_name_prefix="neurongraph-null")

@@ -206,7 +206,7 @@ def entropy(obj: Context, network: str, as_json: bool):
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes for the null models (default: all cores).",
+    help="Parallel workers for the null models (default: all cores).",
 )
 @seed_option
 @json_option

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,57 @@ def test_nulls_run_in_forked_processes_with_the_same_results():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "False"]
+
+
+ENDLESS = """
+import sys
+from conftest import planted_layers
+from neurongraph.analysis.nulls import clusterability
+
+def started(done, total):
+    if done == 1:
+        print("nulls running", flush=True)
+widths, blocks, _ = planted_layers([16, 64, 64, 8], 3, cross=0.3, seed=5)
+clusterability(widths, blocks, 3, n_shuffles=2000, random_state=1, n_jobs=2, progress=started)
+"""
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_forked_workers_end_when_their_parent_is_killed():
+    """A killed process cannot stop its workers: they notice, and end, on their own."""
+    tests = Path(__file__).resolve().parents[1]
+    parent = subprocess.Popen(
+        [sys.executable, "-c", ENDLESS],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), *sys.path])},
+    )
+    try:
+        assert parent.stdout.readline().strip() == "nulls running"
+        workers = _children(parent.pid)
+        assert len(workers) == 2 and all(_alive(w) for w in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
 
 
 def test_no_forking_while_the_embedded_store_runs_a_jvm(store):
