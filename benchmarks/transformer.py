@@ -43,6 +43,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from neurongraph.store.autoserve import SERVE_ENV
+
 HIDDEN = 384
 INTERMEDIATE = 1536
 N_BLOCKS = 6
@@ -212,6 +214,9 @@ def neurongraph(store: Path, *args: str) -> list[str]:
 def environment(module_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(module_dir), env.get("PYTHONPATH")]))
+    # the store runs inside each command, so that its wall, CPU and peak RSS include the
+    # store's work (a served store works in a background process outside the command's tree)
+    env[SERVE_ENV] = "0"
     return env
 
 
