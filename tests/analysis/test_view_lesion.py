@@ -1,6 +1,6 @@
 """Lesions of networks read as a DAG (ModelView): batched evaluation against lesioning float64
 copies of the eager model one lesion at a time, on a residual MLP and on the ResNet, for both
-metrics; hidden layers; bad input."""
+metrics; hidden layers; bad input; the lesion masks on every layout of units."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from torch import nn
 
 from neurongraph.analysis.importance import importance
 from neurongraph.analysis.lesion import lesion_accuracies
-from neurongraph.analysis.view_lesion import OUTPUT_CHANGE, hidden_layers
+from neurongraph.analysis.view_lesion import OUTPUT_CHANGE, _silence, hidden_layers
 from neurongraph.errors import AnalysisError
-from neurongraph.model.view import ModelView, read_view
+from neurongraph.model.view import ModelView, Tap, read_view
 
 #: Training examples (the first of digits) and test examples the lesions run on (the next).
 N_TRAIN = 600
@@ -210,3 +210,39 @@ def test_bad_metrics_are_refused(resnet, split, digits):
     with pytest.raises(AnalysisError, match="chains score accuracy"):
         chain_model = nn.Sequential(nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, 10))
         lesion_accuracies(chain_model, [[(1, [0])]], digits, metric=OUTPUT_CHANGE)
+
+
+def _tap(width: int, units: torch.Tensor, batch_dim: int = 0) -> Tap:
+    return Tap(0, width, batch_dim, torch.arange(units.numel()), units)
+
+
+@pytest.mark.parametrize(
+    ("shape", "batch_dim", "unit_major"),
+    [((6, 4, 3, 3), 0, True), ((6, 5, 4), 0, False), ((5, 6, 4), 1, False)],
+    ids=["conv-channels", "tokens", "tokens-batch-second"],
+)
+def test_silence_zeroes_exactly_the_masked_units(shape, batch_dim, unit_major):
+    """Every element of a masked unit becomes 0 and every other element keeps its value, for
+    convolution channels (unit-major) and token features (unit-minor) alike."""
+    g = torch.Generator().manual_seed(0)
+    value = torch.randn(shape, generator=g, dtype=torch.float64)
+    moved = value.movedim(batch_dim, 0)
+    p, width = moved.shape[0], moved.shape[1] if unit_major else moved.shape[-1]
+    per_unit = moved[0].numel() // width
+    units = torch.arange(width)
+    units = units.repeat_interleave(per_unit) if unit_major else units.repeat(per_unit)
+    mask = torch.rand((p, width), generator=g) < 0.4
+    out = _silence(value, _tap(width, units, batch_dim), mask)
+    hit = mask[:, :, None, None] if unit_major else mask[:, None, :]
+    expected = moved.masked_fill(hit, 0.0).movedim(0, batch_dim)
+    assert out.shape == value.shape
+    assert torch.equal(out, expected)
+
+
+def test_silence_keeps_a_channels_last_value_channels_last():
+    value = torch.randn(6, 4, 3, 3).to(memory_format=torch.channels_last)
+    mask = torch.zeros(6, 4, dtype=torch.bool)
+    mask[:, 1] = True
+    out = _silence(value, _tap(4, torch.arange(4).repeat_interleave(9)), mask)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out[:, 1], torch.zeros(6, 3, 3)) and torch.equal(out[:, 0], value[:, 0])
