@@ -494,7 +494,7 @@ def _null_ncut(
     n_init: int | None,
     eigen_tol: float,
 ) -> tuple[float, int]:
-    """Shuffle, re-partition and score one null network (runs in a worker thread)."""
+    """Shuffle, re-partition and score one null network (in a worker, or the caller)."""
     shuffle_seed, partition_seed = seeds
     random_state = np.random.RandomState(np.random.MT19937(partition_seed))
     try:
@@ -535,6 +535,7 @@ def _exit_with(parent: int) -> None:
 def _worker_null_ncut(
     seeds: tuple[np.random.SeedSequence, np.random.SeedSequence],
 ) -> tuple[float, int]:
+    """:func:`_null_ncut` of the forked worker's task for one null's seeds."""
     null, k, options = _worker_task
     return _null_ncut(null, k, seeds, **options)
 
@@ -667,7 +668,7 @@ class _NullTest:
         null_ncuts = np.empty(n_shuffles)
         disconnected = 0
         workers = _n_workers(n_jobs, n_shuffles)
-        logger.info("clusterability: %d %s nulls on %d thread(s)", n_shuffles, method, workers)
+        logger.info("clusterability: %d %s nulls on %d worker(s)", n_shuffles, method, workers)
         if progress is not None:
             progress(0, n_shuffles)  # the real partition is done; the nulls' clock starts
         with closing(_null_ncuts(null, k, seeds, workers, **options)) as results:

@@ -411,14 +411,17 @@ def _silence(value: torch.Tensor, tap: Tap, mask: torch.Tensor) -> torch.Tensor:
     moved = value.movedim(tap.batch_dim, 0)
     p, width = moved.shape[0], tap.width
     layout = _layout(tap, moved[0].numel())
-    # Multiplying by the kept units keeps the value's memory layout (a channels-last
-    # convolution's output stays channels-last for the next one), where flattening it
-    # would copy it twice; a silenced value is 0 (-0 for a negative one: the same number).
+    ones = [1] * (moved.dim() - 2)
+    keep_shape = None
     if layout == _UNIT_MAJOR and moved.dim() > 1 and moved.shape[1] == width:
-        keep = (~mask).to(value.dtype).view(p, width, *[1] * (moved.dim() - 2))
-        return (moved * keep).movedim(0, tap.batch_dim)
-    if layout == _UNIT_MINOR and moved.dim() > 1 and moved.shape[-1] == width:
-        keep = (~mask).to(value.dtype).view(p, *[1] * (moved.dim() - 2), width)
+        keep_shape = (p, width, *ones)  # (P, width, positions...): conv channels
+    elif layout == _UNIT_MINOR and moved.dim() > 1 and moved.shape[-1] == width:
+        keep_shape = (p, *ones, width)  # (P, positions..., width): features of every token
+    if keep_shape is not None:
+        # Multiplying by the kept units keeps the value's memory layout (a channels-last
+        # convolution's output stays channels-last for the next one), where flattening it
+        # would copy it twice; a silenced value is 0 (-0 for a negative one: the same number).
+        keep = (~mask).to(value.dtype).view(keep_shape)
         return (moved * keep).movedim(0, tap.batch_dim)
     flat = moved.reshape(p, -1)
     hit = torch.zeros(flat.shape, dtype=torch.bool)

@@ -198,6 +198,12 @@ def test_results_do_not_depend_on_n_jobs_with_worker_threads(monkeypatch):
     assert_allclose(one.ncut, two.ncut, rtol=1e-12, atol=0)
 
 
+def _script_env() -> dict[str, str]:
+    """The environment of a Python script that imports the tests' helpers (``conftest``)."""
+    tests = Path(__file__).resolve().parents[1]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), *sys.path])}
+
+
 FORKED = """
 import os
 from conftest import planted_layers
@@ -223,13 +229,12 @@ print(len(children), os.getpid() in children)
 
 def test_nulls_run_in_forked_processes_with_the_same_results():
     """In a process without a JVM the nulls run in forked worker processes."""
-    tests = Path(__file__).resolve().parents[1]
     result = subprocess.run(
         [sys.executable, "-c", FORKED],
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), *sys.path])},
+        env=_script_env(),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "False"]
@@ -266,12 +271,11 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
 def test_forked_workers_end_when_their_parent_is_killed():
     """A killed process cannot stop its workers: they notice, and end, on their own."""
-    tests = Path(__file__).resolve().parents[1]
     parent = subprocess.Popen(
         [sys.executable, "-c", ENDLESS],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), *sys.path])},
+        env=_script_env(),
     )
     try:
         assert parent.stdout.readline().strip() == "nulls running"
