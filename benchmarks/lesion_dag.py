@@ -18,6 +18,14 @@ which must agree to 1e-8) on ``--naive-limit`` lesions spread over the list, its
 all of them. Both sides run in this process, each once untimed first; the batched time is the
 median of ``--repeats`` runs.
 
+Two more lines say how far batching can go. The *floor* times the replays' own operations
+alone (:func:`replay_floor`: every operation downstream of each lesion's site, on every
+(lesion, example) pair, in the engine's passes and dtype, without gathers, masks or scoring):
+an engine that replays every pair cannot beat the loop by more than the loop's time over it.
+The *effect / margin* ratios (accuracy runs; :func:`margin_ratios`, from the float64 loop)
+say how many pairs a certificate could skip instead: only those whose effect a sound bound
+keeps below the margin of their answer.
+
 Run: ``.venv/bin/python benchmarks/lesion_dag.py [--network resnet|transformer|bert|all]
 [--threads T] [--naive-limit N]``.
 """
@@ -28,6 +36,7 @@ import argparse
 import copy
 import itertools
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -36,6 +45,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neurongraph.analysis.importance import importance
+from neurongraph.analysis.lesion import LesionRun
 from neurongraph.analysis.view_lesion import OUTPUT_CHANGE, hidden_layers
 from neurongraph.formatting import points
 from neurongraph.model.datasets import load_dataset
@@ -202,6 +212,45 @@ def naive(
     return out
 
 
+def replay_floor(view: ModelView, data: tuple, metric: str, lesions: list) -> float:
+    """Seconds that the operations of the lesioned replays take alone, the floor of any engine
+    that runs every (lesion, example) pair: for each lesioned layer, every operation
+    downstream of its site on (its lesions x the examples) pairs, in the engine's passes and
+    dtype, on inputs gathered beforehand, with no masks, no gathers and no scoring (the best of
+    three timings per layer)."""
+    engine = LesionRun.checked(view, [], data, None, None, metric).engine
+    base = engine.baseline(slice(0, engine.n))
+    runner = engine.fast if engine.fast is not None else engine.view
+    dims = view.batch_dims
+    total = 0.0
+    for layer, count in Counter(lesion[0][0] for lesion in lesions).items():
+        ops, frontier = engine.plan(frozenset({layer}))
+        pairs = count * engine.n
+        rows = min(engine.pairs_per_pass(ops, frontier), pairs)
+        rows += -rows % engine.rows
+        index = torch.arange(rows) % engine.n
+        values = {name: base.fast[name].index_select(dims[name], index) for name in frontier}
+        times = []
+        for _ in range(4):
+            t0 = time.perf_counter()
+            runner.replay(dict(values), ops)
+            times.append(time.perf_counter() - t0)
+        total += min(times[1:]) * pairs / rows
+    return total
+
+
+def margin_ratios(out: torch.Tensor, base: torch.Tensor) -> np.ndarray:
+    """Per example: the largest change, under a lesion, of the unlesioned top logit's lead over
+    another logit, divided by its lead over the second (the margin a sound bound must stay
+    under to prove the answer unchanged without running it)."""
+    top2 = base.topk(2, dim=1)
+    top = top2.indices[:, :1]
+    change = out - base
+    lead_change = (change.gather(1, top) - change).abs().amax(1)
+    margin = (top2.values[:, 0] - top2.values[:, 1]).clamp_min(torch.finfo(base.dtype).tiny)
+    return (lead_change / margin).numpy()
+
+
 def all_lesions(result, widths: list[int]) -> list:
     """The lesions of an importance run, in the order of its deltas."""
     lesions = [[(g.layer, g.units)] for g in result.groups]
@@ -257,7 +306,14 @@ def run_case(
     t0 = time.perf_counter()
     naive(model, view, subset, X, lambda out: score(out, base32), sums)
     t_naive = (time.perf_counter() - t0) * scale
-    n64 = naive(copy.deepcopy(model).double(), view, subset, X, lambda o: score(o, base64), sums)
+    ratios: list[np.ndarray] = []
+
+    def score64(out: torch.Tensor) -> float:
+        if metric != OUTPUT_CHANGE:
+            ratios.append(margin_ratios(out, base64))
+        return score(out, base64)
+
+    n64 = naive(copy.deepcopy(model).double(), view, subset, X, score64, sums)
     deltas = np.concatenate(
         [
             [g.delta for g in result.groups],
@@ -275,6 +331,20 @@ def run_case(
         f"  speed-up of batched importance(): {t_naive / t_batched:5.1f}x (target >= 10x); "
         f"max |delta difference| vs float64 copies: {diff:.2e} (must be < 1e-8)"
     )
+    t_floor = replay_floor(view, data, metric, lesions)
+    print(
+        f"  floor, the replays' operations alone: {t_floor:7.2f} s, so replaying every "
+        f"(lesion, example) pair cannot pass {t_naive / t_floor:5.1f}x the loop"
+    )
+    if ratios:
+        r = np.concatenate(ratios)
+        q10, q50 = np.quantile(r, [0.1, 0.5])
+        print(
+            f"  lesion effect / margin per (lesion, example), float64 copies: median {q50:.2f}, "
+            f"10th percentile {q10:.3f}; below 0.1: {np.mean(r < 0.1):.1%}, below 1: "
+            f"{np.mean(r < 1):.1%} (a certificate skips a pair only where a bound on its effect "
+            "stays below its margin)"
+        )
     assert diff < 1e-8
 
 

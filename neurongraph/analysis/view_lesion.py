@@ -329,12 +329,7 @@ class ViewEngine:
         accuracy = self.metric == ACCURACY
         task_change = torch.zeros((m, n_tasks), dtype=torch.int64 if accuracy else torch.float64)
         class_change = torch.zeros(m * n_cols, dtype=torch.int64)
-        per_pair = sum(self.elements.get(self.view.op_name(i), 0) for i in ops) + sum(
-            self.elements.get(name, 0) for name in frontier
-        )
-        # a program made for one batch size (view.batch) runs on exactly that many rows
-        per_pass = self.rows if self.view.batch else self.options.batch_elements // max(1, per_pair)
-        per_pass = max(1, per_pass)
+        per_pass = self.pairs_per_pass(ops, frontier)
         keep = None if self.examples_per_chunk >= self.n else frontier
         for chunk in self._chunks():
             base = self.baseline(chunk, keep)
@@ -361,6 +356,17 @@ class ViewEngine:
                     moved = (out - base.output[ni]).norm(dim=1) / base.norm[ni]
                     task_change.index_add_(0, mi, -moved[:, None])
         return task_change.numpy(), class_change.view(m, n_cols).numpy()
+
+    def pairs_per_pass(self, ops: list[int], frontier: list[str]) -> int:
+        """How many (lesion, example) pairs one replay of ``ops`` (reading ``frontier``) runs:
+        as many as fit in ``EngineOptions.batch_elements`` values, or exactly the exported batch
+        size of a program made for one."""
+        if self.view.batch:
+            return self.rows
+        per_pair = sum(self.elements.get(self.view.op_name(i), 0) for i in ops) + sum(
+            self.elements.get(name, 0) for name in frontier
+        )
+        return max(1, self.options.batch_elements // max(1, per_pair))
 
     def _replay(
         self,
