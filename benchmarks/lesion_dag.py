@@ -21,7 +21,8 @@ median of ``--repeats`` runs.
 Two more lines say how far batching can go. The *floor* times the replays' own operations
 alone (:func:`replay_floor`: every operation downstream of each lesion's site, on every
 (lesion, example) pair, in the engine's passes and dtype, without gathers, masks or scoring):
-an engine that replays every pair cannot beat the loop by more than the loop's time over it.
+an engine that replays every pair with these operations cannot beat the loop by more than
+the loop's time over it.
 The *effect / margin* ratios (accuracy runs; :func:`margin_ratios`, from the float64 loop)
 say how many pairs a certificate could skip instead: only those whose effect a sound bound
 keeps below the margin of their answer.
@@ -213,8 +214,8 @@ def naive(
 
 
 def replay_floor(view: ModelView, data: tuple, metric: str, lesions: list) -> float:
-    """Seconds that the operations of the lesioned replays take alone, the floor of any engine
-    that runs every (lesion, example) pair: for each lesioned layer, every operation
+    """Seconds that the operations of the lesioned replays take alone, the floor of an engine
+    that replays every (lesion, example) pair with them: for each lesioned layer, every operation
     downstream of its site on (its lesions x the examples) pairs, in the engine's passes and
     dtype, on inputs gathered beforehand, with no masks, no gathers and no scoring (the best of
     three timings per layer)."""
