@@ -46,7 +46,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neurongraph.analysis.importance import importance
-from neurongraph.analysis.lesion import LesionRun
+from neurongraph.analysis.lesion import LesionRun, distinct_lesions
 from neurongraph.analysis.view_lesion import OUTPUT_CHANGE, hidden_layers
 from neurongraph.formatting import points
 from neurongraph.model.datasets import load_dataset
@@ -215,16 +215,18 @@ def naive(
 
 def replay_floor(view: ModelView, data: tuple, metric: str, lesions: list) -> float:
     """Seconds that the operations of the lesioned replays take alone, the floor of an engine
-    that replays every (lesion, example) pair with them: for each lesioned layer, every operation
-    downstream of its site on (its lesions x the examples) pairs, in the engine's passes and
-    dtype, on inputs gathered beforehand, with no masks, no gathers and no scoring (the best of
-    three timings per layer)."""
-    engine = LesionRun.checked(view, [], data, None, None, metric).engine
+    that replays every (distinct lesion, example) pair with them: for each lesioned layer,
+    every operation downstream of its site on (its distinct lesions x the examples) pairs, in
+    the engine's passes and dtype, on inputs gathered beforehand, with no masks, no gathers and
+    no scoring (the best of three timings per layer)."""
+    run = LesionRun.checked(view, lesions, data, None, None, metric)
+    engine = run.engine
     base = engine.baseline(slice(0, engine.n))
     runner = engine.fast if engine.fast is not None else engine.view
     dims = view.batch_dims
     total = 0.0
-    for layer, count in Counter(lesion[0][0] for lesion in lesions).items():
+    distinct = distinct_lesions(run.lesions)
+    for layer, count in Counter(run.lesions[k][0][0] for k in distinct).items():
         ops, frontier = engine.plan(frozenset({layer}))
         pairs = count * engine.n
         rows = min(engine.pairs_per_pass(ops, frontier), pairs)
@@ -287,10 +289,11 @@ def run_case(
         times.append(time.perf_counter() - t0)
     t_batched = float(np.median(times))
     lesions = all_lesions(result, view.widths)
+    n_distinct = len(distinct_lesions(LesionRun.checked(view, lesions, data, None, None).lesions))
     print(
         f"{title}: {len(view.layers)} layers ({sum(1 for la in view.layers if la.kind == SUM)} "
         f"sums), {len(hidden_layers(view))} hidden; {len(result.groups)} groups, "
-        f"{len(lesions)} lesions; metric {result.metric}, "
+        f"{len(lesions)} lesions ({n_distinct} distinct, each run once); metric {result.metric}, "
         f"baseline {points(result.baseline_accuracy, '.2f')}"
     )
     print(

@@ -87,6 +87,7 @@ __all__ = [
     "LesionChunk",
     "LesionRun",
     "check_batch_size",
+    "distinct_lesions",
     "iter_lesions",
     "lesion_accuracies",
 ]
@@ -239,6 +240,23 @@ def _normalise_lesion(
 # public API
 
 
+def distinct_lesions(
+    lesions: Sequence[tuple[tuple[int, np.ndarray], ...]],
+) -> dict[int, list[int]]:
+    """Each distinct non-empty lesion of ``lesions`` (normalised, as :class:`LesionRun` keeps
+    them), as the index of its first occurrence mapped to the indices of all its occurrences.
+
+    Random groups of a small layer repeat (a 2-unit group of an 8-unit layer is one of 28), and
+    single neurons repeat random groups of size 1: each distinct lesion runs once."""
+    first: dict[tuple, int] = {}
+    copies: dict[int, list[int]] = {}
+    for k, lesion in enumerate(lesions):
+        if lesion:
+            key = tuple((layer, units.tobytes()) for layer, units in lesion)
+            copies.setdefault(first.setdefault(key, k), []).append(k)
+    return copies
+
+
 def _accuracies(
     engine: ChainEngine, task_correct: np.ndarray, class_correct: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -318,6 +336,7 @@ class LesionRun:
             yield LesionChunk(
                 np.array(empty, dtype=np.int64), acc, task_acc, class_acc, done, total
             )
+        copies = distinct_lesions(lesions)
         # chunks share the first lesioned layer, whether more layers are lesioned (only
         # one-layer lesions are certified) and a size class (1, 2, 3-4, 5-8, ...), so that
         # padding the first layer's unit lists to the chunk's largest costs little
@@ -327,8 +346,7 @@ class LesionRun:
                 len(lesions[k]) > 1,
                 int(lesions[k][0][1].size - 1).bit_length(),
             )
-            for k in range(total)
-            if lesions[k]
+            for k in copies
         }
         rest = sorted(keys, key=lambda k: (keys[k], lesions[k][0][1].size))
         for _, same in itertools.groupby(rest, key=keys.__getitem__):
@@ -342,10 +360,16 @@ class LesionRun:
                     self.base_task[None, :] + task_change,
                     self.base_class[None, :] + class_change,
                 )
-                done += len(idx)
+                rows = np.repeat(np.arange(len(idx)), [len(copies[k]) for k in idx])
+                done += rows.size
                 log.debug("lesions: %d of %d evaluated", done, total)
                 yield LesionChunk(
-                    np.array(idx, dtype=np.int64), acc, task_acc, class_acc, done, total
+                    np.array([c for k in idx for c in copies[k]], dtype=np.int64),
+                    acc[rows],
+                    task_acc[rows],
+                    class_acc[rows],
+                    done,
+                    total,
                 )
 
     def collect(self, progress: Progress | None) -> LesionAccuracies:

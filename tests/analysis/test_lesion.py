@@ -585,6 +585,32 @@ def test_unsorted_repeated_and_split_unit_lists_are_the_same_lesion(digits_chain
     )
 
 
+def test_a_repeated_lesion_runs_once_and_every_copy_gets_its_answer(digits_chain, monkeypatch):
+    chain, X, y = digits_chain
+    distinct = random_lesions(chain, 6, seed=7)[1:7]  # six different non-empty lesions
+    order = [0, 3, 0, 1, 2, 3, 4, 0, 5, 2]
+    lesions = [distinct[k] for k in order]
+    lesions[2] = [(layer, list(units)[::-1]) for layer, units in lesions[2]]  # same lesion
+    evaluated = []
+    evaluate = lesion_engine.ChainEngine.evaluate
+    monkeypatch.setattr(
+        lesion_engine.ChainEngine,
+        "evaluate",
+        lambda self, batch: evaluated.extend(batch) or evaluate(self, batch),
+    )
+    chunks = list(iter_lesions(chain, lesions, (X, y), batch_size=2))
+    assert len(evaluated) == len(distinct)
+    seen = np.concatenate([c.indices for c in chunks])
+    assert sorted(seen.tolist()) == list(range(len(lesions)))
+    assert chunks[-1].done == chunks[-1].total == len(lesions)
+    full = lesion_accuracies(chain, lesions, (X, y))
+    alone = lesion_accuracies(chain, distinct, (X, y))
+    assert_array_equal(full.accuracy, alone.accuracy[order])
+    assert_array_equal(full.class_accuracy, alone.class_accuracy[order])
+    for c in chunks:
+        assert_array_equal(c.accuracy, full.accuracy[c.indices])
+
+
 def test_malformed_lesions_and_partitions_are_refused(digits_chain):
     chain, X, y = digits_chain
     with pytest.raises(AnalysisError, match="lesionable layers are 1..3"):
