@@ -209,7 +209,8 @@ class ViewEngine:
     def plan(self, layers: frozenset) -> tuple[list[int], list[str]]:
         """For lesions of ``layers``: the operations to replay (downstream of their sites, and
         every one without a batch dimension) and the batched values they read from the
-        unlesioned pass."""
+        unlesioned pass (a site that no other lesioned layer changes among them: it is read
+        from that pass and silenced, its operation does not run again)."""
         if layers not in self._plans:
             view = self.view
             changed = set(view.downstream(self.site(p)[0] for p in layers))
@@ -219,7 +220,8 @@ class ViewEngine:
                 if i in changed or view.op_name(i) not in view.batch_dims
             ]
             made = {view.op_name(i) for i in ops}
-            frontier = sorted({name for i in ops for name in view.reads(i)} - made)
+            read = {name for i in ops for name in view.reads(i)} | {view.output}
+            frontier = sorted(read - made)
             self._plans[layers] = (ops, frontier)
         return self._plans[layers]
 
@@ -407,6 +409,8 @@ class ViewEngine:
             return value
 
         with torch.no_grad():
+            for name in by_site.keys() & values.keys():
+                values[name] = silence(name, values[name])
             values = view.replay(values, ops, edit=silence)
         return self._flat(values[view.output])[:real]
 

@@ -461,13 +461,13 @@ class ModelView:
         return found
 
     def downstream(self, names: Iterable[str]) -> list[int]:
-        """Indices of the recorded operations that compute one of ``names`` or read, directly
-        or through others, a value that one of them computes: what must run again when those
-        values change."""
+        """Indices of the recorded operations that read, directly or through others, one of
+        the values ``names``: what must run again when those values are replaced (an operation
+        that computes one of them runs only when it reads another)."""
         changed = set(names)
         found = []
         for index, op in enumerate(self.ops):
-            if op.out in changed or self.reads(index) & changed:
+            if self.reads(index) & changed:
                 changed.add(op.out)
                 found.append(index)
         return found

@@ -180,6 +180,22 @@ def test_an_nn_module_that_is_not_a_chain_is_read_as_a_view(residual_mlp, split)
     assert_allclose(from_module.accuracy, from_view.accuracy, atol=1e-11)
 
 
+def test_a_lesion_of_the_output_layer_zeroes_those_outputs(resnet, split):
+    # the output's own operation does not run again: the unlesioned outputs are silenced
+    model, view = resnet
+    _, _, X, y = split
+    X = X.reshape(-1, 1, 8, 8)
+    out = copy.deepcopy(model).double()(torch.as_tensor(X, dtype=torch.float64))
+    last = len(view.layers) - 1
+    lesions = [[(last, [c])] for c in range(3)] + [[(last, [0, 1]), (1, [0])]]
+    res = lesion_accuracies(view, lesions, (X, y))
+    for k in range(3):
+        zeroed = out.clone()
+        zeroed[:, k] = 0
+        assert res.accuracy[k] == pytest.approx(float((zeroed.argmax(1).numpy() == y).mean()))
+    assert res.accuracy[0] != res.baseline_accuracy
+
+
 def test_importance_on_a_view_tests_every_hidden_layer(resnet, split):
     _, view = resnet
     _, _, X, y = split
