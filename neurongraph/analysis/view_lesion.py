@@ -170,7 +170,11 @@ class ViewEngine:
             tap.layer: (name, tap) for name, taps in view.sites.items() for tap in taps
         }
         fast = options.fast_dtype is not None and metric == ACCURACY
-        self.fast = view.cast(options.fast_dtype, channels_last=True) if fast else None
+        self.fast = (
+            view.cast(options.fast_dtype, channels_last=True, short_attention=True)
+            if fast
+            else None
+        )
         self.rows = view.batch or 1  # a replay runs on this many rows, or any number (1)
         self.elements = self._elements()
         self._plans: dict[frozenset, tuple[list[int], list[str]]] = {}

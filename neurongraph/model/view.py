@@ -51,7 +51,7 @@ from torch import nn
 from torch.fx.node import map_aggregate
 
 from neurongraph.errors import IngestError
-from neurongraph.model import operations
+from neurongraph.model import attention, operations
 from neurongraph.model.checks import check_runs, one_line, reproduction_failure
 from neurongraph.model.defaults import TOKEN_REDUCTIONS
 from neurongraph.model.export import export_program, pieces
@@ -476,21 +476,30 @@ class ModelView:
         """The name of the value recorded operation ``index`` computes."""
         return self.ops[index].out
 
-    def cast(self, dtype: torch.dtype, *, channels_last: bool = False) -> ModelView:
+    def cast(
+        self, dtype: torch.dtype, *, channels_last: bool = False, short_attention: bool = False
+    ) -> ModelView:
         """A copy whose recorded operations run in ``dtype`` (weights, biases, folded norms and
         floating constants cast; layers, taps and sites shared): :meth:`__call__`,
         :meth:`activations` and :meth:`layer_activations` cast a floating input to it. With
         ``channels_last`` the 4-D weights are stored channels-last, so that convolutions run
         in that memory format (several times faster for few channels on the CPU; the same
-        values to a rounding)."""
+        values to a rounding); with ``short_attention`` attention over few keys runs as
+        :func:`~neurongraph.model.attention.short_attention` (faster there; the same values to
+        a rounding)."""
 
         def cast(a: object) -> object:
             return _cast(a, dtype, channels_last)
 
+        def target(op: _Op) -> object:
+            if short_attention and _packet(op.target) == operations.ATTENTION:
+                return attention.short_attention
+            return cast(op.target)
+
         ops = [
             _Op(
                 op.out,
-                cast(op.target),
+                target(op),
                 map_aggregate(op.args, cast),
                 map_aggregate(dict(op.kwargs), cast),
                 None if op.weights is None else cast(op.weights),
