@@ -227,16 +227,16 @@ def replay_floor(view: ModelView, data: tuple, metric: str, lesions: list) -> fl
     total = 0.0
     distinct = distinct_lesions(run.lesions)
     for layer, count in Counter(run.lesions[k][0][0] for k in distinct).items():
-        ops, frontier = engine.plan(frozenset({layer}))
+        plan = engine.plan(frozenset({layer}))
         pairs = count * engine.n
-        rows = min(engine.pairs_per_pass(ops, frontier), pairs)
+        rows = min(engine.pairs_per_pass(plan), pairs)
         rows += -rows % engine.rows
         index = torch.arange(rows) % engine.n
-        values = {name: base.fast[name].index_select(dims[name], index) for name in frontier}
+        values = {name: base.fast[name].index_select(dims[name], index) for name in plan.frontier}
         times = []
         for _ in range(4):
             t0 = time.perf_counter()
-            runner.replay(dict(values), ops)
+            runner.replay(dict(values), plan.ops, drop=plan.drop)
             times.append(time.perf_counter() - t0)
         total += min(times[1:]) * pairs / rows
     return total

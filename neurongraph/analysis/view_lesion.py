@@ -62,6 +62,7 @@ __all__ = [
     "METRICS",
     "OUTPUT_CHANGE",
     "OutputTasks",
+    "Plan",
     "ViewEngine",
     "check_metric",
     "hidden_layers",
@@ -110,6 +111,16 @@ class OutputTasks:
     names: tuple[str, ...] = (OUTPUT_CHANGE,)
     n_columns: int = 0
     classes: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the lesions of some layers replay (:meth:`ViewEngine.plan`)."""
+
+    ops: list[int]  # the operations, in order
+    frontier: list[str]  # the batched values they read from the unlesioned pass
+    drop: dict[int, list[str]]  # values let go after each operation (ModelView.last_uses)
+    peak: int  # most batched values per (lesion, example) pair held at once
 
 
 @dataclass
@@ -177,7 +188,7 @@ class ViewEngine:
         )
         self.rows = view.batch or 1  # a replay runs on this many rows, or any number (1)
         self.elements = self._elements()
-        self._plans: dict[frozenset, tuple[list[int], list[str]]] = {}
+        self._plans: dict[frozenset, Plan] = {}
         self._cache: dict[tuple[int, frozenset | None], _Base] = {}
         self.examples_per_chunk = max(
             1, min(self.n, BASELINE_ELEMENTS // max(1, sum(self.elements.values())))
@@ -210,11 +221,12 @@ class ViewEngine:
 
     # -- plans and the unlesioned pass -------------------------------------------------------
 
-    def plan(self, layers: frozenset) -> tuple[list[int], list[str]]:
+    def plan(self, layers: frozenset) -> Plan:
         """For lesions of ``layers``: the operations to replay (downstream of their sites, and
-        every one without a batch dimension) and the batched values they read from the
+        every one without a batch dimension), the batched values they read from the
         unlesioned pass (a site that no other lesioned layer changes among them: it is read
-        from that pass and silenced, its operation does not run again)."""
+        from that pass and silenced, its operation does not run again), and when each value
+        is let go."""
         if layers not in self._plans:
             view = self.view
             changed = set(view.downstream(self.site(p)[0] for p in layers))
@@ -226,7 +238,13 @@ class ViewEngine:
             made = {view.op_name(i) for i in ops}
             read = {name for i in ops for name in view.reads(i)} | {view.output}
             frontier = sorted(read - made)
-            self._plans[layers] = (ops, frontier)
+            drop = view.last_uses(ops, keep=[view.output])
+            held = peak = sum(self.elements.get(name, 0) for name in frontier)
+            for position, i in enumerate(ops):
+                held += self.elements.get(view.op_name(i), 0)
+                peak = max(peak, held)
+                held -= sum(self.elements.get(name, 0) for name in drop.get(position, ()))
+            self._plans[layers] = Plan(ops, frontier, drop, peak)
         return self._plans[layers]
 
     def _chunks(self) -> list[slice]:
@@ -330,13 +348,13 @@ class ViewEngine:
                 if layer not in masks:
                     masks[layer] = torch.zeros((m, self.view.widths[layer]), dtype=torch.bool)
                 masks[layer][j, torch.as_tensor(units)] = True
-        ops, frontier = self.plan(frozenset(masks))
+        plan = self.plan(frozenset(masks))
         n_tasks, n_cols = len(self.tasks.names), self.tasks.n_columns
         accuracy = self.metric == ACCURACY
         task_change = torch.zeros((m, n_tasks), dtype=torch.int64 if accuracy else torch.float64)
         class_change = torch.zeros(m * n_cols, dtype=torch.int64)
-        per_pass = self.pairs_per_pass(ops, frontier)
-        keep = None if self.examples_per_chunk >= self.n else frontier
+        per_pass = self.pairs_per_pass(plan)
+        keep = None if self.examples_per_chunk >= self.n else plan.frontier
         for chunk in self._chunks():
             base = self.baseline(chunk, keep)
             n = chunk.stop - chunk.start
@@ -344,14 +362,14 @@ class ViewEngine:
             for a in range(0, total, per_pass):
                 pairs = torch.arange(a, min(a + per_pass, total))
                 mi, ni = pairs // n, pairs % n
-                out = self._replay(base, ops, frontier, masks, mi, ni, fast=True)
+                out = self._replay(base, plan, masks, mi, ni, fast=True)
                 if accuracy:
                     labels = self.labels[chunk][ni]
                     correct = self.score(out, labels)
                     if self.fast is not None:
                         k = self.near_ties(out).nonzero(as_tuple=True)[0]
                         if k.numel():
-                            again = self._replay(base, ops, frontier, masks, mi[k], ni[k])
+                            again = self._replay(base, plan, masks, mi[k], ni[k])
                             correct[k] = self.score(again, labels[k])
                     change = correct - base.correct[ni]
                     task_change.index_add_(0, mi, change)
@@ -363,22 +381,18 @@ class ViewEngine:
                     task_change.index_add_(0, mi, -moved[:, None])
         return task_change.numpy(), class_change.view(m, n_cols).numpy()
 
-    def pairs_per_pass(self, ops: list[int], frontier: list[str]) -> int:
-        """How many (lesion, example) pairs one replay of ``ops`` (reading ``frontier``) runs:
-        as many as fit in ``EngineOptions.batch_elements`` values, or exactly the exported batch
-        size of a program made for one."""
+    def pairs_per_pass(self, plan: Plan) -> int:
+        """How many (lesion, example) pairs one replay of ``plan`` runs: as many as hold at
+        most ``EngineOptions.batch_elements`` values at once, or exactly the exported batch size
+        of a program made for one."""
         if self.view.batch:
             return self.rows
-        per_pair = sum(self.elements.get(self.view.op_name(i), 0) for i in ops) + sum(
-            self.elements.get(name, 0) for name in frontier
-        )
-        return max(1, self.options.batch_elements // max(1, per_pair))
+        return max(1, self.options.batch_elements // max(1, plan.peak))
 
     def _replay(
         self,
         base: _Base,
-        ops: list[int],
-        frontier: list[str],
+        plan: Plan,
         masks: dict[int, torch.Tensor],
         mi: torch.Tensor,
         ni: torch.Tensor,
@@ -401,7 +415,7 @@ class ViewEngine:
             mi = torch.cat([mi, mi[-1:].expand(pad)])
             ni = torch.cat([ni, ni[-1:].expand(pad)])
         dims = self.view.batch_dims
-        values = {name: stored[name].index_select(dims[name], ni) for name in frontier}
+        values = {name: stored[name].index_select(dims[name], ni) for name in plan.frontier}
         by_site: dict[str, list[tuple[Tap, torch.Tensor]]] = {}
         for layer, mask in masks.items():
             name, tap = self.site(layer)
@@ -415,7 +429,7 @@ class ViewEngine:
         with torch.no_grad():
             for name in by_site.keys() & values.keys():
                 values[name] = silence(name, values[name])
-            values = view.replay(values, ops, edit=silence)
+            values = view.replay(values, plan.ops, edit=silence, drop=plan.drop)
         return self._flat(values[view.output])[:real]
 
 

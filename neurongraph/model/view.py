@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import math
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -388,6 +388,7 @@ class ModelView:
         *,
         read: Callable | None = None,
         edit: Callable | None = None,
+        drop: Mapping[int, Iterable[str]] | None = None,
     ) -> dict[str, object]:
         """Run the recorded operations ``ops`` (indices into the recorded list, in order) on
         ``values``, which must hold every value they read and do not compute (by name; the
@@ -395,13 +396,16 @@ class ModelView:
 
         ``edit(name, value)``, when given, returns what replaces each computed value before
         anything reads it (lesions silence units at :attr:`sites` this way); ``read(name,
-        value)`` is called on every tapped value (:attr:`taps`). Returns ``values``.
+        value)`` is called on every tapped value (:attr:`taps`); ``drop[k]`` names the values
+        to let go once the ``k``-th operation of ``ops`` has run (:meth:`last_uses`), so that
+        only the values still to be read are held. Returns ``values``.
         """
 
         def resolve(arg: object) -> object:
             return values[arg.name] if isinstance(arg, _Ref) else arg
 
-        for index in ops:
+        drop = {} if drop is None else drop
+        for position, index in enumerate(ops):
             op = self.ops[index]
             args = map_aggregate(op.args, resolve)
             w = op.weights
@@ -414,7 +418,24 @@ class ModelView:
             values[op.out] = value if edit is None else edit(op.out, value)
             if read is not None and op.out in self.taps:
                 read(op.out, values[op.out])
+            for name in drop.get(position, ()):
+                del values[name]
         return values
+
+    def last_uses(self, ops: Sequence[int], keep: Iterable[str]) -> dict[int, list[str]]:
+        """For :meth:`replay`'s ``drop``: after the ``k``-th operation of ``ops``, the values
+        (read or computed by them) that no later one reads, except those in ``keep``."""
+        last: dict[str, int] = {}
+        for position, index in enumerate(ops):
+            for name in self.reads(index):
+                last[name] = position
+            last.setdefault(self.ops[index].out, position)
+        kept = set(keep)
+        found: dict[int, list[str]] = {}
+        for name, position in last.items():
+            if name not in kept:
+                found.setdefault(position, []).append(name)
+        return found
 
     def layer_activations(
         self, x: torch.Tensor, layer: int, *, channel_reduce: str = "mean"

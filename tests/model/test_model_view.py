@@ -13,7 +13,7 @@ from zoo import Recurrent
 from neurongraph.errors import IngestError
 from neurongraph.ingest.graph import DAG, network_graph, view_graph
 from neurongraph.model.extract import example_batch, extract_chain
-from neurongraph.model.view import read_view
+from neurongraph.model.view import INPUT, read_view
 
 
 @pytest.mark.parametrize(("fixture", "shape"), [("mlp", (64,)), ("cnn", (1, 8, 8))])
@@ -68,6 +68,27 @@ def test_a_residual_mlp_is_a_dag_with_a_sum_layer():
     assert [b.source for b in sums] == [2, 0]
     for block in sums:
         assert_allclose(block.weight, np.eye(4))
+
+
+def test_a_replay_lets_go_of_each_value_after_its_last_reader():
+    torch.manual_seed(0)
+    model = Residual()
+    view = read_view(model, example_batch((4,)))
+    x = torch.randn(7, 4, dtype=torch.float64)
+    everything = view.replay({INPUT: x}, range(len(view.ops)))
+    ops = list(range(len(view.ops)))
+    drop = view.last_uses(ops, keep=[view.output])
+    # the input is read by the first operation and by the add, and let go only after the add
+    add = next(k for k in ops if view.op_name(k) == "add")
+    assert INPUT in drop[add] and all(INPUT not in names for k, names in drop.items() if k < add)
+    held = []
+    view.replay({INPUT: x}, ops, drop=drop, edit=lambda name, value: held.append(name) or value)
+    lean = view.replay({INPUT: x}, ops, drop=drop)
+    assert set(lean) == {view.output}
+    torch.testing.assert_close(lean[view.output], everything[view.output], rtol=0, atol=0)
+    assert held == [view.op_name(k) for k in ops]
+    # what is kept is what is left: keeping only the input lets the output go too
+    assert set(view.replay({INPUT: x}, ops, drop=view.last_uses(ops, keep=[INPUT]))) == {INPUT}
 
 
 class Preactivation(nn.Module):
