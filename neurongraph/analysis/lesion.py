@@ -47,6 +47,10 @@ Rules used throughout
   of each other there is recomputed in the chain's dtype. The accuracies equal lesioning a copy
   of the network one lesion at a time in the chain's dtype (float64 for chains from
   :func:`~neurongraph.model.extract.extract_chain`; tested to 1e-6).
+* **A lesion given more than once runs once** (:func:`distinct_lesions`: the same units of the
+  same layers, in any order); every occurrence gets its answers. Random groups of a small layer
+  repeat often (a 2-unit group of an 8-unit layer is one of 28 pairs), and a single neuron's
+  lesion is also a random group of size 1.
 
 References
 ----------

@@ -24,15 +24,20 @@ How lesions are batched
 -----------------------
 Lesions that share the layers they touch share the operations that must run again: only the
 operations downstream of those layers' sites (:meth:`ModelView.downstream`, plus the cheap ones
-without a batch dimension, such as sizes) are replayed. Every other value they read comes from
-one unlesioned pass over the data, gathered per (lesion, example) pair. The pairs run along the
-batch dimension, many per replay (at most ``EngineOptions.batch_elements`` values per
-replay), with per-row masks applied at the sites. With the accuracy metric the replays run in
-``EngineOptions.fast_dtype`` (float32: convolutions are an order of magnitude faster than in
-float64) from the unlesioned float64 values, and every answer whose top two logits lie within
+without a batch dimension, such as sizes) are replayed. A site's own operation does not run
+again unless another lesioned layer changes what it reads: its unlesioned value is silenced.
+Every other value they read comes from one unlesioned pass over the data, gathered per (lesion,
+example) pair. The pairs run along the batch dimension, many per replay, with per-row masks
+applied at the sites; a replay lets go of each value after its last reader
+(:meth:`ModelView.last_uses`) and holds at most ``EngineOptions.batch_elements`` values at
+once. With the accuracy metric the replays run in ``EngineOptions.fast_dtype`` (float32:
+convolutions are an order of magnitude faster than in float64; channels-last convolutions, and
+attention over few keys as :func:`~neurongraph.model.attention.short_attention`) from the
+unlesioned float64 values, and every answer whose top two logits lie within
 ``EngineOptions.tie_rtol`` of each other is recomputed in float64; output-change runs in
 float64. So the answers are the view's float64 ones and equal lesioning a float64 copy of the
-model one lesion at a time (tested to 1e-6).
+model one lesion at a time (tested to 1e-6). A lesion given more than once (random groups of a
+small layer repeat) runs once (:func:`~neurongraph.analysis.lesion.distinct_lesions`).
 
 Metrics
 -------
