@@ -289,7 +289,9 @@ def run_case(
         times.append(time.perf_counter() - t0)
     t_batched = float(np.median(times))
     lesions = all_lesions(result, view.widths)
-    n_distinct = len(distinct_lesions(LesionRun.checked(view, lesions, data, None, None).lesions))
+    n_distinct = len(
+        distinct_lesions(LesionRun.checked(view, lesions, data, None, None, metric).lesions)
+    )
     print(
         f"{title}: {len(view.layers)} layers ({sum(1 for la in view.layers if la.kind == SUM)} "
         f"sums), {len(hidden_layers(view))} hidden; {len(result.groups)} groups, "
