@@ -3,8 +3,9 @@
 PyTorch's fused CPU kernel for ``scaled_dot_product_attention`` works in blocks of keys; over
 a handful of keys (the 7 word positions of the built-in text task) most of its time is spent
 outside arithmetic, and the three plain steps (``q k^T * scale + mask``, softmax, ``* v``) run
-1.8x faster (measured on this project's 2-core machine: 35 ms against 63 ms for 8,000 examples
-of 4 heads and 7 positions; even at 16 keys, slower from 24). The lesion engine's fast replays
+faster: measured on this project's 2-core machine for 4 heads of 16 dimensions, 36 ms against
+63 ms for 8,000 examples of 7 positions, 30 ms against 45 ms at 12 positions; at 16 the kernel is
+as fast (29 ms against 27 ms). The lesion engine's fast replays
 use :func:`short_attention` for that; the values are the same to a rounding of the fast dtype,
 and an answer that rounding could change is decided again in float64 with the kernel
 (:mod:`neurongraph.analysis.view_lesion`).
