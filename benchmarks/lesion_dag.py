@@ -213,17 +213,16 @@ def naive(
     return out
 
 
-def replay_floor(view: ModelView, data: tuple, metric: str, lesions: list) -> float:
+def replay_floor(run: LesionRun) -> float:
     """Seconds that the operations of the lesioned replays take alone, the floor of an engine
     that replays every (distinct lesion, example) pair with them: for each lesioned layer,
     every operation downstream of its site on (its distinct lesions x the examples) pairs, in
     the engine's passes and dtype, on inputs gathered beforehand, with no masks, no gathers and
-    no scoring (the best of three timings per layer)."""
-    run = LesionRun.checked(view, lesions, data, None, None, metric)
+    no scoring (the best of three timings per layer): ``run``'s lesions on its DAG engine."""
     engine = run.engine
     base = engine.baseline(slice(0, engine.n))
     runner = engine.fast if engine.fast is not None else engine.view
-    dims = view.batch_dims
+    dims = engine.view.batch_dims
     total = 0.0
     distinct = distinct_lesions(run.lesions)
     for layer, count in Counter(run.lesions[k][0][0] for k in distinct).items():
@@ -289,9 +288,8 @@ def run_case(
         times.append(time.perf_counter() - t0)
     t_batched = float(np.median(times))
     lesions = all_lesions(result, view.widths)
-    n_distinct = len(
-        distinct_lesions(LesionRun.checked(view, lesions, data, None, None, metric).lesions)
-    )
+    checked = LesionRun.checked(view, lesions, data, None, None, metric)
+    n_distinct = len(distinct_lesions(checked.lesions))
     print(
         f"{title}: {len(view.layers)} layers ({sum(1 for la in view.layers if la.kind == SUM)} "
         f"sums), {len(hidden_layers(view))} hidden; {len(result.groups)} groups, "
@@ -342,7 +340,7 @@ def run_case(
         f"  speed-up of batched importance(): {t_naive / t_batched:5.1f}x (target >= 10x); "
         f"max |delta difference| vs float64 copies: {diff:.2e} (must be < 1e-8)"
     )
-    t_floor = replay_floor(view, data, metric, lesions)
+    t_floor = replay_floor(checked)
     print(
         f"  floor, the replays' operations alone: {t_floor:7.2f} s, so replaying every "
         f"(lesion, example) pair cannot pass {t_naive / t_floor:5.1f}x the loop"
