@@ -121,6 +121,9 @@ _CONTAINERS = {
 _HIERARCHY_STEP = re.compile(r"([^.()]+)\(([^()]*)\)")
 #: What the module hierarchy says for a call of a function (``F.softmax``) inside a module.
 _FUNCTION_CALL = "UNKNOWN_INSTANCE"
+#: Containers that a forward iterates or indexes without calling them: TorchScript's module
+#: hierarchy leaves them out (``0(Block)`` for ``blocks.0`` of a ModuleList ``blocks``).
+_UNCALLED = frozenset({"ModuleList", "ModuleDict"})
 #: Dtypes by TorchScript's ScalarType number (the order of ``c10::ScalarType``).
 _DTYPES = (
     torch.uint8,
@@ -159,27 +162,53 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _hierarchy(node: torch._C.Node) -> list[tuple[str, str]]:
-    """``[('layer1', 'BasicBlock'), ('layer1.conv1', 'Conv2d')]``: the modules a node ran in."""
-    steps, path = [], ""
+def _module_paths(model: torch.jit.ScriptModule) -> dict[tuple[tuple[str, str], ...], str]:
+    """The dotted path of every submodule of ``model`` by its steps in TorchScript's module
+    hierarchy, ``(name, type)`` each, which leave out :data:`_UNCALLED` containers: ``((
+    '0', 'Block'),)`` is ``blocks.0`` for a ModuleList ``blocks``. Steps that two submodules
+    share (two ModuleLists of the same blocks) are left out, and keep their hierarchy names."""
+    kinds = {path: module.original_name for path, module in model.named_modules()}
+    found: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for path in kinds:
+        parts = path.split(".") if path else []
+        prefixes = [".".join(parts[: k + 1]) for k in range(len(parts))]
+        steps = tuple(
+            (part, kinds[prefix])
+            for part, prefix in zip(parts, prefixes, strict=True)
+            if kinds[prefix] not in _UNCALLED
+        )
+        found.setdefault(steps, []).append(path)
+    return {steps: paths[0] for steps, paths in found.items() if len(paths) == 1}
+
+
+def _hierarchy(
+    node: torch._C.Node, paths: dict[tuple[tuple[str, str], ...], str]
+) -> list[tuple[str, str]]:
+    """``[('layer1', 'BasicBlock'), ('layer1.conv1', 'Conv2d')]``: the modules a node ran in,
+    by their dotted paths where ``paths`` (:func:`_module_paths`) knows them."""
+    result, steps, path = [], (), ""
     for name, kind in _HIERARCHY_STEP.findall(node.getModuleHierarchy() or ""):
         if name == _FUNCTION_CALL:
             continue
-        path = _join(path, name)
-        steps.append((path, kind.rsplit(".", 1)[-1]))
-    return steps
+        kind = kind.rsplit(".", 1)[-1]
+        path, steps = _join(path, name), (*steps, (name, kind))
+        result.append((paths.get(steps, path), kind))
+    return result
 
 
-def _where(node: torch._C.Node) -> str:
-    steps = _hierarchy(node)
+def _where(node: torch._C.Node, paths: dict[tuple[tuple[str, str], ...], str]) -> str:
+    steps = _hierarchy(node, paths)
     if steps:
         path, kind = steps[-1]
         return f"module {path!r} ({kind})"
     return "the model's forward"
 
 
-def _refuse(node: torch._C.Node, why: str) -> IngestError:
-    return IngestError(f"{node.kind()} in {_where(node)} {why}")
+def _refuse(
+    node: torch._C.Node, why: str, paths: dict[tuple[tuple[str, str], ...], str]
+) -> IngestError:
+    """The refusal of ``node``, naming its module by its dotted path (:func:`_module_paths`)."""
+    return IngestError(f"{node.kind()} in {_where(node, paths)} {why}")
 
 
 def _is_tensor_type(value: torch._C.Value) -> bool:
@@ -201,16 +230,18 @@ def _example(value: object) -> object:
     return value
 
 
-def _overload(node: torch._C.Node) -> tuple[torch._ops.OpOverload, torch._C.FunctionSchema]:
+def _overload(
+    node: torch._C.Node, paths: dict[tuple[tuple[str, str], ...], str]
+) -> tuple[torch._ops.OpOverload, torch._C.FunctionSchema]:
     """The ``torch.ops.aten`` overload of a TorchScript ATen node."""
     schema = node.schema()
     if schema == "(no schema)":
-        raise _refuse(node, "has no operator schema; it cannot be translated")
+        raise _refuse(node, "has no operator schema; it cannot be translated", paths)
     parsed = torch._C.parse_schema(schema)
     packet = getattr(torch.ops.aten, parsed.name.split("::", 1)[1], None)
     overload = getattr(packet, parsed.overload_name or "default", None) if packet else None
     if overload is None:
-        raise _refuse(node, "has no ATen operator; it cannot be translated")
+        raise _refuse(node, "has no ATen operator; it cannot be translated", paths)
     return overload, parsed
 
 
@@ -219,11 +250,15 @@ class _Translator:
 
     def __init__(self, model: torch.jit.ScriptModule) -> None:
         self.model = model
+        self.paths = _module_paths(model)
         self.root = nn.Module()
         self.graph = fx.Graph()
         self.values: dict[int, object] = {}
         self.attributes: dict[str, _Tensor] = {}
         self.constants = 0
+
+    def refuse(self, node: torch._C.Node, why: str) -> IngestError:
+        return _refuse(node, why, self.paths)
 
     # -- values ----------------------------------------------------------------------------
     def get(self, value: torch._C.Value) -> object:
@@ -308,7 +343,7 @@ class _Translator:
         elif kind == "prim::GetAttr":
             owner = self.get(node.input())
             if not isinstance(owner, _Module):
-                raise _refuse(node, "reads an attribute of something other than a module")
+                raise self.refuse(node, "reads an attribute of something other than a module")
             self.set(node.output(), self.attribute(owner, node.s("name")))
         elif kind == "prim::ListConstruct":
             self.set(node.output(), [self.get(v) for v in node.inputs()])
@@ -325,7 +360,7 @@ class _Translator:
         elif kind == "prim::Loop":
             self.loop(node)
         elif kind == "prim::RaiseException":
-            raise _refuse(node, "raises an exception on the example input")
+            raise self.refuse(node, "raises an exception on the example input")
         elif kind in _CONTAINERS and isinstance(
             self.get(node.inputsAt(0)), list | tuple | dict | str
         ):
@@ -338,20 +373,20 @@ class _Translator:
         elif kind.startswith("aten::"):
             self.aten(node)
         else:
-            raise _refuse(node, "is not translated from TorchScript")
+            raise self.refuse(node, "is not translated from TorchScript")
 
     def python(self, node: torch._C.Node) -> None:
         args = [_example(self.get(v)) for v in node.inputs()]
         try:
             result = _PYTHON[node.kind()](*args)
         except Exception as err:
-            raise _refuse(node, f"cannot be evaluated ({type(err).__name__})") from err
+            raise self.refuse(node, f"cannot be evaluated ({type(err).__name__})") from err
         if node.outputsSize():
             self.set(node.output(), result)
 
     def condition(self, node: torch._C.Node, value: object) -> bool:
         if isinstance(value, _Tensor) or not isinstance(value, bool | int):
-            raise _refuse(
+            raise self.refuse(
                 node,
                 "branches on the values of a tensor (data-dependent control flow), which the "
                 "neuron graph cannot read",
@@ -369,7 +404,7 @@ class _Translator:
         trips, go, *carried = [self.get(v) for v in node.inputs()]
         (body,) = list(node.blocks())
         if isinstance(trips, _Tensor) or not isinstance(trips, int):
-            raise _refuse(node, "loops a number of times that depends on tensor values")
+            raise self.refuse(node, "loops a number of times that depends on tensor values")
         step = 0
         while step < trips and self.condition(node, go):
             index, *state = list(body.inputs())
@@ -385,13 +420,13 @@ class _Translator:
         name = node.kind().split("::", 1)[1]
         base = name[:-1] if name.endswith("_") and not name.endswith("__") else name
         if not all(_is_tensor_type(v) or _is_tensor_list(v) for v in node.outputs()):
-            raise _refuse(
+            raise self.refuse(
                 node,
                 "turns a tensor into a number (data-dependent control flow), which the "
                 "neuron graph cannot read",
             )
         if base not in TRANSLATED:
-            raise _refuse(
+            raise self.refuse(
                 node,
                 "is not translated from TorchScript (recurrent cells and other operations "
                 "outside the feed-forward ATen set are not read)",
@@ -399,10 +434,10 @@ class _Translator:
         values = [self.get(v) for v in node.inputs()]
         in_place = base != name
         if in_place and (not isinstance(values[0], _Tensor) or values[0].node.op == "get_attr"):
-            raise _refuse(node, "changes a parameter, buffer or constant in place")
-        overload, schema = _overload(node)
+            raise self.refuse(node, "changes a parameter, buffer or constant in place")
+        overload, schema = _overload(node, self.paths)
         if base == "_convolution":
-            overload, values, schema = _convolution(node, values)
+            overload, values, schema = _convolution(node, values, self.paths)
         args, kwargs = [], {}
         for argument, value in zip(schema.arguments, values, strict=False):
             value = _dtype(argument, value)
@@ -413,13 +448,13 @@ class _Translator:
         try:
             example = overload(*_example(args), **_example(kwargs))
         except Exception as err:
-            raise _refuse(node, f"fails on the example input ({type(err).__name__})") from err
+            raise self.refuse(node, f"fails on the example input ({type(err).__name__})") from err
         call = self.graph.call_function(
             overload,
             tuple(self.fx_arg(a) for a in args),
             {k: self.fx_arg(v) for k, v in kwargs.items()},
         )
-        steps = _hierarchy(node)
+        steps = _hierarchy(node, self.paths)
         if steps:
             call.meta["nn_module_stack"] = {
                 f"L__self___{path.replace('.', '_')}": (path, kind) for path, kind in steps
@@ -455,13 +490,15 @@ def _dtype(argument: torch._C.Argument, value: object) -> object:
     return value
 
 
-def _convolution(node: torch._C.Node, values: list) -> tuple:
+def _convolution(
+    node: torch._C.Node, values: list, paths: dict[tuple[tuple[str, str], ...], str]
+) -> tuple:
     """A traced ``aten::_convolution`` as ``aten.conv1d`` / ``conv2d`` (same arguments)."""
     x, weight, bias, stride, padding, dilation, transposed, _, groups = values[:9]
     dims = _example(weight).dim() - 2
     overload = {1: torch.ops.aten.conv1d.default, 2: torch.ops.aten.conv2d.default}.get(dims)
     if transposed or overload is None:
-        raise _refuse(node, "is a transposed or 3-D convolution, which is not read")
+        raise _refuse(node, "is a transposed or 3-D convolution, which is not read", paths)
     values = [x, weight, bias, stride, padding, dilation, groups]
     return overload, values, overload._schema
 

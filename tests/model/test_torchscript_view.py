@@ -37,6 +37,35 @@ class ResidualMLP(nn.Module):
         return self.head(x)
 
 
+class Block(nn.Module):
+    """A residual block whose add is in its own forward."""
+
+    def __init__(self, width: int = 6):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x):
+        return x + torch.relu(self.fc(x))
+
+
+class Stacked(nn.Module):
+    """Blocks in a ModuleList, which TorchScript's module hierarchy leaves out of their paths
+    (``0(Block)``), and an LSTM in a second one with ``recurrent``."""
+
+    def __init__(self, recurrent: bool = False):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block() for _ in range(2))
+        self.cells = nn.ModuleList([nn.LSTM(6, 6, batch_first=True)] if recurrent else [])
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        for cell in self.cells:
+            x = cell(x)[0]
+        return self.head(x)
+
+
 class Branchy(nn.Module):
     def __init__(self):
         super().__init__()
@@ -132,6 +161,30 @@ def test_a_torchscript_dag_gives_the_eager_view(request, tmp_path, how, which):
     x = torch.randn(9, *shape, generator=torch.Generator().manual_seed(1))
     expected = scripted(x).detach().double().numpy()
     assert_allclose(view(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_a_sum_in_a_block_of_a_module_list_is_named_by_its_path(tmp_path, how):
+    torch.manual_seed(0)
+    model = Stacked().eval()
+    example = example_batch((6,))
+    view = read_view(saved(model, how, (6,), tmp_path), example)
+    assert_same_view(view, read_view(model, example))
+    assert [la.name for la in view.layers] == [
+        "input",
+        "blocks.0.fc",
+        "blocks.0.add",
+        "blocks.1.fc",
+        "blocks.1.add",
+        "head",
+    ]
+
+
+def test_a_refusal_names_a_module_of_a_module_list_by_its_path(tmp_path):
+    torch.manual_seed(0)
+    scripted = saved(Stacked(recurrent=True), "script", (3, 6), tmp_path)
+    with pytest.raises(IngestError, match=r"^aten::lstm in module 'cells\.0' \(LSTM\)"):
+        read_view(scripted, example_batch((3, 6)))
 
 
 @pytest.mark.parametrize("how", ["script", "trace"])
