@@ -69,6 +69,12 @@ MIN_COLUMN_GAP = 110.0
 STAGGER_BELOW = 220.0
 HEIGHT = 760.0
 MARGIN = 70.0
+#: An edge that passes over layer columns bows by this much per column passed (its curve's
+#: control points move this far off its ends), so that it passes beside their circles, not
+#: through them; never out of the drawing.
+SKIP_BOW = 64.0
+#: How far a cubic curve reaches, as a share of its control points' offset.
+BOW_REACH = 0.75
 #: Circle radius bounds, in drawing units.
 PART_RADIUS = (6.0, 34.0)
 NEURON_RADIUS = (2.0, 9.0)
@@ -520,15 +526,13 @@ def _svg(view: GraphView) -> str:
     for i, (x, caption) in enumerate(view.columns):
         y = MARGIN / 2 - (MARGIN / 4 if stagger and i % 2 else 0.0)
         out.append(f'<text class="column" x="{x:.1f}" y="{y:.1f}">{html.escape(caption)}</text>')
+    gap = xs[1] - xs[0] if len(xs) > 1 else 0.0
     for line in view.lines:
-        a, b = at[line.source], at[line.target]
         dash = f' stroke-dasharray="{NEGATIVE_DASH}"' if line.dashed else ""
-        bend = (b.x - a.x) / 2
         out.append(
             f'<path class="edge" data-source="{html.escape(line.source)}" '
             f'data-target="{html.escape(line.target)}" '
-            f'd="M{a.x:.1f},{a.y:.1f} C{a.x + bend:.1f},{a.y:.1f} '
-            f'{b.x - bend:.1f},{b.y:.1f} {b.x:.1f},{b.y:.1f}" stroke="{line.color}" '
+            f'd="{_edge_path(at[line.source], at[line.target], gap)}" stroke="{line.color}" '
             f'stroke-width="{line.width:.2f}"{dash}><title>{html.escape(line.tooltip)}</title></path>'
         )
     for c in view.circles:
@@ -546,6 +550,24 @@ def _svg(view: GraphView) -> str:
         out.append("</g>")
     out += ["</g>", "</svg>"]
     return "\n".join(out)
+
+
+def _edge_path(a: Circle, b: Circle, gap: float) -> str:
+    """An edge's SVG path from ``a`` to ``b``: a curve leaving and reaching them level; one that
+    passes over layer columns (``gap`` apart) bows :data:`SKIP_BOW` per column passed, towards
+    the side of the drawing with more room."""
+    passed = max(0, round(abs(b.x - a.x) / gap) - 1) if gap else 0
+    bow = 0.0
+    if passed:
+        if a.y + b.y > HEIGHT:  # lower half: bow up
+            bow = -min(SKIP_BOW * passed, (min(a.y, b.y) - MARGIN / 2) / BOW_REACH)
+        else:
+            bow = min(SKIP_BOW * passed, (HEIGHT - max(a.y, b.y) - MARGIN / 4) / BOW_REACH)
+    bend = (b.x - a.x) / 2
+    return (
+        f"M{a.x:.1f},{a.y:.1f} C{a.x + bend:.1f},{a.y + bow:.1f} "
+        f"{b.x - bend:.1f},{b.y + bow:.1f} {b.x:.1f},{b.y:.1f}"
+    )
 
 
 _STYLE = """

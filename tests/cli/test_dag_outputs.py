@@ -321,6 +321,54 @@ def test_the_nulls_keep_sum_edges_and_shuffle_each_weight_matrix_on_its_own(
     assert len(cypher(run_cli, EDGES, n=name)) == 9 + 9 + 8
 
 
+CIRCLE = r'<g class="node" data-id="([^"]+)">\s*<circle cx="([-\d.]+)" cy="([-\d.]+)" r="([\d.]+)"'
+CURVE = (
+    r'data-source="([^"]+)" data-target="([^"]+)" '
+    r'd="M([-\d.,]+) C([-\d.,]+) ([-\d.,]+) ([-\d.,]+)"'
+)
+
+
+def _height_at(curve: list[tuple[float, float]], x: float) -> float:
+    """The y of a cubic Bezier curve (its four points, x rising or falling) where it is at
+    ``x``, by bisection on its parameter."""
+
+    def at(t: float) -> tuple[float, float]:
+        weights = ((1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3)
+        return tuple(sum(w * p[i] for w, p in zip(weights, curve, strict=True)) for i in (0, 1))
+
+    lo, hi = 0.0, 1.0
+    rising = curve[-1][0] > curve[0][0]
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if (at(mid)[0] < x) == rising:
+            lo = mid
+        else:
+            hi = mid
+    return at(lo)[1]
+
+
+def assert_edges_pass_beside_circles(page) -> int:
+    """Every edge that passes over a column passes beside each circle of it that a level curve
+    (leaving and reaching its ends level, as an edge between neighbouring columns does) would
+    go through; the number of such circles."""
+    text = page.read_text()
+    circles = {
+        uid: tuple(map(float, rest)) for uid, *rest in re.findall(CIRCLE, html.unescape(text))
+    }
+    avoided = 0
+    for source, target, *points in re.findall(CURVE, html.unescape(text)):
+        curve = [tuple(map(float, p.split(","))) for p in points]
+        (ax, ay), (bx, by) = curve[0], curve[-1]
+        level = [curve[0], (curve[1][0], ay), (curve[2][0], by), curve[-1]]
+        for uid, (x, y, r) in circles.items():
+            if uid in (source, target) or not min(ax, bx) + 1 < x < max(ax, bx) - 1:
+                continue
+            if abs(_height_at(level, x) - y) < r:
+                assert abs(_height_at(curve, x) - y) > r, f"{source} -> {target} crosses {uid}"
+                avoided += 1
+    return avoided
+
+
 def test_view_of_the_skip_mlp_draws_the_skip_edges(run_cli, skip_net, tmp_path):
     name = skip_net
     labels = {(r["layer"], r["index"]): r["c"] for r in cypher(run_cli, CLUSTERS, n=name)}
@@ -328,6 +376,8 @@ def test_view_of_the_skip_mlp_draws_the_skip_edges(run_cli, skip_net, tmp_path):
     summary = json.loads(run_cli("view", name, "--out", clusters, "--json").stdout)
     assert summary["nodes"] == len(set(((layer, c) for (layer, _), c in labels.items())))
     assert_renders(clusters, tmp_path / "profile")
+    # the skip edges fc1 -> add pass over fc2's column, beside its circles
+    assert assert_edges_pass_beside_circles(clusters) >= 1
     # the cluster holding most of the add layer, with the skip edges fc1 -> add inside it
     label = Counter(c for (layer, _), c in labels.items() if layer == "add").most_common(1)[0][0]
     page = tmp_path / "cluster.html"
