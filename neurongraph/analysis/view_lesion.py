@@ -193,6 +193,12 @@ class ViewEngine:
         )
         self.rows = view.batch or 1  # a replay runs on this many rows, or any number (1)
         self.elements = self._elements()
+        #: How each layer's units lie in one example's values at its site (:func:`_layout`).
+        self.layouts = {
+            layer: _layout(tap, self.elements[name])
+            for layer, (name, tap) in self.sites.items()
+            if name in self.elements
+        }
         self._plans: dict[frozenset, Plan] = {}
         self._cache: dict[tuple[int, frozenset | None], _Base] = {}
         self.examples_per_chunk = max(
@@ -421,14 +427,15 @@ class ViewEngine:
             ni = torch.cat([ni, ni[-1:].expand(pad)])
         dims = self.view.batch_dims
         values = {name: stored[name].index_select(dims[name], ni) for name in plan.frontier}
-        by_site: dict[str, list[tuple[Tap, torch.Tensor]]] = {}
+        by_site: dict[str, list[tuple[Tap, str | None, torch.Tensor]]] = {}
         for layer, mask in masks.items():
             name, tap = self.site(layer)
-            by_site.setdefault(name, []).append((tap, mask.index_select(0, mi)))
+            layout = self.layouts.get(layer)
+            by_site.setdefault(name, []).append((tap, layout, mask.index_select(0, mi)))
 
         def silence(name: str, value: object) -> object:
-            for tap, mask in by_site.get(name, ()):
-                value = _silence(value, tap, mask)
+            for tap, layout, mask in by_site.get(name, ()):
+                value = _silence(value, tap, layout, mask)
             return value
 
         with torch.no_grad():
@@ -438,12 +445,12 @@ class ViewEngine:
         return self._flat(values[view.output])[:real]
 
 
-def _silence(value: torch.Tensor, tap: Tap, mask: torch.Tensor) -> torch.Tensor:
+def _silence(value: torch.Tensor, tap: Tap, layout: str | None, mask: torch.Tensor) -> torch.Tensor:
     """``value`` with the elements of the masked units (``mask`` (P, width), one row per
-    example along ``tap.batch_dim``) set to 0."""
+    example along ``tap.batch_dim``) set to 0; ``layout`` is how the units lie in one
+    example's values (:func:`_layout`)."""
     moved = value.movedim(tap.batch_dim, 0)
     p, width = moved.shape[0], tap.width
-    layout = _layout(tap, moved[0].numel())
     ones = [1] * (moved.dim() - 2)
     keep_shape = None
     if layout == _UNIT_MAJOR and moved.dim() > 1 and moved.shape[1] == width:

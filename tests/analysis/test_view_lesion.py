@@ -16,7 +16,14 @@ from torch import nn
 
 from neurongraph.analysis.importance import importance
 from neurongraph.analysis.lesion import lesion_accuracies
-from neurongraph.analysis.view_lesion import OUTPUT_CHANGE, _silence, hidden_layers
+from neurongraph.analysis.view_lesion import (
+    _UNIT_MAJOR,
+    _UNIT_MINOR,
+    OUTPUT_CHANGE,
+    _layout,
+    _silence,
+    hidden_layers,
+)
 from neurongraph.errors import AnalysisError
 from neurongraph.model.view import ModelView, Tap, read_view
 
@@ -233,13 +240,18 @@ def _tap(width: int, units: torch.Tensor, batch_dim: int = 0) -> Tap:
 
 
 @pytest.mark.parametrize(
-    ("shape", "batch_dim", "unit_major"),
-    [((6, 4, 3, 3), 0, True), ((6, 5, 4), 0, False), ((5, 6, 4), 1, False)],
-    ids=["conv-channels", "tokens", "tokens-batch-second"],
+    ("shape", "batch_dim", "unit_major", "scattered"),
+    [
+        ((6, 4, 3, 3), 0, True, False),
+        ((6, 5, 4), 0, False, False),
+        ((5, 6, 4), 1, False, False),
+        ((6, 5, 4), 0, False, True),
+    ],
+    ids=["conv-channels", "tokens", "tokens-batch-second", "scattered"],
 )
-def test_silence_zeroes_exactly_the_masked_units(shape, batch_dim, unit_major):
+def test_silence_zeroes_exactly_the_masked_units(shape, batch_dim, unit_major, scattered):
     """Every element of a masked unit becomes 0 and every other element keeps its value, for
-    convolution channels (unit-major) and token features (unit-minor) alike."""
+    convolution channels (unit-major), token features (unit-minor) and units in no order."""
     g = torch.Generator().manual_seed(0)
     value = torch.randn(shape, generator=g, dtype=torch.float64)
     moved = value.movedim(batch_dim, 0)
@@ -247,9 +259,14 @@ def test_silence_zeroes_exactly_the_masked_units(shape, batch_dim, unit_major):
     per_unit = moved[0].numel() // width
     units = torch.arange(width)
     units = units.repeat_interleave(per_unit) if unit_major else units.repeat(per_unit)
+    if scattered:
+        units = units[torch.randperm(units.numel(), generator=g)]
+    tap = _tap(width, units, batch_dim)
+    layout = _layout(tap, moved[0].numel())
+    assert layout == (None if scattered else _UNIT_MAJOR if unit_major else _UNIT_MINOR)
     mask = torch.rand((p, width), generator=g) < 0.4
-    out = _silence(value, _tap(width, units, batch_dim), mask)
-    hit = mask[:, :, None, None] if unit_major else mask[:, None, :]
+    out = _silence(value, tap, layout, mask)
+    hit = mask[:, units].reshape(p, *moved.shape[1:])
     expected = moved.masked_fill(hit, 0.0).movedim(0, batch_dim)
     assert out.shape == value.shape
     assert torch.equal(out, expected)
@@ -259,6 +276,6 @@ def test_silence_keeps_a_channels_last_value_channels_last():
     value = torch.randn(6, 4, 3, 3).to(memory_format=torch.channels_last)
     mask = torch.zeros(6, 4, dtype=torch.bool)
     mask[:, 1] = True
-    out = _silence(value, _tap(4, torch.arange(4).repeat_interleave(9)), mask)
+    out = _silence(value, _tap(4, torch.arange(4).repeat_interleave(9)), _UNIT_MAJOR, mask)
     assert out.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(out[:, 1], torch.zeros(6, 3, 3)) and torch.equal(out[:, 0], value[:, 0])
