@@ -187,7 +187,9 @@ class ViewEngine:
         }
         fast = options.fast_dtype is not None and metric == ACCURACY
         self.fast = (
-            view.cast(options.fast_dtype, channels_last=True, short_attention=True)
+            view.cast(
+                options.fast_dtype, channels_last=True, short_attention=True, packed_linear=True
+            )
             if fast
             else None
         )

@@ -39,6 +39,7 @@ the example input and on seeded random batches, with the tolerances chains are c
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import operator
@@ -51,7 +52,7 @@ from torch import nn
 from torch.fx.node import map_aggregate
 
 from neurongraph.errors import IngestError
-from neurongraph.model import attention, operations
+from neurongraph.model import attention, operations, packed
 from neurongraph.model.checks import check_runs, one_line, reproduction_failure
 from neurongraph.model.defaults import TOKEN_REDUCTIONS
 from neurongraph.model.export import export_program, pieces
@@ -272,6 +273,7 @@ class _Weights:
     weight: torch.Tensor
     bias: torch.Tensor
     conv: dict
+    packed: torch.Tensor | None = None  # a Linear's weight for packed.packed_linear
 
 
 @dataclass(frozen=True)
@@ -411,6 +413,8 @@ class ModelView:
             w = op.weights
             if w is None:
                 value = op.target(*args, **op.kwargs)
+            elif w.packed is not None:
+                value = packed.packed_linear(args[0], w.packed, w.bias)
             elif w.op == "linear":
                 value = torch.nn.functional.linear(args[0], w.weight, w.bias)
             else:
@@ -498,7 +502,12 @@ class ModelView:
         return self.ops[index].out
 
     def cast(
-        self, dtype: torch.dtype, *, channels_last: bool = False, short_attention: bool = False
+        self,
+        dtype: torch.dtype,
+        *,
+        channels_last: bool = False,
+        short_attention: bool = False,
+        packed_linear: bool = False,
     ) -> ModelView:
         """A copy whose recorded operations run in ``dtype`` (weights, biases, folded norms and
         floating constants cast; layers, taps and sites shared): :meth:`__call__`,
@@ -507,10 +516,17 @@ class ModelView:
         in that memory format (several times faster for few channels on the CPU; the same
         values to a rounding); with ``short_attention`` attention over few keys runs as
         :func:`~neurongraph.model.attention.short_attention` (faster there; the same values to
-        a rounding)."""
+        a rounding); with ``packed_linear`` float32 Linear layers run as
+        :func:`~neurongraph.model.packed.packed_linear` where oneDNN takes their weights
+        (faster; the same values to a rounding)."""
 
         def cast(a: object) -> object:
-            return _cast(a, dtype, channels_last)
+            value = _cast(a, dtype, channels_last)
+            if packed_linear and isinstance(value, _Weights) and value.op == "linear":
+                return dataclasses.replace(
+                    value, packed=packed.pack_linear(value.weight, value.bias)
+                )
+            return value
 
         def target(op: _Op) -> object:
             if short_attention and _packet(op.target) == operations.ATTENTION:
