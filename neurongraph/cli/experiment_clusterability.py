@@ -76,7 +76,10 @@ def _variants(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
     "--arch",
     default=DEFAULT_ARCH,
     show_default=True,
-    help="Architecture: an MLP, or a CNN or ResNet (resnet:c8x1-c16x1-10) on images.",
+    help=(
+        "Architecture: an MLP, a CNN or ResNet (resnet:c8x1-c16x1-10) on images, or a "
+        "transformer (transformer:d16-h2-b1-4) on text."
+    ),
 )
 @click.option(
     "--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True, help="Training epochs."
@@ -169,10 +172,10 @@ def clusterability(
     """Clusterability of trained networks against their shuffles (Filan et al.).
 
     Trains RUNS seeds of every row of Filan et al.'s MLP table: plain, dropout, L1, L2, pruned,
-    dropout + pruned, modular-init and spectral-regularised MLPs (or CNNs or ResNets on images)
-    and random (untrained) ones, ingests each as PREFIX-VARIANT-sSEED, partitions its weight
-    graph (a spectral-weights Partition in the store) and compares its n-cut with shuffled null
-    networks. Prints one row per variant, shuffle method and partition method (--method)
+    dropout + pruned, modular-init and spectral-regularised MLPs (or CNNs or ResNets on images,
+    or tiny transformers on text) and random (untrained) ones, ingests each as
+    PREFIX-VARIANT-sSEED, partitions its weight graph (a spectral-weights Partition in the store)
+    and compares its n-cut with shuffled null networks. Prints one row per variant, shuffle method and partition method (--method)
     beside the paper's MNIST figures of that row (n/a where it has none) and whether the sign
     of z agrees, and writes
     OUT/clusterability.csv, OUT/clusterability-runs.csv and the z-scores plotted against the

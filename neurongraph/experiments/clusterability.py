@@ -1,13 +1,15 @@
 """Are trained networks more clusterable than their shuffles? (Filan et al. 2021, section 4).
 
 :func:`run_clusterability_experiment` trains ``runs`` seeds of every variant of one architecture
-(an MLP as in the paper, or a CNN or ResNet on image data) on one data set:
+(an MLP as in the paper, a CNN or ResNet on image data, or a tiny transformer on text) on one
+data set:
 
 ==============  ========================================================================
 variant         training
 ==============  ========================================================================
 plain           Adam, no regulariser
-dropout         dropout ``DROPOUT`` after every hidden ReLU
+dropout         dropout ``DROPOUT`` after every hidden ReLU (a transformer: on each block's
+                two outputs before their residual adds)
 l1              L1 penalty ``L1 * sum |w|``
 l2              L2 penalty ``L2 * sum w^2``
 pruned          magnitude pruning to sparsity ``PRUNE`` (Zhu & Gupta schedule), then
@@ -25,9 +27,9 @@ spectral analysis with shuffled null networks on it through the store
 Partition, its Clusters and the neurons' ``spectralWeightsCluster``). Run ``r`` (0-based) trains
 and partitions with seed ``seed + r``; every run uses the train/test split of ``seed``.
 
-A ResNet's weight graph is a DAG (its residual sums are layers of their own): its variants train
-and partition that graph, and its null networks shuffle each weight block with the sums' weight-1
-edges kept (:func:`~neurongraph.analysis.nulls.clusterability`).
+A ResNet's or a transformer's weight graph is a DAG (its residual sums are layers of their own):
+its variants train and partition that graph, and its null networks shuffle each weight block
+with the sums' weight-1 edges kept (:func:`~neurongraph.analysis.nulls.clusterability`).
 
 Every run is scored against the null networks of each of ``shuffle_methods`` (``layer``: every
 weight of a layer permuted; ``layer_nonzero``: only its non-zero weights).
@@ -117,6 +119,7 @@ from neurongraph.training.train import (
     DEFAULT_SPECTRAL_EVERY,
     DEFAULT_SPECTRAL_REG,
     SIDECAR_FORMAT,
+    check_text_data,
     read_sidecar,
     sidecar_path,
     train_model,
@@ -509,7 +512,8 @@ def run_clusterability_experiment(
     ------
     UsageError
         Any option out of range, an unknown variant or data set, an architecture that does not
-        fit the data, or a bad prefix: before anything is trained or written.
+        fit the data, or a bad prefix: before anything is trained or written (IngestError for a
+        transformer on data that is not text).
     """
     started = time.perf_counter()
     variants, shuffle_methods, spectral_methods = _check_options(
@@ -522,6 +526,8 @@ def run_clusterability_experiment(
     dataset = load_dataset(data, random_state=seed, image=images)
     if images:
         architecture = architecture.with_input_shape(dataset.image_shape)
+    elif architecture.kind == "transformer":
+        check_text_data(dataset)
     elif dataset.input_shape != architecture.input_shape:
         raise UsageError(
             f"architecture {arch} takes {architecture.input_shape[0]} inputs but {data!r} "

@@ -60,6 +60,7 @@ from torch import nn
 from neurongraph.errors import IngestError, UsageError
 from neurongraph.seeds import resolve_seed
 from neurongraph.training.defaults import (
+    FFN_FACTOR,
     IMAGE_KINDS,
     MLP_EXAMPLE,
     TRANSFORMER_EXAMPLE,
@@ -348,7 +349,10 @@ def count_neurons(arch: Architecture) -> int:
     """Neurons of an architecture's graph (with its input shape known), as the ingest makes them.
 
     Input features or channels, the units of every Linear and channels of every Conv2d, and for
-    a ResNet one ``sum`` layer per block and the projection shortcuts.
+    a ResNet one ``sum`` layer per block and the projection shortcuts. A transformer's input is
+    its width ``D`` (the embedding's output); each block has ``11 D`` (q, k, v, o, the two
+    ``sum`` layers and the second feed-forward Linear ``D`` each, the first ``4 D``), and the
+    head one per class.
 
     Examples
     --------
@@ -356,7 +360,13 @@ def count_neurons(arch: Architecture) -> int:
     106
     >>> count_neurons(parse_architecture("resnet:1x8x8-c4x1-c8x1-10"))
     59
+    >>> count_neurons(parse_architecture("transformer:d32-h2-b1-4"))
+    388
     """
+    if arch.kind == "transformer":
+        width, _, blocks, classes = transformer_shape(arch)
+        per_block = (7 + FFN_FACTOR) * width  # q, k, v, o, ff2 and two sums; ff1
+        return width + blocks * per_block + classes
     total = arch.input_shape[0] + sum(layer.width for layer in arch.layers)
     if arch.kind != "resnet":
         return total

@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_PRUNE",
     "DEFAULT_REG_K",
     "DEFAULT_SPECTRAL_REG",
+    "FFN_FACTOR",
     "IMAGE_KINDS",
     "MLP_EXAMPLE",
     "TRANSFORMER_EXAMPLE",
@@ -42,3 +43,5 @@ IMAGE_KINDS = frozenset({"cnn", "resnet"})
 TRANSFORMER_PREFIX = "transformer:"
 #: A transformer architecture, as help texts and messages name it.
 TRANSFORMER_EXAMPLE = TRANSFORMER_PREFIX + "d32-h2-b1-4"
+#: Feed-forward width of a transformer architecture's blocks per unit of its width.
+FFN_FACTOR = 4

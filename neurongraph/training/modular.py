@@ -7,7 +7,9 @@ each input feature's module from its channel. On ``two-tasks`` with ``M = 2`` th
 up with the left image and task A, module 1 with the right image and task B. In a ResNet every
 convolution (projection shortcuts included) and the head are scaled on their own input and
 output channels; a residual sum adds channel ``i`` to channel ``i`` of the same width, so it
-joins units of one module.
+joins units of one module. So does a transformer's: each of its Linear layers (q, k, v, o, the
+feed-forward pair, the head) is scaled on its own input and output units, and its residual
+stream keeps one assignment through every block.
 
 After the default initialisation, each weight layer's same-module entries (whole kernel slices
 for convolutions) are multiplied by ``s_in`` and the cross-module ones by ``s_out`` with

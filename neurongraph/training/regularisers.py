@@ -22,9 +22,9 @@ the smaller Gram matrix ``B^T B`` or ``B B^T``. The gradient flows by autograd t
 :func:`torch.linalg.eigvalsh` of that Gram matrix, which has about half as many rows as ``L_sym``
 (an eighth of the cost); it is computed in float64.
 
-A network whose weight graph is not a chain (a ResNet, whose sums are layers of their own) gives
-its adjacency to :func:`adjacency_spectral_regulariser`, which takes the eigenvalues of the full
-``L_sym``.
+A network whose weight graph is not a chain (a ResNet or a transformer, whose sums are layers of
+their own) gives its adjacency (:mod:`neurongraph.training.adjacency`) to
+:func:`adjacency_spectral_regulariser`, which takes the eigenvalues of the full ``L_sym``.
 """
 
 from __future__ import annotations

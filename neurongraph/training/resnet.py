@@ -31,6 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from neurongraph.training.adjacency import block_adjacency
+
 __all__ = [
     "DOWNSAMPLE_STRIDE",
     "STEM_KERNEL_SIZE",
@@ -183,15 +185,7 @@ def residual_weight_adjacency(model: nn.Sequential, in_channels: int) -> torch.T
             current = total
         elif isinstance(module, nn.Linear):
             current = layer(current, module.weight.double().abs())
-    offsets = [0]
-    for width in widths:
-        offsets.append(offsets[-1] + width)
-    adjacency = torch.zeros(offsets[-1], offsets[-1], dtype=torch.float64)
-    for source, target, magnitude in edges:
-        rows = slice(offsets[target], offsets[target + 1])
-        cols = slice(offsets[source], offsets[source + 1])
-        adjacency[rows, cols] = adjacency[rows, cols] + magnitude
-    return adjacency + adjacency.T
+    return block_adjacency(widths, edges)
 
 
 def _conv_magnitude(conv: nn.Conv2d, norm: nn.Module) -> torch.Tensor:

@@ -90,7 +90,11 @@ from neurongraph.training.regularisers import (
     spectral_regulariser,
 )
 from neurongraph.training.resnet import is_residual, residual_weight_adjacency
-from neurongraph.training.transformer import TinyTransformer, build_transformer
+from neurongraph.training.transformer import (
+    TinyTransformer,
+    build_transformer,
+    transformer_weight_adjacency,
+)
 
 __all__ = [
     "CHECKPOINT_PATTERN",
@@ -583,11 +587,15 @@ def _spectral_term(
     model: nn.Module, weights: list[torch.Tensor], k: int, input_shape: tuple[int, ...]
 ) -> Callable[[], torch.Tensor]:
     """The spectral regulariser of the model's weight graph: a chain's through its bipartite
-    structure, a ResNet's from its whole adjacency."""
+    structure, a ResNet's or a transformer's from its whole adjacency."""
     if is_residual(model):
         return lambda: adjacency_spectral_regulariser(
             residual_weight_adjacency(model, input_shape[0]), k
         ).to(weights[0].dtype)
+    if isinstance(model, TinyTransformer):
+        return lambda: adjacency_spectral_regulariser(transformer_weight_adjacency(model), k).to(
+            weights[0].dtype
+        )
     return lambda: spectral_regulariser(weights, k)
 
 
@@ -595,16 +603,19 @@ def _prepare_transformer(
     arch: Architecture, dataset: Dataset, dropout: float, generator: torch.Generator
 ) -> tuple[TinyTransformer, str, Dataset]:
     """A tiny transformer for a text dataset of word ids (its positions fix the model's)."""
+    check_text_data(dataset)
+    _check_outputs(arch.n_outputs, dataset, f"architecture {arch.spec!r}")
+    model = build_transformer(arch, dataset.input_shape[0], generator, dropout)
+    return model, arch.spec, dataset
+
+
+def check_text_data(dataset: Dataset) -> None:
+    """IngestError unless ``dataset`` is text, as a transformer architecture takes."""
     if dataset.texts is None:
         raise IngestError(
             f"a transformer takes text, and dataset {dataset.name!r} holds feature vectors; "
             "train it on text-task or text:FILE"
         )
-    if dropout > 0:
-        raise UsageError("dropout applies to MLPs and CNNs; train the transformer without it")
-    model = build_transformer(arch, dataset.input_shape[0], generator)
-    _check_outputs(arch.n_outputs, dataset, f"architecture {arch.spec!r}")
-    return model, arch.spec, dataset
 
 
 def _check_outputs(n_outputs: int, dataset: Dataset, what: str) -> None:

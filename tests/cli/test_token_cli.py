@@ -175,3 +175,62 @@ def test_a_transformer_trained_on_the_text_task_runs_every_analysis(run_cli, sto
         {"uid": f"{name}/spectral-weights"},
     )
     assert drawn["nodes"] == parts[0]["parts"] >= 4  # one circle per cluster and layer
+
+
+def test_clusterability_experiment_on_a_transformer(run_cli, store, tmp_path, name):
+    """Filan et al.'s variants of the tiny transformer on the text task, dropout included (on
+    each block's two outputs), partitioned against their shuffles like any DAG network."""
+    out = tmp_path / "clu"
+    arch = "transformer:d16-h2-b1-4"
+    args = ("--arch", arch, "--data", "text-task", "--runs", 1, "--epochs", 8, "--shuffles", 3)
+    result = json.loads(
+        run_cli(
+            "experiment",
+            "clusterability",
+            *args,
+            "-k",
+            4,
+            "--jobs",
+            1,
+            "--variants",
+            "plain,dropout,random",
+            "--out",
+            out,
+            "--prefix",
+            name,
+            "--json",
+        ).stdout
+    )
+    assert result["arch"] == arch
+    rows = {row["variant"]: row for row in result["table"]}
+    assert list(rows) == ["plain", "dropout", "random"]
+    assert rows["plain"]["accuracy"] > rows["random"]["accuracy"] + 0.2
+    assert rows["dropout"]["accuracy"] > rows["random"]["accuracy"] + 0.2
+    for row in rows.values():
+        assert 0 < row["ncut"] <= 4 and row["nullStd"] > 0 and 0 < row["percentile"] <= 1
+    plain, dropout = (torch.jit.load(str(out / f"{name}-{v}-s0.pt")) for v in ("plain", "dropout"))
+    weight = "blocks.0.ff2.weight"
+    assert not torch.equal(plain.state_dict()[weight], dropout.state_dict()[weight])
+    for network in result["networks"]:
+        sums = [layer["name"] for layer in _layers(store, network) if layer["kind"] == "sum"]
+        assert sums == ["blocks.0.add", "blocks.0.add_1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "a transformer takes text"),  # the default data, digits
+        (("--data", "text-task", "-k", 197), "196 neurons"),
+    ],
+)
+def test_a_transformer_experiment_that_cannot_run_is_one_line(
+    run_cli, store, tmp_path, name, args, message
+):
+    out = tmp_path / "never"
+    before = snapshot(store)
+    arch = ("--arch", "transformer:d16-h2-b1-4", "--runs", 1, "--epochs", 1)
+    result = run_cli(
+        "experiment", "clusterability", *arch, *args, "--out", out, "--prefix", name, expect=2
+    )
+    assert message in one_line_error(result)
+    assert not out.exists() and snapshot(store) == before

@@ -15,6 +15,7 @@ from neurongraph.training import (
     train_model,
     weight_blocks,
 )
+from neurongraph.training.transformer import build_transformer
 
 ALLOWED = (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Dropout, nn.Flatten)
 
@@ -98,6 +99,22 @@ def test_a_transformer_spec_parses_like_the_others():
     assert arch.spec == "transformer:d32-h2-b3-4" and parse_architecture(arch.spec) == arch
     with pytest.raises(UsageError, match="build_transformer"):
         build_model(arch)
+
+
+def test_a_transformer_drops_each_block_output_in_training_only():
+    arch = parse_architecture("transformer:d16-h2-b2-4")
+    ids = torch.randint(1, 50, (6, 7), generator=torch.Generator().manual_seed(0))
+    plain = build_transformer(arch, 7, torch.Generator().manual_seed(1))
+    dropped = build_transformer(arch, 7, torch.Generator().manual_seed(1), dropout=0.5)
+    assert [m.p for m in dropped.modules() if isinstance(m, nn.Dropout)] == [0.5, 0.5]
+    with torch.no_grad():
+        # eval: the same weights give the same outputs, with or without dropout
+        torch.testing.assert_close(dropped.eval()(ids), plain.eval()(ids))
+        dropped.train()
+        torch.manual_seed(2)
+        first = dropped(ids)
+        assert not torch.allclose(first, dropped(ids))  # each pass drops other units
+        assert not torch.allclose(first, plain(ids))
 
 
 def test_build_mlp():
