@@ -31,8 +31,9 @@ example) pair. The pairs run along the batch dimension, many per replay, with pe
 applied at the sites; a replay lets go of each value after its last reader
 (:meth:`ModelView.last_uses`) and holds at most ``EngineOptions.batch_elements`` values at
 once. With the accuracy metric the replays run in ``EngineOptions.fast_dtype`` (float32:
-convolutions are an order of magnitude faster than in float64; channels-last convolutions, and
-attention over few keys as :func:`~neurongraph.model.attention.short_attention`) from the
+convolutions are an order of magnitude faster than in float64; channels-last convolutions,
+attention over few keys as :func:`~neurongraph.model.attention.short_attention`, and Linear
+layers as :func:`~neurongraph.model.packed.packed_linear`) from the
 unlesioned float64 values, and every answer whose top two logits lie within
 ``EngineOptions.tie_rtol`` of each other is recomputed in float64; output-change runs in
 float64. So the answers are the view's float64 ones and equal lesioning a float64 copy of the

@@ -174,14 +174,14 @@ def clusterability(
     Trains RUNS seeds of every row of Filan et al.'s MLP table: plain, dropout, L1, L2, pruned,
     dropout + pruned, modular-init and spectral-regularised MLPs (or CNNs or ResNets on images,
     or tiny transformers on text) and random (untrained) ones, ingests each as
-    PREFIX-VARIANT-sSEED, partitions its weight graph (a spectral-weights Partition in the store)
-    and compares its n-cut with shuffled null networks. Prints one row per variant, shuffle method and partition method (--method)
-    beside the paper's MNIST figures of that row (n/a where it has none) and whether the sign
-    of z agrees, and writes
-    OUT/clusterability.csv, OUT/clusterability-runs.csv and the z-scores plotted against the
-    paper's, OUT/clusterability.png. Defaults (9 variants x 5 runs of the 64-256x4-10 MLP, 20
-    epochs, 50 shuffles) take about a minute per model on 2 cores, about 45 minutes in all;
-    reruns reuse the models and networks that match.
+    PREFIX-VARIANT-sSEED, partitions its weight graph (a spectral-weights Partition in the
+    store) and compares its n-cut with shuffled null networks. Prints one row per variant,
+    shuffle method and partition method (--method) beside the paper's MNIST figures of that row
+    (n/a where it has none) and whether the sign of z agrees, and writes OUT/clusterability.csv,
+    OUT/clusterability-runs.csv and the z-scores plotted against the paper's,
+    OUT/clusterability.png. Defaults (9 variants x 5 runs of the 64-256x4-10 MLP, 20 epochs, 50
+    shuffles) take about a minute per model on 2 cores, about 45 minutes in all; reruns reuse
+    the models and networks that match.
     """
     from neurongraph.experiments.clusterability import run_clusterability_experiment
 
