@@ -124,6 +124,8 @@ _FUNCTION_CALL = "UNKNOWN_INSTANCE"
 #: Containers that a forward iterates or indexes without calling them: TorchScript's module
 #: hierarchy leaves them out (``0(Block)`` for ``blocks.0`` of a ModuleList ``blocks``).
 _UNCALLED = frozenset({"ModuleList", "ModuleDict"})
+#: Dotted module paths by their ``(name, type)`` steps in the module hierarchy (_module_paths).
+_Paths = dict[tuple[tuple[str, str], ...], str]
 #: Dtypes by TorchScript's ScalarType number (the order of ``c10::ScalarType``).
 _DTYPES = (
     torch.uint8,
@@ -162,7 +164,7 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _module_paths(model: torch.jit.ScriptModule) -> dict[tuple[tuple[str, str], ...], str]:
+def _module_paths(model: torch.jit.ScriptModule) -> _Paths:
     """The dotted path of every submodule of ``model`` by its steps in TorchScript's module
     hierarchy, ``(name, type)`` each, which leave out :data:`_UNCALLED` containers: ``((
     '0', 'Block'),)`` is ``blocks.0`` for a ModuleList ``blocks``. Steps that two submodules
@@ -181,9 +183,7 @@ def _module_paths(model: torch.jit.ScriptModule) -> dict[tuple[tuple[str, str], 
     return {steps: paths[0] for steps, paths in found.items() if len(paths) == 1}
 
 
-def _hierarchy(
-    node: torch._C.Node, paths: dict[tuple[tuple[str, str], ...], str]
-) -> list[tuple[str, str]]:
+def _hierarchy(node: torch._C.Node, paths: _Paths) -> list[tuple[str, str]]:
     """``[('layer1', 'BasicBlock'), ('layer1.conv1', 'Conv2d')]``: the modules a node ran in,
     by their dotted paths where ``paths`` (:func:`_module_paths`) knows them."""
     result, steps, path = [], (), ""
@@ -196,7 +196,7 @@ def _hierarchy(
     return result
 
 
-def _where(node: torch._C.Node, paths: dict[tuple[tuple[str, str], ...], str]) -> str:
+def _where(node: torch._C.Node, paths: _Paths) -> str:
     steps = _hierarchy(node, paths)
     if steps:
         path, kind = steps[-1]
@@ -204,9 +204,7 @@ def _where(node: torch._C.Node, paths: dict[tuple[tuple[str, str], ...], str]) -
     return "the model's forward"
 
 
-def _refuse(
-    node: torch._C.Node, why: str, paths: dict[tuple[tuple[str, str], ...], str]
-) -> IngestError:
+def _refuse(node: torch._C.Node, why: str, paths: _Paths) -> IngestError:
     """The refusal of ``node``, naming its module by its dotted path (:func:`_module_paths`)."""
     return IngestError(f"{node.kind()} in {_where(node, paths)} {why}")
 
@@ -231,7 +229,7 @@ def _example(value: object) -> object:
 
 
 def _overload(
-    node: torch._C.Node, paths: dict[tuple[tuple[str, str], ...], str]
+    node: torch._C.Node, paths: _Paths
 ) -> tuple[torch._ops.OpOverload, torch._C.FunctionSchema]:
     """The ``torch.ops.aten`` overload of a TorchScript ATen node."""
     schema = node.schema()
@@ -490,9 +488,7 @@ def _dtype(argument: torch._C.Argument, value: object) -> object:
     return value
 
 
-def _convolution(
-    node: torch._C.Node, values: list, paths: dict[tuple[tuple[str, str], ...], str]
-) -> tuple:
+def _convolution(node: torch._C.Node, values: list, paths: _Paths) -> tuple:
     """A traced ``aten::_convolution`` as ``aten.conv1d`` / ``conv2d`` (same arguments)."""
     x, weight, bias, stride, padding, dilation, transposed, _, groups = values[:9]
     dims = _example(weight).dim() - 2
