@@ -112,6 +112,7 @@ __all__ = [
     "EpochRecord",
     "Evaluation",
     "TrainResult",
+    "check_text_data",
     "evaluate_model",
     "find_checkpoints",
     "read_sidecar",
