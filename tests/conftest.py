@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 
 import numpy as np
@@ -137,6 +138,26 @@ def snapshot(store) -> tuple:
     counts = store.read("MATCH (n) RETURN count(n) AS nodes")[0]["nodes"]
     rels = store.read("MATCH ()-[r]->() RETURN count(r) AS rels")[0]["rels"]
     return counts, rels, [(n["name"], n["status"]) for n in store.networks()]
+
+
+def clusterability_rows(run_cli, out, prefix, *args) -> tuple[dict, dict]:
+    """``experiment clusterability ARGS`` on one job, its output in ``out`` and networks named
+    ``prefix-...``: the JSON summary, and its table's rows by variant (for one shuffle method
+    and partition method)."""
+    found = run_cli(
+        "experiment",
+        "clusterability",
+        *args,
+        "--jobs",
+        1,
+        "--out",
+        out,
+        "--prefix",
+        prefix,
+        "--json",
+    )
+    result = json.loads(found.stdout)
+    return result, {row["variant"]: row for row in result["table"]}
 
 
 def one_line_error(result) -> str:

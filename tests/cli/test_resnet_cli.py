@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import one_line_error, snapshot
+from conftest import clusterability_rows, one_line_error, snapshot
 
 from neurongraph.cli import cli
 from neurongraph.training.architectures import count_neurons, parse_architecture
@@ -133,24 +133,8 @@ def test_an_option_out_of_range_is_refused_before_training(run_cli, store, tmp_p
 def test_clusterability_experiment_on_a_resnet(run_cli, store, tmp_path, name):
     out = tmp_path / "clu"
     args = ("--arch", TINY, "--runs", 1, "--epochs", 2, "--lr", 0.02, "--shuffles", 3, "-k", 3)
-    result = json.loads(
-        run_cli(
-            "experiment",
-            "clusterability",
-            *args,
-            "--jobs",
-            1,
-            "--variants",
-            VARIANTS,
-            "--out",
-            out,
-            "--prefix",
-            name,
-            "--json",
-        ).stdout
-    )
+    result, rows = clusterability_rows(run_cli, out, name, *args, "--variants", VARIANTS)
     assert result["arch"] == "resnet:1x8x8-c4x1-c8x1-10"
-    rows = {row["variant"]: row for row in result["table"]}
     assert ",".join(rows) == VARIANTS
     assert rows["plain"]["accuracy"] > rows["random"]["accuracy"]
     assert rows["spectral"]["accuracy"] > rows["random"]["accuracy"]

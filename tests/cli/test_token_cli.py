@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import one_line_error, snapshot
+from conftest import clusterability_rows, one_line_error, snapshot
 from zoo import save_text_bert
 
 from neurongraph.model.recorded import activation_cache
@@ -183,26 +183,9 @@ def test_clusterability_experiment_on_a_transformer(run_cli, store, tmp_path, na
     out = tmp_path / "clu"
     arch = "transformer:d16-h2-b1-4"
     args = ("--arch", arch, "--data", "text-task", "--runs", 1, "--epochs", 8, "--shuffles", 3)
-    result = json.loads(
-        run_cli(
-            "experiment",
-            "clusterability",
-            *args,
-            "-k",
-            4,
-            "--jobs",
-            1,
-            "--variants",
-            "plain,dropout,random",
-            "--out",
-            out,
-            "--prefix",
-            name,
-            "--json",
-        ).stdout
-    )
+    variants = ("--variants", "plain,dropout,random")
+    result, rows = clusterability_rows(run_cli, out, name, *args, "-k", 4, *variants)
     assert result["arch"] == arch
-    rows = {row["variant"]: row for row in result["table"]}
     assert list(rows) == ["plain", "dropout", "random"]
     assert rows["plain"]["accuracy"] > rows["random"]["accuracy"] + 0.2
     assert rows["dropout"]["accuracy"] > rows["random"]["accuracy"] + 0.2

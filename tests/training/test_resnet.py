@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from neurongraph.errors import IngestError, UsageError
-from neurongraph.ingest.graph import view_graph
 from neurongraph.model.datasets import load_dataset
 from neurongraph.model.view import read_view
 from neurongraph.training import apply_modular_init, build_model, model_weights, parse_architecture
@@ -151,18 +150,10 @@ def _bn_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def test_residual_adjacency_is_the_ingested_weight_graph():
+def test_residual_adjacency_is_the_ingested_weight_graph(ingested_adjacency):
     arch = parse_architecture("resnet:1x8x8-c4x2-c8x1-10")
     model = _bn_statistics(build_model(arch, dropout=0.1, random_state=0))
-    graph = view_graph(read_view(model, torch.rand(2, 1, 8, 8)))
-    widths = [layer.width for layer in graph.layers]
-    offsets = np.concatenate([[0], np.cumsum(widths)])
-    expected = np.zeros((offsets[-1], offsets[-1]))
-    for block in graph.blocks:
-        rows = slice(offsets[block.target], offsets[block.target + 1])
-        cols = slice(offsets[block.source], offsets[block.source + 1])
-        expected[rows, cols] += block.weight
-    expected += expected.T
+    expected = ingested_adjacency(model, torch.rand(2, 1, 8, 8))
     adjacency = residual_weight_adjacency(model, 1)
     np.testing.assert_allclose(adjacency.detach().numpy(), expected, rtol=1e-6, atol=1e-9)
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neurongraph.ingest.graph import view_graph
 from neurongraph.model.datasets import load_dataset
-from neurongraph.model.view import read_view
 from neurongraph.training import parse_architecture
 from neurongraph.training.architectures import count_neurons
 from neurongraph.training.regularisers import adjacency_spectral_regulariser
@@ -25,22 +23,14 @@ def _ids(model, n: int = 5, positions: int = 7) -> torch.Tensor:
     return ids
 
 
-def test_transformer_adjacency_is_the_ingested_weight_graph():
+def test_transformer_adjacency_is_the_ingested_weight_graph(ingested_adjacency):
     arch = parse_architecture(ARCH)
     model = build_transformer(arch, 7, torch.Generator().manual_seed(0)).eval()
     with torch.no_grad():  # LayerNorm scales away from 1, so that folding them shows
         for norm in (m for m in model.modules() if isinstance(m, torch.nn.LayerNorm)):
             norm.weight.uniform_(-2.0, 2.0, generator=torch.Generator().manual_seed(1))
-    graph = view_graph(read_view(model, _ids(model)))
-    widths = [layer.width for layer in graph.layers]
-    assert sum(widths) == count_neurons(arch)
-    offsets = np.concatenate([[0], np.cumsum(widths)])
-    expected = np.zeros((offsets[-1], offsets[-1]))
-    for block in graph.blocks:
-        rows = slice(offsets[block.target], offsets[block.target + 1])
-        cols = slice(offsets[block.source], offsets[block.source + 1])
-        expected[rows, cols] += block.weight
-    expected += expected.T
+    expected = ingested_adjacency(model, _ids(model))
+    assert len(expected) == count_neurons(arch)
     adjacency = transformer_weight_adjacency(model)
     np.testing.assert_allclose(adjacency.detach().numpy(), expected, rtol=1e-6, atol=1e-7)
 
