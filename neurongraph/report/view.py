@@ -37,11 +37,14 @@ from neurongraph.store import Store
 from neurongraph.store.rows import partition_uid
 
 __all__ = [
+    "CAPTION_CHAR",
+    "CAPTION_SLANT",
     "DEFAULT_PARTITION",
     "EDGES_PER_NEURON",
     "EDGES_PER_PART",
     "MAX_EDGES",
     "MAX_NEURON_EDGES",
+    "STAGGER_BELOW",
     "GraphView",
     "cluster_view",
     "neuron_view",
@@ -67,6 +70,12 @@ DRAWING_WIDTH = 1300.0
 MIN_COLUMN_GAP = 110.0
 #: Column captions closer than this alternate between two lines.
 STAGGER_BELOW = 220.0
+#: Width of a column caption's character (bold 16-unit text), in drawing units, about.
+CAPTION_CHAR = 9.5
+#: Column captions too long for their room even on two lines (long module paths, such as a
+#: Hugging Face model's ``model.encoder.layer.0.attention.self.query``) slant up by this many
+#: degrees, each from its column, and the drawing grows to hold them.
+CAPTION_SLANT = 35.0
 HEIGHT = 760.0
 MARGIN = 70.0
 #: An edge that passes over layer columns bows by this much per column passed (its curve's
@@ -516,17 +525,33 @@ def neuron_view(
 def _svg(view: GraphView) -> str:
     at = {c.id: c for c in view.circles}
     xs = [x for x, _ in view.columns]
+    gap = xs[1] - xs[0] if len(xs) > 1 else 0.0
+    stagger = len(xs) > 1 and gap < STAGGER_BELOW
+    longest = CAPTION_CHAR * max((len(caption) for _, caption in view.columns), default=0)
+    slant = len(xs) > 1 and longest > (2 * gap if stagger else gap)
+    left, top = 0.0, 0.0
     width = max(xs, default=0.0) + MARGIN
-    stagger = len(xs) > 1 and xs[1] - xs[0] < STAGGER_BELOW
+    if slant:
+        angle = math.radians(CAPTION_SLANT)
+        top = min(0.0, MARGIN / 2 - longest * math.sin(angle) - MARGIN / 4)
+        width = max(width, max(xs) + longest * math.cos(angle) + MARGIN / 4)
     out = [
         f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="0 0 {width:.0f} {HEIGHT:.0f}" preserveAspectRatio="xMidYMid meet">',
+        f'viewBox="{left:.0f} {top:.0f} {width:.0f} {HEIGHT - top:.0f}" '
+        'preserveAspectRatio="xMidYMid meet">',
         '<g id="scene">',
     ]
     for i, (x, caption) in enumerate(view.columns):
+        text = html.escape(caption)
+        if slant:
+            y = MARGIN / 2
+            out.append(
+                f'<text class="column slanted" x="{x:.1f}" y="{y:.1f}" '
+                f'transform="rotate({-CAPTION_SLANT:g} {x:.1f} {y:.1f})">{text}</text>'
+            )
+            continue
         y = MARGIN / 2 - (MARGIN / 4 if stagger and i % 2 else 0.0)
-        out.append(f'<text class="column" x="{x:.1f}" y="{y:.1f}">{html.escape(caption)}</text>')
-    gap = xs[1] - xs[0] if len(xs) > 1 else 0.0
+        out.append(f'<text class="column" x="{x:.1f}" y="{y:.1f}">{text}</text>')
     for line in view.lines:
         dash = f' stroke-dasharray="{NEGATIVE_DASH}"' if line.dashed else ""
         out.append(
@@ -584,6 +609,7 @@ main { flex: 1; min-height: 0; }
 .edge { fill: none; stroke-opacity: 0.45; }
 .edge:hover { stroke-opacity: 0.9; }
 .column { font-weight: 600; text-anchor: middle; font-size: 16px; fill: #333; }
+.column.slanted { text-anchor: start; }
 .caption { font-size: 11px; fill: #333; }
 """
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import clusterability_rows, one_line_error, snapshot
+from test_view import assert_captions_fit, assert_renders
 from zoo import save_text_bert
 
 from neurongraph.model.recorded import activation_cache
@@ -34,7 +35,7 @@ def _layers(store, name):
 
 
 def test_a_bert_directory_records_text_activations_louvain_and_entropy(
-    run_cli, store, bert_dir, name
+    run_cli, store, bert_dir, name, tmp_path
 ):
     result = run_cli("ingest", bert_dir, "--name", name, "--data", "text-task", "--json")
     summary = json.loads(result.stdout)["activations"]
@@ -68,6 +69,11 @@ def test_a_bert_directory_records_text_activations_louvain_and_entropy(
         {"n": name},
     )[0]["c"]
     assert written >= HIDDEN * len(sum_layers)
+    # its layers' long module paths slant above their columns, inside the drawing
+    page = tmp_path / "louvain.html"
+    run_cli("view", name, "--partition", "louvain", "--out", page)
+    assert assert_captions_fit(page.read_text()), "long layer names slant"
+    assert_renders(page, tmp_path / "profile")
 
 
 def test_text_files_and_token_reductions(run_cli, store, bert_dir, name, tmp_path):

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import html
 import io
 import json
+import math
 import os
 import re
 import select
@@ -33,9 +35,12 @@ from neurongraph.cli import cli
 from neurongraph.formatting import cell
 from neurongraph.queries import run_query
 from neurongraph.report.view import (
+    CAPTION_CHAR,
+    CAPTION_SLANT,
     EDGES_PER_NEURON,
     EDGES_PER_PART,
     MAX_NEURON_EDGES,
+    STAGGER_BELOW,
 )
 
 CHROMIUM = "chromium"
@@ -57,6 +62,8 @@ POLL = 1.0
 #: A drawn graph: this many pixels in the middle of the page differ from the background.
 MIN_DRAWN_PIXELS = 400
 MIN_COLOURS = 20
+#: Height of a column caption (its font size), in drawing units.
+CAPTION_HEIGHT = 16.0
 K = 4
 WEIGHTS = "spectral-weights"
 _TRAMPOLINE = (
@@ -228,6 +235,34 @@ MIN_NODE_PIXELS = 300
 MAX_PAGE_BYTES = 200_000
 #: What the page's SVG says each node and edge is.
 NODE_ID = r'<g class="node" data-id="([^"]+)"'
+COLUMN = r'<text class="column( slanted)?" x="([-\d.]+)" y="([-\d.]+)"[^>]*>([^<]*)</text>'
+VIEWBOX = r'viewBox="([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+)"'
+
+
+def assert_captions_fit(text: str) -> bool:
+    """The column captions of a view page lie inside its drawing and none overlaps the next
+    (level ones within their room, two columns when they alternate between two lines; slanted
+    ones on parallel lines more than a text height apart). Whether they are slanted."""
+    left, top, width, _ = map(float, re.search(VIEWBOX, text).groups())
+    columns = [
+        (bool(s), float(x), float(y), html.unescape(c)) for s, x, y, c in re.findall(COLUMN, text)
+    ]
+    assert len({s for s, *_ in columns}) == 1, "every caption slanted, or none"
+    slanted = columns[0][0]
+    gap = columns[1][1] - columns[0][1] if len(columns) > 1 else math.inf
+    angle = math.radians(CAPTION_SLANT)
+    for _, x, y, caption in columns:
+        length = CAPTION_CHAR * len(caption)
+        if slanted:
+            assert y - length * math.sin(angle) >= top, caption
+            assert x + length * math.cos(angle) <= left + width, caption
+        else:
+            assert length <= gap * (2 if gap < STAGGER_BELOW else 1), caption
+    if slanted:
+        assert gap * math.sin(angle) > CAPTION_HEIGHT
+    return slanted
+
+
 SVG_EDGE = r'<path class="edge" data-source="([^"]+)" data-target="([^"]+)"'
 
 
@@ -274,6 +309,7 @@ def test_cluster_view_renders(network, store, store_dir, tmp_path):
     assert legend == [f"cluster {r['label']}: {r['size']} neurons" for r in clusters.rows]
     assert sorted(re.findall(NODE_ID, text)) == sorted(f"{r['layer']}|{r['label']}" for r in parts)
     assert len(re.findall(SVG_EDGE, text)) == summary["relationships"]
+    assert not assert_captions_fit(text), "short layer names stay level"
     image = user_screenshot(out)
     assert drawn_pixels(image) >= MIN_DRAWN_PIXELS, f"nothing drawn: {out.with_suffix('.png')}"
     assert coloured_pixels(image) >= MIN_NODE_PIXELS, "no coloured nodes on the screenshot"
