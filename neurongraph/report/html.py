@@ -200,7 +200,7 @@ def _cluster_table(report: _Report, method: str, rows: list[dict]) -> str:
         )
         tds = (
             _cell(r["cluster"], numeric=True)
-            + f'<td class="name">{html.escape(report.label(r["layer"]))}</td>'
+            + f'<td class="name">{_breakable(report.label(r["layer"]))}</td>'
             + _cell(r["size"], numeric=True)
             + _cell(points(delta), numeric=True)
             + _cell(_spread(r.get("random", [])), numeric=True)
@@ -210,8 +210,16 @@ def _cluster_table(report: _Report, method: str, rows: list[dict]) -> str:
         )
         body.append(f"<tr{attrs}>{tds}</tr>")
     return (
-        f'<table class="clusters" data-partition="{method}"><tr>{head}</tr>{"".join(body)}</table>'
+        f'<div class="wide"><table class="clusters" data-partition="{method}"><tr>{head}</tr>'
+        f"{''.join(body)}</table></div>"
     )
+
+
+def _breakable(name: str) -> str:
+    """``name`` escaped, with a line-break opportunity after each dot: a long module path
+    (``model.encoder.layer.0.attention.output.dense``) may wrap at its dots, a short one keeps
+    its line."""
+    return ".<wbr>".join(html.escape(part) for part in name.split("."))
 
 
 def _clusters_section(report: _Report) -> str:

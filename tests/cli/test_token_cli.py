@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import numpy as np
 import pytest
@@ -173,6 +174,12 @@ def test_a_transformer_trained_on_the_text_task_runs_every_analysis(run_cli, sto
     for analysis in ("importance", "coherence"):  # the scored partition is shown, not asked for
         assert f"analyze {analysis} {name} --partition spectral-weights" not in page
     assert texts[0]["texts"][0] in page  # the clusters' most activating texts
+    # the per-cluster table scrolls in a box of its own; its layer names may wrap at their dots
+    assert '<div class="wide"><table class="clusters"' in page
+    names = [n.split(" (")[0] for n in re.findall(r'<td class="name">(.*?)</td>', page)]
+    assert {n.replace("<wbr>", "") for n in names} <= {layer["name"] for layer in layers}
+    assert any(n.startswith("blocks.<wbr>0.<wbr>") for n in names)
+    assert all(n.count("<wbr>") == n.count(".") for n in names)
     view = tmp_path / "view.html"
     drawn = json.loads(run_cli("view", name, "--out", view, "--json").stdout)
     parts = store.read(
