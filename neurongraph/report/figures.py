@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,11 @@ WEIGHTS_WIDTH = 12.0
 #: Rows and columns of a weight panel at most: wider layers are averaged over runs of units.
 MAX_PANEL_CELLS = 96
 WEIGHTS_HEIGHT = 4.2
+#: Inches kept above the weight panels for the figure's title.
+SUPTITLE_HEIGHT = 0.4
+#: Characters of a weight panel's title per inch of panel width (8-point text), about: longer
+#: titles (module paths) wrap after their dots.
+TITLE_CHARS_PER_INCH = 13
 #: Colour of the network's own value against its nulls / random groups.
 OBSERVED = "#c33"
 #: Colour of null networks and random groups.
@@ -89,6 +95,7 @@ def weights_figure(
     vmax = max(float(np.log1p(block).max()) for _, block, _, _ in panels) or 1.0
     norm = Normalize(0.0, vmax)
     image = None
+    title_chars = int(TITLE_CHARS_PER_INCH * WEIGHTS_WIDTH / columns)
     for ax, (title, block, row_labels, col_labels) in zip(axes.flat, panels, strict=False):
         rows_order = np.argsort(row_labels, kind="stable")
         cols_order = np.argsort(col_labels, kind="stable")
@@ -101,7 +108,7 @@ def weights_figure(
             ax.axhline(at - 0.5, color=BOUNDARY, lw=1.2)
         for at in _boundaries(np.asarray(col_labels)[cols_order]):
             ax.axvline(at - 0.5, color=BOUNDARY, lw=1.2)
-        ax.set_title(title.replace(" -> ", "\n-> "), fontsize=8)
+        ax.set_title(_wrapped(title, title_chars), fontsize=8)
         ax.set_xlabel("source unit", fontsize=7)
         ax.set_ylabel("target unit", fontsize=7)
         ax.set_xticks([])
@@ -109,9 +116,35 @@ def weights_figure(
     for ax in axes.flat[len(panels) :]:
         ax.set_axis_off()
     fig.suptitle("|W| between connected layers, units sorted by cluster (blue lines: boundaries)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - SUPTITLE_HEIGHT / size[1]))
     fig.colorbar(image, ax=axes.ravel().tolist(), label="log(1 + |w|)", shrink=0.9)
     return _img(fig, "weights reordered by cluster, with colour bar and cluster boundaries")
+
+
+def _wrapped(title: str, width: int) -> str:
+    """A ``source -> target`` panel title on lines of at most about ``width`` characters: the
+    target from a new line, each name broken after a dot or before a parenthesis (``(hidden
+    4)``) where it runs longer.
+
+    Examples
+    --------
+    >>> print(_wrapped("model.encoder.layer.0.output.dense -> model.pooler.dense", 16))
+    model.encoder.
+    layer.0.output.
+    dense
+    -> model.pooler.
+    dense
+    """
+    lines = []
+    for k, name in enumerate(title.split(" -> ")):
+        line = "-> " if k else ""
+        for piece in re.split(r"(?<=\.)|(?= \()", name):
+            if line.strip(" ->") and len(line) + len(piece) > width:
+                lines.append(line.rstrip())
+                line = ""
+            line += piece if line else piece.lstrip()
+        lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 def _pooled(matrix: np.ndarray, cells: int) -> np.ndarray:

@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from neurongraph.report.figures import _wrapped
+
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
@@ -162,3 +164,19 @@ def test_report_summary_figures_and_names(analysed, store):
     assert f"{layers[-1]} (output)" in page
     assert all(p.startswith(b"\x89PNG") for p in images(page))
     assert out.stat().st_size < SMALL_REPORT_BYTES
+
+
+@pytest.mark.parametrize("width", [16, 31, 60])
+def test_a_weight_panel_title_wraps_after_dots_within_its_width(width):
+    """A Hugging Face model's module paths would run into the next panel's title."""
+    title = (
+        "model.encoder.layer.0.attention.output.dense (hidden 4) -> "
+        "model.encoder.layer.0.attention.output.add (hidden 5) (sum)"
+    )
+    lines = _wrapped(title, width).split("\n")
+    assert all(len(line) <= width for line in lines)
+    assert "".join(lines).replace(" ", "") == title.replace(" ", "")  # nothing lost
+    assert sum(line.startswith("-> model.") for line in lines) == 1  # the target on its own line
+    assert all(line.endswith((".", ")", "dense", "add")) for line in lines)  # after a dot
+    assert all(line.count("(") == line.count(")") for line in lines)  # "(hidden 4)" whole
+    assert _wrapped("fc1 (hidden 1) -> fc2 (hidden 2)", 31) == "fc1 (hidden 1)\n-> fc2 (hidden 2)"
