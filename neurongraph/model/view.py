@@ -521,12 +521,14 @@ class ModelView:
         (faster; the same values to a rounding)."""
 
         def cast(a: object) -> object:
-            value = _cast(a, dtype, channels_last)
-            if packed_linear and isinstance(value, _Weights) and value.op == "linear":
-                return dataclasses.replace(
-                    value, packed=packed.pack_linear(value.weight, value.bias)
-                )
-            return value
+            return _cast(a, dtype, channels_last)
+
+        def weights(w: _Weights) -> _Weights:
+            cast_weights = cast(w)
+            if not (packed_linear and w.op == "linear"):
+                return cast_weights
+            found = packed.pack_linear(cast_weights.weight, cast_weights.bias)
+            return dataclasses.replace(cast_weights, packed=found)
 
         def target(op: _Op) -> object:
             if short_attention and _packet(op.target) == operations.ATTENTION:
@@ -539,7 +541,7 @@ class ModelView:
                 target(op),
                 map_aggregate(op.args, cast),
                 map_aggregate(dict(op.kwargs), cast),
-                None if op.weights is None else cast(op.weights),
+                None if op.weights is None else weights(op.weights),
             )
             for op in self.ops
         ]

@@ -529,7 +529,7 @@ def _svg(view: GraphView) -> str:
     stagger = len(xs) > 1 and gap < STAGGER_BELOW
     longest = CAPTION_CHAR * max((len(caption) for _, caption in view.columns), default=0)
     slant = len(xs) > 1 and longest > (2 * gap if stagger else gap)
-    left, top = 0.0, 0.0
+    top = 0.0
     width = max(xs, default=0.0) + MARGIN
     if slant:
         angle = math.radians(CAPTION_SLANT)
@@ -537,7 +537,7 @@ def _svg(view: GraphView) -> str:
         width = max(width, max(xs) + longest * math.cos(angle) + MARGIN / 4)
     out = [
         f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="{left:.0f} {top:.0f} {width:.0f} {HEIGHT - top:.0f}" '
+        f'viewBox="0 {top:.0f} {width:.0f} {HEIGHT - top:.0f}" '
         'preserveAspectRatio="xMidYMid meet">',
         '<g id="scene">',
     ]

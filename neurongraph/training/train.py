@@ -40,6 +40,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -590,14 +591,12 @@ def _spectral_term(
     """The spectral regulariser of the model's weight graph: a chain's through its bipartite
     structure, a ResNet's or a transformer's from its whole adjacency."""
     if is_residual(model):
-        return lambda: adjacency_spectral_regulariser(
-            residual_weight_adjacency(model, input_shape[0]), k
-        ).to(weights[0].dtype)
-    if isinstance(model, TinyTransformer):
-        return lambda: adjacency_spectral_regulariser(transformer_weight_adjacency(model), k).to(
-            weights[0].dtype
-        )
-    return lambda: spectral_regulariser(weights, k)
+        adjacency = partial(residual_weight_adjacency, model, input_shape[0])
+    elif isinstance(model, TinyTransformer):
+        adjacency = partial(transformer_weight_adjacency, model)
+    else:
+        return lambda: spectral_regulariser(weights, k)
+    return lambda: adjacency_spectral_regulariser(adjacency(), k).to(weights[0].dtype)
 
 
 def _prepare_transformer(

@@ -153,8 +153,9 @@ def transformer_weight_adjacency(model: TinyTransformer) -> torch.Tensor:
 
     stream = 0
     for block in model.blocks:
-        for projection in (block.q, block.k, block.v):
-            value = layer(folded(projection, block.norm1), stream)
+        for scores in (block.q, block.k):  # they feed the attention's scores, no layer
+            layer(folded(scores, block.norm1), stream)
+        value = layer(folded(block.v, block.norm1), stream)
         attended = layer(block.o.weight.abs(), value)
         identity = torch.eye(widths[stream], dtype=torch.float64)
         stream = layer(identity, stream, attended)
